@@ -1,0 +1,3 @@
+from llm_loadtest.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,61 @@
+"""The `llm-loadtest` command: no arguments opens the app; sub-commands live one per module."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from llm_loadtest import __version__
+
+# Each module has `register(subparsers)`, which adds its sub-command(s) and sets
+# `handler(args) -> int` as the parser default.
+COMMAND_MODULES = [
+    "llm_loadtest.cli.run",
+    "llm_loadtest.cli.simulate",
+]
+
+
+class CliError(Exception):
+    """One line for stderr, and the exit code that goes with it."""
+
+    def __init__(self, message: str, exit_code: int = 2):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="llm-loadtest",
+        description="Load tester for LLM serving servers. Without a sub-command it opens the app.",
+    )
+    parser.add_argument("--version", action="version", version=f"llm-loadtest {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        return _open_app()
+    try:
+        return handler(args)
+    except CliError as exc:
+        print(f"llm-loadtest: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+def _open_app() -> int:
+    try:
+        app_module = importlib.import_module("llm_loadtest.tui.app")
+    except ModuleNotFoundError:
+        print("llm-loadtest: the app is not available in this build; see `llm-loadtest --help`", file=sys.stderr)
+        return 2
+    return app_module.run_app()

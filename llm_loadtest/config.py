@@ -1,0 +1,178 @@
+"""The benchmark configuration: one validated model shared by the CLI, the app and the engine.
+
+It never holds a secret: the API key travels beside it (see `engine.controller`), so that
+anything that serialises a config (the database, JSON, logs) cannot leak the key.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+DEFAULT_TOKENIZER = "tiktoken:cl100k_base"
+
+
+class ConfigError(ValueError):
+    """Bad user input; the message is one line that says what and how to fix it."""
+
+
+class GoodputSLO(BaseModel):
+    """Thresholds in milliseconds; a request is good when every given one holds with `<`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ttft_ms: float | None = None
+    tpot_ms: float | None = None
+    e2e_ms: float | None = None
+
+    def is_empty(self) -> bool:
+        return self.ttft_ms is None and self.tpot_ms is None and self.e2e_ms is None
+
+
+class RunConfig(BaseModel):
+    """What to run. Field names are those of results.md's `config` object."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    server: str
+    model: str
+    adapter: Literal["openai", "triton", "trtllm"] = "openai"
+    endpoint: Literal["chat", "completions"] = "chat"
+    concurrency: list[int] = Field(default_factory=lambda: [1])
+    request_rate: list[float] | None = None
+    burstiness: float = 1.0
+    max_concurrency: int | None = None
+    num_prompts: int | None = 100
+    duration: float | None = None
+    input_len: int = 256
+    output_len: int = 128
+    stream: bool = True
+    warmup: int = 3
+    timeout: float = 120.0
+    goodput: GoodputSLO | None = None
+    tokenizer: str = DEFAULT_TOKENIZER
+    seed: int = 0
+    preset: str | None = None
+    extra_body: dict | None = None
+    ignore_eos: bool = True
+
+    @field_validator("server")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if not value.startswith(("http://", "https://")) or len(value.split("://", 1)[1]) == 0:
+            raise ValueError(f"server URL must start with http:// or https:// (got {value!r})")
+        return value
+
+    @field_validator("concurrency")
+    @classmethod
+    def _positive_levels(cls, value: list[int]) -> list[int]:
+        if not value:
+            raise ValueError("give at least one concurrency level")
+        if any(level < 1 for level in value):
+            raise ValueError("concurrency levels must be positive integers, e.g. 1,10,50")
+        return value
+
+    @field_validator("request_rate")
+    @classmethod
+    def _positive_rates(cls, value: list[float] | None) -> list[float] | None:
+        if value is not None and (not value or any(rate <= 0 for rate in value)):
+            raise ValueError("request rates must be positive numbers, e.g. 2,5.5")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RunConfig:
+        if self.duration is not None and self.duration <= 0:
+            raise ValueError("--duration must be a positive number of seconds")
+        if self.duration is None and (self.num_prompts is None or self.num_prompts < 1):
+            raise ValueError("--num-prompts must be a positive integer")
+        for name in ("input_len", "output_len"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be a positive integer")
+        if self.warmup < 0:
+            raise ValueError("--warmup must be 0 or more")
+        if self.timeout <= 0:
+            raise ValueError("--timeout must be a positive number of seconds")
+        if self.burstiness <= 0:
+            raise ValueError("--burstiness must be positive (1 = Poisson)")
+        if self.max_concurrency is not None and self.max_concurrency < 1:
+            raise ValueError("--max-concurrency must be a positive integer")
+        return self
+
+    @property
+    def open_loop(self) -> bool:
+        return self.request_rate is not None
+
+    def levels(self) -> list[LevelSpec]:
+        if self.request_rate is not None:
+            return [LevelSpec(concurrency=self.max_concurrency, request_rate=rate) for rate in self.request_rate]
+        return [LevelSpec(concurrency=level, request_rate=None) for level in self.concurrency]
+
+
+class LevelSpec(BaseModel):
+    """One load level: a closed-loop concurrency, or an open-loop rate (optionally capped)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    concurrency: int | None
+    request_rate: float | None
+
+    @property
+    def label(self) -> str:
+        if self.request_rate is None:
+            return f"c={self.concurrency}"
+        cap = f", max {self.concurrency}" if self.concurrency else ""
+        return f"{self.request_rate:g} req/s{cap}"
+
+
+def parse_int_list(text: str, what: str) -> list[int]:
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise ConfigError(f"{what} must be comma-separated positive integers, e.g. 1,10,50 (got {text!r})") from None
+    if not values or any(v < 1 for v in values):
+        raise ConfigError(f"{what} must be comma-separated positive integers, e.g. 1,10,50 (got {text!r})")
+    return values
+
+
+def parse_float_list(text: str, what: str) -> list[float]:
+    try:
+        values = [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise ConfigError(f"{what} must be comma-separated positive numbers, e.g. 2,5.5 (got {text!r})") from None
+    if not values or any(not v > 0 for v in values):
+        raise ConfigError(f"{what} must be comma-separated positive numbers, e.g. 2,5.5 (got {text!r})")
+    return values
+
+
+def parse_goodput(text: str) -> GoodputSLO:
+    """`ttft:500,tpot:50,e2e:5000` (milliseconds, any subset)."""
+    thresholds: dict[str, float] = {}
+    for part in text.split(","):
+        if not part.strip():
+            continue
+        name, sep, value = part.partition(":")
+        name = name.strip().lower()
+        if not sep or name not in ("ttft", "tpot", "e2e"):
+            raise ConfigError(f"--goodput takes ttft:MS,tpot:MS,e2e:MS (any subset); cannot read {part!r}")
+        try:
+            thresholds[f"{name}_ms"] = float(value)
+        except ValueError:
+            raise ConfigError(f"--goodput threshold for {name} must be a number of milliseconds (got {value!r})") from None
+        if thresholds[f"{name}_ms"] <= 0:
+            raise ConfigError(f"--goodput threshold for {name} must be positive")
+    if not thresholds:
+        raise ConfigError("--goodput takes ttft:MS,tpot:MS,e2e:MS (any subset)")
+    return GoodputSLO(**thresholds)
+
+
+def config_error_message(exc: Exception) -> str:
+    """One line from a pydantic ValidationError (or any error)."""
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        first = errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        msg = str(first.get("msg", exc)).removeprefix("Value error, ")
+        return f"{where}: {msg}" if where else msg
+    return str(exc).splitlines()[0]

@@ -1,0 +1,1 @@
+"""The load engine: load patterns, request records, progress; never imports Textual."""

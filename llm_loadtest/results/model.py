@@ -1,0 +1,138 @@
+"""The result of a run, as ../shared/spec/results.md promises it (JSON schema v1).
+
+Every producer (engine, store, exports) and consumer (CLI tables, app) speaks these models.
+A statistic with no data is None (JSON null), never 0.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from llm_loadtest.config import RunConfig
+
+SCHEMA = "llm-loadtest/result/v1"
+
+RunStatus = Literal["running", "completed", "failed", "aborted"]
+
+
+class Stats(BaseModel):
+    min: float
+    max: float
+    mean: float
+    std: float
+    p50: float
+    p90: float
+    p95: float
+    p99: float
+
+
+class RequestCounts(BaseModel):
+    total: int
+    succeeded: int
+    failed: int
+    errors: dict[str, int] = Field(default_factory=dict)
+
+
+class TokenTotals(BaseModel):
+    total: int
+    mean: float | None
+
+
+class SLOCount(BaseModel):
+    met: int
+    total: int
+
+
+class Goodput(BaseModel):
+    percent: float | None
+    good: int
+    total: int
+    rate: float | None
+    by_slo: dict[str, SLOCount]
+
+
+class LoopLag(BaseModel):
+    p50: float | None
+    p99: float | None
+    max: float | None
+
+
+class ClientHealth(BaseModel):
+    loop_lag_ms: LoopLag
+    cpu_percent: float | None
+    scheduling_delay_ms: Stats | None = None
+    warnings: list[str] = Field(default_factory=list)
+
+
+class LevelSummary(BaseModel):
+    concurrency: int | None
+    request_rate: float | None
+    requests: RequestCounts
+    duration_s: float | None
+    input_tokens: TokenTotals
+    output_tokens: TokenTotals
+    output_throughput: float | None
+    total_throughput: float | None
+    request_rate_achieved: float | None
+    ttft_ms: Stats | None
+    tpot_ms: Stats | None
+    itl_ms: Stats | None
+    itl_per_token_ms: Stats | None
+    e2e_ms: Stats | None
+    error_rate: float | None
+    goodput: Goodput | None
+    client: ClientHealth | None = None
+    # the prompt length asked for, beside what the server says it saw (input_tokens.mean)
+    input_len_requested: int | None = None
+    connect_ms: Stats | None = None
+
+
+class TokenSourceInfo(BaseModel):
+    output: str | None = None
+    input: str | None = None
+
+
+class GpuSample(BaseModel):
+    t: float
+    gpu: int
+    util: float | None = None
+    mem_used_mb: float | None = None
+    mem_total_mb: float | None = None
+    temp_c: float | None = None
+    power_w: float | None = None
+    power_limit_w: float | None = None
+
+
+class ServerSample(BaseModel):
+    t: float
+    running: float | None = None
+    waiting: float | None = None
+    kv_cache_usage: float | None = None
+    prefix_cache_hit_rate: float | None = None
+
+
+class RunResult(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    schema_: str = Field(default=SCHEMA, alias="schema")
+    run_id: str
+    status: RunStatus
+    started_at: datetime
+    finished_at: datetime | None = None
+    config: RunConfig
+    token_source: TokenSourceInfo = Field(default_factory=TokenSourceInfo)
+    environment: dict = Field(default_factory=dict)
+    levels: list[LevelSummary] = Field(default_factory=list)
+    gpu_samples: list[GpuSample] = Field(default_factory=list)
+    server_samples: list[ServerSample] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+
+    def to_json_dict(self) -> dict:
+        return self.model_dump(mode="json", by_alias=True)
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc).replace(microsecond=0)
