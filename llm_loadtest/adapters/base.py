@@ -1,0 +1,51 @@
+"""The small interface every server adapter implements (OpenAI-compatible, Triton, ...).
+
+An adapter turns one prompt into one `RequestRecord`: it builds the request, sends it on the
+engine's aiohttp session, reads the response (streamed or not), and stamps times with
+`time.perf_counter_ns()` in the reading coroutine as soon as bytes are decoded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import aiohttp
+
+from llm_loadtest.engine.records import RequestRecord
+
+
+class ServerUnreachable(Exception):
+    """The server could not be reached before the run (exit code 3)."""
+
+
+class ServerConfigError(Exception):
+    """The server answered, but the configuration does not fit it (unknown model...; exit 2)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Prompt:
+    text: str
+    input_tokens: int  # by the tokenizer in use; the server's count may differ
+
+
+class Adapter(Protocol):
+    name: str
+
+    async def preflight(self, session: aiohttp.ClientSession) -> str:
+        """Check the server is reachable and serves the model; return the resolved model name.
+
+        Raises ServerUnreachable or ServerConfigError with a one-line message.
+        """
+        ...
+
+    async def send(
+        self,
+        session: aiohttp.ClientSession,
+        prompt: Prompt,
+        request_id: str,
+        *,
+        t_scheduled_ns: int | None = None,
+    ) -> RequestRecord:
+        """Send one request and return its record; never raises for a failed request."""
+        ...
