@@ -1,0 +1,82 @@
+"""What the engine tells its listeners (a progress bar, the app, the store).
+
+These are plain picklable dataclasses: the same objects cross from the child process that
+runs the requests to the parent that draws and stores.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from llm_loadtest.engine.records import RequestRecord
+from llm_loadtest.results.model import LevelSummary, RunResult
+
+Phase = Literal["preflight", "warmup", "running", "draining", "done"]
+
+
+@dataclass(slots=True)
+class ProgressSnapshot:
+    """The state of the current level, published a few times a second."""
+
+    t: float  # seconds since the run started
+    level_index: int
+    n_levels: int
+    level_label: str
+    phase: Phase
+    completed: int  # finished requests of this level, failures included
+    failed: int
+    in_flight: int
+    target: int | None  # num_prompts in count mode
+    level_elapsed_s: float
+    level_duration_s: float | None  # the time budget in duration mode
+    output_tokens: int  # successful output tokens so far in this level
+    # over the last window (about 2 s) of finished requests / chunks:
+    output_throughput: float | None = None
+    ttft_p50_ms: float | None = None
+    ttft_p99_ms: float | None = None
+    itl_p50_ms: float | None = None
+    itl_p99_ms: float | None = None
+    error_rate: float | None = None
+    loop_lag_p99_ms: float | None = None
+    cpu_percent: float | None = None
+    errors: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def fraction(self) -> float | None:
+        """Share of this level done, for a progress bar."""
+        if self.target:
+            return min(1.0, self.completed / self.target)
+        if self.level_duration_s:
+            return min(1.0, self.level_elapsed_s / self.level_duration_s)
+        return None
+
+
+@dataclass(slots=True)
+class LevelStarted:
+    level_index: int
+    n_levels: int
+    level_label: str
+
+
+@dataclass(slots=True)
+class LevelFinished:
+    level_index: int
+    summary: LevelSummary
+    records: list[RequestRecord]
+
+
+@dataclass(slots=True)
+class RunFinished:
+    result: RunResult
+
+
+@dataclass(slots=True)
+class RunFailed:
+    """The run could not start or broke; `exit_code` follows cli.md (2 config, 3 unreachable)."""
+
+    message: str
+    exit_code: int
+
+
+EngineEvent = ProgressSnapshot | LevelStarted | LevelFinished | RunFinished | RunFailed
