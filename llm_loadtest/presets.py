@@ -1,0 +1,82 @@
+"""Benchmark presets: TOML files whose keys are RunConfig fields.
+
+Built-ins (quick, standard, stress) ship with the package; a user's own live in
+`$XDG_CONFIG_HOME/llm-loadtest/presets/NAME.toml` and win over a built-in of the same name.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+import platformdirs
+import tomli_w
+
+from llm_loadtest.config import ConfigError, RunConfig
+
+_PRESET_KEYS = set(RunConfig.model_fields) - {"server", "model", "preset"}
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    description: str
+    values: dict
+    path: Path
+    builtin: bool
+
+
+def builtin_dir() -> Path:
+    """Installed wheels carry presets/ as llm_loadtest/_presets; a source checkout has it at the top."""
+    installed = Path(__file__).with_name("_presets")
+    return installed if installed.is_dir() else Path(__file__).resolve().parent.parent / "presets"
+
+
+def user_dir() -> Path:
+    return Path(platformdirs.user_config_dir("llm-loadtest")) / "presets"
+
+
+def _read(path: Path, builtin: bool) -> Preset:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read preset {path}: {exc}") from None
+    name = str(data.pop("name", path.stem))
+    description = str(data.pop("description", ""))
+    unknown = set(data) - _PRESET_KEYS
+    if unknown:
+        raise ConfigError(f"preset {path}: unknown key(s) {', '.join(sorted(unknown))}")
+    return Preset(name=name, description=description, values=data, path=path, builtin=builtin)
+
+
+def list_presets() -> list[Preset]:
+    found: dict[str, Preset] = {}
+    for folder, builtin in ((builtin_dir(), True), (user_dir(), False)):
+        if folder.is_dir():
+            for path in sorted(folder.glob("*.toml")):
+                preset = _read(path, builtin)
+                found[preset.name] = preset
+    return list(found.values())
+
+
+def load_preset(name_or_path: str) -> Preset:
+    path = Path(name_or_path).expanduser()
+    if path.suffix == ".toml" and path.is_file():
+        return _read(path, builtin=False)
+    for preset in list_presets():
+        if preset.name == name_or_path:
+            return preset
+    names = ", ".join(p.name for p in list_presets())
+    raise ConfigError(f"unknown preset {name_or_path!r}; choose one of: {names}, or give a .toml path")
+
+
+def save_user_preset(name: str, values: dict, description: str = "") -> Path:
+    if not name or not name.replace("-", "").replace("_", "").isalnum():
+        raise ConfigError("a preset name uses letters, digits, '-' and '_' only")
+    kept = {k: v for k, v in values.items() if k in _PRESET_KEYS and v is not None}
+    folder = user_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.toml"
+    path.write_text(tomli_w.dumps({"name": name, "description": description, **kept}), encoding="utf-8")
+    return path
