@@ -55,6 +55,9 @@ class RequestRecord:
     connect_ns: int = 0
     stream: bool = True
     warmup: bool = False
+    # Transient: the text of each content chunk, kept only until the engine has counted
+    # tokens after the level (tokenizing in the reading coroutine would delay timestamps).
+    chunk_texts: list[str] | None = None
 
     @property
     def ok(self) -> bool:
