@@ -13,6 +13,7 @@ from llm_loadtest import __version__
 COMMAND_MODULES = [
     "llm_loadtest.cli.run",
     "llm_loadtest.cli.simulate",
+    "llm_loadtest.cli.telemetry",
 ]
 
 

@@ -1,0 +1,182 @@
+"""`llm-loadtest info` and `llm-loadtest gpu`: the machine, its libraries and its GPUs."""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+import time
+from datetime import datetime
+from importlib import metadata
+from typing import Callable, TextIO
+
+from llm_loadtest import __version__
+from llm_loadtest.cli import CliError
+from llm_loadtest.telemetry.nvml import GpuError, GpuReader, GpuReading, GpuUnavailable
+
+LIBRARIES = ("httpx", "aiohttp", "numpy", "pydantic", "textual", "sqlmodel", "tiktoken")
+
+# Seams for tests: a stand-in NVML reader, and a sleep that can raise KeyboardInterrupt.
+make_reader: Callable[[], GpuReader] = GpuReader
+sleep: Callable[[float], None] = time.sleep
+
+_CLEAR = "\x1b[H\x1b[2J"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    info = subparsers.add_parser(
+        "info",
+        help="Python, llm-loadtest and library versions, NVIDIA driver, GPUs",
+        description="Print the versions that matter when comparing results, and the GPUs.",
+    )
+    info.set_defaults(handler=run_info)
+
+    gpu = subparsers.add_parser(
+        "gpu",
+        help="GPU memory, utilisation, temperature and power",
+        description="Per NVIDIA GPU: name, memory used/total, utilisation, temperature, power.",
+    )
+    gpu.add_argument("--watch", action="store_true", help="refresh until Ctrl+C")
+    gpu.add_argument(
+        "--interval",
+        type=float,
+        default=1.0,
+        metavar="SECONDS",
+        help="seconds between refreshes with --watch (default 1)",
+    )
+    gpu.set_defaults(handler=run_gpu)
+
+
+# -- info -------------------------------------------------------------------------------
+
+
+def _version_of(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def _fmt_num(value: float | None, unit: str = "", digits: int = 0) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}{unit}"
+
+
+def _info_rows(reader: GpuReader) -> list[tuple[str, str]]:
+    rows = [
+        ("llm-loadtest", __version__),
+        ("Python", f"{platform.python_version()} ({platform.python_implementation()}, "
+                   f"{platform.system()} {platform.machine()})"),
+    ]
+    rows += [(name, _version_of(name)) for name in LIBRARIES]
+    rows.append(("nvidia-ml-py", _version_of("nvidia-ml-py")))
+    try:
+        readings = reader.read()
+        rows.append(("NVIDIA driver", reader.driver_version()))
+    except GpuUnavailable as exc:
+        rows.append(("GPUs", str(exc)))
+        return rows
+    except GpuError as exc:
+        # `info` describes the machine; a failing NVML is part of that description
+        rows.append(("GPUs", f"unreadable: {exc}"))
+        return rows
+    for r in readings:
+        rows.append((f"GPU {r.index}", f"{r.name}, {_fmt_num(r.mem_total_mb, ' MiB')}"))
+    return rows
+
+
+def run_info(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    reader = make_reader()
+    try:
+        rows = _info_rows(reader)
+    finally:
+        reader.close()
+    width = max(len(key) for key, _ in rows)
+    for key, value in rows:
+        print(f"{key:<{width}}  {value}", file=out)
+    return 0
+
+
+# -- gpu --------------------------------------------------------------------------------
+
+_HEADERS = ("GPU", "NAME", "MEMORY", "UTIL", "TEMP", "POWER")
+
+
+def _memory_cell(r: GpuReading) -> str:
+    if r.mem_used_mb is None or r.mem_total_mb is None:
+        return "n/a"
+    pct = r.mem_percent
+    pct_text = f" ({pct:.0f} %)" if pct is not None else ""
+    return f"{r.mem_used_mb:.0f} / {r.mem_total_mb:.0f} MiB{pct_text}"
+
+
+def _power_cell(r: GpuReading) -> str:
+    if r.power_w is None and r.power_limit_w is None:
+        return "n/a"
+    return f"{_fmt_num(r.power_w)} / {_fmt_num(r.power_limit_w)} W"
+
+
+def gpu_table(readings: list[GpuReading]) -> list[str]:
+    """The `gpu` table as lines, columns padded to their widest cell."""
+    rows = [_HEADERS] + [
+        (
+            str(r.index),
+            r.name,
+            _memory_cell(r),
+            _fmt_num(r.util_percent, " %"),
+            _fmt_num(r.temp_c, " °C"),
+            _power_cell(r),
+        )
+        for r in readings
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(_HEADERS))]
+    return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+
+
+def _read(reader: GpuReader) -> list[GpuReading]:
+    """Readings; `GpuUnavailable` passes through, NVML failing becomes exit 1."""
+    try:
+        return reader.read()
+    except GpuError as exc:
+        raise CliError(str(exc), 1) from exc
+
+
+def run_gpu(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    interval = getattr(args, "interval", 1.0)
+    watch = getattr(args, "watch", False)
+    if not interval > 0:
+        raise CliError("--interval must be a positive number of seconds, e.g. --interval 1")
+    reader = make_reader()
+    try:
+        try:
+            readings = _read(reader)
+        except GpuUnavailable as exc:
+            # not an error: most machines that run a load test have no GPU of their own
+            print(exc, file=out)
+            return 0
+        if not watch:
+            print("\n".join(gpu_table(readings)), file=out)
+            return 0
+        return _watch(reader, readings, interval, out)
+    finally:
+        reader.close()
+
+
+def _watch(reader: GpuReader, readings: list[GpuReading], interval: float, out: TextIO) -> int:
+    clear = _CLEAR if out.isatty() else ""
+    try:
+        while True:
+            stamp = datetime.now().strftime("%H:%M:%S")
+            table = "\n".join(gpu_table(readings))
+            print(f"{clear}{stamp}  every {interval:g} s, Ctrl+C to stop\n{table}", file=out, flush=True)
+            sleep(interval)
+            try:
+                readings = _read(reader)
+            except GpuUnavailable as exc:
+                print(exc, file=out)
+                return 0
+    except KeyboardInterrupt:
+        # Ctrl+C is how --watch is meant to end
+        print(file=out)
+        return 0

@@ -1,0 +1,220 @@
+"""What the server says it is doing, from its Prometheus `/metrics`.
+
+vLLM, SGLang and Triton each name the same few facts differently; this module maps them
+onto one vocabulary, the fields of `ServerSample`: requests running, requests waiting,
+KV-cache usage (0..1) and prefix-cache hit rate (0..1). Parsing is prometheus_client's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from llm_loadtest.results.model import ServerSample
+
+DEFAULT_TIMEOUT_S = 2.0
+
+
+class ServerMetricsUnavailable(Exception):
+    """The server has no usable /metrics (404, not Prometheus text, unreachable, unknown names)."""
+
+
+@dataclass(frozen=True)
+class _Source:
+    """One metric that can supply a field, optionally only its samples with given labels."""
+
+    name: str
+    labels: tuple[tuple[str, str], ...] = ()
+
+    def matches(self, sample_name: str, sample_labels: dict[str, str]) -> bool:
+        # Counters may or may not carry `_total` depending on the client library's
+        # version and whether the server sent a TYPE line, so accept both spellings.
+        if sample_name != self.name and sample_name != self.name + "_total":
+            return False
+        return all(sample_labels.get(k) == v for k, v in self.labels)
+
+
+# For each field, the first source the server exposes wins: a server in the middle of a
+# rename (vLLM's gpu_cache_usage_perc -> kv_cache_usage_perc) may publish both, and adding
+# them would count the same thing twice.
+_RUNNING = (
+    _Source("vllm:num_requests_running"),
+    _Source("sglang:num_running_reqs"),
+    # Triton's TensorRT-LLM backend: requests in flight in the batch manager
+    _Source("nv_trt_llm_request_metrics", (("request_type", "active"),)),
+)
+_WAITING = (
+    _Source("vllm:num_requests_waiting"),
+    _Source("sglang:num_queue_reqs"),
+    # Triton's generic queue, per model; with an ensemble the composing models queue too,
+    # so this is best-effort
+    _Source("nv_inference_pending_request_count"),
+)
+_KV_USAGE = (
+    _Source("vllm:kv_cache_usage_perc"),
+    _Source("vllm:gpu_cache_usage_perc"),
+    _Source("sglang:token_usage"),
+    _Source("nv_trt_llm_kv_cache_block_metrics", (("kv_cache_block_type", "fraction"),)),
+)
+# Counters: the hit rate over an interval is Δhits / Δqueries.
+_PREFIX_HITS = (_Source("vllm:prefix_cache_hits"), _Source("vllm:gpu_prefix_cache_hits"))
+_PREFIX_QUERIES = (_Source("vllm:prefix_cache_queries"), _Source("vllm:gpu_prefix_cache_queries"))
+# Gauges where the server computed the rate itself (SGLang; vLLM's V0 engine).
+_HIT_RATE_GAUGES = (_Source("sglang:cache_hit_rate"), _Source("vllm:gpu_prefix_cache_hit_rate"))
+
+
+@dataclass(frozen=True)
+class MetricSnapshot:
+    """The known metrics from one scrape, already summed across label sets."""
+
+    running: float | None = None
+    waiting: float | None = None
+    kv_cache_usage: float | None = None
+    prefix_hits: float | None = None
+    prefix_queries: float | None = None
+    prefix_hit_rate_gauge: float | None = None
+
+    def knows_anything(self) -> bool:
+        return any(
+            v is not None
+            for v in (
+                self.running,
+                self.waiting,
+                self.kv_cache_usage,
+                self.prefix_hits,
+                self.prefix_queries,
+                self.prefix_hit_rate_gauge,
+            )
+        )
+
+
+Samples = list[tuple[str, dict[str, str], float]]
+
+
+def _values(samples: Samples, sources: Iterable[_Source]) -> list[float] | None:
+    for source in sources:
+        found = [v for name, labels, v in samples if source.matches(name, labels)]
+        if found:
+            return found
+    return None
+
+
+def _sum(values: list[float] | None) -> float | None:
+    # several models or data-parallel engines behind one endpoint: requests add up
+    return sum(values) if values else None
+
+
+def _max(values: list[float] | None) -> float | None:
+    # a fraction per engine cannot be added; the fullest engine is the one that stalls
+    return max(values) if values else None
+
+
+def _mean(values: list[float] | None) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def parse_metrics(text: str) -> MetricSnapshot:
+    """Parse Prometheus text; raise `ServerMetricsUnavailable` if it is not, or knows nothing."""
+    try:
+        samples: Samples = [
+            (s.name, dict(s.labels), float(s.value))
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+        ]
+    except (ValueError, TypeError, IndexError, KeyError) as exc:
+        raise ServerMetricsUnavailable(f"/metrics is not Prometheus text ({exc})") from exc
+    snapshot = MetricSnapshot(
+        running=_sum(_values(samples, _RUNNING)),
+        waiting=_sum(_values(samples, _WAITING)),
+        kv_cache_usage=_max(_values(samples, _KV_USAGE)),
+        prefix_hits=_sum(_values(samples, _PREFIX_HITS)),
+        prefix_queries=_sum(_values(samples, _PREFIX_QUERIES)),
+        prefix_hit_rate_gauge=_mean(_values(samples, _HIT_RATE_GAUGES)),
+    )
+    if not snapshot.knows_anything():
+        raise ServerMetricsUnavailable("/metrics has none of the vLLM, SGLang or Triton metrics we read")
+    return snapshot
+
+
+def prefix_hit_rate(previous: MetricSnapshot | None, current: MetricSnapshot) -> float | None:
+    """The hit rate over the interval between two scrapes; None when nothing was looked up."""
+    if current.prefix_hits is not None and current.prefix_queries is not None:
+        # counters: the server's lifetime totals would mix in traffic from before the run
+        if previous is None or previous.prefix_hits is None or previous.prefix_queries is None:
+            return None
+        hits = current.prefix_hits - previous.prefix_hits
+        queries = current.prefix_queries - previous.prefix_queries
+        if queries <= 0 or hits < 0:  # idle interval, or the server restarted
+            return None
+        return min(1.0, hits / queries)
+    return current.prefix_hit_rate_gauge
+
+
+def metrics_url_for(server_url: str) -> str:
+    """`http://host:8000` or `http://host:8000/v1` -> `http://host:8000/metrics`.
+
+    A URL that already ends in `/metrics` is kept as given, so a user can point at a
+    metrics port that differs from the API's.
+    """
+    parts = urlsplit(server_url.strip())
+    path = parts.path.rstrip("/")
+    if path.endswith("/metrics"):
+        return urlunsplit(parts._replace(query="", fragment=""))
+    if path.endswith("/v1"):
+        path = path[: -len("/v1")]
+    return urlunsplit(parts._replace(path=path + "/metrics", query="", fragment=""))
+
+
+class ServerMetricsScraper:
+    """Scrapes one /metrics URL, keeping the previous scrape to turn counters into rates.
+
+    Synchronous on purpose: it runs in the sampler's thread, never in the engine's loop.
+    Not thread-safe; one sampler thread owns it.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        client: httpx.Client | None = None,
+    ) -> None:
+        self.url = url
+        self._own_client = client is None
+        self._client = client or httpx.Client(timeout=timeout_s, follow_redirects=True)
+        self._previous: MetricSnapshot | None = None
+
+    def fetch_text(self) -> str:
+        try:
+            response = self._client.get(self.url, headers={"Accept": "text/plain"})
+        except httpx.HTTPError as exc:
+            raise ServerMetricsUnavailable(f"{self.url}: {type(exc).__name__}: {exc}") from exc
+        if response.status_code != 200:
+            raise ServerMetricsUnavailable(f"{self.url}: HTTP {response.status_code}")
+        return response.text
+
+    def scrape(self, t: float) -> ServerSample:
+        snapshot = parse_metrics(self.fetch_text())
+        rate = prefix_hit_rate(self._previous, snapshot)
+        self._previous = snapshot
+        return ServerSample(
+            t=t,
+            running=snapshot.running,
+            waiting=snapshot.waiting,
+            kv_cache_usage=snapshot.kv_cache_usage,
+            prefix_cache_hit_rate=rate,
+        )
+
+    def close(self) -> None:
+        if self._own_client:
+            self._client.close()
+
+    def __enter__(self) -> ServerMetricsScraper:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
