@@ -1,0 +1,196 @@
+"""Continuous batching: one coroutine runs decode steps for every admitted sequence.
+
+Model (deliberately simple, close to vLLM's scheduler):
+- At most `max_seqs` sequences are admitted ("running"); the rest wait in FIFO order and are
+  admitted as soon as a slot frees, at the step that freed it.
+- An admitted sequence prefills for `ttft_ms + prefill_us_per_token * prompt_tokens`; its
+  first chunk comes out at the first decode step at or after that (as in a real engine,
+  tokens leave at step boundaries). With nothing decoding, the step clock starts at the
+  earliest prefill end, so a lone request sees exactly that TTFT.
+- Each step emits one chunk of `tokens_per_chunk` tokens (the last may carry fewer) for every
+  running sequence past prefill, then the next step lasts
+  `itl_ms + step_us_per_seq * running` microseconds.
+- Step times are absolute deadlines on the loop clock (CLOCK_MONOTONIC): a late wake-up
+  shortens the next wait instead of shifting every later step, so no drift builds up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from llm_loadtest.simulator.options import SimOptions
+
+# Put in a sequence's queue when the server shuts down: the handler stops streaming.
+SHUTDOWN = -1
+# Which share of the KV cache one token takes: capacity is max_seqs * this many tokens.
+KV_TOKENS_PER_SEQ = 1024
+
+
+@dataclass(eq=False, slots=True)
+class Sequence:
+    prompt_tokens: int
+    max_tokens: int
+    # pause `stall_s` once this many tokens were emitted (None: never)
+    stall_after: int | None = None
+    # tokens per chunk, in emission order; SHUTDOWN ends the stream
+    chunks: asyncio.Queue[int] = field(default_factory=asyncio.Queue)
+    t_admitted_ns: int | None = None
+    emitted: int = 0
+    ready_at: float = 0.0
+    paused_until: float = 0.0
+    stalled: bool = False
+    done: bool = False
+
+
+class BatchScheduler:
+    def __init__(self, options: SimOptions):
+        self._options = options
+        self._waiting: deque[Sequence] = deque()
+        self._running: list[Sequence] = []
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+        # called with the tokens emitted by each step (for /metrics), one call per step
+        self.on_tokens: Callable[[int], None] | None = None
+
+    # ---- state for /metrics
+    @property
+    def num_running(self) -> int:
+        return len(self._running)
+
+    @property
+    def num_waiting(self) -> int:
+        return len(self._waiting)
+
+    def cache_usage(self) -> float:
+        held = sum(s.prompt_tokens + s.emitted for s in self._running)
+        return min(1.0, held / (self._options.max_seqs * KV_TOKENS_PER_SEQ))
+
+    # ---- life cycle
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="sim-batch-scheduler")
+
+    async def close(self) -> None:
+        self._closed = True
+        for seq in [*self._running, *self._waiting]:
+            seq.chunks.put_nowait(SHUTDOWN)
+        self._running.clear()
+        self._waiting.clear()
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+
+    # ---- called by request handlers
+    def submit(self, seq: Sequence) -> None:
+        if self._closed:
+            seq.chunks.put_nowait(SHUTDOWN)
+            return
+        self._waiting.append(seq)
+        self._admit(asyncio.get_running_loop().time())
+        self._wakeup.set()
+
+    def cancel(self, seq: Sequence) -> None:
+        """The client went away or the handler ended early: free the slot."""
+        if seq.done:
+            return
+        seq.done = True
+        if seq.t_admitted_ns is None:
+            try:
+                self._waiting.remove(seq)
+            except ValueError:
+                pass
+        else:
+            try:
+                self._running.remove(seq)
+            except ValueError:
+                pass
+            self._admit(asyncio.get_running_loop().time())
+            self._wakeup.set()
+
+    # ---- the model
+    def _admit(self, now: float) -> None:
+        opts = self._options
+        while self._waiting and len(self._running) < opts.max_seqs:
+            seq = self._waiting.popleft()
+            seq.t_admitted_ns = time.perf_counter_ns()
+            seq.ready_at = now + (opts.ttft_ms * 1e-3 + opts.prefill_us_per_token * 1e-6 * seq.prompt_tokens)
+            self._running.append(seq)
+
+    def _step_seconds(self) -> float:
+        return self._options.itl_ms * 1e-3 + self._options.step_us_per_seq * 1e-6 * len(self._running)
+
+    def _next_active_at(self) -> float:
+        """When the earliest running sequence can emit again (prefill done, not stalled)."""
+        return min(max(s.ready_at, s.paused_until) for s in self._running)
+
+    def _step(self, deadline: float) -> bool:
+        """Emit one chunk for each sequence that can; True when some sequence can emit next step."""
+        per_chunk = self._options.tokens_per_chunk
+        stall_s = self._options.stall_s
+        emitted = 0
+        finished = False
+        active_after = False
+        for seq in self._running:
+            if seq.ready_at > deadline or seq.paused_until > deadline:
+                continue
+            if seq.stall_after is not None and not seq.stalled and seq.emitted >= seq.stall_after:
+                seq.stalled = True
+                seq.paused_until = deadline + stall_s
+                continue
+            n = min(per_chunk, seq.max_tokens - seq.emitted)
+            seq.emitted += n
+            emitted += n
+            seq.chunks.put_nowait(n)
+            if seq.emitted >= seq.max_tokens:
+                seq.done = True
+                finished = True
+            else:
+                active_after = True
+        if finished:
+            self._running = [s for s in self._running if not s.done]
+            self._admit(deadline)
+        if emitted and self.on_tokens is not None:
+            self.on_tokens(emitted)
+        return active_after
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_step: float | None = None  # None: no step clock; the batch is idle or all prefilling
+        while True:
+            if not self._running:
+                next_step = None
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            if next_step is None:
+                # No step clock: wait for the first sequence that can emit, but wake for new
+                # arrivals, whose shorter prefill may end sooner.
+                target = self._next_active_at()
+                self._wakeup.clear()
+                delay = target - loop.time()
+                if delay > 0:
+                    try:
+                        await asyncio.wait_for(self._wakeup.wait(), delay)
+                        continue
+                    except TimeoutError:
+                        pass
+                next_step = target
+            else:
+                delay = next_step - loop.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            if not self._running:
+                continue
+            if self._step(next_step):
+                # Behind schedule: run the next step now rather than a burst of catch-up steps.
+                next_step = max(next_step + self._step_seconds(), loop.time())
+            else:
+                # Only prefilling or stalled sequences left: the clock restarts when one is ready.
+                next_step = None

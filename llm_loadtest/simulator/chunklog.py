@@ -1,0 +1,57 @@
+"""The truth log: what the server did for each request, to check a client's measurements against.
+
+One JSON line per finished request (see `ChunkLogEntry`). Times are time.perf_counter_ns()
+values, CLOCK_MONOTONIC on Linux and so comparable with a client process's own.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import IO
+
+
+@dataclass(slots=True)
+class ChunkLogEntry:
+    request_id: str
+    endpoint: str  # "chat" or "completions"
+    stream: bool
+    t_recv_ns: int  # the handler started
+    t_first_sched_ns: int | None = None  # admitted to the running batch
+    # right after each content chunk's bytes were written; a non-streaming response is one
+    # "chunk" carrying every token, written with the body
+    chunk_send_ns: list[int] = field(default_factory=list)
+    chunk_tokens: list[int] = field(default_factory=list)
+    prompt_tokens: int | None = None
+    completion_tokens: int = 0  # tokens actually sent
+    fault: str | None = None  # an injected fault: http_500, http_429, drop, stall, malformed
+    status: int = 200  # the HTTP status sent
+    client_gone: bool = False  # the client disconnected before the response ended
+    t_done_ns: int | None = None
+
+
+class ChunkLog:
+    def __init__(self, path: str | Path):
+        # Line buffered: a reader sees each line as soon as its request is over.
+        self._file: IO[str] | None = open(path, "a", buffering=1, encoding="utf-8")  # noqa: SIM115
+
+    def write(self, entry: ChunkLogEntry) -> None:
+        if self._file is not None:
+            self._file.write(json.dumps(asdict(entry), separators=(",", ":")) + "\n")
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+def read_chunk_log(path: str | Path) -> dict[str, dict]:
+    """request_id -> entry; a later line for the same id wins."""
+    entries: dict[str, dict] = {}
+    with open(path, encoding="utf-8") as file:
+        for line in file:
+            if line.strip():
+                entry = json.loads(line)
+                entries[entry["request_id"]] = entry
+    return entries

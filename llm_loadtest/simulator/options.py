@@ -1,0 +1,64 @@
+"""The simulator's settings: one frozen value shared by the CLI, the server and the scheduler."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MAX_MODEL_LEN = 8192
+
+
+class OptionsError(ValueError):
+    """A bad setting; the message names the flag and says what it accepts."""
+
+
+@dataclass(frozen=True, slots=True)
+class SimOptions:
+    model: str = "sim-model"
+    ttft_ms: float = 50.0
+    prefill_us_per_token: float = 20.0
+    itl_ms: float = 20.0
+    step_us_per_seq: float = 50.0
+    max_seqs: int = 256
+    tokens_per_chunk: int = 1
+    seed: int = 0
+    api_key: str | None = None
+    chunk_log: str | None = None
+    max_model_len: int = MAX_MODEL_LEN
+    fail_rate_500: float = 0.0
+    fail_rate_429: float = 0.0
+    drop_rate: float = 0.0
+    stall_rate: float = 0.0
+    stall_s: float = 5.0
+    malformed_rate: float = 0.0
+    reject_stream_options: bool = False
+    no_usage: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("ttft_ms", "prefill_us_per_token", "itl_ms", "step_us_per_seq", "stall_s"):
+            if getattr(self, name) < 0:
+                raise OptionsError(f"--{_flag(name)} must be 0 or more")
+        for name in ("max_seqs", "tokens_per_chunk", "max_model_len"):
+            if getattr(self, name) < 1:
+                raise OptionsError(f"--{_flag(name)} must be a positive integer")
+        rates = self.fault_rates()
+        for name, rate in rates.items():
+            if not 0.0 <= rate <= 1.0:
+                raise OptionsError(f"--{_flag(name)} must be a probability between 0 and 1")
+        # Faults are drawn from one uniform number per request, so they must fit in [0, 1].
+        if sum(rates.values()) > 1.0 + 1e-9:
+            raise OptionsError("the fault rates together must not exceed 1")
+        if not self.model:
+            raise OptionsError("--model must not be empty")
+
+    def fault_rates(self) -> dict[str, float]:
+        return {
+            "fail_rate_500": self.fail_rate_500,
+            "fail_rate_429": self.fail_rate_429,
+            "drop_rate": self.drop_rate,
+            "stall_rate": self.stall_rate,
+            "malformed_rate": self.malformed_rate,
+        }
+
+
+def _flag(name: str) -> str:
+    return name.replace("_", "-")

@@ -1,0 +1,147 @@
+"""The simulator in a child process, for tests and for anything that wants a real server."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import TracebackType
+
+from llm_loadtest.simulator.chunklog import read_chunk_log
+
+LISTENING = "llm-loadtest simulator listening on "
+
+
+def _known_options() -> dict[str, argparse.Action]:
+    from llm_loadtest.cli.simulate import add_options
+
+    parser = argparse.ArgumentParser(add_help=False)
+    add_options(parser)
+    return {action.dest: action for action in parser._actions if action.option_strings}
+
+
+def options_to_argv(options: dict[str, object]) -> list[str]:
+    """`itl_ms=5` -> `--itl-ms 5`; True -> the bare flag; False and None -> left out."""
+    known = _known_options()
+    argv: list[str] = []
+    for name, value in options.items():
+        if name not in known or name in ("host", "port"):
+            raise TypeError(f"SimulatorProcess: unknown simulator option {name!r}")
+        flag = known[name].option_strings[0]
+        if isinstance(known[name], argparse._StoreTrueAction):
+            if value:
+                argv.append(flag)
+        elif value is not None and value is not False:
+            argv += [flag, str(value)]
+    return argv
+
+
+class SimulatorProcess:
+    """`with SimulatorProcess(itl_ms=5, chunk_log=path) as sim: ... sim.url ...`
+
+    Keyword options are the `simulate` flags with underscores (`fail_rate_500=0.1`,
+    `no_usage=True`). The child listens on a free loopback port.
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        startup_timeout: float = 20.0,
+        env: dict[str, str] | None = None,
+        **options: object,
+    ):
+        self._argv = [sys.executable, "-m", "llm_loadtest.simulator", "--host", host, "--port", "0"]
+        self._argv += options_to_argv(options)
+        chunk_log = options.get("chunk_log")
+        self.chunk_log: Path | None = Path(str(chunk_log)) if chunk_log else None
+        self._startup_timeout = startup_timeout
+        self._env = env
+        self._proc: subprocess.Popen[bytes] | None = None
+        self.url: str = ""
+
+    @property
+    def argv(self) -> list[str]:
+        return list(self._argv)
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    def start(self) -> SimulatorProcess:
+        if self._proc is not None:
+            raise RuntimeError("the simulator is already started")
+        self._proc = subprocess.Popen(self._argv, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, env=self._env)
+        try:
+            self.url = self._read_url()
+        except BaseException:
+            self._kill()
+            raise
+        return self
+
+    def _read_url(self) -> str:
+        assert self._proc is not None and self._proc.stdout is not None
+        stdout = self._proc.stdout
+        deadline = time.monotonic() + self._startup_timeout
+        buffer = b""
+        with selectors.DefaultSelector() as selector:
+            selector.register(stdout, selectors.EVENT_READ)
+            while b"\n" not in buffer:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"the simulator did not start within {self._startup_timeout:g} s")
+                if not selector.select(left):
+                    continue
+                data = os.read(stdout.fileno(), 4096)
+                if not data:
+                    code = self._proc.wait()
+                    raise RuntimeError(f"the simulator exited with code {code} before listening")
+                buffer += data
+        line = buffer.split(b"\n", 1)[0].decode()
+        if not line.startswith(LISTENING):
+            raise RuntimeError(f"unexpected first line from the simulator: {line!r}")
+        return line[len(LISTENING) :].strip()
+
+    def stop(self, timeout: float = 10.0) -> int | None:
+        """SIGTERM, then wait; returns the exit code (None if it was never started)."""
+        proc = self._proc
+        if proc is None:
+            return None
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self._kill()
+        if proc.stdout is not None:
+            proc.stdout.close()
+        return proc.returncode
+
+    def _kill(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
+
+    @property
+    def returncode(self) -> int | None:
+        return self._proc.poll() if self._proc is not None else None
+
+    def read_chunk_log(self) -> dict[str, dict]:
+        if self.chunk_log is None:
+            raise RuntimeError("this simulator was started without chunk_log")
+        if not self.chunk_log.exists():
+            return {}
+        return read_chunk_log(self.chunk_log)
+
+    def __enter__(self) -> SimulatorProcess:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()

@@ -1,0 +1,98 @@
+"""Building, starting and running the simulator's aiohttp application."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+
+from aiohttp import web
+
+from llm_loadtest.simulator.batching import BatchScheduler
+from llm_loadtest.simulator.chunklog import ChunkLog
+from llm_loadtest.simulator.metrics import SimMetrics
+from llm_loadtest.simulator.openai_api import STATE, SimState, add_routes
+from llm_loadtest.simulator.options import SimOptions
+from llm_loadtest.tokens.tokenizer import get_tokenizer
+
+PROMPT_TOKENIZER = "tiktoken:cl100k_base"
+LISTENING = "llm-loadtest simulator listening on"
+# Streams in flight are ended by the scheduler's shutdown; this only bounds a stuck one.
+SHUTDOWN_TIMEOUT_S = 2.0
+
+
+def create_app(options: SimOptions) -> web.Application:
+    # Big client bodies (long prompts) are normal here: allow 64 MiB, aiohttp's default is 1 MiB.
+    app = web.Application(client_max_size=64 * 1024 * 1024)
+    app.cleanup_ctx.append(_lifecycle(options))
+    add_routes(app)
+    return app
+
+
+def _lifecycle(options: SimOptions):
+    async def context(app: web.Application):
+        scheduler = BatchScheduler(options)
+        chunk_log = ChunkLog(options.chunk_log) if options.chunk_log else None
+        app[STATE] = SimState(
+            options=options,
+            tokenizer=get_tokenizer(PROMPT_TOKENIZER),
+            scheduler=scheduler,
+            metrics=SimMetrics(options.model, scheduler),
+            chunk_log=chunk_log,
+        )
+        scheduler.start()
+        yield
+        await scheduler.close()
+        if chunk_log is not None:
+            chunk_log.close()
+
+    return context
+
+
+async def _close_streams(app: web.Application) -> None:
+    # on_shutdown runs before aiohttp waits for handlers: end the streams so it need not wait.
+    await app[STATE].scheduler.close()
+
+
+async def start_server(options: SimOptions, host: str = "127.0.0.1", port: int = 0) -> tuple[web.AppRunner, str]:
+    """Start in the running event loop; returns the runner (call `await runner.cleanup()`) and base URL."""
+    app = create_app(options)
+    app.on_shutdown.append(_close_streams)
+    runner = web.AppRunner(
+        app,
+        access_log=None,  # a line per request would cost more than the simulated work
+        handler_cancellation=True,  # a client that leaves frees its batch slot at once
+        shutdown_timeout=SHUTDOWN_TIMEOUT_S,
+    )
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    bound_host, bound_port = runner.addresses[0][:2]
+    return runner, f"http://{_url_host(bound_host)}:{bound_port}"
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def run(options: SimOptions, host: str = "127.0.0.1", port: int = 8000) -> int:
+    """Serve until SIGINT or SIGTERM; returns the exit code (0 for a clean stop)."""
+    return asyncio.run(_serve(options, host, port))
+
+
+async def _serve(options: SimOptions, host: str, port: int) -> int:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        runner, url = await start_server(options, host, port)
+    except OSError as exc:
+        print(f"llm-loadtest: error: cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    try:
+        print(f"{LISTENING} {url}", flush=True)
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+    return 0
