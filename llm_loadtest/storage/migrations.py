@@ -1,0 +1,84 @@
+"""Creating the schema, and upgrading a database written by an older llm-loadtest.
+
+The version lives in the `meta` table. A database from a newer version is refused with a
+message rather than half-read: its rows may mean things this version does not know.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import Connection, Engine, inspect, select
+
+from llm_loadtest.storage.database import read_transaction, write_transaction
+from llm_loadtest.storage.errors import StoreError
+from llm_loadtest.storage.schema import SCHEMA_VERSION, TABLES, MetaTable
+
+VERSION_KEY = "schema_version"
+_META = MetaTable.__table__
+_OUR_TABLES = {table.name for table in TABLES}
+
+# MIGRATIONS[n] upgrades a database from schema n to n + 1, inside one transaction.
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {}
+
+
+def ensure_schema(engine: Engine, where: str) -> None:
+    """Create or upgrade the schema; a database already current is only read."""
+    with read_transaction(engine) as conn:
+        if _current_version(conn, where) == SCHEMA_VERSION and _missing_tables(conn) == set():
+            return
+    with write_transaction(engine) as conn:
+        # Checked again under the write lock: another process may have just done it.
+        version = _current_version(conn, where)
+        if version is None:
+            _create_tables(conn)
+            conn.execute(_META.insert().values(key=VERSION_KEY, value=str(SCHEMA_VERSION)))
+            return
+        _upgrade(conn, version, where)
+        _create_tables(conn)
+
+
+def _create_tables(conn: Connection) -> None:
+    MetaTable.metadata.create_all(conn, tables=TABLES, checkfirst=True)
+
+
+
+def _current_version(conn: Connection, where: str) -> int | None:
+    tables = set(inspect(conn).get_table_names())
+    if "meta" not in tables:
+        if tables & _OUR_TABLES:
+            raise StoreError(
+                f"database {where} has tables named like llm-loadtest's but no schema version; "
+                "it was not written by llm-loadtest: use another --db"
+            )
+        return None
+    value = conn.execute(select(_META.c.value).where(_META.c.key == VERSION_KEY)).scalar_one_or_none()
+    try:
+        version = int(value) if value is not None else None
+    except ValueError:
+        version = None
+    if version is None:
+        raise StoreError(f"database {where} has no readable schema version; it is damaged or not llm-loadtest's: use another --db")
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"database {where} was written by a newer llm-loadtest (schema {version}, this one reads "
+            f"up to {SCHEMA_VERSION}); upgrade with `pip install -U llm-loadtest` or use another --db"
+        )
+    return version
+
+
+def _missing_tables(conn: Connection) -> set[str]:
+    return _OUR_TABLES - set(inspect(conn).get_table_names())
+
+
+def _upgrade(conn: Connection, version: int, where: str) -> None:
+    while version < SCHEMA_VERSION:
+        step = MIGRATIONS.get(version)
+        if step is None:
+            raise StoreError(
+                f"database {where} uses schema {version}, which this llm-loadtest cannot upgrade to "
+                f"{SCHEMA_VERSION}; export its runs with the version that wrote it, then use a new --db"
+            )
+        step(conn)
+        version += 1
+        conn.execute(_META.update().where(_META.c.key == VERSION_KEY).values(value=str(version)))
