@@ -41,6 +41,14 @@ def options_to_argv(options: dict[str, object]) -> list[str]:
     return argv
 
 
+def _child_env(env: dict[str, str] | None) -> dict[str, str]:
+    # The child must import this very package, even when it is not installed (a checkout).
+    env = dict(os.environ if env is None else env)
+    root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
+    return env
+
+
 class SimulatorProcess:
     """`with SimulatorProcess(itl_ms=5, chunk_log=path) as sim: ... sim.url ...`
 
@@ -61,13 +69,17 @@ class SimulatorProcess:
         chunk_log = options.get("chunk_log")
         self.chunk_log: Path | None = Path(str(chunk_log)) if chunk_log else None
         self._startup_timeout = startup_timeout
-        self._env = env
+        self._env = _child_env(env)
         self._proc: subprocess.Popen[bytes] | None = None
         self.url: str = ""
 
     @property
     def argv(self) -> list[str]:
         return list(self._argv)
+
+    @property
+    def env(self) -> dict[str, str]:
+        return dict(self._env)
 
     @property
     def pid(self) -> int | None:
