@@ -31,6 +31,10 @@ class Prompt:
 
 class Adapter(Protocol):
     name: str
+    # a cheap GET used to open keep-alive connections before a level
+    warm_url: str
+
+    def headers(self, request_id: str | None = None) -> dict[str, str]: ...
 
     async def preflight(self, session: aiohttp.ClientSession) -> str:
         """Check the server is reachable and serves the model; return the resolved model name.
@@ -46,6 +50,7 @@ class Adapter(Protocol):
         request_id: str,
         *,
         t_scheduled_ns: int | None = None,
+        timeout: float | None = None,
     ) -> RequestRecord:
         """Send one request and return its record; never raises for a failed request."""
         ...

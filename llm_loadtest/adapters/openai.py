@@ -61,6 +61,10 @@ class OpenAIAdapter:
     send_stream_options: bool = True
 
     @property
+    def warm_url(self) -> str:
+        return self.server + "/v1/models"
+
+    @property
     def url(self) -> str:
         path = "/v1/chat/completions" if self.endpoint == "chat" else "/v1/completions"
         return self.server + path

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from llm_loadtest.engine.records import RequestRecord
-from llm_loadtest.results.model import LevelSummary, RunResult
+from llm_loadtest.results.model import GpuSample, LevelSummary, RunResult, ServerSample
 
 Phase = Literal["preflight", "warmup", "running", "draining", "done"]
 
@@ -53,6 +53,13 @@ class ProgressSnapshot:
 
 
 @dataclass(slots=True)
+class RunStarted:
+    """The server answered the preflight; `model` is the name resolved (`auto` asks the server)."""
+
+    model: str
+
+
+@dataclass(slots=True)
 class LevelStarted:
     level_index: int
     n_levels: int
@@ -64,6 +71,14 @@ class LevelFinished:
     level_index: int
     summary: LevelSummary
     records: list[RequestRecord]
+
+
+@dataclass(slots=True)
+class TelemetryUpdate:
+    """The latest GPU and server samples (about once a second, from the parent's sampler)."""
+
+    gpu: list[GpuSample]
+    server: ServerSample | None
 
 
 @dataclass(slots=True)
@@ -79,4 +94,4 @@ class RunFailed:
     exit_code: int
 
 
-EngineEvent = ProgressSnapshot | LevelStarted | LevelFinished | RunFinished | RunFailed
+EngineEvent = RunStarted | ProgressSnapshot | LevelStarted | LevelFinished | TelemetryUpdate | RunFinished | RunFailed

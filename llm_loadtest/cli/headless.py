@@ -1,0 +1,104 @@
+"""A run without the app: progress on stderr, the summary on stdout, JSON and logs on request,
+and cli.md's exit codes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from llm_loadtest.cli import CliError
+from llm_loadtest.cli.progress import ProgressPrinter
+from llm_loadtest.cli.run_log import RunLog
+from llm_loadtest.cli.summary_table import result_report
+from llm_loadtest.config import RunConfig
+from llm_loadtest.engine.controller import RunController, RunStartError
+from llm_loadtest.results.model import RunResult
+
+EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
+
+
+@dataclass
+class HeadlessOptions:
+    output: Path | None = None
+    log_file: Path | None = None
+    db: str | None = None
+    save: bool = True
+    in_process: bool = False
+    fail_under_goodput: float | None = None
+    metrics_url: str | None = None
+    gpu: bool = True
+    telemetry_interval_s: float = 1.0
+
+
+def run_headless(config: RunConfig, api_key: str | None, options: HeadlessOptions) -> int:
+    _check_writable(options.output, "--output")
+    _check_writable(options.log_file, "--log-file")
+    store = _open_store(options) if options.save else None
+    try:
+        result = asyncio.run(_run(config, api_key, options, store))
+    finally:
+        if store is not None:
+            store.close()
+    if options.output:
+        options.output.write_text(json.dumps(result.to_json_dict(), indent=2) + "\n", encoding="utf-8")
+    print(result_report(result))
+    return exit_code(result, options.fail_under_goodput)
+
+
+async def _run(config: RunConfig, api_key: str | None, options: HeadlessOptions, store) -> RunResult:
+    from llm_loadtest.cli.run import install_interrupt
+
+    controller = RunController(
+        config,
+        api_key=api_key,
+        store=store,
+        in_process=options.in_process,
+        gpu=options.gpu,
+        telemetry_interval_s=options.telemetry_interval_s,
+        metrics_url=options.metrics_url,
+    )
+    controller.subscribe(ProgressPrinter(sys.stderr))
+    log = RunLog(options.log_file, controller.run_id, config) if options.log_file else None
+    if log:
+        controller.subscribe(log)
+    install_interrupt(asyncio.get_running_loop(), controller.abort)
+    try:
+        return await controller.run()
+    except RunStartError as exc:
+        raise CliError(str(exc), exc.exit_code) from None
+    finally:
+        if log:
+            log.close()
+
+
+def exit_code(result: RunResult, fail_under_goodput: float | None) -> int:
+    if result.status == "aborted":
+        return EXIT_INTERRUPTED
+    if result.status == "failed":
+        return EXIT_FAILED
+    if fail_under_goodput is not None:
+        for level in result.levels:
+            if level.goodput is None or level.goodput.percent is None or level.goodput.percent < fail_under_goodput:
+                return EXIT_FAILED
+    return EXIT_OK
+
+
+def _open_store(options: HeadlessOptions):
+    """A database that cannot be opened costs the storing, never the run."""
+    try:
+        from llm_loadtest.storage.store import Store
+
+        return Store.open(options.db)
+    except Exception as exc:
+        print(f"llm-loadtest: warning: results will not be saved: {str(exc).splitlines()[0]}", file=sys.stderr)
+        return None
+
+
+def _check_writable(path: Path | None, flag: str) -> None:
+    if path is None:
+        return
+    if path.is_dir() or not path.parent.is_dir():
+        raise CliError(f"{flag} {path}: not a file in an existing folder", 2)

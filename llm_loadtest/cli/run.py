@@ -1,0 +1,194 @@
+"""`llm-loadtest run` (and `demo`): build a RunConfig from flags and presets, then run it
+headless or in the app."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from llm_loadtest.cli import CliError
+from llm_loadtest.config import (
+    ConfigError,
+    RunConfig,
+    config_error_message,
+    parse_float_list,
+    parse_goodput,
+    parse_int_list,
+)
+from llm_loadtest.presets import load_preset
+
+METRICS_NOTE = (
+    "Metrics follow vLLM's bench serve: TTFT = first content chunk - send; TPOT = (E2E - TTFT) / "
+    "(output tokens - 1); ITL = gaps between content chunks (also per token); goodput counts a "
+    "request good when every SLO holds with strict '<', failed requests in the total."
+)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    run = subparsers.add_parser(
+        "run", help="run a benchmark (the app's live screen, or --headless for scripts and CI)", epilog=METRICS_NOTE
+    )
+    add_run_options(run)
+    run.set_defaults(handler=handle_run)
+
+    demo = subparsers.add_parser("demo", help="start the built-in simulator and benchmark it with the Quick preset")
+    demo.add_argument("--headless", action="store_true", help="no app: progress on stderr, summary on stdout")
+    demo.add_argument("--preset", default="quick")
+    demo.add_argument("--output", "-o", help="write the result JSON here")
+    demo.add_argument("--db", help="results database (path or SQLAlchemy URL)")
+    demo.add_argument("--no-save", action="store_true", help="do not store the run")
+    demo.set_defaults(handler=handle_demo)
+
+
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    # Defaults are None so that a preset's value stands unless a flag is given.
+    add = parser.add_argument
+    add("--server", "-s", help="base URL, e.g. http://localhost:8000 (env LLM_LOADTEST_SERVER)")
+    add("--model", "-m", help="model name; 'auto' takes the first of /v1/models (env LLM_LOADTEST_MODEL)")
+    add("--adapter", choices=["openai", "triton", "trtllm"], help="server API (default openai)")
+    add("--endpoint", choices=["chat", "completions"], help="chat (/v1/chat/completions) or completions")
+    add("--concurrency", "-c", help="comma-separated levels, run one after another (default 1)")
+    add("--request-rate", help="open-loop arrivals per second; comma list for several levels")
+    add("--burstiness", type=float, help="gamma shape of arrivals (1 = Poisson)")
+    add("--max-concurrency", type=int, help="cap on requests in flight in rate mode")
+    count = parser.add_mutually_exclusive_group()
+    count.add_argument("--num-prompts", "-n", type=int, help="requests per level (default 100)")
+    count.add_argument("--duration", "-d", type=float, help="seconds per level (time mode)")
+    add("--input-len", type=int, help="prompt tokens (default 256)")
+    add("--output-len", type=int, help="max_tokens asked for, EOS ignored where supported (default 128)")
+    add("--stream", action=argparse.BooleanOptionalAction, default=None, help="stream responses (default on)")
+    add("--warmup", type=int, help="warm-up requests before the first level (default 3)")
+    add("--timeout", type=float, help="seconds per request (default 120)")
+    add("--api-key", help="sent as Authorization: Bearer (env LLM_LOADTEST_API_KEY, then OPENAI_API_KEY)")
+    add("--goodput", help="SLOs in ms, e.g. ttft:500,tpot:50,e2e:5000")
+    add("--fail-under-goodput", type=float, metavar="PERCENT", help="exit 1 when a level's goodput is below this")
+    add("--preset", help="quick, standard, stress, a user preset name or a .toml path")
+    add("--tokenizer", help="tiktoken:cl100k_base (default) or a Hugging Face tokenizer.json / folder")
+    add("--seed", type=int, help="prompt and arrival randomness (default 0)")
+    add("--extra-body", help="JSON object merged into every request body")
+    add("--output", "-o", help="write the result JSON here")
+    add("--log-file", help="JSON lines: run and level start/end, each failed request")
+    add("--db", help="results database (path or SQLAlchemy URL)")
+    add("--no-save", action="store_true", help="do not store the run")
+    add("--headless", action="store_true", help="no app: progress on stderr, summary on stdout")
+    add("--in-process", action="store_true", help=argparse.SUPPRESS)
+    add("--metrics-url", help="Prometheus /metrics to scrape (default: the server's)")
+    add("--gpu-interval", type=float, default=1.0, help="seconds between GPU / server samples (default 1)")
+    add("--no-gpu", action="store_true", help="do not sample local GPUs")
+
+
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    """Preset values, then flags; one-line ConfigError on anything wrong."""
+    values: dict = {}
+    if args.preset:
+        preset = load_preset(args.preset)
+        values.update(preset.values)
+        values["preset"] = preset.name
+    server = args.server or values.get("server") or os.environ.get("LLM_LOADTEST_SERVER")
+    model = args.model or values.get("model") or os.environ.get("LLM_LOADTEST_MODEL")
+    if not server:
+        raise ConfigError("give the server URL with --server, e.g. --server http://localhost:8000")
+    if not model:
+        raise ConfigError("give the model with --model NAME (or --model auto to ask the server)")
+    values.update(server=server, model=model)
+    simple = ("adapter", "endpoint", "burstiness", "max_concurrency", "input_len", "output_len", "stream", "warmup", "timeout", "tokenizer", "seed")
+    values.update({name: getattr(args, name) for name in simple if getattr(args, name) is not None})
+    if args.concurrency is not None:
+        values["concurrency"] = parse_int_list(args.concurrency, "--concurrency")
+    if args.request_rate is not None:
+        values["request_rate"] = parse_float_list(args.request_rate, "--request-rate")
+    if args.duration is not None:
+        values["duration"], values["num_prompts"] = args.duration, None
+    elif args.num_prompts is not None:
+        values["num_prompts"], values["duration"] = args.num_prompts, None
+    if args.goodput:
+        values["goodput"] = parse_goodput(args.goodput)
+    if args.extra_body:
+        try:
+            extra = json.loads(args.extra_body)
+        except ValueError:
+            raise ConfigError("--extra-body must be a JSON object, e.g. '{\"temperature\": 0}'") from None
+        if not isinstance(extra, dict):
+            raise ConfigError("--extra-body must be a JSON object, e.g. '{\"temperature\": 0}'")
+        values["extra_body"] = extra
+    if values.get("adapter") == "triton" and values.get("endpoint") == "chat" and args.endpoint is None:
+        values.pop("endpoint")
+    try:
+        return RunConfig(**values)
+    except ValidationError as exc:
+        raise ConfigError(config_error_message(exc)) from None
+
+
+def api_key_from(args: argparse.Namespace) -> str | None:
+    return args.api_key or os.environ.get("LLM_LOADTEST_API_KEY") or os.environ.get("OPENAI_API_KEY") or None
+
+
+def handle_run(args: argparse.Namespace) -> int:
+    try:
+        config = config_from_args(args)
+    except ConfigError as exc:
+        raise CliError(str(exc), 2) from None
+    if args.fail_under_goodput is not None and config.goodput is None:
+        raise CliError("--fail-under-goodput needs --goodput SLOs, e.g. --goodput ttft:500", 2)
+    api_key = api_key_from(args)
+    if not args.headless:
+        from llm_loadtest.tui.app import run_app
+
+        return run_app(initial_config=config, api_key=api_key, db=None if args.no_save else args.db, start_live=True)
+    from llm_loadtest.cli.headless import HeadlessOptions, run_headless
+
+    options = HeadlessOptions(
+        output=Path(args.output) if args.output else None,
+        log_file=Path(args.log_file) if args.log_file else None,
+        db=args.db,
+        save=not args.no_save,
+        in_process=args.in_process,
+        fail_under_goodput=args.fail_under_goodput,
+        metrics_url=args.metrics_url,
+        gpu=not args.no_gpu,
+        telemetry_interval_s=args.gpu_interval,
+    )
+    return run_headless(config, api_key, options)
+
+
+def handle_demo(args: argparse.Namespace) -> int:
+    from llm_loadtest.simulator.process import SimulatorProcess
+
+    try:
+        preset = load_preset(args.preset)
+    except ConfigError as exc:
+        raise CliError(str(exc), 2) from None
+    # fast enough to finish in seconds, slow enough to look like a real server
+    with SimulatorProcess(ttft_ms=40, itl_ms=8, max_seqs=64) as simulator:
+        config = RunConfig(server=simulator.url, model="auto", preset=preset.name, **preset.values)
+        print(f"llm-loadtest demo: simulator at {simulator.url}, preset {preset.name}", file=sys.stderr)
+        if not args.headless:
+            from llm_loadtest.tui.app import run_app
+
+            return run_app(initial_config=config, db=None if args.no_save else args.db, start_live=True)
+        from llm_loadtest.cli.headless import HeadlessOptions, run_headless
+
+        options = HeadlessOptions(output=Path(args.output) if args.output else None, db=args.db, save=not args.no_save, gpu=False)
+        return run_headless(config, None, options)
+
+
+def install_interrupt(loop: asyncio.AbstractEventLoop, on_interrupt) -> None:
+    """First Ctrl+C stops the run and keeps what was measured; a second one leaves at once."""
+    presses = 0
+
+    def handler() -> None:
+        nonlocal presses
+        presses += 1
+        if presses > 1:
+            os._exit(130)
+        print("\ninterrupted: stopping, keeping what was measured (Ctrl+C again to quit now)", file=sys.stderr)
+        on_interrupt()
+
+    loop.add_signal_handler(signal.SIGINT, handler)

@@ -1,0 +1,45 @@
+"""`--log-file`: JSON lines of what happened, for scripts that follow a run.
+
+Events: run_start, level_start, level_end, request_failed (request id, error class and
+message), run_end. The config has no secret in it, so neither has the log.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from llm_loadtest.config import RunConfig
+from llm_loadtest.engine.events import EngineEvent, LevelFinished, LevelStarted, RunFailed, RunFinished
+from llm_loadtest.results.model import utc_now
+
+
+class RunLog:
+    def __init__(self, path: Path, run_id: str, config: RunConfig):
+        self._file = path.open("a", encoding="utf-8")
+        self._run_id = run_id
+        self._write("run_start", config=config.model_dump(mode="json"))
+
+    def __call__(self, event: EngineEvent) -> None:
+        if isinstance(event, LevelStarted):
+            self._write("level_start", level=event.level_index, label=event.level_label)
+        elif isinstance(event, LevelFinished):
+            for record in event.records:
+                if not record.ok:
+                    self._write(
+                        "request_failed", level=event.level_index, request_id=record.request_id,
+                        error=record.error_class, message=record.error, http_status=record.http_status,
+                    )
+            self._write("level_end", level=event.level_index, summary=event.summary.model_dump(mode="json"))
+        elif isinstance(event, RunFinished):
+            self._write("run_end", status=event.result.status, warnings=event.result.warnings)
+        elif isinstance(event, RunFailed):
+            self._write("run_failed", message=event.message, exit_code=event.exit_code)
+
+    def _write(self, kind: str, **fields) -> None:
+        line = {"event": kind, "time": utc_now().isoformat().replace("+00:00", "Z"), "run_id": self._run_id, **fields}
+        self._file.write(json.dumps(line) + "\n")
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()

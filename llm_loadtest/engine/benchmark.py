@@ -1,0 +1,305 @@
+"""One benchmark run inside one event loop: preflight, warm-up, then each load level.
+
+This is the process that takes timestamps, so it does nothing else: no drawing, no database.
+Whoever listens gets events through `emit` (the controller, directly or across a pipe).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Callable
+
+import aiohttp
+import numpy as np
+
+from llm_loadtest import metrics
+from llm_loadtest.metrics.live import live_figures
+from llm_loadtest.adapters.base import Adapter, ServerConfigError, ServerUnreachable
+from llm_loadtest.adapters.registry import make_adapter
+from llm_loadtest.config import ConfigError, LevelSpec, RunConfig
+from llm_loadtest.engine.arrivals import arrival_offsets
+from llm_loadtest.engine.events import EngineEvent, LevelFinished, LevelStarted, ProgressSnapshot, RunStarted
+from llm_loadtest.engine.health import CpuMeter, LoopLagMonitor
+from llm_loadtest.engine.prompts import PromptFactory
+from llm_loadtest.engine.records import Outcome, RequestRecord
+from llm_loadtest.engine.session import open_session
+from llm_loadtest.engine.token_accounting import account_tokens
+from llm_loadtest.tokens.tokenizer import get_tokenizer
+
+SNAPSHOT_INTERVAL_S = 0.25
+LIVE_WINDOW_S = 2.0
+
+
+class RunStartError(Exception):
+    """The run cannot start; `exit_code` follows cli.md (2 configuration, 3 unreachable)."""
+
+    def __init__(self, message: str, exit_code: int):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class Benchmark:
+    def __init__(self, config: RunConfig, *, api_key: str | None, run_id: str, emit: Callable[[EngineEvent], None], t0_ns: int | None = None):
+        self.config = config
+        self.run_id = run_id
+        self.emit = emit
+        self.t0_ns = t0_ns or time.perf_counter_ns()
+        try:
+            self.tokenizer = get_tokenizer(config.tokenizer)
+        except ConfigError as exc:
+            raise RunStartError(str(exc), 2) from None
+        self.adapter: Adapter = make_adapter(config, api_key)
+        self.prompts = PromptFactory(self.tokenizer, config.input_len, config.seed, namespace=run_id[:8] + "-")
+        self._stopping = False
+        self._workers: set[asyncio.Task] = set()
+
+    def abort(self) -> None:
+        """Stop sending, cancel what is in flight; what finished is kept."""
+        self._stopping = True
+        for task in list(self._workers):
+            task.cancel()
+
+    @property
+    def aborted(self) -> bool:
+        return self._stopping
+
+    async def run(self) -> None:
+        levels = self.config.levels()
+        # one connection per concurrent request at the largest level, kept alive between levels
+        pool = max((spec.concurrency or 0) for spec in levels) or 0
+        async with open_session(pool) as session:
+            try:
+                model = await self.adapter.preflight(session)
+            except ServerUnreachable as exc:
+                raise RunStartError(str(exc), 3) from None
+            except ServerConfigError as exc:
+                raise RunStartError(str(exc), 2) from None
+            self.emit(RunStarted(model=model))
+            next_prompt = 0
+            if self.config.warmup:
+                await self._warmup(session, levels[0])
+            for index, spec in enumerate(levels):
+                if self._stopping:
+                    break
+                records, next_prompt = await self._run_level(session, index, len(levels), spec, next_prompt)
+                self._finish_level(index, spec, records)
+
+    # ---- warm-up ------------------------------------------------------------------------------
+
+    async def _warmup(self, session: aiohttp.ClientSession, first: LevelSpec) -> None:
+        count = self.config.warmup
+        width = max(1, min(count, first.concurrency or 1))
+        warm = PromptFactory(self.tokenizer, self.config.input_len, self.config.seed, namespace=f"{self.run_id[:8]}-warmup-")
+        queue = list(range(count))
+
+        async def worker() -> None:
+            while queue and not self._stopping:
+                i = queue.pop()
+                await self.adapter.send(session, warm.get(i), f"{self.run_id[:8]}-w{i}", timeout=self.config.timeout)
+
+        await self._gather(worker() for _ in range(width))
+
+    # ---- one level ---------------------------------------------------------------------------
+
+    async def _run_level(self, session, index: int, n_levels: int, spec: LevelSpec, first_prompt: int) -> tuple[list[RequestRecord], int]:
+        cfg = self.config
+        expected = cfg.num_prompts if cfg.duration is None else _expected_requests(cfg, spec)
+        self.prompts.prepare(expected, start=first_prompt)
+        await _open_connections(session, self.adapter, spec.concurrency or 0)
+        self.emit(LevelStarted(level_index=index, n_levels=n_levels, level_label=spec.label))
+
+        live = _LiveLevel(index, n_levels, spec, cfg.num_prompts if cfg.duration is None else None, cfg.duration)
+        lag = LoopLagMonitor()
+        cpu = CpuMeter()
+        lag.start()
+        reporter = asyncio.get_running_loop().create_task(self._report(live, lag, cpu))
+        live.started_ns = time.perf_counter_ns()
+        try:
+            if spec.request_rate is None:
+                used = await self._closed_loop(session, spec, live, first_prompt)
+            else:
+                used = await self._open_loop(session, spec, live, first_prompt, seed=cfg.seed + index)
+        finally:
+            reporter.cancel()
+            lag.stop()
+        cpu_percent = cpu.percent()
+        live.phase = "done"
+        self.emit(live.snapshot(self.t0_ns, lag, cpu_percent))
+        records = [r for r in live.records if r.outcome is not Outcome.CANCELLED]
+        self._lag_samples = lag.take()
+        self._cpu_percent = cpu_percent
+        return records, first_prompt + used
+
+    def _finish_level(self, index: int, spec: LevelSpec, records: list[RequestRecord]) -> None:
+        account_tokens(records, self.tokenizer)
+        delays = [(r.t_start_ns - r.t_scheduled_ns) / 1e6 for r in records if r.t_scheduled_ns is not None]
+        client = metrics.client_health(
+            self._lag_samples, self._cpu_percent, np.array(delays) if spec.request_rate is not None else None
+        )
+        summary = metrics.summarize_level(
+            records, spec, self.config.goodput, input_len_requested=self.config.input_len, client=client
+        )
+        self.emit(LevelFinished(level_index=index, summary=summary, records=records))
+
+    async def _closed_loop(self, session, spec: LevelSpec, live: _LiveLevel, first_prompt: int) -> int:
+        cfg = self.config
+        deadline = live.started_ns + int(cfg.duration * 1e9) if cfg.duration is not None else None
+        issued = 0
+
+        async def worker() -> None:
+            nonlocal issued
+            while not self._stopping:
+                if deadline is None and issued >= cfg.num_prompts:
+                    return
+                if deadline is not None and time.perf_counter_ns() >= deadline:
+                    return
+                i = first_prompt + issued
+                issued += 1
+                live.in_flight += 1
+                record = await self.adapter.send(session, self.prompts.get(i), self._request_id(live.index, i), timeout=cfg.timeout)
+                live.in_flight -= 1
+                live.add(record)
+
+        await self._gather(worker() for _ in range(spec.concurrency or 1))
+        return issued
+
+    async def _open_loop(self, session, spec: LevelSpec, live: _LiveLevel, first_prompt: int, seed: int) -> int:
+        cfg = self.config
+        offsets = arrival_offsets(spec.request_rate, cfg.burstiness, count=cfg.num_prompts if cfg.duration is None else None, duration=cfg.duration, seed=seed)
+        self.prompts.prepare(len(offsets), start=first_prompt)
+        limit = asyncio.Semaphore(spec.concurrency) if spec.concurrency else None
+        start = live.started_ns
+        tasks: list[asyncio.Task] = []
+
+        async def one(i: int, due_ns: int) -> None:
+            if limit is not None:
+                async with limit:
+                    await send(i, due_ns)
+            else:
+                await send(i, due_ns)
+
+        async def send(i: int, due_ns: int) -> None:
+            live.in_flight += 1
+            record = await self.adapter.send(session, self.prompts.get(first_prompt + i), self._request_id(live.index, first_prompt + i), t_scheduled_ns=due_ns, timeout=cfg.timeout)
+            live.in_flight -= 1
+            live.add(record)
+
+        loop = asyncio.get_running_loop()
+        for i, offset in enumerate(offsets):
+            due_ns = start + int(offset * 1e9)
+            delay = (due_ns - time.perf_counter_ns()) / 1e9
+            if delay > 0:
+                await asyncio.sleep(delay)
+            if self._stopping:
+                break
+            task = loop.create_task(one(i, due_ns))
+            self._workers.add(task)
+            task.add_done_callback(self._workers.discard)
+            tasks.append(task)
+        await asyncio.gather(*tasks, return_exceptions=True)
+        return len(tasks)
+
+    async def _gather(self, coroutines) -> None:
+        loop = asyncio.get_running_loop()
+        tasks = [loop.create_task(c) for c in coroutines]
+        self._workers.update(tasks)
+        try:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        finally:
+            self._workers.difference_update(tasks)
+
+    async def _report(self, live: _LiveLevel, lag: LoopLagMonitor, cpu: CpuMeter) -> None:
+        while True:
+            await asyncio.sleep(SNAPSHOT_INTERVAL_S)
+            self.emit(live.snapshot(self.t0_ns, lag, cpu.percent()))
+
+    def _request_id(self, level: int, i: int) -> str:
+        return f"{self.run_id[:8]}-{level}-{i}"
+
+
+class _LiveLevel:
+    """Counters and a short window of finished requests, for progress snapshots."""
+
+    def __init__(self, index: int, n_levels: int, spec: LevelSpec, target: int | None, duration: float | None):
+        self.index = index
+        self.n_levels = n_levels
+        self.spec = spec
+        self.target = target
+        self.duration = duration
+        self.phase = "running"
+        self.started_ns = time.perf_counter_ns()
+        self.records: list[RequestRecord] = []
+        self.recent: deque[RequestRecord] = deque()
+        self.in_flight = 0
+        self.failed = 0
+        self.output_tokens = 0
+        self.errors: dict[str, int] = {}
+
+    def add(self, record: RequestRecord) -> None:
+        self.records.append(record)
+        if record.outcome is Outcome.CANCELLED:
+            return
+        self.recent.append(record)
+        if record.ok:
+            self.output_tokens += _tokens_so_far(record)
+        else:
+            self.failed += 1
+            self.errors[record.error_class] = self.errors.get(record.error_class, 0) + 1
+
+    def snapshot(self, t0_ns: int, lag: LoopLagMonitor, cpu_percent: float | None) -> ProgressSnapshot:
+        now = time.perf_counter_ns()
+        window_start = now - int(LIVE_WINDOW_S * 1e9)
+        while self.recent and self.recent[0].t_end_ns < window_start:
+            self.recent.popleft()
+        window = [r for r in self.recent if r.ok]
+        figures = live_figures(window, window_s=min(LIVE_WINDOW_S, (now - self.started_ns) / 1e9))
+        completed = sum(1 for r in self.records if r.outcome is not Outcome.CANCELLED)
+        return ProgressSnapshot(
+            t=(now - t0_ns) / 1e9,
+            level_index=self.index,
+            n_levels=self.n_levels,
+            level_label=self.spec.label,
+            phase=self.phase,
+            completed=completed,
+            failed=self.failed,
+            in_flight=self.in_flight,
+            target=self.target,
+            level_elapsed_s=(now - self.started_ns) / 1e9,
+            level_duration_s=self.duration,
+            output_tokens=self.output_tokens,
+            error_rate=self.failed / completed if completed else None,
+            loop_lag_p99_ms=lag.recent_p99(),
+            cpu_percent=cpu_percent,
+            errors=dict(self.errors),
+            **figures,
+        )
+
+
+def _tokens_so_far(record: RequestRecord) -> int:
+    if record.output_tokens is not None:
+        return record.output_tokens
+    return len(record.chunk_times_ns)
+
+
+def _expected_requests(cfg: RunConfig, spec: LevelSpec) -> int:
+    """How many prompts to build before a timed level, so that few are built while it runs."""
+    if spec.request_rate is not None:
+        return int(spec.request_rate * cfg.duration) + 1
+    return min(5000, max(4 * (spec.concurrency or 1), 64))
+
+
+async def _open_connections(session: aiohttp.ClientSession, adapter: Adapter, count: int) -> None:
+    """Open (and keep alive) as many connections as the level will use, before it starts."""
+    if count <= 1:
+        count = 1
+
+    async def touch() -> None:
+        try:
+            async with session.get(adapter.warm_url, headers=adapter.headers()) as resp:
+                await resp.read()
+        except (aiohttp.ClientError, OSError, asyncio.TimeoutError):
+            pass  # the level itself will meet and record the problem
+
+    await asyncio.gather(*(touch() for _ in range(count)))

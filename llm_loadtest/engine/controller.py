@@ -1,0 +1,244 @@
+"""The parent side of a run: starts the engine, samples telemetry, stores and assembles the result.
+
+It lives in the caller's event loop (the app's, or the headless command's) and tells its
+listeners everything the engine says, plus telemetry. The requests themselves run in a child
+process (`in_process=False`, the default) so that this loop's other work never touches them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import platform
+import socket
+import time
+import uuid
+from collections.abc import Callable
+
+from llm_loadtest import __version__
+from llm_loadtest.config import RunConfig
+from llm_loadtest.engine.benchmark import Benchmark, RunStartError
+from llm_loadtest.engine.child import EngineProcess
+from llm_loadtest.engine.events import (
+    EngineEvent,
+    LevelFinished,
+    ProgressSnapshot,
+    RunFailed,
+    RunFinished,
+    RunStarted,
+    TelemetryUpdate,
+)
+from llm_loadtest.engine.records import RequestRecord, TokenSource
+from llm_loadtest.results.model import RunResult, TokenSourceInfo, utc_now
+
+TELEMETRY_PUBLISH_S = 1.0
+
+__all__ = ["RunController", "RunStartError"]
+
+
+class RunController:
+    def __init__(
+        self,
+        config: RunConfig,
+        *,
+        api_key: str | None = None,
+        store=None,
+        in_process: bool = False,
+        run_id: str | None = None,
+        gpu: bool = True,
+        telemetry_interval_s: float = 1.0,
+        metrics_url: str | None = None,
+    ):
+        self.config = config
+        self.run_id = run_id or str(uuid.uuid4())
+        self.store = store
+        self.store_error: str | None = None
+        self._api_key = api_key
+        self._in_process = in_process
+        self._gpu = gpu
+        self._telemetry_interval_s = telemetry_interval_s
+        self._metrics_url = metrics_url or config.server
+        self._listeners: list[Callable[[EngineEvent], None]] = []
+        self._abort_requested = False
+        self._engine: Benchmark | EngineProcess | None = None
+        self._stored_run = False
+        self._records_by_level: dict[int, list[RequestRecord]] = {}
+        self.result = RunResult(
+            run_id=self.run_id, status="running", started_at=utc_now(), config=config.model_copy(deep=True), environment=environment()
+        )
+
+    def subscribe(self, listener: Callable[[EngineEvent], None]) -> None:
+        self._listeners.append(listener)
+
+    def abort(self) -> None:
+        """Stop the run; every request that finished is kept and the run is marked aborted."""
+        self._abort_requested = True
+        if self._engine is not None:
+            self._engine.abort()
+
+    async def run(self) -> RunResult:
+        t0_ns = time.perf_counter_ns()
+        sampler = self._start_sampler(t0_ns)
+        failure: RunFailed | None = None
+        last_telemetry = 0.0
+        try:
+            async for event in self._engine_events(t0_ns):
+                if isinstance(event, RunFailed):
+                    failure = event
+                    continue
+                self._take(event)
+                self._publish(event)
+                if sampler is not None and isinstance(event, ProgressSnapshot) and time.monotonic() - last_telemetry >= TELEMETRY_PUBLISH_S:
+                    last_telemetry = time.monotonic()
+                    gpu, server = sampler.latest()
+                    self._publish(TelemetryUpdate(gpu=gpu, server=server))
+        finally:
+            samples = sampler.stop() if sampler is not None else ([], [])
+        if failure is not None and not self.result.levels:
+            self._publish(failure)
+            raise RunStartError(failure.message, failure.exit_code)
+        self._finish(failure, samples, sampler.notes if sampler is not None else [], t0_ns)
+        self._publish(RunFinished(self.result))
+        return self.result
+
+    # ---- engine ---------------------------------------------------------------------------
+
+    async def _engine_events(self, t0_ns: int):
+        if not self._in_process:
+            self._engine = EngineProcess(self.config, api_key=self._api_key, run_id=self.run_id, t0_ns=t0_ns)
+            if self._abort_requested:
+                self._engine.abort()
+            async for event in self._engine.events():
+                yield event
+            return
+        queue: asyncio.Queue = asyncio.Queue()
+        try:
+            self._engine = Benchmark(self.config, api_key=self._api_key, run_id=self.run_id, emit=queue.put_nowait, t0_ns=t0_ns)
+        except RunStartError as exc:
+            yield RunFailed(str(exc), exc.exit_code)
+            return
+        if self._abort_requested:
+            self._engine.abort()
+
+        async def drive() -> None:
+            try:
+                await self._engine.run()
+            except RunStartError as exc:
+                queue.put_nowait(RunFailed(str(exc), exc.exit_code))
+            finally:
+                queue.put_nowait(None)
+
+        task = asyncio.get_running_loop().create_task(drive())
+        while (event := await queue.get()) is not None:
+            yield event
+        await task
+
+    def _take(self, event: EngineEvent) -> None:
+        if isinstance(event, RunStarted):
+            self.result.config.model = event.model
+            self._store("begin_run", self.result)
+            self._stored_run = True
+        elif isinstance(event, LevelFinished):
+            self.result.levels.append(event.summary)
+            self._records_by_level[event.level_index] = event.records
+            self._store("add_level", self.run_id, event.level_index, event.summary, event.records)
+
+    def _publish(self, event: EngineEvent) -> None:
+        for listener in self._listeners:
+            listener(event)
+
+    # ---- the result -------------------------------------------------------------------------
+
+    def _finish(self, failure: RunFailed | None, samples, notes: list[str], t0_ns: int) -> None:
+        result = self.result
+        result.finished_at = utc_now()
+        result.gpu_samples, result.server_samples = samples
+        records = [r for level in self._records_by_level.values() for r in level]
+        result.token_source = token_source(records)
+        warnings: list[str] = []
+        if failure is not None:
+            warnings.append(failure.message)
+        for summary in result.levels:
+            if summary.client:
+                label = f"c={summary.concurrency}" if summary.request_rate is None else f"{summary.request_rate:g} req/s"
+                warnings.extend(f"{label}: {w}" for w in summary.client.warnings)
+        warnings.extend(notes)
+        warnings.extend(_cause_hints(result, self._records_by_level, t0_ns))
+        if self.store_error:
+            warnings.append(self.store_error)
+        result.warnings = warnings
+        if self._abort_requested:
+            result.status = "aborted"
+        elif failure is not None or any(level.requests.succeeded == 0 for level in result.levels):
+            result.status = "failed"
+        else:
+            result.status = "completed"
+        if self._stored_run:
+            if result.gpu_samples or result.server_samples:
+                self._store("add_samples", self.run_id, result.gpu_samples, result.server_samples)
+            self._store("finish_run", result)
+
+    def _store(self, method: str, *args) -> None:
+        """A failing database never costs the run: it is reported once and the run goes on."""
+        if self.store is None or self.store_error:
+            return
+        try:
+            getattr(self.store, method)(*args)
+        except Exception as exc:
+            self.store_error = f"results not saved to the database: {str(exc).splitlines()[0]}"
+
+    def _start_sampler(self, t0_ns: int):
+        try:
+            from llm_loadtest.telemetry.sampler import TelemetrySampler
+        except ImportError:
+            return None
+        sampler = TelemetrySampler(self._telemetry_interval_s, gpu=self._gpu, metrics_url=self._metrics_url, t0_ns=t0_ns)
+        sampler.start()
+        return sampler
+
+
+def token_source(records: list[RequestRecord]) -> TokenSourceInfo:
+    ok = [r for r in records if r.ok]
+
+    def source(values: set) -> str | None:
+        if not values:
+            return None
+        if values == {TokenSource.SERVER}:
+            return "server"
+        return "tokenizer" if TokenSource.SERVER not in values else "mixed"
+
+    return TokenSourceInfo(
+        output=source({r.output_token_source for r in ok if r.output_token_source}),
+        input=source({r.input_token_source for r in ok if r.input_token_source}),
+    )
+
+
+def _cause_hints(result: RunResult, records_by_level: dict[int, list[RequestRecord]], t0_ns: int) -> list[str]:
+    try:
+        from llm_loadtest.telemetry.hints import cause_hints
+    except ImportError:
+        return []
+    windows = []
+    for index in sorted(records_by_level):
+        level = records_by_level[index]
+        if level:
+            windows.append(((min(r.t_start_ns for r in level) - t0_ns) / 1e9, (max(r.t_end_ns for r in level) - t0_ns) / 1e9))
+    sent_usage = result.token_source.output in (None, "server")
+    return cause_hints(result.server_samples, windows, server_sent_usage=sent_usage)
+
+
+def environment() -> dict:
+    gpus: list[str] = []
+    try:
+        from llm_loadtest.telemetry.nvml import GpuReader
+
+        with GpuReader() as reader:
+            gpus = [reading.name for reading in reader.read()] if reader.available() else []
+    except Exception:  # no NVML, no GPU, or a failing driver: the run goes on without names
+        gpus = []
+    return {
+        "llm_loadtest": __version__,
+        "python": platform.python_version(),
+        "host": socket.gethostname(),
+        "platform": platform.platform(),
+        "gpus": gpus,
+    }
