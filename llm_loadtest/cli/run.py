@@ -166,7 +166,7 @@ def handle_demo(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         raise CliError(str(exc), 2) from None
     # fast enough to finish in seconds, slow enough to look like a real server
-    with SimulatorProcess(ttft_ms=40, itl_ms=8, max_seqs=64) as simulator:
+    with SimulatorProcess(ttft_ms=30, itl_ms=4, max_seqs=64) as simulator:
         config = RunConfig(server=simulator.url, model="auto", preset=preset.name, **preset.values)
         print(f"llm-loadtest demo: simulator at {simulator.url}, preset {preset.name}", file=sys.stderr)
         if not args.headless:
