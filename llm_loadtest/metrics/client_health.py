@@ -1,0 +1,63 @@
+"""Is the client itself fast enough for its numbers to be believed? (metrics.md, "Client health")
+
+A load generator that lags inflates every latency it reports. These checks do not correct the
+numbers; they put a visible one-line warning beside them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from llm_loadtest.metrics.stats import stats
+from llm_loadtest.results.model import ClientHealth, LoopLag
+
+# A periodic 10 ms timer firing this late at p99 means chunk timestamps are late by as much.
+LOOP_LAG_P99_WARN_MS = 5.0
+# The asyncio client is single-threaded: past this, its one core is saturated and reads queue up.
+CLIENT_CPU_WARN_PERCENT = 90.0
+# Open-loop: requests leaving this late at p99 means the offered rate is not the one asked for.
+SCHEDULING_DELAY_P99_WARN_MS = 10.0
+
+
+def _clean(values: np.ndarray | None) -> np.ndarray:
+    if values is None:
+        return np.empty(0, dtype=np.float64)
+    arr = np.asarray(values, dtype=np.float64).ravel()
+    return arr[~np.isnan(arr)]
+
+
+def client_health(
+    loop_lag_ms: np.ndarray | None,
+    cpu_percent: float | None,
+    scheduling_delay_ms: np.ndarray | None = None,
+) -> ClientHealth:
+    """Loop-lag p50/p99/max, client CPU %, scheduling-delay stats, and warnings (strict `>`).
+
+    Loop-lag figures are None without samples; scheduling delay is None outside rate mode
+    (pass None or an empty array).
+    """
+    lag = _clean(loop_lag_ms)
+    if lag.size:
+        p50, p99 = (float(v) for v in np.percentile(lag, [50.0, 99.0]))
+        loop_lag = LoopLag(p50=p50, p99=p99, max=float(lag.max()))
+    else:
+        loop_lag = LoopLag(p50=None, p99=None, max=None)
+    delay = stats(_clean(scheduling_delay_ms))
+
+    warnings: list[str] = []
+    if loop_lag.p99 is not None and loop_lag.p99 > LOOP_LAG_P99_WARN_MS:
+        warnings.append(
+            f"client event-loop lag p99 is {loop_lag.p99:.1f} ms (> {LOOP_LAG_P99_WARN_MS:g} ms): "
+            "latencies may be overstated; lower the load or use a faster client machine"
+        )
+    if cpu_percent is not None and cpu_percent > CLIENT_CPU_WARN_PERCENT:
+        warnings.append(
+            f"client CPU at {cpu_percent:.0f} % (> {CLIENT_CPU_WARN_PERCENT:g} %, one core saturated): "
+            "the client may be the bottleneck, not the server"
+        )
+    if delay is not None and delay.p99 > SCHEDULING_DELAY_P99_WARN_MS:
+        warnings.append(
+            f"scheduling delay p99 is {delay.p99:.1f} ms (> {SCHEDULING_DELAY_P99_WARN_MS:g} ms): "
+            "the client sent requests later than the arrival pattern asked, so the offered rate is lower"
+        )
+    return ClientHealth(loop_lag_ms=loop_lag, cpu_percent=cpu_percent, scheduling_delay_ms=delay, warnings=warnings)
