@@ -14,6 +14,7 @@ COMMAND_MODULES = [
     "llm_loadtest.cli.run",
     "llm_loadtest.cli.simulate",
     "llm_loadtest.cli.telemetry",
+    "llm_loadtest.cli.store",
 ]
 
 

@@ -1,0 +1,213 @@
+"""The commands on stored runs: history, show (with goodput re-analysis), delete, export, compare.
+
+A unique start of a run id is enough everywhere; an unknown or ambiguous id is one line on
+stderr and exit 2, like every other mistake in what was typed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from llm_loadtest.cli import CliError
+from llm_loadtest.cli.store_views import compare_table, history_table, slo_text
+from llm_loadtest.cli.summary_table import result_report
+from llm_loadtest.config import ConfigError, GoodputSLO, parse_goodput
+from llm_loadtest.results.model import RunResult
+from llm_loadtest.storage import Store, StoreError
+
+STATUSES = ("running", "completed", "failed", "aborted")
+FORMATS = ("csv", "xlsx", "json")
+MAX_COMPARE = 5
+DB_HELP = "results database: a path or an SQLAlchemy URL (default: env LLM_LOADTEST_DB, DATABASE_PATH, then the XDG data folder)"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    history = subparsers.add_parser("history", help="list stored runs, newest first")
+    history.add_argument("--status", choices=STATUSES, help="only runs with this status")
+    history.add_argument("--limit", type=_positive_int, help="at most this many runs")
+    history.add_argument("--search", help="only runs whose id, server, model or preset contains this")
+    history.set_defaults(handler=handle_history)
+
+    show = subparsers.add_parser("show", help="the summary of a stored run")
+    show.add_argument("run_id", metavar="RUN_ID", help="a run id, or a unique start of one")
+    show.add_argument("--json", action="store_true", help="the result JSON (results.md) instead of a table")
+    show.add_argument(
+        "--goodput",
+        metavar="SLO",
+        help="recompute goodput from the stored requests with these SLOs (ms), e.g. ttft:300,tpot:40",
+    )
+    show.set_defaults(handler=handle_show)
+
+    remove = subparsers.add_parser("delete", help="delete a stored run and its requests")
+    remove.add_argument("run_id", metavar="RUN_ID")
+    remove.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    remove.set_defaults(handler=handle_delete)
+
+    export = subparsers.add_parser("export", help="write a stored run as CSV, XLSX or JSON")
+    export.add_argument("run_id", metavar="RUN_ID")
+    export.add_argument("--format", "-f", choices=FORMATS, help="default: from the file name's extension")
+    export.add_argument("--output", "-o", required=True, metavar="FILE", help="the file to write ('-': stdout, csv/json)")
+    export.add_argument("--requests", action="store_true", help="csv: one row per request instead of per level")
+    export.set_defaults(handler=handle_export)
+
+    compare = subparsers.add_parser("compare", help=f"2 to {MAX_COMPARE} stored runs side by side")
+    compare.add_argument("run_ids", metavar="RUN_ID", nargs="+")
+    compare.set_defaults(handler=handle_compare)
+
+    for parser in (history, show, remove, export, compare):
+        parser.add_argument("--db", help=DB_HELP)
+
+
+def handle_history(args: argparse.Namespace) -> int:
+    with _store(args.db) as store:
+        rows = store.list_runs(status=args.status, search=args.search, limit=args.limit)
+        counts = store.status_counts()
+        print(history_table(rows, counts, store.where))
+    return 0
+
+
+def handle_show(args: argparse.Namespace) -> int:
+    slo = _slo(args.goodput) if args.goodput else None
+    note = None
+    with _store(args.db) as store:
+        run_id = store.resolve_run_id(args.run_id)
+        result = store.get_result(run_id)
+        if slo is not None:
+            result, note = reanalyse(store, result, slo)
+    if args.json:
+        from llm_loadtest.export import to_json_text
+
+        sys.stdout.write(to_json_text(result))
+        return 0
+    if note:
+        print(note + "\n")
+    print(result_report(result))
+    return 0
+
+
+def reanalyse(store: Store, result: RunResult, slo: GoodputSLO) -> tuple[RunResult, str]:
+    """The stored result with goodput and per-SLO counts recomputed under `slo`; nothing re-run."""
+    from llm_loadtest.metrics import recompute_goodput
+
+    by_level = store.get_records_by_level(result.run_id)
+    levels = []
+    missing = 0
+    for index, level in enumerate(result.levels):
+        records = by_level.get(index, [])
+        if not records and level.requests.total:
+            missing += 1  # a summary stored without its requests cannot be re-analysed
+            levels.append(level)
+            continue
+        levels.append(level.model_copy(update={"goodput": recompute_goodput(records, slo, level.duration_s)}))
+    before = slo_text(result.config.goodput)
+    line = f"goodput recomputed from the stored requests with {slo_text(slo)} (stored with: {before})"
+    warnings = list(result.warnings) + [line]
+    if missing:
+        warnings.append(f"{missing} level(s) have no stored requests; their goodput is the stored one")
+        line += f"; {missing} level(s) without stored requests keep the stored goodput"
+    updated = result.model_copy(
+        update={"levels": levels, "config": result.config.model_copy(update={"goodput": slo}), "warnings": warnings}
+    )
+    return updated, line
+
+
+def handle_delete(args: argparse.Namespace) -> int:
+    with _store(args.db) as store:
+        run_id = store.resolve_run_id(args.run_id)
+        if not args.yes and not _confirm(store, run_id):
+            print("nothing deleted", file=sys.stderr)
+            return 1
+        store.delete_run(run_id)
+    print(f"deleted run {run_id}")
+    return 0
+
+
+def handle_export(args: argparse.Namespace) -> int:
+    fmt = args.format or _format_from_name(args.output)
+    to_stdout = args.output == "-"
+    if to_stdout and fmt == "xlsx":
+        raise CliError("xlsx cannot go to stdout; give a file name with -o", 2)
+    if args.requests and fmt == "json":
+        raise CliError("--requests is for csv (xlsx always has a Requests sheet; JSON follows results.md)", 2)
+    if not to_stdout:
+        path = Path(args.output)
+        if path.is_dir() or not path.parent.exists():
+            raise CliError(f"-o {args.output}: not a file in an existing folder", 2)
+    from llm_loadtest.export import to_csv, to_json, to_xlsx
+
+    with _store(args.db) as store:
+        run_id = store.resolve_run_id(args.run_id)
+        result = store.get_result(run_id)
+        records = store.get_records_by_level(run_id) if fmt == "xlsx" or args.requests else None
+    target = sys.stdout if to_stdout else args.output
+    try:
+        if fmt == "json":
+            to_json(result, target)
+        elif fmt == "csv":
+            to_csv(result, target, requests=records)
+        else:
+            to_xlsx(result, records, args.output)
+    except OSError as exc:
+        raise CliError(f"cannot write {args.output}: {exc.strerror or exc}", 1) from None
+    if not to_stdout:
+        print(f"wrote run {run_id} as {fmt} to {args.output}", file=sys.stderr)
+    return 0
+
+
+def handle_compare(args: argparse.Namespace) -> int:
+    if not 2 <= len(args.run_ids) <= MAX_COMPARE:
+        raise CliError(f"compare takes 2 to {MAX_COMPARE} run ids (got {len(args.run_ids)})", 2)
+    with _store(args.db) as store:
+        results = [store.get_result(store.resolve_run_id(prefix)) for prefix in args.run_ids]
+    print(compare_table(results))
+    return 0
+
+
+@contextmanager
+def _store(db: str | None) -> Iterator[Store]:
+    try:
+        store = Store.open(db)
+    except StoreError as exc:
+        raise CliError(str(exc), 2) from None
+    try:
+        yield store
+    except StoreError as exc:
+        raise CliError(str(exc), 2) from None
+    finally:
+        store.close()
+
+
+def _slo(text: str) -> GoodputSLO:
+    try:
+        return parse_goodput(text)
+    except ConfigError as exc:
+        raise CliError(str(exc), 2) from None
+
+
+def _format_from_name(name: str) -> str:
+    suffix = Path(name).suffix.lower().lstrip(".")
+    if suffix in FORMATS:
+        return suffix
+    raise CliError(f"cannot tell the format from {name!r}; add --format csv, xlsx or json", 2)
+
+
+def _confirm(store: Store, run_id: str) -> bool:
+    if not sys.stdin.isatty():
+        raise CliError(f"delete run {run_id}: add --yes to delete without a terminal to confirm on", 2)
+    result = store.get_result(run_id)
+    prompt = f"delete run {run_id} ({result.status}, {result.config.model} on {result.config.server}, {len(result.levels)} levels)? [y/N] "
+    return input(prompt).strip().lower() in ("y", "yes")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer (got {text!r})") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer (got {text!r})")
+    return value

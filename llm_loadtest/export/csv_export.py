@@ -1,0 +1,50 @@
+"""CSV: one row per level with every summary figure, or one row per request.
+
+Numbers are written with Python's shortest exact repr, so reading a cell back with float()
+gives the very figure of the JSON; a null is an empty cell.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any, Iterator
+
+from llm_loadtest.export.tables import REQUEST_COLUMNS, RecordsArg, level_table, request_rows
+from llm_loadtest.results.model import RunResult
+
+
+def to_csv(result: RunResult, path: str | Path | IO[str], requests: RecordsArg = None) -> None:
+    """Levels; or, when `requests` is given (a list, or level index -> records), requests."""
+    with _open(path) as handle:
+        writer = csv.writer(handle)
+        if requests is None:
+            columns, rows = level_table(result)
+            writer.writerow(columns)
+            writer.writerows([_cell(row.get(c)) for c in columns] for row in rows)
+        else:
+            writer.writerow(REQUEST_COLUMNS)
+            writer.writerows(_cells(row) for row in request_rows(result, requests))
+
+
+def _cells(row: Iterable[Any]) -> list[str]:
+    return [_cell(value) for value in row]
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+@contextmanager
+def _open(path: str | Path | IO[str]) -> Iterator[IO[str]]:
+    if hasattr(path, "write"):
+        yield path  # type: ignore[misc]
+        return
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        yield handle
