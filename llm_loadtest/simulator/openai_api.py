@@ -188,8 +188,10 @@ async def _whole(
         )
         response = web.json_response(body)
         await response.prepare(request)
-        await response.write_eof()
+        # stamped as the bytes go to the socket: a later stamp (after draining) can fall
+        # after the client has already read them
         entry.chunk_send_ns.append(time.perf_counter_ns())
+        await response.write_eof()
         entry.chunk_tokens.append(received)
         entry.completion_tokens = received
         state.metrics.count_success()
@@ -235,8 +237,8 @@ async def _stream(
             data = encoder.content_event(words[sent : sent + n], last=sent + n >= req.max_tokens)
             if role_event:
                 data, role_event = role_event + data, b""
-            await response.write(data)
             entry.chunk_send_ns.append(time.perf_counter_ns())
+            await response.write(data)
             entry.chunk_tokens.append(n)
             sent += n
             entry.completion_tokens = sent

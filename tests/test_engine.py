@@ -1,0 +1,174 @@
+"""The engine against the simulator over real HTTP on 127.0.0.1, checked with the simulator's
+own log of when it sent each chunk."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from engine_helpers import run_benchmark
+from llm_loadtest.engine.records import Outcome, TokenSource
+
+
+def delays_ms(records, log) -> np.ndarray:
+    """Per chunk: client arrival time minus the simulator's send time."""
+    out = []
+    for record in records:
+        entry = log[record.request_id]
+        sent = np.array(entry["chunk_send_ns"], dtype=np.int64)
+        assert len(sent) == len(record.chunk_times_ns), record.request_id
+        out.append((record.chunk_times_ns - sent) / 1e6)
+    return np.concatenate(out)
+
+
+async def test_streamed_metrics_match_what_the_simulator_did(simulator):
+    sim = simulator(ttft_ms=20, itl_ms=4, step_us_per_seq=0, prefill_us_per_token=0)
+    run = await run_benchmark(sim.url, concurrency=[4], num_prompts=24, input_len=64, output_len=32)
+    level = run.result.levels[0]
+    records = run.records[0]
+    log = sim.read_chunk_log()
+    assert level.requests.total == 24 and level.requests.succeeded == 24 and level.requests.failed == 0
+    # every chunk was read after it was sent, and soon after
+    delay = delays_ms(records, log)
+    assert delay.min() >= 0
+    assert np.median(delay) < 2.0
+    # the gaps the client saw are the gaps the simulator made
+    true_itl = np.concatenate([np.diff(log[r.request_id]["chunk_send_ns"]) for r in records]) / 1e6
+    seen_itl = np.concatenate([np.diff(r.chunk_times_ns) for r in records]) / 1e6
+    assert level.itl_ms.p50 == pytest.approx(np.percentile(seen_itl, 50))
+    assert abs(level.itl_ms.p50 - np.percentile(true_itl, 50)) < max(0.5, 0.05 * np.percentile(true_itl, 50))
+    assert level.itl_ms.p50 == pytest.approx(4.0, abs=1.0)
+    # TTFT: the simulator's first send, seen from the client's clock
+    true_ttft = np.array([log[r.request_id]["chunk_send_ns"][0] - r.t_start_ns for r in records]) / 1e6
+    assert abs(level.ttft_ms.p50 - np.median(true_ttft)) < 2.0
+    assert level.ttft_ms.min >= 20.0
+    # tokens: the server's usage, as the simulator counted them
+    assert all(r.output_tokens == 32 and r.output_token_source is TokenSource.SERVER for r in records)
+    assert all(r.input_tokens == log[r.request_id]["prompt_tokens"] for r in records)
+    assert level.output_tokens.total == 24 * 32
+    # TPOT from the definition, per request
+    tpot = [((r.t_end_ns - r.t_start_ns) - (r.chunk_times_ns[0] - r.t_start_ns)) / 31 / 1e6 for r in records]
+    assert level.tpot_ms.p50 == pytest.approx(np.median(tpot))
+    assert level.output_throughput == pytest.approx(24 * 32 / level.duration_s)
+
+
+async def test_every_fault_class_is_counted_and_totals_add_up(simulator):
+    sim = simulator(
+        ttft_ms=5, itl_ms=1, step_us_per_seq=0, fail_rate_500=0.1, fail_rate_429=0.1, drop_rate=0.1,
+        malformed_rate=0.1, stall_rate=0.1, stall_s=3, seed=7,
+    )
+    run = await run_benchmark(sim.url, concurrency=[8], num_prompts=120, input_len=16, output_len=16, timeout=1.5)
+    level = run.result.levels[0]
+    log = sim.read_chunk_log()
+    expected = {"http_500": "http_500", "http_429": "http_429", "drop": "stream_broken", "malformed": "malformed", "stall": "timeout"}
+    by_fault: dict[str, int] = {}
+    for record in run.records[0]:
+        fault = log[record.request_id]["fault"] if record.request_id in log else "stall"
+        if fault is None:
+            assert record.ok, (record.request_id, record.error)
+        else:
+            assert record.error_class == expected[fault], (fault, record.error)
+            by_fault[expected[fault]] = by_fault.get(expected[fault], 0) + 1
+    assert level.requests.errors == by_fault
+    assert set(by_fault) == set(expected.values())
+    assert level.requests.total == 120
+    assert level.requests.succeeded + level.requests.failed == 120
+    assert sum(level.requests.errors.values()) == level.requests.failed
+    assert level.error_rate == pytest.approx(level.requests.failed / 120)
+
+
+@pytest.mark.parametrize("endpoint", ["chat", "completions"])
+async def test_non_streaming_has_ttft_equal_to_e2e_and_no_itl(simulator, endpoint):
+    sim = simulator(ttft_ms=5, itl_ms=1)
+    run = await run_benchmark(sim.url, endpoint=endpoint, stream=False, concurrency=[2], num_prompts=6, input_len=32, output_len=8)
+    level = run.result.levels[0]
+    assert level.requests.succeeded == 6
+    assert level.tpot_ms is None and level.itl_ms is None and level.itl_per_token_ms is None
+    assert level.ttft_ms == level.e2e_ms
+    assert level.output_tokens.total == 6 * 8
+
+
+async def test_completions_endpoint_streams(simulator):
+    sim = simulator(ttft_ms=5, itl_ms=2)
+    run = await run_benchmark(sim.url, endpoint="completions", concurrency=[2], num_prompts=4, input_len=32, output_len=10)
+    assert run.result.levels[0].requests.succeeded == 4
+    assert all(len(r.chunk_times_ns) == 10 for r in run.records[0])
+
+
+async def test_multi_token_chunks_give_itl_per_token(simulator):
+    sim = simulator(ttft_ms=5, itl_ms=8, step_us_per_seq=0, tokens_per_chunk=4)
+    run = await run_benchmark(sim.url, concurrency=[2], num_prompts=4, input_len=16, output_len=30)
+    level = run.result.levels[0]
+    for record in run.records[0]:
+        assert record.output_tokens == 30
+        assert list(record.chunk_tokens) == [4] * 7 + [2]
+    assert level.itl_ms.p50 == pytest.approx(8.0, abs=1.5)
+    assert level.itl_per_token_ms.p50 == pytest.approx(2.0, abs=0.4)
+
+
+async def test_tokens_counted_by_tokenizer_when_server_sends_no_usage(simulator):
+    sim = simulator(ttft_ms=5, itl_ms=1, no_usage=True, tokens_per_chunk=3)
+    run = await run_benchmark(sim.url, concurrency=[2], num_prompts=4, input_len=40, output_len=12)
+    assert run.result.token_source.output == "tokenizer"
+    for record in run.records[0]:
+        assert record.output_tokens == 12
+        assert record.output_token_source is TokenSource.TOKENIZER
+        assert record.input_tokens == 40 and record.input_token_source is TokenSource.TOKENIZER
+        assert list(record.chunk_tokens) == [3, 3, 3, 3]
+
+
+async def test_server_rejecting_stream_options_gets_a_clean_retry(simulator):
+    sim = simulator(ttft_ms=5, itl_ms=1, reject_stream_options=True)
+    run = await run_benchmark(sim.url, concurrency=[2], num_prompts=4, input_len=16, output_len=6)
+    level = run.result.levels[0]
+    assert level.requests.succeeded == 4
+    assert level.output_tokens.total == 24
+
+
+async def test_duration_mode_stops_on_time(simulator):
+    sim = simulator(ttft_ms=10, itl_ms=2, step_us_per_seq=0)
+    run = await run_benchmark(sim.url, concurrency=[4], num_prompts=None, duration=1.5, input_len=16, output_len=20)
+    level = run.result.levels[0]
+    records = run.records[0]
+    starts = [r.t_start_ns for r in records]
+    assert (max(starts) - min(starts)) / 1e9 < 1.5
+    # every request in flight at the deadline finished and was counted
+    assert level.duration_s == pytest.approx(1.5, abs=0.2)
+    assert level.requests.succeeded == len(records) > 20
+
+
+async def test_rate_mode_reaches_its_rate(simulator):
+    sim = simulator(ttft_ms=5, itl_ms=1, step_us_per_seq=0)
+    run = await run_benchmark(sim.url, concurrency=[1], request_rate=[40.0], num_prompts=120, input_len=16, output_len=4, seed=3)
+    level = run.result.levels[0]
+    assert level.request_rate == 40.0
+    assert level.request_rate_achieved == pytest.approx(40.0, rel=0.25)
+    delays = [(r.t_start_ns - r.t_scheduled_ns) / 1e6 for r in run.records[0]]
+    assert all(d >= 0 for d in delays)
+    assert np.median(delays) < 5
+    assert level.client.scheduling_delay_ms is not None
+
+
+async def test_child_process_gives_the_same_records_as_in_process(simulator):
+    sim = simulator(ttft_ms=5, itl_ms=2, step_us_per_seq=0, seed=1)
+    common = dict(concurrency=[1, 3], num_prompts=6, input_len=24, output_len=8, run_id="00000000-feed-4000-8000-000000000000")
+    here = await run_benchmark(sim.url, in_process=True, **common)
+    child = await run_benchmark(sim.url, in_process=False, **common)
+    for a, b in ((here.all_records, child.all_records),):
+        assert [r.request_id for r in a] != [] and sorted(r.request_id for r in a) == sorted(r.request_id for r in b)
+        key = lambda r: r.request_id  # noqa: E731
+        for x, y in zip(sorted(a, key=key), sorted(b, key=key)):
+            assert (x.outcome, x.output_tokens, x.input_tokens, len(x.chunk_times_ns)) == (y.outcome, y.output_tokens, y.input_tokens, len(y.chunk_times_ns))
+            assert y.outcome is Outcome.SUCCESS
+    assert [lvl.concurrency for lvl in child.result.levels] == [1, 3]
+    assert child.result.status == "completed"
+
+
+async def test_goodput_counts_failed_requests_in_the_total(simulator):
+    sim = simulator(ttft_ms=5, itl_ms=1, fail_rate_500=0.25, seed=11)
+    run = await run_benchmark(sim.url, concurrency=[4], num_prompts=40, input_len=16, output_len=4, goodput={"ttft_ms": 10_000})
+    level = run.result.levels[0]
+    assert 0 < level.requests.failed < 40
+    assert level.goodput.good == level.requests.succeeded
+    assert level.goodput.total == 40
+    assert level.goodput.percent == pytest.approx(100 * level.requests.succeeded / 40)
