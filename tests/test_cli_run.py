@@ -1,0 +1,140 @@
+"""`llm-loadtest run --headless`: arguments, exit codes, outputs, Ctrl+C, secrets."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from llm_loadtest.cli import main
+
+
+def run_cli(*args: str, env: dict | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "llm_loadtest", *args], capture_output=True, text=True, timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["-c", "0"], "concurrency"),
+        (["-c", "-1"], "concurrency"),
+        (["-c", "abc"], "concurrency"),
+        (["--preset", "nope"], "unknown preset"),
+        (["--goodput", "ttft"], "--goodput"),
+        (["--request-rate", "0"], "request-rate"),
+        (["--input-len", "0"], "input-len"),
+        (["--extra-body", "[1]"], "extra-body"),
+    ],
+)
+def test_bad_arguments_get_one_line_and_exit_2(capsys, args, fragment):
+    code = main(["run", "--headless", "-s", "http://127.0.0.1:9", "-m", "x", "--no-save", *args])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert len(err.splitlines()) == 1 and fragment in err and "Traceback" not in err
+
+
+def test_url_that_is_not_http_is_refused(capsys):
+    assert main(["run", "--headless", "-s", "ftp://host", "-m", "x", "--no-save"]) == 2
+    assert "http://" in capsys.readouterr().err
+
+
+def test_num_prompts_and_duration_exclude_each_other():
+    result = run_cli("run", "--headless", "-s", "http://127.0.0.1:9", "-m", "x", "-n", "5", "-d", "3")
+    assert result.returncode == 2
+    assert "not allowed with" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_unreachable_server_exits_3_without_traceback():
+    result = run_cli("run", "--headless", "-s", "http://127.0.0.1:9", "-m", "x", "--no-save")
+    assert result.returncode == 3
+    assert result.stderr.strip().startswith("llm-loadtest: error: cannot reach http://127.0.0.1:9")
+    assert "Traceback" not in result.stderr
+
+
+def test_unknown_model_exits_2(simulator, capsys):
+    sim = simulator()
+    assert main(["run", "--headless", "-s", sim.url, "-m", "gpt-nope", "--no-save", "--in-process"]) == 2
+    err = capsys.readouterr().err
+    assert "gpt-nope" in err and "sim-model" in err
+
+
+def test_preset_with_flags_overriding_and_json_output(simulator, tmp_path, capsys):
+    sim = simulator(ttft_ms=5, itl_ms=1, step_us_per_seq=0)
+    out = tmp_path / "result.json"
+    code = main([
+        "run", "--headless", "-s", sim.url, "-m", "auto", "--preset", "quick", "-c", "2", "-n", "6",
+        "--output-len", "5", "--warmup", "1", "--goodput", "ttft:5000", "--no-save", "--in-process", "-o", str(out),
+    ])
+    assert code == 0
+    data = json.loads(out.read_text())
+    assert data["schema"] == "llm-loadtest/result/v1" and data["status"] == "completed"
+    assert data["config"]["preset"] == "quick" and data["config"]["input_len"] == 128  # from the preset
+    assert data["config"]["concurrency"] == [2] and data["config"]["output_len"] == 5  # flags win
+    assert data["config"]["model"] == "sim-model"
+    [level] = data["levels"]
+    assert level["requests"] == {"total": 6, "succeeded": 6, "failed": 0, "errors": {}}
+    assert level["goodput"]["percent"] == 100.0
+    assert data["started_at"].endswith("Z")
+    stdout = capsys.readouterr().out
+    assert "c=2" in stdout and "6/6" in stdout
+
+
+def test_every_request_failing_exits_1(simulator, capsys):
+    sim = simulator(fail_rate_500=1.0)
+    assert main(["run", "--headless", "-s", sim.url, "-m", "auto", "-n", "3", "--warmup", "0", "--no-save", "--in-process"]) == 1
+    assert "http_500 3" in capsys.readouterr().out
+
+
+def test_fail_under_goodput_gate(simulator):
+    sim = simulator(ttft_ms=30, itl_ms=1)
+    args = ["run", "--headless", "-s", sim.url, "-m", "auto", "-n", "3", "--warmup", "0", "--no-save", "--in-process"]
+    assert main([*args, "--goodput", "ttft:1", "--fail-under-goodput", "50"]) == 1
+    assert main([*args, "--goodput", "ttft:5000", "--fail-under-goodput", "50"]) == 0
+
+
+def test_api_key_is_sent_but_never_written(simulator, tmp_path):
+    secret = "sk-test-0123456789-very-secret"
+    sim = simulator(api_key=secret, ttft_ms=5, itl_ms=1, fail_rate_500=0.2, seed=2)
+    out, log = tmp_path / "r.json", tmp_path / "log.jsonl"
+    args = ["run", "--headless", "-s", sim.url, "-m", "auto", "-n", "10", "-c", "2", "--no-save", "-o", str(out), "--log-file", str(log)]
+    refused = run_cli(*args)
+    assert refused.returncode == 2 and "API key" in refused.stderr
+    result = run_cli(*args, env={"LLM_LOADTEST_API_KEY": secret})
+    assert result.returncode == 0, result.stderr
+    written = out.read_text() + log.read_text() + result.stdout + result.stderr
+    assert secret not in written
+    events = [json.loads(line)["event"] for line in log.read_text().splitlines()]
+    assert events[0] == "run_start" and events[-1] == "run_end"
+    assert "level_start" in events and "level_end" in events and "request_failed" in events
+    failed = [json.loads(line) for line in log.read_text().splitlines() if '"request_failed"' in line]
+    assert all(f["request_id"] and f["error"] == "http_500" for f in failed)
+
+
+@pytest.mark.slow
+def test_ctrl_c_exits_130_and_writes_what_finished(simulator, tmp_path):
+    sim = simulator(ttft_ms=5, itl_ms=20, step_us_per_seq=0)
+    out = tmp_path / "r.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "llm_loadtest", "run", "--headless", "-s", sim.url, "-m", "auto", "-c", "2,4",
+         "-n", "400", "--output-len", "10", "--warmup", "0", "--no-save", "-o", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    time.sleep(4)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    data = json.loads(out.read_text())
+    assert data["status"] == "aborted"
+    [level] = data["levels"]
+    assert 0 < level["requests"]["total"] < 400
+    assert level["requests"]["failed"] == 0  # requests cut short by the user are not server failures
+    assert "aborted" in stdout
