@@ -17,7 +17,6 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
 
-from llm_loadtest.storage.location import sqlite_file
 
 _BEGIN_OPTION = "llm_loadtest_sqlite_begin"
 
@@ -28,10 +27,11 @@ def is_sqlite(engine: Engine) -> bool:
 
 def describe_url(url: str) -> str:
     """How messages name the database: the file, or the URL without its password."""
-    path = sqlite_file(url)
-    if path is not None:
-        return str(path)
-    return make_url(url).render_as_string(hide_password=True)
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database or ""
+        return database if database not in ("", ":memory:") else "(in-memory SQLite)"
+    return parsed.render_as_string(hide_password=True)
 
 
 def make_engine(url: str, busy_timeout_s: float) -> Engine:

@@ -1,0 +1,473 @@
+"""The store on a real SQLite file: exact round trips, live writes, crashes, concurrency, errors."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import numpy as np
+import pytest
+from storage_samples import FAKE_KEY, make_records, make_run, warmup_records
+
+from llm_loadtest.config import GoodputSLO
+from llm_loadtest.engine.records import RequestRecord
+from llm_loadtest.metrics import summarize_level
+from llm_loadtest.storage import AmbiguousRunError, Store, StoreError, UnknownRunError, resolve_database_url
+from llm_loadtest.storage import migrations
+from llm_loadtest.storage.schema import SCHEMA_VERSION
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch, tmp_path):
+    for name in ("LLM_LOADTEST_DB", "DATABASE_PATH"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+
+
+@pytest.fixture
+def db(tmp_path) -> str:
+    return str(tmp_path / "results" / "benchmarks.db")
+
+
+def assert_same_records(got: list[RequestRecord], expected: list[RequestRecord]) -> None:
+    assert len(got) == len(expected)
+    for a, b in zip(got, expected, strict=True):
+        for name in RequestRecord.__slots__:
+            x, y = getattr(a, name), getattr(b, name)
+            if isinstance(y, np.ndarray):
+                assert x.dtype == y.dtype and np.array_equal(x, y), (b.request_id, name)
+            else:
+                assert x == y, (b.request_id, name, x, y)
+
+
+# -- round trips ---------------------------------------------------------------------------
+
+
+def test_result_and_records_round_trip_exactly(db):
+    result, records = make_run()
+    with Store.open(db) as store:
+        store.save(result, [warmup_records() + records[0], *records[1:]])
+    with Store.open(db) as store:
+        back = store.get_result(result.run_id)
+        assert back.to_json_dict() == result.to_json_dict()
+        assert back == result
+        for index, expected in enumerate(records):
+            assert_same_records(store.get_records(result.run_id, index), expected)
+        # warm-up requests are never stored
+        assert_same_records(store.get_records(result.run_id), [r for level in records for r in level])
+        assert sorted(store.get_records_by_level(result.run_id)) == [0, 1, 2]
+
+
+def test_recomputing_every_summary_from_stored_requests_gives_it_back(db):
+    for stream in (True, False):
+        result, records = make_run(run_id=f"run-stream-{stream}", stream=stream)
+        with Store.open(db) as store:
+            store.save(result, records)
+            stored = store.get_result(result.run_id)
+            for index, spec in enumerate(stored.config.levels()):
+                again = summarize_level(
+                    store.get_records(result.run_id, index),
+                    spec,
+                    stored.config.goodput,
+                    input_len_requested=stored.config.input_len,
+                )
+                assert again == stored.levels[index]
+
+
+def test_open_loop_records_keep_their_schedule(db):
+    records = make_records(40, 0, rate=True)
+    result, _ = make_run(concurrency=(1,))
+    result.levels[0] = summarize_level(records, result.config.levels()[0], None)
+    with Store.open(db) as store:
+        store.save(result, [records])
+        assert_same_records(store.get_records(result.run_id), records)
+
+
+def test_in_memory_url_works_through_the_same_code():
+    result, records = make_run()
+    with Store.open("sqlite://") as store:
+        store.save(result, records)
+        assert store.get_result(result.run_id) == result
+
+
+# -- a run written as it happens -----------------------------------------------------------
+
+
+def test_live_run_rows_appear_level_by_level(db):
+    result, records = make_run()
+    begin = result.model_copy(update={"levels": [], "gpu_samples": [], "server_samples": [], "status": "running", "finished_at": None})
+    with Store.open(db) as store:
+        store.begin_run(begin)
+        live = store.get_result(result.run_id)
+        assert live.status == "running" and live.levels == [] and live.finished_at is None
+        assert store.list_runs()[0].status == "running"
+
+        store.add_level(result.run_id, 0, result.levels[0], records[0])
+        store.add_samples(result.run_id, gpu=result.gpu_samples[:4])
+        assert store.get_result(result.run_id).levels == result.levels[:1]
+
+        # storing a level again replaces it rather than doubling its requests
+        store.add_level(result.run_id, 0, result.levels[0], records[0])
+        assert len(store.get_records(result.run_id, 0)) == len(records[0])
+
+        for index in (1, 2):
+            store.add_level(result.run_id, index, result.levels[index], records[index])
+        store.add_samples(result.run_id, gpu=result.gpu_samples[4:], server=result.server_samples)
+        store.finish_run(result)
+        assert store.get_result(result.run_id) == result
+
+
+def test_finish_keeps_levels_that_were_never_stored(db):
+    result, records = make_run()
+    with Store.open(db) as store:
+        store.begin_run(result)
+        store.add_level(result.run_id, 0, result.levels[0], records[0])
+        store.finish_run(result)
+        back = store.get_result(result.run_id)
+        assert back.levels == result.levels
+        assert back.gpu_samples == result.gpu_samples
+        assert store.get_records_by_level(result.run_id).keys() == {0}
+
+
+def test_the_same_run_cannot_begin_twice(db):
+    result, _ = make_run()
+    with Store.open(db) as store:
+        store.begin_run(result)
+        with pytest.raises(StoreError, match="already stored"):
+            store.begin_run(result)
+
+
+KILLED_WRITER = textwrap.dedent(
+    """
+    import os, signal, sys
+    from storage_samples import make_run
+    from llm_loadtest.storage import Store
+    result, records = make_run(run_id=sys.argv[2])
+    store = Store.open(sys.argv[1])
+    store.begin_run(result.model_copy(update={"levels": [], "status": "running"}))
+    store.add_level(result.run_id, 0, result.levels[0], records[0])
+    store.add_level(result.run_id, 1, result.levels[1], records[1])
+    os.kill(os.getpid(), signal.SIGKILL)
+    """
+)
+
+
+def _python(code: str, *args: str, wait: bool = True):
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), str(REPO / "tests")]))
+    process = subprocess.Popen([sys.executable, "-c", code, *args], env=env, stderr=subprocess.PIPE, text=True)
+    if wait:
+        process.wait(timeout=120)
+    return process
+
+
+def test_a_killed_writer_leaves_an_aborted_run_with_its_finished_levels(db):
+    run_id = "dead0000-0000-4000-8000-000000000000"
+    killed = _python(KILLED_WRITER, db, run_id)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr.read()
+    result, records = make_run(run_id=run_id)
+    with Store.open(db) as store:
+        back = store.get_result(run_id)
+        assert back.status == "aborted"
+        assert back.levels == result.levels[:2]
+        assert any("ended before the run did" in w for w in back.warnings)
+        assert_same_records(store.get_records(run_id), records[0] + records[1])
+
+
+def test_a_running_run_of_a_live_process_is_left_alone(db):
+    result, _ = make_run()
+    with Store.open(db) as store:
+        store.begin_run(result)
+    with Store.open(db) as store:
+        assert store.get_result(result.run_id).status == "running"
+
+
+def test_a_recycled_pid_is_not_taken_for_the_writer(db):
+    result, _ = make_run()
+    with Store.open(db) as store:
+        store.begin_run(result)
+    with sqlite3.connect(db) as raw:  # our own pid, but a process that started long ago
+        raw.execute("UPDATE run SET process_started = process_started - 3600")
+    with Store.open(db) as store:
+        assert store.get_result(result.run_id).status == "aborted"
+
+
+# -- concurrency ---------------------------------------------------------------------------
+
+WRITER = textwrap.dedent(
+    """
+    import sys
+    from storage_samples import make_run
+    from llm_loadtest.storage import Store
+    result, records = make_run(run_id=sys.argv[2], n=int(sys.argv[3]))
+    with Store.open(sys.argv[1]) as store:
+        store.save(result, records)
+    """
+)
+
+
+def test_two_processes_writing_at_once_both_land(db):
+    Store.open(db).close()
+    writers = [_python(WRITER, db, f"proc-{i}", "1500", wait=False) for i in range(2)]
+    for writer in writers:
+        assert writer.wait(timeout=240) == 0, writer.stderr.read()
+    with Store.open(db) as store:
+        assert {row.run_id for row in store.list_runs()} == {"proc-0", "proc-1"}
+        for i in range(2):
+            assert len(store.get_records(f"proc-{i}")) == 3 * 1500
+            assert store.get_result(f"proc-{i}").status == "completed"
+
+
+def test_two_threads_writing_at_once_both_land(db):
+    runs = [make_run(run_id=f"thread-{i}", n=400) for i in range(2)]
+    errors: list[BaseException] = []
+    start = threading.Barrier(2)
+
+    def write(result, records, shared: Store | None) -> None:
+        try:
+            start.wait()
+            store = shared or Store.open(db)
+            store.save(result, records)
+            if shared is None:
+                store.close()
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    with Store.open(db) as shared:
+        threads = [
+            threading.Thread(target=write, args=(*runs[0], shared)),  # one Store shared by threads
+            threading.Thread(target=write, args=(*runs[1], None)),  # and a second Store
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        assert errors == []
+        for result, records in runs:
+            assert shared.get_result(result.run_id) == result
+            assert len(shared.get_records(result.run_id)) == sum(len(r) for r in records)
+
+
+def test_the_database_is_in_wal_mode(db):
+    Store.open(db).close()
+    with sqlite3.connect(db) as raw:
+        assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+# -- damaged, locked, read-only, other versions ---------------------------------------------
+
+
+def _one_line(exc: pytest.ExceptionInfo) -> str:
+    message = str(exc.value)
+    assert "\n" not in message and message
+    return message
+
+
+def test_a_locked_database_is_one_clear_line(db):
+    Store.open(db).close()
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        with Store.open(db, busy_timeout_s=0.2) as store:
+            store.list_runs()  # readers are never blocked in WAL mode
+            started = time.monotonic()
+            with pytest.raises(StoreError) as exc:
+                store.begin_run(make_run()[0])
+            assert time.monotonic() - started < 10
+        assert "locked" in _one_line(exc)
+    finally:
+        holder.rollback()
+        holder.close()
+
+
+def test_a_corrupt_file_is_one_clear_line(db):
+    Path(db).parent.mkdir(parents=True)
+    Path(db).write_bytes(b"this is not an SQLite database\n" * 200)
+    with pytest.raises(StoreError) as exc:
+        Store.open(db)
+    message = _one_line(exc)
+    assert "corrupt" in message and db in message
+
+
+def test_a_read_only_database_reads_but_refuses_writes(db):
+    result, records = make_run()
+    with Store.open(db) as store:
+        store.save(result, records)
+    with Store.open(f"sqlite:///file:{db}?mode=ro&uri=true") as store:
+        assert store.get_result(result.run_id) == result
+        with pytest.raises(StoreError) as exc:
+            store.begin_run(make_run(run_id="another")[0])
+    assert "read-only" in _one_line(exc)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes through file permissions")
+def test_a_read_only_file_refuses_writes(db):
+    Store.open(db).close()
+    os.chmod(db, 0o444)
+    with pytest.raises(StoreError) as exc:
+        with Store.open(db) as store:
+            store.begin_run(make_run()[0])
+    assert "read-only" in _one_line(exc) or "cannot open" in _one_line(exc)
+
+
+def test_a_database_from_a_newer_version_is_refused(db):
+    Store.open(db).close()
+    with sqlite3.connect(db) as raw:
+        raw.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION + 1),))
+    with pytest.raises(StoreError) as exc:
+        Store.open(db)
+    assert "newer llm-loadtest" in _one_line(exc)
+
+
+def test_an_older_schema_is_upgraded_in_place(db, monkeypatch):
+    result, records = make_run()
+    with Store.open(db) as store:
+        store.save(result, records)
+    with sqlite3.connect(db) as raw:
+        raw.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION - 1),))
+    steps: list[int] = []
+    monkeypatch.setitem(migrations.MIGRATIONS, SCHEMA_VERSION - 1, lambda conn: steps.append(SCHEMA_VERSION - 1))
+    with Store.open(db) as store:
+        assert store.get_result(result.run_id) == result
+    assert steps == [SCHEMA_VERSION - 1]
+    with sqlite3.connect(db) as raw:
+        assert raw.execute("SELECT value FROM meta").fetchone()[0] == str(SCHEMA_VERSION)
+
+
+def test_an_older_schema_without_a_migration_says_what_to_do(db):
+    Store.open(db).close()
+    with sqlite3.connect(db) as raw:
+        raw.execute("UPDATE meta SET value = '0' WHERE key = 'schema_version'")
+    with pytest.raises(StoreError) as exc:
+        Store.open(db)
+    assert "cannot upgrade" in _one_line(exc)
+
+
+def test_another_programs_tables_are_not_taken_over(db):
+    Path(db).parent.mkdir(parents=True)
+    with sqlite3.connect(db) as raw:
+        raw.execute("CREATE TABLE run (x INTEGER)")
+    with pytest.raises(StoreError) as exc:
+        Store.open(db)
+    assert "not written by llm-loadtest" in _one_line(exc)
+
+
+# -- finding runs ----------------------------------------------------------------------------
+
+
+def _three_runs(store: Store) -> None:
+    base = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
+    for i, run_id in enumerate(("aaaa1111-0000", "aaaa2222-0000", "bbbb3333-0000")):
+        result, records = make_run(run_id=run_id, n=20, started_at=base + timedelta(minutes=i),
+                                   status=("completed", "failed", "completed")[i], samples=False)
+        store.save(result, records)
+
+
+def test_prefixes_resolve_to_one_run(db):
+    with Store.open(db) as store:
+        _three_runs(store)
+        assert store.resolve_run_id("aaaa1") == "aaaa1111-0000"
+        assert store.resolve_run_id("bbbb3333-0000") == "bbbb3333-0000"
+        with pytest.raises(AmbiguousRunError) as exc:
+            store.resolve_run_id("aaaa")
+        assert "aaaa1111-0000" in _one_line(exc) and "aaaa2222-0000" in str(exc.value)
+        for missing in ("zz", "a_a", "%", ""):
+            with pytest.raises(UnknownRunError):
+                store.resolve_run_id(missing)
+
+
+def test_list_runs_newest_first_with_filters(db):
+    with Store.open(db) as store:
+        _three_runs(store)
+        rows = store.list_runs()
+        assert [r.run_id for r in rows] == ["bbbb3333-0000", "aaaa2222-0000", "aaaa1111-0000"]
+        assert [r.run_id for r in store.list_runs(status="failed")] == ["aaaa2222-0000"]
+        assert [r.run_id for r in store.list_runs(limit=1)] == ["bbbb3333-0000"]
+        assert len(store.list_runs(search="SIM-MOD")) == 3
+        assert [r.run_id for r in store.list_runs(search="aaaa2")] == ["aaaa2222-0000"]
+        assert store.list_runs(search="%") == []
+        assert store.status_counts() == {"completed": 2, "failed": 1}
+        result = store.get_result("bbbb3333-0000")
+        row = rows[0]
+        assert row.levels == 3 and row.preset == "quick" and row.duration_s == 190
+        assert row.best_output_throughput == max(lv.output_throughput for lv in result.levels)
+        failed = sum(lv.requests.failed for lv in result.levels)
+        assert row.error_rate == failed / sum(lv.requests.total for lv in result.levels)
+
+
+def test_delete_removes_the_run_and_everything_under_it(db):
+    with Store.open(db) as store:
+        _three_runs(store)
+        store.delete_run("aaaa2222-0000")
+        with pytest.raises(UnknownRunError):
+            store.get_result("aaaa2222-0000")
+        with pytest.raises(UnknownRunError):
+            store.delete_run("aaaa2222-0000")
+        assert len(store.list_runs()) == 2
+    with sqlite3.connect(db) as raw:
+        counts = {t: raw.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("run", "level", "request")}
+    assert counts == {"run": 2, "level": 6, "request": 2 * 3 * 20}
+
+
+# -- no secret lands -------------------------------------------------------------------------
+
+
+def test_no_secret_reaches_the_database(db):
+    result, records = make_run(
+        environment={"python": "3.11", "api_key": FAKE_KEY, "headers": {"Authorization": f"Bearer {FAKE_KEY}"}}
+    )
+    result.config.extra_body = {"api_key": FAKE_KEY, "temperature": 0}
+    result.config.server = f"http://user:{FAKE_KEY}@127.0.0.1:8000"
+    with Store.open(db) as store:
+        store.save(result, records)
+        back = store.get_result(result.run_id)
+    assert FAKE_KEY not in back.model_dump_json()
+    assert back.config.extra_body == {"api_key": "<redacted>", "temperature": 0}
+    stored = b"".join(p.read_bytes() for p in Path(db).parent.iterdir())
+    assert FAKE_KEY.encode() not in stored
+
+
+# -- where the database lives ------------------------------------------------------------------
+
+
+def test_database_location_follows_cli_md(monkeypatch, tmp_path):
+    xdg = tmp_path / "xdg" / "llm-loadtest" / "benchmarks.db"
+    assert resolve_database_url() == f"sqlite:///{xdg}"
+    assert xdg.parent.is_dir()
+
+    monkeypatch.setenv("DATABASE_PATH", str(tmp_path / "seed" / "bench.db"))
+    assert resolve_database_url() == f"sqlite:///{tmp_path}/seed/bench.db"
+
+    monkeypatch.setenv("LLM_LOADTEST_DB", f"sqlite:///{tmp_path}/url/a.db")
+    assert resolve_database_url() == f"sqlite:///{tmp_path}/url/a.db"
+    assert (tmp_path / "url").is_dir()
+    monkeypatch.setenv("LLM_LOADTEST_DB", str(tmp_path / "env-path" / "b.db"))
+    assert resolve_database_url() == f"sqlite:///{tmp_path}/env-path/b.db"
+
+    assert resolve_database_url(str(tmp_path / "flag" / "c.db")) == f"sqlite:///{tmp_path}/flag/c.db"
+    assert resolve_database_url("postgresql://u:p@db.example/bench") == "postgresql://u:p@db.example/bench"
+    monkeypatch.chdir(tmp_path)
+    assert resolve_database_url("relative.db") == f"sqlite:///{tmp_path}/relative.db"
+
+
+def test_the_default_database_is_created_on_first_open(tmp_path):
+    with Store.open() as store:
+        assert store.list_runs() == []
+    assert (tmp_path / "xdg" / "llm-loadtest" / "benchmarks.db").is_file()
+
+
+def test_goodput_none_and_empty_levels_round_trip(db):
+    result, records = make_run(goodput=None, samples=False)
+    result.levels.append(summarize_level([], result.config.levels()[0], GoodputSLO(ttft_ms=1)))
+    with Store.open(db) as store:
+        store.save(result, records + [[]])
+        assert store.get_result(result.run_id) == result
