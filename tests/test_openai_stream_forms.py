@@ -64,7 +64,7 @@ async def read(pieces: list[bytes]):
 
 
 def sse(event: dict | str, *, space: bool = True, eol: str = "\n") -> bytes:
-    data = event if isinstance(event, str) else json.dumps(event)
+    data = event if isinstance(event, str) else json.dumps(event, ensure_ascii=False)
     return f"data:{' ' if space else ''}{data}{eol}{eol}".encode()
 
 
