@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import re
@@ -425,22 +424,29 @@ def test_options_map_to_flags():
     assert argv == ["--itl-ms", "5", "--max-seqs", "64", "--no-usage"]
     with pytest.raises(TypeError):
         options_to_argv({"itl": 5})
+    with pytest.raises(ValueError, match="--drop-rate"):
+        options_to_argv({"drop_rate": 2})
 
 
 def test_simulate_subcommand_is_registered():
-    from llm_loadtest.cli import simulate
+    from llm_loadtest.cli import build_parser, simulate
 
-    parser = argparse.ArgumentParser()
-    simulate.register(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["simulate", "--port", "0", "--itl-ms", "5", "--fail-rate-429", "0.2"])
+    args = build_parser().parse_args(["simulate", "--port", "0", "--itl-ms", "5", "--fail-rate-429", "0.2"])
     assert args.handler is simulate.handle
     assert (args.port, args.itl_ms, args.fail_rate_429, args.ttft_ms) == (0, 5.0, 0.2, 50.0)
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_signal_stops_cleanly(sig):
-    sim = SimulatorProcess()
-    proc = subprocess.Popen(sim.argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=sim.env)
+@pytest.mark.parametrize(
+    "command, sig",
+    [
+        # the full command once (slower to start: it imports every sub-command)
+        (["-m", "llm_loadtest", "simulate"], signal.SIGINT),
+        (["-m", "llm_loadtest.simulator"], signal.SIGTERM),
+    ],
+)
+def test_signal_stops_cleanly(command, sig):
+    argv = [sys.executable, *command, "--port", "0", "--itl-ms", "1"]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=SimulatorProcess().env)
     try:
         line = proc.stdout.readline()
         assert re.fullmatch(r"llm-loadtest simulator listening on http://127\.0\.0\.1:\d+\n", line)

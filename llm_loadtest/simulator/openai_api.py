@@ -186,7 +186,7 @@ async def _whole(
         body = full_response(
             req.endpoint, completion_id, state.started, req.model, words, req.prompt_tokens, not state.options.no_usage
         )
-        response = web.json_response(body)
+        response = web.json_response(body, headers={"X-Request-Id": entry.request_id})
         await response.prepare(request)
         # stamped as the bytes go to the socket: a later stamp (after draining) can fall
         # after the client has already read them

@@ -2,41 +2,40 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 import selectors
 import signal
 import subprocess
 import sys
 import time
+from dataclasses import fields
 from pathlib import Path
 from types import TracebackType
 
 from llm_loadtest.simulator.chunklog import read_chunk_log
+from llm_loadtest.simulator.options import SimOptions
 
 LISTENING = "llm-loadtest simulator listening on "
 
 
-def _known_options() -> dict[str, argparse.Action]:
-    from llm_loadtest.cli.simulate import add_options
-
-    parser = argparse.ArgumentParser(add_help=False)
-    add_options(parser)
-    return {action.dest: action for action in parser._actions if action.option_strings}
-
-
 def options_to_argv(options: dict[str, object]) -> list[str]:
-    """`itl_ms=5` -> `--itl-ms 5`; True -> the bare flag; False and None -> left out."""
-    known = _known_options()
+    """`itl_ms=5` -> `--itl-ms 5`; a true flag option -> the bare flag; False and None -> left out.
+
+    The names are SimOptions' fields, which are the `simulate` flags; the values are checked
+    here, so a bad one fails in the caller rather than as a child that exits early.
+    """
+    known = {f.name: f for f in fields(SimOptions)}
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise TypeError(f"SimulatorProcess: unknown simulator option(s) {', '.join(unknown)}")
+    SimOptions(**{name: value for name, value in options.items() if value is not None})
     argv: list[str] = []
     for name, value in options.items():
-        if name not in known or name in ("host", "port"):
-            raise TypeError(f"SimulatorProcess: unknown simulator option {name!r}")
-        flag = known[name].option_strings[0]
-        if isinstance(known[name], argparse._StoreTrueAction):
+        flag = "--" + name.replace("_", "-")
+        if isinstance(known[name].default, bool):
             if value:
                 argv.append(flag)
-        elif value is not None and value is not False:
+        elif value is not None:
             argv += [flag, str(value)]
     return argv
 

@@ -20,6 +20,7 @@ PROMPT_TOKENIZER = "tiktoken:cl100k_base"
 LISTENING = "llm-loadtest simulator listening on"
 # Streams in flight are ended by the scheduler's shutdown; this only bounds a stuck one.
 SHUTDOWN_TIMEOUT_S = 2.0
+LISTEN_BACKLOG = 2048
 
 
 def create_app(options: SimOptions) -> web.Application:
@@ -66,7 +67,9 @@ async def start_server(options: SimOptions, host: str = "127.0.0.1", port: int =
         shutdown_timeout=SHUTDOWN_TIMEOUT_S,
     )
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
+    # A load test may open hundreds of connections at once: with the default backlog of 128
+    # some SYNs would be dropped and those clients would wait a second to retry.
+    site = web.TCPSite(runner, host, port, backlog=LISTEN_BACKLOG)
     await site.start()
     bound_host, bound_port = runner.addresses[0][:2]
     return runner, f"http://{_url_host(bound_host)}:{bound_port}"
