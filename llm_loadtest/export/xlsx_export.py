@@ -2,8 +2,9 @@
 sheet, and GPU / Server sheets when the run has samples.
 
 Written in openpyxl's write-only mode: a 100,000-request sheet streams to disk instead of
-holding millions of cell objects. Values are the exact figures (numbers stay numbers; a null
-is an empty cell); only the display format rounds them.
+holding millions of cell objects. Numbers stay numbers (a null is an empty cell) and only the
+display format rounds them; openpyxl writes 16 significant digits, more than Excel's 15, so
+a figure may differ from the JSON in its 17th digit. CSV and JSON are exact.
 """
 
 from __future__ import annotations

@@ -1,0 +1,217 @@
+"""Exports read back (json, csv, openpyxl) and compared figure by figure with the result JSON."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import subprocess
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import openpyxl
+import pytest
+from storage_samples import FAKE_KEY, make_run, warmup_records
+
+from llm_loadtest.export import to_csv, to_json, to_xlsx
+from llm_loadtest.export import xlsx_export
+from llm_loadtest.metrics import stats
+
+
+def leaves(value: Any, path: str = "") -> list[tuple[str, Any]]:
+    """The test's own walk of a JSON level: `ttft_ms.p50` -> ("ttft_ms_p50", value)."""
+    if isinstance(value, dict):
+        out: list[tuple[str, Any]] = []
+        for key, item in value.items():
+            out += leaves(item, f"{path}_{key}" if path else key)
+        return out
+    return [(path, value)]
+
+
+def assert_row_matches_level(row: dict[str, Any], level: dict[str, Any], parse, rel: float = 0.0) -> None:
+    """Every figure of the JSON level is in the row (exactly, or to `rel`); nothing is invented."""
+    seen = {"run_id", "level_index"}
+    for key, value in leaves(level):
+        if value is None or value == {} or value == []:
+            # a null statistic: all of its columns are empty (and none claims a value)
+            related = [key] if key in row else [c for c in row if c.startswith(key + "_")]
+            assert all(parse(row[c]) is None for c in related), key
+            seen.update(related)
+        elif isinstance(value, list):
+            assert parse(row[key]) == "; ".join(map(str, value)), key
+            seen.add(key)
+        else:
+            got = parse(row[key])
+            # a number reads back as the same number (openpyxl gives 256.0 back as 256)
+            assert not isinstance(got, str) and got == pytest.approx(value, rel=rel, abs=0), (key, got, value)
+            seen.add(key)
+    assert set(row) == seen, set(row) - seen
+
+
+def parse_csv_cell(text: str) -> Any:
+    if text == "":
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+@pytest.fixture
+def run():
+    return make_run()
+
+
+def test_json_is_exactly_results_md(tmp_path, run):
+    result, _ = run
+    to_json(result, tmp_path / "r.json")
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert data == result.to_json_dict()
+    assert data["schema"] == "llm-loadtest/result/v1"
+    promised = {"schema", "run_id", "status", "started_at", "finished_at", "config", "token_source",
+                "environment", "levels", "gpu_samples", "server_samples"}
+    assert promised <= set(data)
+    assert data["started_at"].startswith("2026-11-27T12:00:00")
+
+
+def test_csv_levels_hold_every_figure_of_the_json(tmp_path, run):
+    result, _ = run
+    to_csv(result, tmp_path / "levels.csv")
+    with open(tmp_path / "levels.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    levels = result.to_json_dict()["levels"]
+    assert len(rows) == len(levels) == 3
+    for index, (row, level) in enumerate(zip(rows, levels, strict=True)):
+        assert row["run_id"] == result.run_id and row["level_index"] == str(index)
+        assert_row_matches_level(row, level, parse_csv_cell)
+    # the promised columns are there even where a figure is null (stable columns across runs)
+    for column in ("ttft_ms_p50", "tpot_ms_p99", "itl_per_token_ms_p95", "e2e_ms_p99", "goodput_percent",
+                   "client_loop_lag_ms_p99", "connect_ms_p50"):
+        assert column in rows[0]
+
+
+def test_csv_requests_give_back_the_level_statistics(tmp_path, run):
+    result, records = run
+    to_csv(result, tmp_path / "requests.csv", requests={i: ([*warmup_records(), *recs] if i == 0 else recs) for i, recs in enumerate(records)})
+    with open(tmp_path / "requests.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    flat = [r for level in records for r in level]
+    assert len(rows) == len(flat)  # warm-up is left out
+    for row, record in zip(rows, flat, strict=True):
+        assert row["request_id"] == record.request_id
+        assert int(row["t_start_ns"]) == record.t_start_ns and int(row["t_end_ns"]) == record.t_end_ns
+        assert row["outcome"] == record.outcome.value
+        assert int(row["chunks"]) == len(record.chunk_times_ns)
+        assert float(row["e2e_ms"]) == record.e2e_ns / 1e6
+    for index, level in enumerate(result.levels):
+        mine = [r for r in rows if r["level_index"] == str(index) and r["outcome"] == "success"]
+        for column, figure in (("ttft_ms", level.ttft_ms), ("tpot_ms", level.tpot_ms), ("e2e_ms", level.e2e_ms)):
+            values = np.array([float(r[column]) for r in mine if r[column] != ""])
+            assert stats(values) == figure, column
+
+
+def _summary_levels(sheet) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    about: dict[str, Any] = {}
+    rows = list(sheet.iter_rows(values_only=True))
+    header_at = next(i for i, r in enumerate(rows) if r[:2] == ("run_id", "level_index"))
+    for r in rows[2:header_at]:
+        if r and r[0] is not None:
+            about.setdefault(r[0], r[1])
+    header = rows[header_at]
+    levels = [dict(zip(header, r, strict=True)) for r in rows[header_at + 1 :] if any(v is not None for v in r)]
+    return about, levels
+
+
+def test_xlsx_summary_requests_samples_and_charts(tmp_path, run):
+    result, records = run
+    path = tmp_path / "run.xlsx"
+    to_xlsx(result, dict(enumerate(records)), path)
+    book = openpyxl.load_workbook(path)  # a strict read-back of every part
+    assert book.sheetnames == ["Summary", "Requests", "GPU", "Server"]
+
+    about, levels = _summary_levels(book["Summary"])
+    assert about["run_id"] == result.run_id and about["status"] == "completed"
+    assert about["config.model"] == "sim-model" and about["config.concurrency"] == "1, 4, 16"
+    assert about["config.goodput.ttft_ms"] == 300
+    assert about["token_source.output"] == "server"
+    json_levels = result.to_json_dict()["levels"]
+    assert len(levels) == len(json_levels)
+    for row, level in zip(levels, json_levels, strict=True):
+        # openpyxl writes 16 significant digits ("%.16g"); Excel itself keeps 15
+        assert_row_matches_level(row, level, lambda v: v, rel=1e-15)
+
+    charts = book["Summary"]._charts
+    titles = [" ".join(run.t for p in c.title.tx.rich.p for run in (p.r or [])) for c in charts]
+    assert titles == ["Output throughput by concurrency", "TTFT by concurrency", "E2E latency by concurrency"]
+    assert [len(c.series) for c in charts] == [1, 2, 2]
+
+    requests = list(book["Requests"].iter_rows(values_only=True))
+    header = requests[0]
+    flat = [r for level in records for r in level]
+    assert len(requests) == 1 + len(flat)
+    for values, record in zip(requests[1:], flat, strict=True):
+        row = dict(zip(header, values, strict=True))
+        assert row["request_id"] == record.request_id and row["t_start_ns"] == record.t_start_ns
+        assert row["e2e_ms"] == pytest.approx(record.e2e_ns / 1e6, rel=1e-15)
+
+    gpu = list(book["GPU"].iter_rows(values_only=True))
+    assert gpu[0][:3] == ("t", "gpu", "util") and len(gpu) == 1 + len(result.gpu_samples)
+    assert gpu[1][2] == result.gpu_samples[0].util
+    assert len(list(book["Server"].iter_rows())) == 1 + len(result.server_samples)
+
+
+def test_xlsx_without_samples_or_records(tmp_path):
+    result, _ = make_run(samples=False, concurrency=(2,))
+    result.config.request_rate = [3.5]
+    result.levels[0] = result.levels[0].model_copy(update={"request_rate": 3.5, "concurrency": None})
+    to_xlsx(result, None, tmp_path / "bare.xlsx")
+    book = openpyxl.load_workbook(tmp_path / "bare.xlsx")
+    assert book.sheetnames == ["Summary", "Requests"]
+    assert len(list(book["Requests"].iter_rows())) == 1
+    assert "by request rate" in book["Summary"]._charts[0].title.tx.rich.p[0].r[0].t
+
+
+def test_xlsx_says_when_excel_row_limit_cut_requests(tmp_path, run, monkeypatch):
+    result, records = run
+    monkeypatch.setattr(xlsx_export, "MAX_ROWS", 11)
+    to_xlsx(result, dict(enumerate(records)), tmp_path / "cut.xlsx")
+    book = openpyxl.load_workbook(tmp_path / "cut.xlsx")
+    assert len(list(book["Requests"].iter_rows())) == 11
+    notes = [r[1] for r in book["Summary"].iter_rows(values_only=True) if r and r[0] == "warning"]
+    assert any("first 10 of 180 requests" in n for n in notes)
+
+
+def test_no_secret_in_any_export(tmp_path):
+    result, records = make_run(environment={"api_key": FAKE_KEY, "headers": {"Authorization": f"Bearer {FAKE_KEY}"}})
+    result.config.extra_body = {"api_key": FAKE_KEY}
+    to_json(result, tmp_path / "r.json")
+    to_csv(result, tmp_path / "levels.csv")
+    to_csv(result, tmp_path / "requests.csv", requests=dict(enumerate(records)))
+    to_xlsx(result, dict(enumerate(records)), tmp_path / "r.xlsx")
+    for path in tmp_path.iterdir():
+        assert FAKE_KEY.encode() not in path.read_bytes(), path
+    with zipfile.ZipFile(tmp_path / "r.xlsx") as book:  # xlsx is compressed: look inside
+        for name in book.namelist():
+            assert FAKE_KEY.encode() not in book.read(name), name
+
+
+@pytest.mark.skipif(shutil.which("libreoffice") is None, reason="LibreOffice not installed")
+def test_libreoffice_opens_the_xlsx_with_its_charts(tmp_path, run):
+    result, records = run
+    to_xlsx(result, dict(enumerate(records)), tmp_path / "run.xlsx")
+    for target in ("pdf", "ods"):
+        subprocess.run(
+            ["libreoffice", "--headless", f"-env:UserInstallation=file://{tmp_path}/lo-profile",
+             "--convert-to", target, "--outdir", str(tmp_path / "out"), str(tmp_path / "run.xlsx")],
+            check=True, capture_output=True, timeout=180,
+        )
+    assert (tmp_path / "out" / "run.pdf").stat().st_size > 10_000
+    with zipfile.ZipFile(tmp_path / "out" / "run.ods") as ods:
+        charts = [n for n in ods.namelist() if n.startswith("Object ") and n.endswith("/content.xml")]
+        text = b"".join(ods.read(n) for n in charts)
+    assert len(charts) == 3
+    assert b"Output throughput by concurrency" in text and b"ttft_ms_p99" in text
