@@ -1,0 +1,175 @@
+"""The Textual app: dashboard, new benchmark, live run, result view, history, compare.
+
+Screens arrange widgets and react to messages; figures come from the engine's events and the
+store, never from arithmetic here.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterable
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+
+from llm_loadtest.config import RunConfig
+from llm_loadtest.tui.settings import DARK_THEME, LIGHT_THEME, UISettings, settings_path
+
+if TYPE_CHECKING:
+    from llm_loadtest.storage.store import Store
+
+API_KEY_ENV = ("LLM_LOADTEST_API_KEY", "OPENAI_API_KEY")
+
+ControllerFactory = Callable[..., Any]
+
+
+def api_key_from_env() -> str | None:
+    for name in API_KEY_ENV:
+        value = os.environ.get(name)
+        if value:
+            return value
+    return None
+
+
+def default_controller_factory(config: RunConfig, *, api_key: str | None = None, store: Any = None) -> Any:
+    from llm_loadtest.engine.controller import RunController
+
+    return RunController(config, api_key=api_key, store=store)
+
+
+class LoadTestApp(App[int]):
+    """`llm-loadtest` with no arguments."""
+
+    TITLE = "llm-loadtest"
+    # one stylesheet per screen, each scoped by its screen's type; loaded once, up front
+    CSS_PATH = [
+        "app.tcss",
+        "screens/dashboard.tcss",
+        "screens/new_benchmark.tcss",
+        "screens/live_run.tcss",
+        "screens/result_view.tcss",
+        "screens/history.tcss",
+        "screens/compare.tcss",
+    ]
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (32, "-tall")]
+
+    BINDINGS = [
+        Binding("escape", "back", "Back", show=False),
+        Binding("f2", "toggle_theme", "Dark/light"),
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+    ]
+
+    def __init__(
+        self,
+        *,
+        store: Store | None = None,
+        db: str | None = None,
+        initial_config: RunConfig | None = None,
+        api_key: str | None = None,
+        start_live: bool = False,
+        controller_factory: ControllerFactory | None = None,
+        settings_file: Path | None = None,
+    ) -> None:
+        self._settings_file = settings_file or settings_path()
+        self.settings = UISettings.load(self._settings_file)
+        super().__init__()
+        self._store = store
+        self._db = db
+        self.initial_config = initial_config
+        self.api_key = api_key
+        self.start_live = start_live
+        self.controller_factory: ControllerFactory = controller_factory or default_controller_factory
+        self.run_exit_code = 0
+        self.theme = self.settings.theme
+
+    # --- services ------------------------------------------------------------------------
+    @property
+    def store(self) -> Store | None:
+        """The results database, opened on first use; None (with a notice) when it cannot be."""
+        if self._store is None:
+            from llm_loadtest.storage.store import Store
+
+            try:
+                self._store = Store.open(self._db)
+            except Exception as exc:  # noqa: BLE001 - shown to the user, the app stays usable
+                self.notify(f"cannot open the results database: {exc}", severity="error", timeout=10)
+                return None
+        return self._store
+
+    def default_api_key(self) -> str | None:
+        return self.api_key or api_key_from_env()
+
+    # --- screens -------------------------------------------------------------------------
+    def get_default_screen(self) -> Screen:
+        from llm_loadtest.tui.screens.dashboard import DashboardScreen
+
+        return DashboardScreen()
+
+    def on_mount(self) -> None:
+        if self.initial_config is not None and self.start_live:
+            self.open_live_run(self.initial_config, self.default_api_key())
+        elif self.initial_config is not None:
+            self.open_new_benchmark(self.initial_config)
+
+    def open_new_benchmark(self, config: RunConfig | None = None) -> None:
+        from llm_loadtest.tui.screens.new_benchmark import NewBenchmarkScreen
+
+        self.push_screen(NewBenchmarkScreen(initial=config))
+
+    def open_live_run(self, config: RunConfig, api_key: str | None) -> None:
+        from llm_loadtest.tui.screens.live_run import LiveRunScreen
+
+        self.push_screen(LiveRunScreen(config, api_key=api_key))
+
+    def open_result(self, run_id: str) -> None:
+        from llm_loadtest.tui.screens.result_view import ResultScreen
+
+        self.push_screen(ResultScreen(run_id))
+
+    def open_history(self) -> None:
+        from llm_loadtest.tui.screens.history import HistoryScreen
+
+        self.push_screen(HistoryScreen())
+
+    def open_compare(self, run_ids: Iterable[str] = ()) -> None:
+        from llm_loadtest.tui.screens.compare import CompareScreen
+
+        self.push_screen(CompareScreen(list(run_ids)))
+
+    # --- actions -------------------------------------------------------------------------
+    async def action_back(self) -> None:
+        if len(self.screen_stack) > 1:
+            self.pop_screen()
+
+    def action_toggle_theme(self) -> None:
+        self.theme = LIGHT_THEME if self.theme == DARK_THEME else DARK_THEME
+
+    def watch_theme(self, theme_name: str) -> None:
+        if theme_name in (DARK_THEME, LIGHT_THEME) and theme_name != self.settings.theme:
+            self.settings.theme = theme_name
+            self.settings.save(self._settings_file)
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield SystemCommand("New benchmark", "Configure and start a benchmark", self.open_new_benchmark)
+        yield SystemCommand("History", "All stored runs", self.open_history)
+        yield SystemCommand("Compare runs", "Put up to 5 runs side by side", self.open_compare)
+        yield SystemCommand("Dark / light", "Toggle the dark and light themes (remembered)", self.action_toggle_theme)
+        yield from super().get_system_commands(screen)
+
+
+def run_app(
+    *,
+    initial_config: RunConfig | None = None,
+    api_key: str | None = None,
+    db: str | None = None,
+    start_live: bool = False,
+) -> int:
+    """Open the app; returns the process exit code (that of the live run when `start_live`)."""
+    app = LoadTestApp(initial_config=initial_config, api_key=api_key, db=db, start_live=start_live)
+    result = app.run()
+    if isinstance(result, int):
+        return result
+    return app.run_exit_code

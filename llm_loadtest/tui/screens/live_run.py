@@ -1,0 +1,447 @@
+"""Live run: the engine's snapshots as they come (2-4 Hz), charts over time and by level.
+
+The engine runs its requests in a child process; its controller lives in this event loop (a
+Textual worker). The listener only stores what arrives; a 4 Hz tick puts it on screen, so a
+burst of events never turns into a burst of redraws.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from typing import Any
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Label, ProgressBar, Static, TabbedContent, TabPane
+
+from llm_loadtest.config import RunConfig
+from llm_loadtest.engine.events import LevelFinished, LevelStarted, ProgressSnapshot, RunFailed, RunFinished
+from llm_loadtest.metrics.client_health import CLIENT_CPU_WARN_PERCENT, LOOP_LAG_P99_WARN_MS
+from llm_loadtest.results.model import GpuSample, LevelSummary, RunResult, ServerSample
+from llm_loadtest.tui import formatting as fmt
+from llm_loadtest.tui.screens.dialogs import ConfirmDialog
+from llm_loadtest.tui.widgets.charts import PALETTE, Chart, Series
+from llm_loadtest.tui.widgets.level_table import LevelTable
+
+TICK_S = 0.25  # the screen's refresh tick: at most 4 updates a second
+EXIT_CODES = {"completed": 0, "failed": 1, "aborted": 130}
+TABS = ("tab-throughput", "tab-latency", "tab-levels", "tab-errors", "tab-gpu", "tab-server")
+
+
+class _Series:
+    """Plain lists the listener appends to (cheap), read by the tick."""
+
+    def __init__(self) -> None:
+        self.t: list[float] = []
+        self.values: dict[str, list[float]] = defaultdict(list)
+
+    def add(self, t: float, **values: float | None) -> None:
+        self.t.append(t)
+        for name, value in values.items():
+            self.values[name].append(float("nan") if value is None else float(value))
+
+
+class LiveRunScreen(Screen):
+    BINDINGS = [
+        Binding("escape", "back", "Back"),
+        Binding("a", "abort", "Abort"),
+        Binding("v", "view_result", "View result"),
+        Binding("1", "tab(0)", "Throughput", show=False),
+        Binding("2", "tab(1)", "Latency", show=False),
+        Binding("3", "tab(2)", "Levels", show=False),
+        Binding("4", "tab(3)", "Errors", show=False),
+        Binding("5", "tab(4)", "GPU", show=False),
+        Binding("6", "tab(5)", "Server", show=False),
+    ]
+
+    def __init__(self, config: RunConfig, *, api_key: str | None = None) -> None:
+        super().__init__()
+        self.config = config
+        self.api_key = api_key
+        self.controller: Any = None
+        self.run_id: str | None = None
+        self.state = "starting"  # starting | running | aborting | finished | failed
+        self.result: RunResult | None = None
+        self.message: str | None = None
+        # what the listener stores
+        self.snapshot: ProgressSnapshot | None = None
+        self.progress = _Series()
+        self.levels: dict[int, LevelSummary] = {}
+        self.level_labels = [spec.label for spec in config.levels()]
+        self.level_state: dict[int, str] = {}
+        self.gpu: dict[int, _Series] = {}
+        self.server = _Series()
+        self.latest_gpu: list[GpuSample] = []
+        self.latest_server: ServerSample | None = None
+        self.events_seen = 0
+        self._dirty = True
+        self._charts_dirty: set[str] = set()
+
+    # --- layout --------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False)
+        with Vertical(id="top"):
+            yield Static(self._title_text(), id="run-title")
+            with Horizontal(id="progress-row"):
+                yield Label("", id="level-label")
+                yield ProgressBar(total=100, show_eta=False, id="level-progress")
+                yield Label("", id="progress-text")
+            yield Static("", id="level-chips")
+            yield Static("", id="figures")
+            yield Static("", id="health")
+            yield Static("", id="status-line")
+        with TabbedContent(id="tabs"):
+            with TabPane("1 Throughput", id="tab-throughput"):
+                yield Chart("output tok/s over time (s)", id="chart-tput")
+            with TabPane("2 Latency", id="tab-latency"):
+                with Horizontal(classes="pair"):
+                    yield Chart("TTFT ms over time (s)", id="chart-ttft")
+                    yield Chart("ITL ms over time (s)", id="chart-itl")
+            with TabPane("3 Levels", id="tab-levels"):
+                yield LevelTable(id="level-table")
+            with TabPane("4 Errors", id="tab-errors"):
+                with Horizontal(classes="pair"):
+                    yield Chart("error rate % by level", id="chart-errors")
+                    yield Chart("goodput % by level", id="chart-goodput")
+            with TabPane("5 GPU", id="tab-gpu"):
+                yield Static("", id="gpu-now", classes="now")
+                with Horizontal(classes="pair"):
+                    yield Chart("GPU util %", id="chart-gpu-util")
+                    yield Chart("GPU mem GiB", id="chart-gpu-mem")
+                    yield Chart("GPU power W", id="chart-gpu-power")
+            with TabPane("6 Server", id="tab-server"):
+                yield Static("", id="server-now", classes="now")
+                with Horizontal(classes="pair"):
+                    yield Chart("requests running / waiting", id="chart-queue")
+                    yield Chart("KV cache usage %", id="chart-kv")
+        yield Footer()
+
+    def _title_text(self) -> Text:
+        c = self.config
+        text = Text()
+        text.append(c.model, style="bold")
+        text.append(f" @ {c.server}", style="dim")
+        load = f"rate {fmt.levels_text(c.request_rate)}/s" if c.request_rate else f"c={fmt.levels_text(c.concurrency)}"
+        stop = f"{c.duration:g} s/level" if c.duration else f"{c.num_prompts} req/level"
+        text.append(f"  ·  {load} · {stop} · in {c.input_len} / out {c.output_len}")
+        if c.preset:
+            text.append(f" · preset {c.preset}", style="dim")
+        if not c.stream:
+            text.append("  (non-streaming: TTFT = E2E)", style="yellow")
+        return text
+
+    def on_mount(self) -> None:
+        self.sub_title = "Live run"
+        tabs = self.query_one(TabbedContent)
+        tabs.hide_tab("tab-gpu")
+        tabs.hide_tab("tab-server")
+        self.set_interval(TICK_S, self._tick)
+        self._run()
+        self._tick()
+
+    # --- the engine ----------------------------------------------------------------------
+    @work(exclusive=True, group="run")
+    async def _run(self) -> None:
+        try:
+            self.controller = self.app.controller_factory(self.config, api_key=self.api_key, store=self.app.store)
+            self.run_id = getattr(self.controller, "run_id", None)
+            self.controller.subscribe(self.on_engine_event)
+            self.state = "running"
+            self._dirty = True
+            result = await self.controller.run()
+        except asyncio.CancelledError:
+            if self.controller is not None and self.state == "running":
+                self.controller.abort()
+            raise
+        except Exception as exc:  # noqa: BLE001 - RunStartError and anything else: shown, not raised
+            exit_code = getattr(exc, "exit_code", 1)
+            self._failed(str(exc) or exc.__class__.__name__, exit_code)
+            return
+        self._finished(result)
+
+    def on_engine_event(self, event: Any) -> None:
+        """The controller's listener: store, mark dirty, return quickly."""
+        self.events_seen += 1
+        if isinstance(event, ProgressSnapshot):
+            self.snapshot = event
+            self.progress.add(
+                event.t,
+                tput=event.output_throughput,
+                ttft_p50=event.ttft_p50_ms,
+                ttft_p99=event.ttft_p99_ms,
+                itl_p50=event.itl_p50_ms,
+                itl_p99=event.itl_p99_ms,
+            )
+            self.level_state.setdefault(event.level_index, "running")
+            self._charts_dirty.update(("tput", "latency"))
+        elif isinstance(event, LevelStarted):
+            self.level_state[event.level_index] = "running"
+        elif isinstance(event, LevelFinished):
+            self.levels[event.level_index] = event.summary
+            self.level_state[event.level_index] = "done"
+            self._charts_dirty.add("levels")
+        elif isinstance(event, RunFinished):
+            self._finished(event.result)
+        elif isinstance(event, RunFailed):
+            self._failed(event.message, event.exit_code)
+        elif hasattr(event, "gpu") and hasattr(event, "server"):
+            self._telemetry(event.gpu or [], event.server)
+        self._dirty = True
+
+    def _telemetry(self, gpus: list[GpuSample], server: ServerSample | None) -> None:
+        if gpus:
+            self.latest_gpu = list(gpus)
+            for sample in gpus:
+                self.gpu.setdefault(sample.gpu, _Series()).add(
+                    sample.t,
+                    util=sample.util,
+                    mem_gib=None if sample.mem_used_mb is None else sample.mem_used_mb / 1024,
+                    power=sample.power_w,
+                )
+            self._charts_dirty.add("gpu")
+        if server is not None:
+            self.latest_server = server
+            self.server.add(
+                server.t,
+                running=server.running,
+                waiting=server.waiting,
+                kv=None if server.kv_cache_usage is None else server.kv_cache_usage * 100,
+            )
+            self._charts_dirty.add("server")
+
+    def _finished(self, result: RunResult) -> None:
+        if self.state == "finished":
+            return
+        self.result = result
+        self.run_id = result.run_id
+        for index, level in enumerate(result.levels):
+            self.levels.setdefault(index, level)
+            self.level_state[index] = "done"
+        self._charts_dirty.add("levels")
+        self.state = "finished"
+        self.app.run_exit_code = EXIT_CODES.get(result.status, 1)
+        self._dirty = True
+        self.refresh_bindings()
+        self.notify(f"run {fmt.short_id(result.run_id)} {result.status}; press v to view the result", timeout=6)
+
+    def _failed(self, message: str, exit_code: int) -> None:
+        if self.state in ("finished", "failed"):
+            return
+        self.state = "failed"
+        self.message = message
+        self.app.run_exit_code = exit_code
+        self._dirty = True
+        self.refresh_bindings()
+
+    # --- drawing -------------------------------------------------------------------------
+    def _tick(self) -> None:
+        if not self._dirty:
+            return
+        self._dirty = False
+        self._show_progress()
+        self._show_figures()
+        self._show_status()
+        dirty, self._charts_dirty = self._charts_dirty, set()
+        if "tput" in dirty or "latency" in dirty:
+            self._draw_time_charts()
+        if "levels" in dirty:
+            self._draw_levels()
+        if "gpu" in dirty:
+            self._draw_gpu()
+        if "server" in dirty:
+            self._draw_server()
+
+    def _show_progress(self) -> None:
+        snap = self.snapshot
+        n = len(self.level_labels)
+        chips = Text()
+        for index, label in enumerate(self.level_labels):
+            state = self.level_state.get(index)
+            if state == "done":
+                chips.append(f" {label} ✓ ", style="green")
+            elif state == "running":
+                chips.append(f" {label} ▶ ", style="bold reverse dodger_blue1")
+            else:
+                chips.append(f" {label} · ", style="dim")
+        self.query_one("#level-chips", Static).update(chips)
+        bar = self.query_one("#level-progress", ProgressBar)
+        if snap is None:
+            self.query_one("#level-label", Label).update(f"Level –/{n}  {self.state}")
+            self.query_one("#progress-text", Label).update("")
+            return
+        label = f"Level {snap.level_index + 1}/{snap.n_levels} {snap.level_label}"
+        if snap.phase != "running":
+            label += f" ({snap.phase})"
+        self.query_one("#level-label", Label).update(label)
+        fraction = snap.fraction
+        if fraction is not None:
+            bar.update(total=100, progress=round(fraction * 100, 1))
+        done = f"{snap.completed}/{snap.target}" if snap.target else f"{snap.completed} done"
+        budget = f"/{snap.level_duration_s:g}" if snap.level_duration_s else ""
+        self.query_one("#progress-text", Label).update(f" {done} · {snap.level_elapsed_s:.1f}{budget} s")
+
+    def _show_figures(self) -> None:
+        snap = self.snapshot
+        text = Text()
+
+        def item(name: str, value: str, style: str = "bold") -> None:
+            text.append(f"{name} ", style="dim")
+            text.append(value, style=style)
+            text.append("   ")
+
+        if snap is None:
+            item("waiting for the first snapshot", "")
+        else:
+            item("out tok/s", fmt.num(snap.output_throughput, 0))
+            item("TTFT p50/p99", f"{fmt.ms(snap.ttft_p50_ms)}/{fmt.ms(snap.ttft_p99_ms)} ms")
+            item("ITL p50/p99", f"{fmt.ms(snap.itl_p50_ms)}/{fmt.ms(snap.itl_p99_ms)} ms")
+            item("in flight", str(snap.in_flight))
+            errors = fmt.percent(snap.error_rate)
+            item("errors", f"{snap.failed} ({errors})", "bold red" if snap.failed else "bold")
+        self.query_one("#figures", Static).update(text)
+
+        health = Text()
+        lag = snap.loop_lag_p99_ms if snap else None
+        cpu = snap.cpu_percent if snap else None
+        warnings = [w for level in self.levels.values() if level.client for w in level.client.warnings]
+        bad = (lag is not None and lag > LOOP_LAG_P99_WARN_MS) or (cpu is not None and cpu > CLIENT_CPU_WARN_PERCENT) or bool(warnings)
+        health.append("● ", style="bold red" if bad else "bold green")
+        health.append("client distorts the figures" if bad else "client OK", style="bold red" if bad else "green")
+        health.append(f"  loop lag p99 {fmt.ms(lag)} ms · CPU {fmt.pct(cpu, 0)}", style="dim")
+        if warnings:
+            health.append(f"  {warnings[-1]}", style="red")
+        self.query_one("#health", Static).update(health)
+
+    def _show_status(self) -> None:
+        line = self.query_one("#status-line", Static)
+        line.display = True
+        if self.state == "failed":
+            line.update(Text(f"✗ {self.message}", style="bold red"))
+        elif self.state == "aborting":
+            line.update(Text("aborting… finished requests are kept", style="bold dark_orange"))
+        elif self.state == "finished" and self.result is not None:
+            status = self.result.status
+            line.update(Text.assemble(("✓ " if status == "completed" else "■ ", fmt.STATUS_STYLES.get(status, "")), (f"run {status}", fmt.STATUS_STYLES.get(status, "")), ("  · v view result · escape back", "dim")))
+        elif self.state == "starting":
+            line.update(Text("starting the engine…", style="dim"))
+        else:
+            snap = self.snapshot
+            if snap is not None and snap.errors:
+                errors = ", ".join(f"{name} {count}" for name, count in sorted(snap.errors.items()))
+                line.update(Text(f"errors this level: {errors}", style="red"))
+            else:
+                line.display = False
+
+    def _draw_time_charts(self) -> None:
+        p = self.progress
+        self.query_one("#chart-tput", Chart).set_series([Series("output tok/s", p.t, p.values["tput"], PALETTE[0])])
+        self.query_one("#chart-ttft", Chart).set_series(
+            [Series("p50", p.t, p.values["ttft_p50"], PALETTE[0]), Series("p99", p.t, p.values["ttft_p99"], PALETTE[1])]
+        )
+        self.query_one("#chart-itl", Chart).set_series(
+            [Series("p50", p.t, p.values["itl_p50"], PALETTE[0]), Series("p99", p.t, p.values["itl_p99"], PALETTE[1])]
+        )
+
+    def _draw_levels(self) -> None:
+        indexes = sorted(self.levels)
+        levels = [self.levels[i] for i in indexes]
+        table = self.query_one("#level-table", LevelTable)
+        for index in indexes:
+            table.add_level(index, self.levels[index])
+        categories = [self.level_labels[i] if i < len(self.level_labels) else fmt.level_label(self.levels[i]) for i in indexes]
+        xs = [float(i + 1) for i in range(len(levels))]
+        errors = [None if lv.error_rate is None else lv.error_rate * 100 for lv in levels]
+        goodput = [lv.goodput.percent if lv.goodput else None for lv in levels]
+        self.query_one("#chart-errors", Chart).set_series([Series(None, xs, errors, "red", "bars")], categories=categories)
+        self.query_one("#chart-goodput", Chart).set_series([Series(None, xs, goodput, "green3", "bars")], categories=categories)
+
+    def _draw_gpu(self) -> None:
+        self.query_one(TabbedContent).show_tab("tab-gpu")
+        util, mem, power = [], [], []
+        for index, (gpu, series) in enumerate(sorted(self.gpu.items())):
+            style = PALETTE[index % len(PALETTE)]
+            util.append(Series(f"GPU{gpu}", series.t, series.values["util"], style))
+            mem.append(Series(f"GPU{gpu}", series.t, series.values["mem_gib"], style))
+            power.append(Series(f"GPU{gpu}", series.t, series.values["power"], style))
+        self.query_one("#chart-gpu-util", Chart).set_series(util)
+        self.query_one("#chart-gpu-mem", Chart).set_series(mem)
+        self.query_one("#chart-gpu-power", Chart).set_series(power)
+        now = Text()
+        for sample in self.latest_gpu:
+            mem_text = (
+                f"{sample.mem_used_mb / 1024:.1f}/{sample.mem_total_mb / 1024:.1f} GiB"
+                if sample.mem_used_mb is not None and sample.mem_total_mb
+                else fmt.DASH
+            )
+            now.append(f"GPU{sample.gpu} ", style="bold")
+            now.append(f"{fmt.pct(sample.util, 0)} · {mem_text} · {fmt.num(sample.power_w, 0, ' W')}   ")
+        self.query_one("#gpu-now", Static).update(now)
+
+    def _draw_server(self) -> None:
+        self.query_one(TabbedContent).show_tab("tab-server")
+        s = self.server
+        self.query_one("#chart-queue", Chart).set_series(
+            [Series("running", s.t, s.values["running"], PALETTE[0]), Series("waiting", s.t, s.values["waiting"], PALETTE[1])]
+        )
+        self.query_one("#chart-kv", Chart).set_series([Series("KV cache %", s.t, s.values["kv"], PALETTE[2])])
+        latest = self.latest_server
+        if latest is not None:
+            kv = None if latest.kv_cache_usage is None else latest.kv_cache_usage * 100
+            self.query_one("#server-now", Static).update(
+                f"running {fmt.num(latest.running, 0)} · waiting {fmt.num(latest.waiting, 0)} · KV cache {fmt.pct(kv)}"
+            )
+
+    # --- actions -------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "abort":
+            return self.state in ("starting", "running")
+        if action == "view_result":
+            return self.state == "finished"
+        return True
+
+    def action_tab(self, index: int) -> None:
+        tabs = self.query_one(TabbedContent)
+        tab_id = TABS[index]
+        if tabs.get_tab(tab_id).display:  # GPU and Server stay hidden until seen
+            tabs.active = tab_id
+
+    def action_abort(self) -> None:
+        if self.state not in ("starting", "running"):
+            return
+
+        def confirmed(yes: bool | None) -> None:
+            if yes and self.state in ("starting", "running"):
+                self.state = "aborting"
+                self._dirty = True
+                if self.controller is not None:
+                    self.controller.abort()
+                self.refresh_bindings()
+
+        self.app.push_screen(
+            ConfirmDialog("Abort this run? Requests that finished are kept and the run is saved as aborted.", yes="Abort", no="Keep running"),
+            confirmed,
+        )
+
+    def action_back(self) -> None:
+        if self.state in ("starting", "running"):
+            self.action_abort()
+        elif self.state == "aborting":
+            self.notify("the run is stopping; what was measured is being saved")
+        else:
+            self.app.pop_screen()
+
+    def action_view_result(self) -> None:
+        if self.state != "finished" or self.result is None:
+            return
+        from llm_loadtest.tui.screens.result_view import ResultScreen
+
+        self.app.switch_screen(ResultScreen(self.result.run_id, result=self.result))
+
+    def on_unmount(self) -> None:
+        if self.controller is not None and self.state in ("starting", "running"):
+            self.controller.abort()

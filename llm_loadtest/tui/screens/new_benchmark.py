@@ -1,0 +1,404 @@
+"""New benchmark: a preset, the target, the load, and Start.
+
+Validation uses the CLI's rules: the form builds a `RunConfig` with the same parse helpers and
+shows the first `ConfigError` / pydantic message; Start stays disabled until it is valid.
+The API key is masked, comes from the environment by default, and is never saved.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Button, Checkbox, Footer, Header, Input, Label, Select, Static
+
+from llm_loadtest.config import (
+    ConfigError,
+    GoodputSLO,
+    RunConfig,
+    config_error_message,
+    parse_float_list,
+    parse_goodput,
+    parse_int_list,
+)
+from llm_loadtest.tui.screens.dialogs import PickDialog, PromptDialog
+from llm_loadtest.tui import server_probe
+
+ADAPTERS = [("OpenAI-compatible (vLLM, SGLang, Ollama, …)", "openai"), ("Triton", "triton"), ("TensorRT-LLM", "trtllm")]
+ENDPOINTS = [("chat  /v1/chat/completions", "chat"), ("completions  /v1/completions", "completions")]
+LOAD_MODES = [("Concurrency levels", "concurrency"), ("Request rate (open loop)", "rate")]
+STOP_MODES = [("Requests per level", "count"), ("Seconds per level", "duration")]
+
+# RunConfig fields the form has no widget for; kept from the preset / initial config.
+HIDDEN_FIELDS = ("tokenizer", "seed", "extra_body", "ignore_eos")
+
+
+def _default(name: str) -> Any:
+    return RunConfig.model_fields[name].get_default(call_default_factory=True)
+
+
+def _list_text(values: list | None) -> str:
+    if not values:
+        return ""
+    return ",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in values)
+
+
+def _goodput_text(goodput: GoodputSLO | dict | None) -> str:
+    if goodput is None:
+        return ""
+    data = goodput.model_dump() if isinstance(goodput, GoodputSLO) else dict(goodput)
+    parts = [f"{name}:{data.get(f'{name}_ms'):g}" for name in ("ttft", "tpot", "e2e") if data.get(f"{name}_ms") is not None]
+    return ",".join(parts)
+
+
+def _int(text: str, flag: str, *, optional: bool = False) -> int | None:
+    text = text.strip()
+    if not text:
+        if optional:
+            return None
+        raise ConfigError(f"{flag}: give a whole number")
+    try:
+        return int(text)
+    except ValueError:
+        raise ConfigError(f"{flag} must be a whole number (got {text!r})") from None
+
+
+def _float(text: str, flag: str) -> float:
+    text = text.strip()
+    if not text:
+        raise ConfigError(f"{flag}: give a number")
+    try:
+        return float(text)
+    except ValueError:
+        raise ConfigError(f"{flag} must be a number (got {text!r})") from None
+
+
+class Field(Horizontal):
+    """A label beside its input, one line high."""
+
+    def __init__(self, label: str, *children, id: str | None = None, classes: str = "") -> None:
+        super().__init__(Label(label, classes="field-label"), *children, id=id, classes=f"field {classes}".strip())
+
+
+class NewBenchmarkScreen(Screen):
+    BINDINGS = [
+        Binding("ctrl+s", "start", "Start", priority=True),
+        Binding("ctrl+t", "test_connection", "Test connection", priority=True),
+        Binding("ctrl+l", "fill_models", "List models", priority=True),
+        Binding("ctrl+o", "save_preset", "Save as preset", priority=True),
+    ]
+
+    def __init__(self, initial: RunConfig | None = None) -> None:
+        super().__init__()
+        self.initial = initial
+        self._hidden: dict[str, Any] = {}
+        self._presets: dict[str, Any] = {}
+        self.config: RunConfig | None = None
+        self.error: str | None = None
+
+    # --- layout --------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False)
+        with VerticalScroll(id="form"):
+            yield Field("Preset", Select([], id="preset", compact=True, prompt="custom (no preset)"))
+            with Horizontal(id="columns"):
+                with Vertical(classes="column"):
+                    yield Label("Target", classes="section-title")
+                    yield Field("Server URL", Input(placeholder="http://127.0.0.1:8000", id="server", compact=True))
+                    yield Field(
+                        "Model",
+                        Input(placeholder="model name (ctrl+l lists the server's)", id="model", compact=True),
+                        Button("List", id="fill-models", compact=True),
+                    )
+                    yield Field("API key", Input(password=True, placeholder="none (env LLM_LOADTEST_API_KEY)", id="api-key", compact=True))
+                    yield Field("Adapter", Select(ADAPTERS, value="openai", allow_blank=False, id="adapter", compact=True))
+                    yield Field("Endpoint", Select(ENDPOINTS, value="chat", allow_blank=False, id="endpoint", compact=True))
+                    yield Label("Requests", classes="section-title")
+                    yield Field("Input tokens", Input(type="integer", id="input-len", compact=True))
+                    yield Field("Output tokens", Input(type="integer", id="output-len", compact=True))
+                    yield Field("Streaming", Checkbox("stream tokens (SSE)", value=True, id="stream", compact=True))
+                with Vertical(classes="column"):
+                    yield Label("Load", classes="section-title")
+                    yield Field("Load pattern", Select(LOAD_MODES, value="concurrency", allow_blank=False, id="load-mode", compact=True))
+                    yield Field("Concurrency", Input(placeholder="1,10,50", id="concurrency", compact=True), classes="closed-loop")
+                    yield Field("Rates (req/s)", Input(placeholder="2,5.5", id="request-rate", compact=True), classes="open-loop")
+                    yield Field("Burstiness", Input(type="number", placeholder="1 = Poisson", id="burstiness", compact=True), classes="open-loop")
+                    yield Field("Max concurrency", Input(type="integer", placeholder="no cap", id="max-concurrency", compact=True), classes="open-loop")
+                    yield Field("Level ends after", Select(STOP_MODES, value="count", allow_blank=False, id="stop-mode", compact=True))
+                    yield Field("Requests/level", Input(type="integer", id="num-prompts", compact=True), classes="count-mode")
+                    yield Field("Seconds/level", Input(type="number", id="duration", compact=True), classes="duration-mode")
+                    yield Field("Warm-up requests", Input(type="integer", id="warmup", compact=True))
+                    yield Field("Timeout (s)", Input(type="number", id="timeout", compact=True))
+                    yield Field("Goodput SLO", Input(placeholder="ttft:500,tpot:50,e2e:5000 (ms)", id="goodput", compact=True))
+        yield Static("", id="validation", classes="error-line")
+        yield Static("", id="probe-result", classes="hint")
+        with Horizontal(id="buttons"):
+            yield Button("Test connection", id="test", compact=True)
+            yield Button("Save as preset", id="save-preset", compact=True)
+            yield Button("Start ▶", id="start", variant="success", compact=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = "New benchmark"
+        self._load_presets()
+        self._fill_defaults()
+        if self.initial is not None:
+            self._fill_from_config(self.initial)
+        elif "quick" in self._presets:
+            preset = self.query_one("#preset", Select)
+            with preset.prevent(Select.Changed):
+                preset.value = "quick"
+            self._apply_preset("quick")
+        key = self.app.default_api_key()
+        if key:
+            self.query_one("#api-key", Input).value = key
+        self._update_modes()
+        self.validate_form()
+        self.query_one("#server", Input).focus()
+
+    # --- presets -------------------------------------------------------------------------
+    def _load_presets(self, select: str | None = None) -> None:
+        try:
+            from llm_loadtest.presets import list_presets
+
+            presets = list_presets()
+        except Exception as exc:  # noqa: BLE001 - a broken user preset must not close the form
+            self.notify(f"presets: {exc}", severity="warning")
+            presets = []
+        self._presets = {p.name: p for p in presets}
+        options = []
+        for p in presets:
+            who = "" if getattr(p, "builtin", True) else " (yours)"
+            options.append((f"{p.name}{who} — {p.description}" if p.description else f"{p.name}{who}", p.name))
+        widget = self.query_one("#preset", Select)
+        widget.set_options(options)
+        if select is not None and select in self._presets:
+            with widget.prevent(Select.Changed):
+                widget.value = select
+
+    def _fill_defaults(self) -> None:
+        self._set_values({name: _default(name) for name in RunConfig.model_fields if name not in ("server", "model", "preset")})
+
+    def _apply_preset(self, name: str) -> None:
+        preset = self._presets.get(name)
+        if preset is None:
+            return
+        self._fill_defaults()
+        self._set_values(dict(preset.values))
+        self._update_modes()
+        self.validate_form()
+
+    def _fill_from_config(self, config: RunConfig) -> None:
+        values = config.model_dump()
+        self.query_one("#server", Input).value = config.server
+        self.query_one("#model", Input).value = config.model
+        if config.preset and config.preset in self._presets:
+            preset = self.query_one("#preset", Select)
+            with preset.prevent(Select.Changed):
+                preset.value = config.preset
+        self._set_values(values)
+
+    def _set_values(self, values: dict[str, Any]) -> None:
+        with self.prevent(Select.Changed, Input.Changed, Checkbox.Changed):
+            self._set_values_quietly(values)
+
+    def _set_values_quietly(self, values: dict[str, Any]) -> None:
+        def set_input(widget_id: str, text: str) -> None:
+            self.query_one(f"#{widget_id}", Input).value = text
+
+        for name, value in values.items():
+            if name in HIDDEN_FIELDS:
+                self._hidden[name] = value
+            elif name == "concurrency":
+                set_input("concurrency", _list_text(value))
+            elif name == "request_rate":
+                set_input("request-rate", _list_text(value))
+                self.query_one("#load-mode", Select).value = "rate" if value else "concurrency"
+            elif name == "num_prompts":
+                set_input("num-prompts", "" if value is None else str(value))
+            elif name == "duration":
+                set_input("duration", "" if value is None else f"{value:g}")
+                self.query_one("#stop-mode", Select).value = "duration" if value else "count"
+            elif name in ("input_len", "output_len", "warmup", "max_concurrency"):
+                set_input(name.replace("_", "-"), "" if value is None else str(value))
+            elif name in ("burstiness", "timeout"):
+                set_input(name, "" if value is None else f"{value:g}")
+            elif name == "goodput":
+                set_input("goodput", _goodput_text(value))
+            elif name == "stream":
+                self.query_one("#stream", Checkbox).value = bool(value)
+            elif name in ("adapter", "endpoint"):
+                self.query_one(f"#{name}", Select).value = value
+
+    # --- reading the form ----------------------------------------------------------------
+    def _text(self, widget_id: str) -> str:
+        return self.query_one(f"#{widget_id}", Input).value.strip()
+
+    def build_config(self) -> RunConfig:
+        """The form as a RunConfig, or ConfigError with one line that says what to fix."""
+        server = self._text("server")
+        if not server:
+            raise ConfigError("server: give the server's base URL, e.g. http://127.0.0.1:8000")
+        model = self._text("model")
+        if not model:
+            raise ConfigError("model: give a model name (ctrl+l lists the server's models)")
+        values: dict[str, Any] = dict(self._hidden)
+        values.update(
+            server=server,
+            model=model,
+            adapter=self.query_one("#adapter", Select).value,
+            endpoint=self.query_one("#endpoint", Select).value,
+            stream=self.query_one("#stream", Checkbox).value,
+        )
+        if self.query_one("#load-mode", Select).value == "rate":
+            values["request_rate"] = parse_float_list(self._text("request-rate"), "--request-rate")
+            values["burstiness"] = _float(self._text("burstiness") or "1", "--burstiness")
+            values["max_concurrency"] = _int(self._text("max-concurrency"), "--max-concurrency", optional=True)
+        else:
+            values["concurrency"] = parse_int_list(self._text("concurrency"), "--concurrency")
+        if self.query_one("#stop-mode", Select).value == "duration":
+            values["duration"] = _float(self._text("duration"), "--duration")
+            values["num_prompts"] = None
+        else:
+            values["num_prompts"] = _int(self._text("num-prompts"), "--num-prompts")
+        values["input_len"] = _int(self._text("input-len"), "--input-len")
+        values["output_len"] = _int(self._text("output-len"), "--output-len")
+        values["warmup"] = _int(self._text("warmup"), "--warmup")
+        values["timeout"] = _float(self._text("timeout"), "--timeout")
+        goodput = self._text("goodput")
+        values["goodput"] = parse_goodput(goodput) if goodput else None
+        preset = self.query_one("#preset", Select).value
+        values["preset"] = preset if isinstance(preset, str) else None
+        try:
+            return RunConfig(**values)
+        except ValidationError as exc:
+            raise ConfigError(config_error_message(exc)) from None
+
+    def validate_form(self) -> bool:
+        try:
+            self.config = self.build_config()
+            self.error = None
+        except ConfigError as exc:
+            self.config = None
+            self.error = str(exc)
+        line = self.query_one("#validation", Static)
+        line.update(self.error or "")
+        line.display = self.error is not None
+        self.query_one("#start", Button).disabled = self.config is None
+        self.query_one("#save-preset", Button).disabled = self.config is None
+        return self.config is not None
+
+    def _update_modes(self) -> None:
+        rate = self.query_one("#load-mode", Select).value == "rate"
+        duration = self.query_one("#stop-mode", Select).value == "duration"
+        for widget in self.query(".open-loop"):
+            widget.display = rate
+        for widget in self.query(".closed-loop"):
+            widget.display = not rate
+        for widget in self.query(".duration-mode"):
+            widget.display = duration
+        for widget in self.query(".count-mode"):
+            widget.display = not duration
+
+    # --- reacting ------------------------------------------------------------------------
+    @on(Select.Changed, "#preset")
+    def _preset_changed(self, event: Select.Changed) -> None:
+        if isinstance(event.value, str):
+            self._apply_preset(event.value)
+
+    @on(Select.Changed)
+    def _select_changed(self, event: Select.Changed) -> None:
+        self._update_modes()
+        self.validate_form()
+
+    @on(Input.Changed)
+    @on(Checkbox.Changed)
+    def _field_changed(self, event: Any) -> None:
+        self.validate_form()
+
+    @on(Input.Submitted)
+    def _submitted(self, event: Input.Submitted) -> None:
+        self.focus_next()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        actions = {
+            "start": self.action_start,
+            "test": self.action_test_connection,
+            "fill-models": self.action_fill_models,
+            "save-preset": self.action_save_preset,
+        }
+        actions[event.button.id]()
+
+    def _api_key(self) -> str | None:
+        return self.query_one("#api-key", Input).value.strip() or None
+
+    # --- actions -------------------------------------------------------------------------
+    def action_start(self) -> None:
+        if not self.validate_form():
+            self.notify(self.error or "the form is not valid", severity="error")
+            return
+        assert self.config is not None
+        self.app.open_live_run(self.config, self._api_key())
+
+    def action_test_connection(self) -> None:
+        server = self._text("server")
+        self._show_probe("testing the connection…", ok=None)
+        self._probe(server, str(self.query_one("#adapter", Select).value))
+
+    @work(exclusive=True, group="probe")
+    async def _probe(self, server: str, adapter: str) -> None:
+        result = await server_probe.probe(server, self._api_key(), adapter)
+        self._show_probe(result.message, ok=result.ok)
+
+    def _show_probe(self, message: str, ok: bool | None) -> None:
+        line = self.query_one("#probe-result", Static)
+        line.set_classes("ok-line" if ok else "error-line" if ok is False else "hint")
+        line.update(message)
+
+    def action_fill_models(self) -> None:
+        self._show_probe("asking the server for its models…", ok=None)
+        self._fill_models(self._text("server"))
+
+    @work(exclusive=True, group="probe")
+    async def _fill_models(self, server: str) -> None:
+        result = await server_probe.list_models(server, self._api_key())
+        if not result.ok:
+            self._show_probe(result.message, ok=False)
+            return
+        self._show_probe(result.message, ok=True)
+        if len(result.models) == 1:
+            self._set_model(result.models[0])
+        else:
+            self.app.push_screen(PickDialog("Choose a model", result.models), self._set_model)
+
+    def _set_model(self, model: str | None) -> None:
+        if model:
+            self.query_one("#model", Input).value = model
+
+    def action_save_preset(self) -> None:
+        if not self.validate_form():
+            self.notify(self.error or "the form is not valid", severity="error")
+            return
+        current = self.query_one("#preset", Select).value
+        suggestion = current if isinstance(current, str) and current in self._presets and not self._presets[current].builtin else ""
+        self.app.push_screen(PromptDialog("Save these settings as a preset named:", value=suggestion, placeholder="my-preset"), self._save_preset)
+
+    def _save_preset(self, name: str | None) -> None:
+        if not name or self.config is None:
+            return
+        from llm_loadtest.presets import save_user_preset
+
+        values = self.config.model_dump(mode="json", exclude={"server", "model", "preset"})
+        try:
+            path = save_user_preset(name, values, description="saved from the app")
+        except (ConfigError, OSError) as exc:
+            self.notify(str(exc), severity="error")
+            return
+        self._load_presets(select=name)
+        self.notify(f"preset {name!r} saved to {path}")

@@ -1,0 +1,177 @@
+"""Result view: summary cards, by-concurrency charts, the per-level table, export."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
+
+from llm_loadtest.results.model import RunResult
+from llm_loadtest.tui import figures
+from llm_loadtest.tui import formatting as fmt
+from llm_loadtest.tui.screens.dialogs import ExportDialog
+from llm_loadtest.tui.widgets.cards import Card, CardRow
+from llm_loadtest.tui.widgets.charts import PALETTE, Chart, Series
+from llm_loadtest.tui.widgets.level_table import LevelTable
+
+TABS = ("tab-perf", "tab-quality", "tab-table")
+LATENCY_LINES = [figures.LATENCY_METRICS[0], figures.LATENCY_METRICS[1], figures.LATENCY_METRICS[2]]
+
+
+def write_export(result: RunResult, fmt_name: str, path: Path, store: object | None) -> Path:
+    """Write one export with the exporters of `llm_loadtest.export`."""
+    from llm_loadtest import export
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if fmt_name == "json":
+        export.to_json(result, path)
+    elif fmt_name == "csv":
+        export.to_csv(result, path)
+    elif fmt_name == "xlsx":
+        records = store.get_records(result.run_id) if store is not None else []
+        export.to_xlsx(result, records, path)
+    else:
+        raise ValueError(f"unknown export format {fmt_name!r}")
+    return path
+
+
+class ResultScreen(Screen):
+    BINDINGS = [
+        Binding("escape", "app.back", "Back"),
+        Binding("e", "export", "Export"),
+        Binding("1", "tab(0)", "Charts", show=False),
+        Binding("2", "tab(1)", "Errors", show=False),
+        Binding("3", "tab(2)", "Table", show=False),
+    ]
+
+    def __init__(self, run_id: str, *, result: RunResult | None = None) -> None:
+        super().__init__()
+        self.run_id = run_id
+        self.result = result
+        self.exported: list[Path] = []
+
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False)
+        with Vertical(id="result"):
+            yield Static("", id="result-title")
+            yield CardRow(
+                [
+                    ("card-tput", "Best out tok/s"),
+                    ("card-ttft", "Best TTFT p50"),
+                    ("card-level", "Best level"),
+                    ("card-errors", "Worst errors"),
+                    ("card-goodput", "Goodput"),
+                ],
+                id="cards",
+            )
+            yield Static("", id="warnings")
+            with TabbedContent(id="tabs"):
+                with TabPane("1 Throughput & latency", id="tab-perf"):
+                    yield Chart("output tok/s by level", id="by-tput")
+                    yield Chart("latency ms by level", id="by-latency")
+                with TabPane("2 Errors & goodput", id="tab-quality"):
+                    with Horizontal(classes="pair"):
+                        yield Chart("error rate % by level", id="by-errors")
+                        yield Chart("goodput % by level", id="by-goodput")
+                with TabPane("3 Levels", id="tab-table"):
+                    yield LevelTable(id="levels")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = f"Result {fmt.short_id(self.run_id)}"
+        if self.result is None:
+            store = self.app.store
+            try:
+                self.result = store.get_result(self.run_id) if store is not None else None
+            except Exception as exc:  # noqa: BLE001 - a missing or unreadable run
+                self.notify(f"cannot load run {self.run_id}: {exc}", severity="error")
+        if self.result is not None:
+            self.show_result(self.result)
+
+    def show_result(self, result: RunResult) -> None:
+        c = result.config
+        title = Text()
+        title.append(f"{fmt.short_id(result.run_id)} ", style="bold")
+        title.append_text(fmt.status_text(result.status))
+        title.append(f"  {c.model}", style="bold")
+        title.append(f" @ {c.server}  ·  {fmt.when(result.started_at)}", style="dim")
+        if c.preset:
+            title.append(f" · preset {c.preset}", style="dim")
+        self.query_one("#result-title", Static).update(title)
+
+        best = figures.best_throughput_level(result)
+        self.query_one("#card-tput", Card).show(fmt.num(best.output_throughput if best else None, 1), f"@ {fmt.level_label(best)}" if best else "")
+        ttft_level = figures.best_ttft_level(result)
+        ttft = figures.ttft_p50(ttft_level) if ttft_level else None
+        self.query_one("#card-ttft", Card).show(f"{fmt.ms(ttft)} ms" if ttft is not None else fmt.DASH, f"@ {fmt.level_label(ttft_level)}" if ttft_level else "")
+        self.query_one("#card-level", Card).show(fmt.level_label(best) if best else fmt.DASH, "by tok/s" if best else "")
+        worst = figures.worst_error_level(result)
+        worst_rate = worst.error_rate if worst else None
+        self.query_one("#card-errors", Card).show(
+            fmt.percent(worst_rate), f"@ {fmt.level_label(worst)}" if worst and worst_rate else "", style="red" if worst_rate else "green"
+        )
+        if c.goodput is None or c.goodput.is_empty():
+            self.query_one("#card-goodput", Card).show("no SLO", style="dim")
+        else:
+            good = figures.best_goodput_level(result)
+            self.query_one("#card-goodput", Card).show(fmt.pct(figures.goodput_percent(good)), f"@ {fmt.level_label(good)}" if good else "")
+
+        warnings = list(dict.fromkeys([*result.warnings, *(w for lv in result.levels if lv.client for w in lv.client.warnings)]))
+        notes = []
+        if not c.stream:
+            notes.append(Text("non-streaming: TTFT = E2E; TPOT and ITL are absent", style="yellow"))
+        for warning in warnings:
+            notes.append(Text(f"⚠ {warning}", style="bold red"))
+        line = self.query_one("#warnings", Static)
+        line.update(Text("\n").join(notes))
+        line.display = bool(notes)
+
+        self.query_one("#levels", LevelTable).set_levels(result.levels)
+        categories = [fmt.level_label(level) for level in result.levels]
+        xs = [float(i + 1) for i in range(len(result.levels))]
+        levels = result.levels
+        self.query_one("#by-tput", Chart).set_series(
+            [Series("output tok/s", xs, [lv.output_throughput for lv in levels], PALETTE[0], "linepoints")], categories=categories
+        )
+        self.query_one("#by-latency", Chart).set_series(
+            [
+                Series(metric.title.removesuffix(" (ms)"), xs, [metric.value(lv) for lv in levels], PALETTE[i], "linepoints")
+                for i, metric in enumerate(LATENCY_LINES)
+            ],
+            categories=categories,
+        )
+        errors = [None if lv.error_rate is None else lv.error_rate * 100 for lv in levels]
+        self.query_one("#by-errors", Chart).set_series([Series(None, xs, errors, "red", "bars")], categories=categories)
+        goodput = [figures.goodput_percent(lv) for lv in levels]
+        self.query_one("#by-goodput", Chart).set_series([Series(None, xs, goodput, "green3", "bars")], categories=categories)
+
+    # --- actions -------------------------------------------------------------------------
+    def action_tab(self, index: int) -> None:
+        self.query_one(TabbedContent).active = TABS[index]
+
+    def action_export(self) -> None:
+        if self.result is None:
+            self.notify("nothing to export", severity="warning")
+            return
+        self.app.push_screen(ExportDialog(f"llm-loadtest-{fmt.short_id(self.result.run_id)}"), self._export_chosen)
+
+    def _export_chosen(self, choice: tuple[str, Path] | None) -> None:
+        if choice is not None:
+            self._export(*choice, self.app.store)
+
+    @work(thread=True, exclusive=True, group="export")
+    def _export(self, fmt_name: str, path: Path, store: object | None) -> None:
+        assert self.result is not None
+        try:
+            written = write_export(self.result, fmt_name, path, store)
+        except Exception as exc:  # noqa: BLE001 - shown to the user
+            self.app.call_from_thread(self.notify, f"export failed: {exc}", severity="error")
+            return
+        self.exported.append(written)
+        self.app.call_from_thread(self.notify, f"exported {fmt_name.upper()} to {written}")

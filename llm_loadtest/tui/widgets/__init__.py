@@ -1,0 +1,1 @@
+"""Reusable widgets: charts, run and level tables, figure cards."""

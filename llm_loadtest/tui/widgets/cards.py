@@ -1,0 +1,52 @@
+"""Small titled figure cards (dashboard counts, result summary)."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.widgets import Static
+
+
+class Card(Static):
+    """A figure with its title in the border and an optional note after it."""
+
+    DEFAULT_CSS = """
+    Card {
+        width: 1fr;
+        height: 3;
+        border: round $panel-lighten-2;
+        border-title-color: $text-muted;
+        content-align: center middle;
+        text-align: center;
+        text-style: bold;
+        padding: 0 1;
+    }
+    """
+
+    def __init__(self, title: str, value: str = "", *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(value, id=id, classes=classes)
+        self.border_title = title
+
+    def show(self, value: str, note: str = "", style: str = "") -> None:
+        text = Text(value, style=style)
+        if note:
+            text.append(f" {note}", style="not bold dim")
+        self.update(text)
+
+
+class CardRow(Horizontal):
+    DEFAULT_CSS = """
+    CardRow {
+        height: 3;
+    }
+    """
+
+    def __init__(self, cards: list[tuple[str, str]], *, id: str | None = None) -> None:
+        """`cards` is a list of (id, title)."""
+        super().__init__(id=id)
+        self._specs = cards
+
+    def compose(self) -> ComposeResult:
+        for card_id, title in self._specs:
+            yield Card(title, id=card_id)
