@@ -180,8 +180,11 @@ class OpenAIAdapter:
         problem: tuple[Outcome, str] | None = None
         last_read_ns = record.t_start_ns
         chat = self.endpoint == "chat"
+        # the engine's connections stamp bytes as they arrive (engine.session); others don't
+        protocol = resp.connection.protocol if resp.connection is not None else None
+        stamped = hasattr(protocol, "arrival_ns")
         async for data in resp.content.iter_any():
-            last_read_ns = time.perf_counter_ns()
+            last_read_ns = protocol.arrival_ns if stamped else time.perf_counter_ns()
             for payload in sse.feed(data):
                 if payload == "[DONE]":
                     finished = True
@@ -231,8 +234,9 @@ class OpenAIAdapter:
             _fail(record, Outcome.STREAM_BROKEN, "stream ended before [DONE] or a finish reason", keep_time=True)
 
     async def _read_json(self, record: RequestRecord, resp: aiohttp.ClientResponse) -> None:
+        protocol = resp.connection.protocol if resp.connection is not None else None
         raw = await resp.read()
-        record.t_end_ns = time.perf_counter_ns()
+        record.t_end_ns = getattr(protocol, "arrival_ns", 0) or time.perf_counter_ns()
         try:
             body = json.loads(raw)
             choice = body["choices"][0]

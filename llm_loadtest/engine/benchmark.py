@@ -7,6 +7,7 @@ Whoever listens gets events through `emit` (the controller, directly or across a
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from collections import deque
 from collections.abc import Callable
@@ -67,9 +68,7 @@ class Benchmark:
 
     async def run(self) -> None:
         levels = self.config.levels()
-        # one connection per concurrent request at the largest level, kept alive between levels
-        pool = max((spec.concurrency or 0) for spec in levels) or 0
-        async with open_session(pool) as session:
+        async with open_session() as session:
             try:
                 model = await self.adapter.preflight(session)
             except ServerUnreachable as exc:
@@ -109,6 +108,10 @@ class Benchmark:
         self.prompts.prepare(expected, start=first_prompt)
         await _open_connections(session, self.adapter, spec.concurrency or 0)
         self.emit(LevelStarted(level_index=index, n_levels=n_levels, level_label=spec.label))
+        # as vLLM's bench serve does: what exists now (tokenizer, prompts, earlier records) is
+        # never garbage, so keep the collector from walking it in the middle of a level
+        gc.collect()
+        gc.freeze()
 
         live = _LiveLevel(index, n_levels, spec, cfg.num_prompts if cfg.duration is None else None, cfg.duration)
         lag = LoopLagMonitor()
@@ -220,7 +223,13 @@ class Benchmark:
 
 
 class _LiveLevel:
-    """Counters and a short window of finished requests, for progress snapshots."""
+    """Counters and a short window of finished requests, for progress snapshots.
+
+    Kept incrementally and bounded: a snapshot costs the same at 1 or 1,000 streams, so it
+    cannot delay the reads it shares the loop with.
+    """
+
+    MAX_WINDOW_ITEMS = 2048
 
     def __init__(self, index: int, n_levels: int, spec: LevelSpec, target: int | None, duration: float | None):
         self.index = index
@@ -231,8 +240,10 @@ class _LiveLevel:
         self.phase = "running"
         self.started_ns = time.perf_counter_ns()
         self.records: list[RequestRecord] = []
-        self.recent: deque[RequestRecord] = deque()
+        # (t_end_ns, output tokens, ttft ms or nan, the request's chunk gaps in ms)
+        self.recent: deque[tuple[int, int, float, np.ndarray]] = deque(maxlen=self.MAX_WINDOW_ITEMS)
         self.in_flight = 0
+        self.completed = 0
         self.failed = 0
         self.output_tokens = 0
         self.errors: dict[str, int] = {}
@@ -241,9 +252,13 @@ class _LiveLevel:
         self.records.append(record)
         if record.outcome is Outcome.CANCELLED:
             return
-        self.recent.append(record)
+        self.completed += 1
         if record.ok:
-            self.output_tokens += _tokens_so_far(record)
+            tokens = _tokens_so_far(record)
+            self.output_tokens += tokens
+            ttft = record.ttft_ns
+            gaps = np.diff(record.chunk_times_ns) / 1e6 if len(record.chunk_times_ns) > 1 else _NO_GAPS
+            self.recent.append((record.t_end_ns, tokens, np.nan if ttft is None else ttft / 1e6, gaps))
         else:
             self.failed += 1
             self.errors[record.error_class] = self.errors.get(record.error_class, 0) + 1
@@ -251,30 +266,36 @@ class _LiveLevel:
     def snapshot(self, t0_ns: int, lag: LoopLagMonitor, cpu_percent: float | None) -> ProgressSnapshot:
         now = time.perf_counter_ns()
         window_start = now - int(LIVE_WINDOW_S * 1e9)
-        while self.recent and self.recent[0].t_end_ns < window_start:
+        while self.recent and self.recent[0][0] < window_start:
             self.recent.popleft()
-        window = [r for r in self.recent if r.ok]
-        figures = live_figures(window, window_s=min(LIVE_WINDOW_S, (now - self.started_ns) / 1e9))
-        completed = sum(1 for r in self.records if r.outcome is not Outcome.CANCELLED)
+        window = list(self.recent)
+        ttft = np.array([item[2] for item in window])
+        gaps = np.concatenate([item[3] for item in window[-256:]]) if window else _NO_GAPS
+        figures = live_figures(
+            sum(item[1] for item in window), min(LIVE_WINDOW_S, (now - self.started_ns) / 1e9), ttft[~np.isnan(ttft)], gaps
+        )
         return ProgressSnapshot(
             t=(now - t0_ns) / 1e9,
             level_index=self.index,
             n_levels=self.n_levels,
             level_label=self.spec.label,
             phase=self.phase,
-            completed=completed,
+            completed=self.completed,
             failed=self.failed,
             in_flight=self.in_flight,
             target=self.target,
             level_elapsed_s=(now - self.started_ns) / 1e9,
             level_duration_s=self.duration,
             output_tokens=self.output_tokens,
-            error_rate=self.failed / completed if completed else None,
+            error_rate=self.failed / self.completed if self.completed else None,
             loop_lag_p99_ms=lag.recent_p99(),
             cpu_percent=cpu_percent,
             errors=dict(self.errors),
             **figures,
         )
+
+
+_NO_GAPS = np.empty(0)
 
 
 def _tokens_so_far(record: RequestRecord) -> int:

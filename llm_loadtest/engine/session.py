@@ -1,8 +1,19 @@
-"""The engine's HTTP client session: aiohttp, keep-alive, connect times traced per request."""
+"""The engine's HTTP client session: aiohttp, keep-alive, arrival times stamped at the socket.
+
+When many streams deliver a chunk at the same moment, one loop iteration reads every socket
+(aiohttp's protocol callbacks) and only the next one resumes the reading coroutines. A
+timestamp taken in the coroutine would then carry the whole burst's processing time; one
+taken as the protocol receives the bytes does not. `StampingResponseHandler` keeps that time
+for the adapter to read (`arrival_ns`).
+"""
 
 from __future__ import annotations
 
+import functools
+import time
+
 import aiohttp
+from aiohttp.client_proto import ResponseHandler
 
 from llm_loadtest.adapters.openai import connect_trace_config
 
@@ -10,13 +21,24 @@ from llm_loadtest.adapters.openai import connect_trace_config
 KEEPALIVE_S = 300
 
 
-def open_session(pool_hint: int = 0) -> aiohttp.ClientSession:
+class StampingResponseHandler(ResponseHandler):
+    arrival_ns = 0
+
+    def data_received(self, data: bytes) -> None:
+        self.arrival_ns = time.perf_counter_ns()
+        super().data_received(data)
+
+
+def open_session() -> aiohttp.ClientSession:
     # limit=0: the engine's own workers bound concurrency; a pool limit would queue requests
     # inside aiohttp, out of sight of t_start.
     connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, keepalive_timeout=KEEPALIVE_S, enable_cleanup_closed=True)
+    if isinstance(getattr(connector, "_factory", None), functools.partial):
+        # aiohttp builds each connection's protocol from this factory (3.9 to 3.14 at least);
+        # without it, adapters fall back to stamping in the reading coroutine
+        connector._factory = functools.partial(StampingResponseHandler, **connector._factory.keywords)
     return aiohttp.ClientSession(
         connector=connector,
         timeout=aiohttp.ClientTimeout(total=None, sock_connect=30),
         trace_configs=[connect_trace_config()],
-        auto_decompress=True,
     )
