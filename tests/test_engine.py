@@ -106,13 +106,14 @@ async def test_multi_token_chunks_give_itl_per_token(simulator):
     assert level.itl_per_token_ms.p50 == pytest.approx(2.0, abs=0.4)
 
 
-async def test_tokens_counted_by_tokenizer_when_server_sends_no_usage(simulator):
+async def test_tokens_counted_by_the_servers_tokenize_endpoint_when_it_sends_no_usage(simulator):
     sim = simulator(ttft_ms=5, itl_ms=1, no_usage=True, tokens_per_chunk=3)
     run = await run_benchmark(sim.url, concurrency=[2], num_prompts=4, input_len=40, output_len=12)
-    assert run.result.token_source.output == "tokenizer"
+    assert run.result.token_source.output == "server_tokenize"
+    assert any("no token usage" in w for w in run.result.warnings)
     for record in run.records[0]:
         assert record.output_tokens == 12
-        assert record.output_token_source is TokenSource.TOKENIZER
+        assert record.output_token_source is TokenSource.SERVER_TOKENIZE
         assert record.input_tokens == 40 and record.input_token_source is TokenSource.TOKENIZER
         assert list(record.chunk_tokens) == [3, 3, 3, 3]
 

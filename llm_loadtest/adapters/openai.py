@@ -59,6 +59,7 @@ class OpenAIAdapter:
     name: str = "openai"
     # switched off when the server rejects the field (found in preflight, or on a 400)
     send_stream_options: bool = True
+    _tokenize_form: dict | None = field(default=None, repr=False)
 
     @property
     def warm_url(self) -> str:
@@ -127,6 +128,29 @@ class OpenAIAdapter:
                 raise ServerConfigError(f"{self.url} answered 404: {_excerpt(text)}")
             else:
                 return  # a transient failure here is the run's to measure, not ours
+
+    async def server_token_count(self, session: aiohttp.ClientSession, text: str) -> int | None:
+        """The server's own token count of `text` (vLLM/SGLang or llama.cpp `/tokenize`).
+
+        For servers that send no usage: their count beats a local tokenizer that is not the
+        model's. None when the server has no such endpoint.
+        """
+        forms = [self._tokenize_form] if self._tokenize_form else [{"model": self.model, "prompt": None}, {"content": None}]
+        for form in forms:
+            body = {key: (text if value is None else value) for key, value in form.items()}
+            try:
+                async with session.post(self.server + "/tokenize", json=body, headers=self.headers()) as resp:
+                    data = await resp.json(content_type=None) if resp.status == 200 else None
+            except (aiohttp.ClientError, OSError, asyncio.TimeoutError, ValueError):
+                data = None
+            if isinstance(data, dict):
+                count = data.get("count")
+                if count is None and isinstance(data.get("tokens"), list):
+                    count = len(data["tokens"])
+                if isinstance(count, int):
+                    self._tokenize_form = form
+                    return count
+        return None
 
     # ---- one request ----------------------------------------------------------------------
 

@@ -24,7 +24,7 @@ from llm_loadtest.engine.arrivals import arrival_offsets
 from llm_loadtest.engine.events import EngineEvent, LevelFinished, LevelStarted, ProgressSnapshot, RunStarted
 from llm_loadtest.engine.health import CpuMeter, LoopLagMonitor
 from llm_loadtest.engine.prompts import PromptFactory
-from llm_loadtest.engine.records import Outcome, RequestRecord
+from llm_loadtest.engine.records import Outcome, RequestRecord, TokenSource
 from llm_loadtest.engine.session import open_session
 from llm_loadtest.engine.token_accounting import account_tokens
 from llm_loadtest.tokens.tokenizer import get_tokenizer
@@ -83,6 +83,7 @@ class Benchmark:
                 if self._stopping:
                     break
                 records, next_prompt = await self._run_level(session, index, len(levels), spec, next_prompt)
+                await self._count_with_server(session, records)
                 self._finish_level(index, spec, records)
 
     # ---- warm-up ------------------------------------------------------------------------------
@@ -134,6 +135,25 @@ class Benchmark:
         self._lag_samples = lag.take()
         self._cpu_percent = cpu_percent
         return records, first_prompt + used
+
+    async def _count_with_server(self, session, records: list[RequestRecord]) -> None:
+        """Output tokens by the server's own tokenizer, for servers that send no usage."""
+        count = getattr(self.adapter, "server_token_count", None)
+        missing = [r for r in records if r.ok and r.output_tokens is None and r.chunk_texts]
+        if count is None or not missing:
+            return
+        limit = asyncio.Semaphore(8)
+
+        async def one(record: RequestRecord) -> bool:
+            async with limit:
+                tokens = await count(session, "".join(record.chunk_texts))
+            if tokens is not None:
+                record.output_tokens = tokens
+                record.output_token_source = TokenSource.SERVER_TOKENIZE
+            return tokens is not None
+
+        if await one(missing[0]):  # a server without the endpoint is asked once, not per request
+            await asyncio.gather(*(one(r) for r in missing[1:]))
 
     def _finish_level(self, index: int, spec: LevelSpec, records: list[RequestRecord]) -> None:
         account_tokens(records, self.tokenizer)

@@ -200,11 +200,9 @@ def token_source(records: list[RequestRecord]) -> TokenSourceInfo:
     ok = [r for r in records if r.ok]
 
     def source(values: set) -> str | None:
-        if not values:
-            return None
-        if values == {TokenSource.SERVER}:
-            return "server"
-        return "tokenizer" if TokenSource.SERVER not in values else "mixed"
+        if len(values) == 1:
+            return next(iter(values)).value
+        return "mixed" if values else None
 
     return TokenSourceInfo(
         output=source({r.output_token_source for r in ok if r.output_token_source}),
