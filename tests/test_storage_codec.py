@@ -92,3 +92,25 @@ def test_record_row_round_trip_keeps_every_field():
             assert a.dtype == b.dtype and np.array_equal(a, b), name
         else:
             assert a == b and type(a) is type(b), name
+
+
+def test_whole_level_coding_matches_the_per_request_format():
+    rng = np.random.default_rng(7)
+    times, tokens, starts = [], [], []
+    for i in range(300):
+        n = int(rng.integers(0, 50)) if i % 7 else 0
+        start = T0 + i * 10**9
+        gaps = rng.integers(0, 80_000_000, size=n).astype(np.int64)
+        if n and i % 5 == 0:
+            gaps[-1] = 2**33  # a stall: this request needs 64-bit gaps
+        times.append(start + np.cumsum(gaps))
+        tokens.append(rng.integers(1, 3 if i % 2 else 2, size=n).astype(np.int32) * (300 if i % 11 == 1 else 1))
+        starts.append(start)
+    time_blobs = codec.encode_times_many(times, starts)
+    token_blobs = codec.encode_tokens_many(tokens)
+    assert time_blobs == [codec.encode_times(t, s) for t, s in zip(times, starts)]
+    assert token_blobs == [codec.encode_tokens(t) for t in tokens]
+    for got, expected in zip(codec.decode_times_many(time_blobs, starts), times, strict=True):
+        assert got.dtype == np.int64 and np.array_equal(got, expected)
+    for got, expected in zip(codec.decode_tokens_many(token_blobs), tokens, strict=True):
+        assert got.dtype == np.int32 and np.array_equal(got, expected)

@@ -84,7 +84,9 @@ def handle_show(args: argparse.Namespace) -> int:
         sys.stdout.write(to_json_text(result))
         return 0
     if note:
+        # said once, on top, rather than again among the warnings
         print(note + "\n")
+        result = result.model_copy(update={"warnings": [w for w in result.warnings if w != note]})
     print(result_report(result))
     return 0
 

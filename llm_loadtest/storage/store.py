@@ -410,9 +410,8 @@ class Store:
             query = select(_REQUEST.c.level_index, *columns).where(_REQUEST.c.run_pk == run_pk)
             if level_index is not None:
                 query = query.where(_REQUEST.c.level_index == level_index)
-            rows = conn.execute(query.order_by(_REQUEST.c.level_index, _REQUEST.c.pk)).all()
-            records = [(row[0], codec.row_to_record(dict(zip(codec.RECORD_COLUMNS, row[1:])))) for row in rows]
-        yield from records
+            rows = conn.execute(query.order_by(_REQUEST.c.level_index, _REQUEST.c.pk)).mappings().all()
+        yield from zip((row["level_index"] for row in rows), codec.records_from_rows(rows), strict=True)
 
     def _abort_orphans(self) -> None:
         """Mark `running` runs whose writing process is gone as `aborted`; keep what they stored."""

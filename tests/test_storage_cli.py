@@ -1,0 +1,182 @@
+"""history, show (and re-analysis), delete, export, compare through `llm_loadtest.cli.main`."""
+
+from __future__ import annotations
+
+import csv
+import json
+from datetime import datetime, timedelta, timezone
+
+import openpyxl
+import pytest
+from storage_samples import make_run
+
+from llm_loadtest.cli import main
+from llm_loadtest.config import GoodputSLO
+from llm_loadtest.metrics import recompute_goodput
+from llm_loadtest.storage import Store
+
+BASE = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
+IDS = ("c0ffee11-1111-4111-8111-111111111111", "c0ffee22-2222-4222-8222-222222222222", "deadbeef-3333-4333-8333-333333333333")
+
+
+@pytest.fixture
+def db(tmp_path, monkeypatch) -> str:
+    for name in ("LLM_LOADTEST_DB", "DATABASE_PATH"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    path = str(tmp_path / "bench.db")
+    with Store.open(path) as store:
+        for i, run_id in enumerate(IDS):
+            result, records = make_run(run_id=run_id, n=30, started_at=BASE + timedelta(minutes=i),
+                                       status="failed" if i == 1 else "completed", concurrency=(1, 4) if i == 2 else (1, 4, 16))
+            store.save(result, records)
+    return path
+
+
+def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_history_lists_newest_first_with_counts(db, capsys):
+    code, out, _ = run_cli(capsys, "history", "--db", db)
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].split()[:3] == ["run", "id", "started"]
+    assert [line.split()[0] for line in lines[2:5]] == ["deadbeef", "c0ffee22", "c0ffee11"]
+    assert "3 of 3 runs shown (2 completed, 1 failed)" in out
+    assert "sim-model" in out and "quick" in out
+
+    code, out, _ = run_cli(capsys, "history", "--db", db, "--status", "failed")
+    assert code == 0 and "c0ffee22" in out and "deadbeef" not in out
+    code, out, _ = run_cli(capsys, "history", "--db", db, "--limit", "1")
+    assert "1 of 3 runs shown" in out
+
+
+def test_history_of_an_empty_database_via_the_environment(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("LLM_LOADTEST_DB", str(tmp_path / "new" / "x.db"))
+    code, out, _ = run_cli(capsys, "history")
+    assert code == 0 and "no runs stored yet" in out
+    assert (tmp_path / "new" / "x.db").exists()
+
+
+def test_show_by_prefix_as_table_and_json(db, capsys):
+    code, out, _ = run_cli(capsys, "show", "dead", "--db", db)
+    assert code == 0
+    assert IDS[2] in out and "c=4" in out and "TTFT p50" in out
+
+    code, out, _ = run_cli(capsys, "show", "deadbeef", "--json", "--db", db)
+    assert code == 0
+    with Store.open(db) as store:
+        assert json.loads(out) == store.get_result(IDS[2]).to_json_dict()
+
+
+@pytest.mark.parametrize("prefix,needle", [("c0ffee", "ambiguous"), ("0000", "no run id starts with")])
+def test_unknown_or_ambiguous_ids_exit_2_with_one_line(db, capsys, prefix, needle):
+    for argv in (["show", prefix], ["delete", prefix, "--yes"], ["export", prefix, "-o", "x.json"], ["compare", prefix, IDS[2]]):
+        code, out, err = run_cli(capsys, *argv, "--db", db)
+        assert code == 2, argv
+        assert needle in err and len(err.strip().splitlines()) == 1 and out == ""
+
+
+def test_show_recomputes_goodput_with_new_thresholds(db, capsys):
+    code, out, _ = run_cli(capsys, "show", "dead", "--json", "--goodput", "ttft:250,e2e:900", "--db", db)
+    assert code == 0
+    data = json.loads(out)
+    slo = GoodputSLO(ttft_ms=250, e2e_ms=900)
+    assert data["config"]["goodput"] == {"ttft_ms": 250.0, "tpot_ms": None, "e2e_ms": 900.0}
+    with Store.open(db) as store:
+        stored = store.get_result(IDS[2])
+        for index, level in enumerate(data["levels"]):
+            expected = recompute_goodput(store.get_records(IDS[2], index), slo, stored.levels[index].duration_s)
+            assert level["goodput"] == expected.model_dump(mode="json")
+            assert set(level["goodput"]["by_slo"]) == {"ttft", "e2e"}
+            # everything else is the stored figure, untouched
+            assert {k: v for k, v in level.items() if k != "goodput"} == {
+                k: v for k, v in stored.levels[index].model_dump(mode="json").items() if k != "goodput"
+            }
+        # nothing re-run, nothing rewritten
+        assert store.get_result(IDS[2]) == stored
+
+    code, out, _ = run_cli(capsys, "show", "dead", "--goodput", "ttft:250", "--db", db)
+    assert code == 0 and out.startswith("goodput recomputed from the stored requests with ttft<250ms")
+
+
+def test_show_rejects_a_bad_goodput(db, capsys):
+    code, _, err = run_cli(capsys, "show", "dead", "--goodput", "ttft:fast", "--db", db)
+    assert code == 2 and "--goodput" in err
+
+
+def test_delete_needs_yes_without_a_terminal(db, capsys):
+    code, _, err = run_cli(capsys, "delete", "c0ffee11", "--db", db)
+    assert code == 2 and "--yes" in err
+    code, out, _ = run_cli(capsys, "delete", "c0ffee11", "--yes", "--db", db)
+    assert code == 0 and IDS[0] in out
+    with Store.open(db) as store:
+        assert [r.run_id for r in store.list_runs()] == [IDS[2], IDS[1]]
+
+
+def test_export_each_format(db, capsys, tmp_path):
+    code, _, _ = run_cli(capsys, "export", "dead", "--format", "json", "-o", str(tmp_path / "r.json"), "--db", db)
+    assert code == 0
+    with Store.open(db) as store:
+        result = store.get_result(IDS[2])
+        n_requests = len(store.get_records(IDS[2]))
+    assert json.loads((tmp_path / "r.json").read_text()) == result.to_json_dict()
+
+    assert run_cli(capsys, "export", "dead", "-o", str(tmp_path / "levels.csv"), "--db", db)[0] == 0
+    with open(tmp_path / "levels.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [float(r["output_throughput"]) for r in rows] == [lv.output_throughput for lv in result.levels]
+
+    assert run_cli(capsys, "export", "dead", "-f", "csv", "--requests", "-o", str(tmp_path / "req.csv"), "--db", db)[0] == 0
+    with open(tmp_path / "req.csv", newline="") as handle:
+        assert sum(1 for _ in csv.DictReader(handle)) == n_requests
+
+    assert run_cli(capsys, "export", "dead", "-o", str(tmp_path / "run.xlsx"), "--db", db)[0] == 0
+    book = openpyxl.load_workbook(tmp_path / "run.xlsx")
+    assert book.sheetnames == ["Summary", "Requests", "GPU", "Server"]
+    assert book["Requests"].max_row == 1 + n_requests
+
+    code, out, _ = run_cli(capsys, "export", "dead", "-f", "json", "-o", "-", "--db", db)
+    assert code == 0 and json.loads(out)["run_id"] == IDS[2]
+
+
+@pytest.mark.parametrize(
+    "argv,needle",
+    [
+        (["-o", "run.txt"], "cannot tell the format"),
+        (["-f", "xlsx", "-o", "-"], "stdout"),
+        (["-f", "json", "--requests", "-o", "r.json"], "--requests is for csv"),
+        (["-o", "/no/such/folder/r.json"], "not a file in an existing folder"),
+    ],
+)
+def test_export_argument_errors_exit_2(db, capsys, argv, needle):
+    code, _, err = run_cli(capsys, "export", "dead", *argv, "--db", db)
+    assert code == 2 and needle in err
+
+
+def test_compare_side_by_side(db, capsys):
+    code, out, _ = run_cli(capsys, "compare", "c0ffee11", "c0ffee22", "dead", "--db", db)
+    assert code == 0
+    header = out.splitlines()[0].split()
+    assert header == ["c0ffee11", "c0ffee22", "deadbeef"]
+    assert "[c=16]" in out and "out tok/s" in out and "goodput %" in out
+    # the third run has no c=16 level: a dash, not a zero
+    c16 = out.split("[c=16]")[1].splitlines()[1]
+    assert c16.split()[-1] == "-"
+    assert "%)" in out  # deltas against the first run
+
+
+@pytest.mark.parametrize("count", [1, 6])
+def test_compare_takes_2_to_5_runs(db, capsys, count):
+    code, _, err = run_cli(capsys, "compare", *([IDS[0]] * count), "--db", db)
+    assert code == 2 and "2 to 5" in err
+
+
+def test_a_corrupt_database_is_one_line_and_exit_2(tmp_path, capsys):
+    bad = tmp_path / "bad.db"
+    bad.write_bytes(b"garbage" * 1000)
+    code, out, err = run_cli(capsys, "history", "--db", str(bad))
+    assert code == 2 and "corrupt" in err and len(err.strip().splitlines()) == 1
