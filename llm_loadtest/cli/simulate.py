@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from llm_loadtest.cli import CliError
+
+if TYPE_CHECKING:
+    from llm_loadtest.simulator.options import SimOptions
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -33,11 +37,17 @@ def add_options(parser: argparse.ArgumentParser) -> None:
 
     timing = parser.add_argument_group("timing model")
     timing.add_argument("--ttft-ms", type=float, default=50.0, help="fixed time to first token (default 50)")
-    timing.add_argument("--prefill-us-per-token", type=float, default=20.0, help="prefill cost per prompt token (default 20)")
+    timing.add_argument(
+        "--prefill-us-per-token", type=float, default=20.0, help="prefill cost per prompt token (default 20)"
+    )
     timing.add_argument("--itl-ms", type=float, default=20.0, help="fixed part of a decode step (default 20)")
-    timing.add_argument("--step-us-per-seq", type=float, default=50.0, help="decode step cost per running sequence (default 50)")
+    timing.add_argument(
+        "--step-us-per-seq", type=float, default=50.0, help="decode step cost per running sequence (default 50)"
+    )
     timing.add_argument("--max-seqs", type=int, default=256, help="running batch size; the rest wait (default 256)")
-    timing.add_argument("--tokens-per-chunk", type=int, default=1, help="tokens per streamed chunk, as with speculative decoding (default 1)")
+    timing.add_argument(
+        "--tokens-per-chunk", type=int, default=1, help="tokens per streamed chunk, as with speculative decoding (default 1)"
+    )
 
     faults = parser.add_argument_group("faults (probability per request)")
     faults.add_argument("--fail-rate-500", type=float, default=0.0, help="answer HTTP 500 at once")
@@ -45,12 +55,16 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     faults.add_argument("--drop-rate", type=float, default=0.0, help="cut the connection after about half the tokens")
     faults.add_argument("--stall-rate", type=float, default=0.0, help="pause the stream after about half the tokens")
     faults.add_argument("--stall-s", type=float, default=5.0, help="length of a stall in seconds (default 5)")
-    faults.add_argument("--malformed-rate", type=float, default=0.0, help="send one 'data: {not json' event mid-stream, then go on")
-    faults.add_argument("--reject-stream-options", action="store_true", help="answer 400 to requests that carry stream_options")
+    faults.add_argument(
+        "--malformed-rate", type=float, default=0.0, help="send one 'data: {not json' event mid-stream, then go on"
+    )
+    faults.add_argument(
+        "--reject-stream-options", action="store_true", help="answer 400 to requests that carry stream_options"
+    )
     faults.add_argument("--no-usage", action="store_true", help="never send usage (as llama.cpp's server)")
 
 
-def options_from_args(args: argparse.Namespace):
+def options_from_args(args: argparse.Namespace) -> SimOptions:
     from llm_loadtest.simulator.options import OptionsError, SimOptions
 
     try:

@@ -183,9 +183,9 @@ class BatchScheduler:
                         pass
                 next_step = target
             else:
-                delay = next_step - loop.time()
-                if delay > 0:
-                    await asyncio.sleep(delay)
+                # Sleep even when late (sleep(0)): the handlers must write the last step's
+                # chunks before the next step, or a server behind schedule would only emit.
+                await asyncio.sleep(max(next_step - loop.time(), 0.0))
             if not self._running:
                 continue
             if self._step(next_step):

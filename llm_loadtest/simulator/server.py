@@ -6,6 +6,7 @@ import asyncio
 import gc
 import signal
 import sys
+from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
@@ -31,8 +32,8 @@ def create_app(options: SimOptions) -> web.Application:
     return app
 
 
-def _lifecycle(options: SimOptions):
-    async def context(app: web.Application):
+def _lifecycle(options: SimOptions) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def context(app: web.Application) -> AsyncIterator[None]:
         scheduler = BatchScheduler(options)
         chunk_log = ChunkLog(options.chunk_log) if options.chunk_log else None
         app[STATE] = SimState(
