@@ -173,3 +173,10 @@ async def test_goodput_counts_failed_requests_in_the_total(simulator):
     assert level.goodput.good == level.requests.succeeded
     assert level.goodput.total == 40
     assert level.goodput.percent == pytest.approx(100 * level.requests.succeeded / 40)
+
+
+async def test_connections_are_opened_before_a_level_so_its_first_wave_pays_no_connect(simulator):
+    sim = simulator(ttft_ms=5, itl_ms=1)
+    run = await run_benchmark(sim.url, concurrency=[8], num_prompts=16, input_len=16, output_len=4)
+    assert all(r.connect_ns == 0 for r in run.records[0])
+    assert run.result.levels[0].connect_ms is None

@@ -158,9 +158,10 @@ class Benchmark:
     def _finish_level(self, index: int, spec: LevelSpec, records: list[RequestRecord]) -> None:
         account_tokens(records, self.tokenizer)
         delays = [(r.t_start_ns - r.t_scheduled_ns) / 1e6 for r in records if r.t_scheduled_ns is not None]
-        client = metrics.client_health(
-            self._lag_samples, self._cpu_percent, np.array(delays) if spec.request_rate is not None else None
-        )
+        # with a concurrency cap, waiting for a free slot is the cap doing its job, not the
+        # client falling behind: the delays stay in the records, the health check skips them
+        paced = spec.request_rate is not None and spec.concurrency is None
+        client = metrics.client_health(self._lag_samples, self._cpu_percent, np.array(delays) if paced else None)
         summary = metrics.summarize_level(
             records, spec, self.config.goodput, input_len_requested=self.config.input_len, client=client
         )
