@@ -1,1 +1,10 @@
+"""The built-in OpenAI-compatible LLM server simulator (`llm-loadtest simulate`).
 
+- options.py: SimOptions, the settings (one per `simulate` flag)
+- batching.py: the continuous-batching scheduler that times every chunk
+- faults.py: seeded per-request fault decisions
+- protocol.py / encoding.py: reading OpenAI requests / writing OpenAI responses
+- openai_api.py: the aiohttp routes; metrics.py: /metrics; chunklog.py: the truth log
+- server.py: app factory, `start_server` (in-process) and `run` (the command)
+- process.py: SimulatorProcess, the simulator in a child process
+"""
