@@ -10,7 +10,8 @@ import numpy as np
 from llm_loadtest.config import GoodputSLO, RunConfig
 from llm_loadtest.engine.records import Outcome, RequestRecord, TokenSource
 from llm_loadtest.metrics import summarize_level
-from llm_loadtest.results.model import GpuSample, RunResult, ServerSample, TokenSourceInfo
+from llm_loadtest.metrics import stats
+from llm_loadtest.results.model import ClientHealth, GpuSample, LoopLag, RunResult, ServerSample, TokenSourceInfo
 
 FAKE_KEY = "sk-test-DO-NOT-LEAK-7f3a9c1e"
 T0 = 5_000_000_000_000  # a monotonic clock reading, in ns
@@ -85,9 +86,12 @@ def make_run(
     )
     levels = config.levels()
     records = [make_records(n, i, stream=stream) for i in range(len(levels))]
+    # client health on the second level only, so that exports meet both a null and a full one
+    client = ClientHealth(loop_lag_ms=LoopLag(p50=0.1, p99=6.2, max=9.5), cpu_percent=35.0,
+                          scheduling_delay_ms=stats(np.array([0.01, 0.5, 2.0])), warnings=["loop lag p99 6.2 ms", "cpu 35 %"])
     summaries = [
-        summarize_level(recs, spec, goodput, input_len_requested=config.input_len)
-        for recs, spec in zip(records, levels, strict=True)
+        summarize_level(recs, spec, goodput, input_len_requested=config.input_len, client=client if i == 1 else None)
+        for i, (recs, spec) in enumerate(zip(records, levels, strict=True))
     ]
     started = started_at or datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
     result = RunResult(

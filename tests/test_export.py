@@ -17,6 +17,7 @@ from storage_samples import FAKE_KEY, make_run, warmup_records
 
 from llm_loadtest.export import to_csv, to_json, to_xlsx
 from llm_loadtest.export import xlsx_export
+from llm_loadtest.export.tables import merged_columns
 from llm_loadtest.metrics import stats
 
 
@@ -215,3 +216,8 @@ def test_libreoffice_opens_the_xlsx_with_its_charts(tmp_path, run):
         text = b"".join(ods.read(n) for n in charts)
     assert len(charts) == 3
     assert b"Output throughput by concurrency" in text and b"ttft_ms_p99" in text
+
+
+def test_columns_first_seen_late_stay_beside_their_group():
+    rows = [{"a": 1, "errors_x": 1, "z": 0}, {"a": 1, "errors_x": 1, "errors_y": 2, "z": 0}, {"a": 1, "errors_w": 3, "z": 0}]
+    assert merged_columns(rows) == ["a", "errors_w", "errors_x", "errors_y", "z"]

@@ -80,6 +80,7 @@ def test_recomputing_every_summary_from_stored_requests_gives_it_back(db):
                     spec,
                     stored.config.goodput,
                     input_len_requested=stored.config.input_len,
+                    client=stored.levels[index].client,
                 )
                 assert again == stored.levels[index]
 
