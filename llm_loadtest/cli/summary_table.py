@@ -59,6 +59,9 @@ def result_report(result: RunResult) -> str:
         f"run {result.run_id}  {result.status}  {cfg.server}  model {cfg.model}",
         f"{cfg.endpoint}, {'streaming' if cfg.stream else 'not streaming'}, input {cfg.input_len} / output {cfg.output_len} tokens, {mode}"
         + f"; tokens from: output {result.token_source.output or '-'}, input {result.token_source.input or '-'}",
+        "input tokens the server saw, mean per level: "
+        + ", ".join("-" if level.input_tokens.mean is None else f"{level.input_tokens.mean:g}" for level in result.levels)
+        + f" (asked for {cfg.input_len})",
         "times in ms",
     ]
     parts = ["\n".join(head), levels_table(result.levels)]
