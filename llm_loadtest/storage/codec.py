@@ -262,7 +262,11 @@ def rows_for_level(records: Iterable[RequestRecord], run_pk: int, level_index: i
 
 
 def records_from_rows(rows: Sequence[Mapping[str, Any]]) -> list[RequestRecord]:
-    """Records of rows holding RECORD_COLUMNS, their blobs decoded in one pass."""
+    """Records of rows holding RECORD_COLUMNS, their blobs decoded in one pass.
+
+    The chunk arrays of these records are slices of one buffer per batch (one allocation
+    instead of two per request); each record still sees only its own chunks.
+    """
     times = decode_times_many([row["chunk_times"] for row in rows], [int(row["t_start_ns"]) for row in rows])
     tokens = decode_tokens_many([row["chunk_tokens"] for row in rows])
     return [row_to_record(row, arrays) for row, arrays in zip(rows, zip(times, tokens), strict=True)]
