@@ -16,7 +16,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "simulate",
         help="run the built-in OpenAI-compatible LLM server simulator",
         description=(
-            "An OpenAI-compatible server (vLLM-like) that simulates continuous batching, with "
+            "An OpenAI-compatible server (vLLM-like), or Triton's generate extension with --api triton, "
+            "that simulates continuous batching, with "
             "seeded fault injection and a per-request truth log. Prints one line "
             "'llm-loadtest simulator listening on http://HOST:PORT' when ready."
         ),
@@ -34,6 +35,16 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     server.add_argument("--seed", type=int, default=0, help="seeds output words and fault decisions (default 0)")
     server.add_argument("--max-model-len", type=int, default=8192, help="prompt + max_tokens limit (default 8192)")
     server.add_argument("--chunk-log", default=None, metavar="PATH", help="write one JSON line per finished request")
+    server.add_argument(
+        "--api", choices=["openai", "triton"], default="openai",
+        help="openai (/v1, vLLM-like, default) or triton (Triton's generate extension under /v2)",
+    )
+    server.add_argument(
+        "--triton-cumulative", action="store_true", help="with --api triton: stream the text so far, not deltas"
+    )
+    server.add_argument(
+        "--triton-not-ready", action="store_true", help="with --api triton: the model's ready endpoint answers 400"
+    )
 
     timing = parser.add_argument_group("timing model")
     timing.add_argument("--ttft-ms", type=float, default=50.0, help="fixed time to first token (default 50)")
@@ -57,6 +68,10 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     faults.add_argument("--stall-s", type=float, default=5.0, help="length of a stall in seconds (default 5)")
     faults.add_argument(
         "--malformed-rate", type=float, default=0.0, help="send one 'data: {not json' event mid-stream, then go on"
+    )
+    faults.add_argument(
+        "--error-event-rate", type=float, default=0.0,
+        help="send one error event ('data: {\"error\": ...}') after about half the tokens, then end the stream",
     )
     faults.add_argument(
         "--reject-stream-options", action="store_true", help="answer 400 to requests that carry stream_options"
@@ -86,8 +101,12 @@ def options_from_args(args: argparse.Namespace) -> SimOptions:
             stall_rate=args.stall_rate,
             stall_s=args.stall_s,
             malformed_rate=args.malformed_rate,
+            error_event_rate=args.error_event_rate,
             reject_stream_options=args.reject_stream_options,
             no_usage=args.no_usage,
+            api=args.api,
+            triton_cumulative=args.triton_cumulative,
+            triton_not_ready=args.triton_not_ready,
         )
     except OptionsError as exc:
         raise CliError(str(exc)) from None

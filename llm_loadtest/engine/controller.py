@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable
 
 from llm_loadtest import __version__
+from llm_loadtest.adapters.registry import tokenizer_warning
 from llm_loadtest.config import RunConfig
 from llm_loadtest.engine.benchmark import Benchmark, RunStartError
 from llm_loadtest.engine.child import EngineProcess
@@ -162,6 +163,8 @@ class RunController:
                 label = f"c={summary.concurrency}" if summary.request_rate is None else f"{summary.request_rate:g} req/s"
                 warnings.extend(f"{label}: {w}" for w in summary.client.warnings)
         warnings.extend(notes)
+        if (note := tokenizer_warning(self.config, result.token_source)) is not None:
+            warnings.append(note)
         warnings.extend(_cause_hints(result, self._records_by_level, t0_ns))
         if self.store_error:
             warnings.append(self.store_error)

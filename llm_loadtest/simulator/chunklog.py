@@ -15,7 +15,7 @@ from typing import IO
 @dataclass(slots=True)
 class ChunkLogEntry:
     request_id: str
-    endpoint: str  # "chat" or "completions"
+    endpoint: str  # "chat" or "completions"; "generate" in Triton mode
     stream: bool
     t_recv_ns: int  # the handler started
     t_first_sched_ns: int | None = None  # admitted to the running batch
@@ -25,7 +25,7 @@ class ChunkLogEntry:
     chunk_tokens: list[int] = field(default_factory=list)
     prompt_tokens: int | None = None
     completion_tokens: int = 0  # tokens actually sent
-    fault: str | None = None  # an injected fault: http_500, http_429, drop, stall, malformed
+    fault: str | None = None  # an injected fault: http_500, http_429, drop, stall, malformed, error_event
     status: int = 200  # the HTTP status sent
     client_gone: bool = False  # the client disconnected before the response ended
     t_done_ns: int | None = None

@@ -2,7 +2,7 @@
 
 One uniform draw per request picks at most one fault: the rates partition [0, 1), so each
 fault's share of requests is its rate exactly in expectation. Stream-only faults (drop,
-stall, malformed) drawn for a non-streaming request leave it unharmed.
+stall, malformed, error_event) drawn for a non-streaming request leave it unharmed.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ class Fault(StrEnum):
     DROP = "drop"  # the connection is cut after about half the tokens, no [DONE]
     STALL = "stall"  # the stream pauses stall_s seconds after about half the tokens
     MALFORMED = "malformed"  # one `data: {not json` event after about half the tokens; the stream goes on
+    ERROR_EVENT = "error_event"  # a `data: {"error": ...}` event after about half the tokens; the stream ends
 
 
 _ORDER = (
@@ -28,8 +29,9 @@ _ORDER = (
     (Fault.DROP, "drop_rate"),
     (Fault.STALL, "stall_rate"),
     (Fault.MALFORMED, "malformed_rate"),
+    (Fault.ERROR_EVENT, "error_event_rate"),
 )
-STREAM_ONLY = frozenset({Fault.DROP, Fault.STALL, Fault.MALFORMED})
+STREAM_ONLY = frozenset({Fault.DROP, Fault.STALL, Fault.MALFORMED, Fault.ERROR_EVENT})
 
 
 def request_rng(seed: int, arrival: int) -> random.Random:

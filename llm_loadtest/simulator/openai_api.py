@@ -35,6 +35,10 @@ from llm_loadtest.tokens.tokenizer import Tokenizer
 SSE_HEADERS = {"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache"}
 # a write to a closed connection, or the handler cancelled because the client left
 _CLIENT_GONE = (ConnectionError, asyncio.CancelledError)
+_ERROR_EVENT = (
+    b'data: {"error":{"object":"error","message":"Simulated engine error mid-stream.",'
+    b'"type":"InternalServerError","param":null,"code":500}}\n\n'
+)
 _FAULT_ERRORS = {
     Fault.HTTP_500: (500, "Simulated internal server error.", "InternalServerError"),
     Fault.HTTP_429: (429, "Simulated rate limit: too many requests.", "RateLimitError"),
@@ -226,6 +230,11 @@ async def _stream(
             if point is not None and sent >= point.after_tokens:
                 if point.fault is Fault.DROP:
                     _drop_connection(request)
+                    return response
+                if point.fault is Fault.ERROR_EVENT:
+                    # as vLLM reports an engine error in a stream: an error event, then [DONE]
+                    await response.write(_ERROR_EVENT + DONE)
+                    await response.write_eof()
                     return response
                 if point.fault is Fault.MALFORMED:
                     await response.write(MALFORMED_EVENT)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 MAX_MODEL_LEN = 8192
+APIS = ("openai", "triton")
 
 
 class OptionsError(ValueError):
@@ -30,8 +31,13 @@ class SimOptions:
     stall_rate: float = 0.0
     stall_s: float = 5.0
     malformed_rate: float = 0.0
+    error_event_rate: float = 0.0
     reject_stream_options: bool = False
     no_usage: bool = False
+    # which API is served: OpenAI's /v1, or Triton's generate extension (/v2)
+    api: str = "openai"
+    triton_cumulative: bool = False
+    triton_not_ready: bool = False
 
     def __post_init__(self) -> None:
         for name in ("ttft_ms", "prefill_us_per_token", "itl_ms", "step_us_per_seq", "stall_s"):
@@ -49,6 +55,11 @@ class SimOptions:
             raise OptionsError("the fault rates together must not exceed 1")
         if not self.model:
             raise OptionsError("--model must not be empty")
+        if self.api not in APIS:
+            raise OptionsError(f"--api must be one of {', '.join(APIS)}")
+        for name in ("triton_cumulative", "triton_not_ready"):
+            if getattr(self, name) and self.api != "triton":
+                raise OptionsError(f"--{_flag(name)} needs --api triton")
 
     def fault_rates(self) -> dict[str, float]:
         return {
@@ -57,6 +68,7 @@ class SimOptions:
             "drop_rate": self.drop_rate,
             "stall_rate": self.stall_rate,
             "malformed_rate": self.malformed_rate,
+            "error_event_rate": self.error_event_rate,
         }
 
 

@@ -28,7 +28,12 @@ def create_app(options: SimOptions) -> web.Application:
     # Big client bodies (long prompts) are normal here: allow 64 MiB, aiohttp's default is 1 MiB.
     app = web.Application(client_max_size=64 * 1024 * 1024)
     app.cleanup_ctx.append(_lifecycle(options))
-    add_routes(app)
+    if options.api == "triton":
+        from llm_loadtest.simulator import triton_api
+
+        triton_api.add_routes(app)
+    else:
+        add_routes(app)
     return app
 
 

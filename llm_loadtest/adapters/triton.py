@@ -1,0 +1,315 @@
+"""Triton Inference Server's HTTP generate extension (TensorRT-LLM, vLLM and Python backends).
+
+`POST {server}/v2/models/{model}/generate_stream` (server-sent events, one JSON object with
+`text_output` per event) or `POST .../generate` (one JSON object). Triton sends no usage, so
+output tokens are counted by the tokenizer after the level (the adapter keeps the new text
+of each chunk) and input tokens are the tokenizer's count of the prompt.
+
+Some backends stream deltas, others the cumulative text so far (TensorRT-LLM's
+postprocessing with `accumulate_tokens`, older vLLM backends): `StreamText` tells them apart
+per stream and keeps only the new part of each event. See docs/adapters.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass, field
+from urllib.parse import quote
+
+import aiohttp
+import numpy as np
+
+from llm_loadtest.adapters.base import Prompt, ServerConfigError, ServerUnreachable
+from llm_loadtest.adapters.openai import ConnectTrace, _error_message, _excerpt, _fail, _short
+from llm_loadtest.adapters.sse import SSEReader
+from llm_loadtest.engine.records import Outcome, RequestRecord, TokenSource
+
+
+class ModelNotReady(ServerUnreachable):
+    """The server answers but the model cannot serve yet: the run cannot start (exit code 3)."""
+
+
+# Two events that each extend the one before settle a stream as cumulative (see StreamText).
+_GROWTHS_FOR_CUMULATIVE = 2
+
+
+class StreamText:
+    """Arrival times and the NEW text of each content event of one stream.
+
+    Deltas or cumulative text? A cumulative stream's every event starts with the event before
+    it and is longer. Once two events in a row have extended the one before, the stream is
+    cumulative; the first event that does not start with the one before makes it a delta
+    stream. Until then the raw texts are kept (a few short strings) and converted when the
+    stream settles, so the decision never changes a chunk's timestamp. A stream that ends
+    undecided is cumulative when one event extended the one before, else deltas.
+
+    Edge case: a delta stream of exactly two events whose second text begins with the first
+    (" I", " In") reads as cumulative, and its second chunk counts as "n"; three or more
+    deltas each starting with the one before are needed to fool it otherwise.
+
+    A first event that starts with the prompt (backends asked not to exclude the input from
+    the output) has the prompt cut off.
+    """
+
+    __slots__ = ("times", "texts", "mode", "_prev", "_growths", "_prompt")
+
+    def __init__(self, prompt: str = ""):
+        self.times: list[int] = []
+        self.texts: list[str] = []  # new text per content event; raw texts while undecided
+        self.mode: str | None = None  # None (undecided), "delta" or "cumulative"
+        self._prev: str | None = None  # the last non-empty text_output as received
+        self._growths = 0
+        self._prompt = prompt
+
+    def add(self, text: str, t_ns: int) -> None:
+        if not text:
+            return
+        prev, self._prev = self._prev, text
+        if prev is None or self.mode == "delta":
+            self.times.append(t_ns)
+            self.texts.append(text)
+            return
+        if self.mode == "cumulative":
+            new = text[len(prev) :]
+            if new:
+                self.times.append(t_ns)
+                self.texts.append(new)
+            return
+        if len(text) > len(prev) and text.startswith(prev):
+            self._growths += 1
+        elif text != prev:
+            self.mode = "delta"
+        self.times.append(t_ns)
+        self.texts.append(text)
+        if self.mode is None and self._growths >= _GROWTHS_FOR_CUMULATIVE:
+            self._settle_cumulative()
+
+    def finish(self) -> None:
+        """Settle an undecided stream and cut a prompt echoed at the start of the output."""
+        if self.mode is None:
+            if self._growths:
+                self._settle_cumulative()
+            else:
+                self.mode = "delta"
+        if self._prompt and self.texts and self.texts[0].startswith(self._prompt):
+            self.texts[0] = self.texts[0][len(self._prompt) :]
+            if not self.texts[0]:
+                del self.texts[0], self.times[0]
+
+    def _settle_cumulative(self) -> None:
+        self.mode = "cumulative"
+        times, texts = [], []
+        before = ""
+        for t_ns, raw in zip(self.times, self.texts):
+            new = raw[len(before) :]
+            before = raw
+            if new:
+                times.append(t_ns)
+                texts.append(new)
+        self.times, self.texts = times, texts
+
+
+@dataclass
+class TritonAdapter:
+    server: str
+    model: str
+    stream: bool = True
+    output_len: int = 128
+    api_key: str | None = field(default=None, repr=False)
+    # Triton has no common "ignore EOS" input: TensorRT-LLM models stop at `end_id`, vLLM
+    # models read `ignore_eos` from their sampling parameters. Pass them with --extra-body.
+    ignore_eos: bool = True
+    extra_body: dict | None = None
+    endpoint: str = "generate"
+    name: str = "triton"
+
+    @property
+    def warm_url(self) -> str:
+        return self.server + "/v2/health/ready"
+
+    @property
+    def model_url(self) -> str:
+        return f"{self.server}/v2/models/{quote(self.model, safe='')}"
+
+    @property
+    def url(self) -> str:
+        return self.model_url + ("/generate_stream" if self.stream else "/generate")
+
+    def headers(self, request_id: str | None = None) -> dict[str, str]:
+        headers = {"Content-Type": "application/json"}
+        if self.api_key:  # Triton itself has no keys; a gateway in front of it may
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        if request_id:
+            headers["X-Request-Id"] = request_id
+        return headers
+
+    def body(self, prompt_text: str, max_tokens: int | None = None) -> dict:
+        # `max_tokens` and `stream` are inputs of TensorRT-LLM's ensemble / tensorrt_llm_bls
+        # models; Triton passes other top-level keys as inputs or request parameters.
+        body: dict = {"text_input": prompt_text, "max_tokens": max_tokens or self.output_len, "stream": self.stream}
+        if self.extra_body:
+            body.update(self.extra_body)
+        return body
+
+    # ---- before the run -------------------------------------------------------------------
+
+    async def preflight(self, session: aiohttp.ClientSession) -> str:
+        status, text = await self._get(session, self.server + "/v2/health/ready")
+        if status != 200:
+            raise ServerUnreachable(f"{self.server} is not ready: GET /v2/health/ready answered HTTP {status}{_detail(text)}")
+        if self.model == "auto":
+            ready = [entry["name"] for entry in await self._index(session) if entry.get("state") == "READY"]
+            if not ready:
+                raise ServerConfigError(
+                    f"--model auto: {self.server} lists no ready model in /v2/repository/index; give --model NAME"
+                )
+            self.model = ready[0]
+        status, text = await self._get(session, self.model_url + "/ready")
+        if status == 200:
+            return self.model
+        if status in (401, 403):
+            raise ServerConfigError(f"{self.server} refused the request (HTTP {status}); set --api-key if a gateway needs one")
+        names = [entry["name"] for entry in await self._index(session)]
+        if names and self.model not in names:
+            raise ServerConfigError(f"model {self.model!r} is not served by {self.server}; it serves: {', '.join(names)}")
+        raise ModelNotReady(f"model {self.model!r} is not ready on {self.server} (HTTP {status}{_detail(text)})")
+
+    async def _get(self, session: aiohttp.ClientSession, url: str) -> tuple[int, str]:
+        try:
+            async with session.get(url, headers=self.headers()) as resp:
+                return resp.status, await resp.text(errors="replace")
+        except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+            raise ServerUnreachable(f"cannot reach {self.server}: {_short(exc)}") from None
+
+    async def _index(self, session: aiohttp.ClientSession) -> list[dict]:
+        """The model repository index; [] when the server does not offer it."""
+        try:
+            async with session.post(self.server + "/v2/repository/index", json={}, headers=self.headers()) as resp:
+                if resp.status != 200:
+                    return []
+                entries = json.loads(await resp.text())
+        except (aiohttp.ClientError, OSError, asyncio.TimeoutError, ValueError):
+            return []
+        if not isinstance(entries, list):
+            return []
+        return [e for e in entries if isinstance(e, dict) and isinstance(e.get("name"), str)]
+
+    # ---- one request ----------------------------------------------------------------------
+
+    async def send(
+        self,
+        session: aiohttp.ClientSession,
+        prompt: Prompt,
+        request_id: str,
+        *,
+        t_scheduled_ns: int | None = None,
+        timeout: float | None = None,
+    ) -> RequestRecord:
+        payload = json.dumps(self.body(prompt.text)).encode()
+        headers = self.headers(request_id)
+        trace = ConnectTrace()
+        record = RequestRecord(request_id=request_id, t_start_ns=0, t_end_ns=0, t_scheduled_ns=t_scheduled_ns, stream=self.stream)
+        record.t_start_ns = time.perf_counter_ns()
+        try:
+            async with asyncio.timeout(timeout):
+                async with session.post(self.url, data=payload, headers=headers, trace_request_ctx=trace) as resp:
+                    if resp.status != 200:
+                        await _http_error(record, resp)
+                    elif self.stream:
+                        await self._read_stream(record, resp, prompt.text)
+                    else:
+                        await self._read_json(record, resp, prompt.text)
+        except TimeoutError:
+            _fail(record, Outcome.TIMEOUT, f"no complete response within {timeout:g} s")
+        except asyncio.CancelledError:
+            _fail(record, Outcome.CANCELLED, "cancelled by the user")
+        except aiohttp.ClientConnectorError as exc:
+            _fail(record, Outcome.CONNECT, _short(exc))
+        except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
+            _fail(record, Outcome.STREAM_BROKEN, _short(exc))
+        except aiohttp.ClientError as exc:
+            _fail(record, Outcome.CONNECT, _short(exc))
+        if trace.end_ns:
+            record.connect_ns = trace.end_ns - trace.start_ns
+        # Triton reports no token counts: the prompt's are the tokenizer's, the output's are
+        # counted from chunk_texts after the level
+        record.input_tokens = prompt.input_tokens
+        record.input_token_source = TokenSource.TOKENIZER
+        return record
+
+    async def _read_stream(self, record: RequestRecord, resp: aiohttp.ClientResponse, prompt_text: str) -> None:
+        sse = SSEReader()
+        text = StreamText(prompt_text)
+        problem: tuple[Outcome, str] | None = None
+        last_read_ns = record.t_start_ns
+        # the engine's connections stamp bytes as they arrive (engine.session); others don't
+        protocol = resp.connection.protocol if resp.connection is not None else None
+        stamped = hasattr(protocol, "arrival_ns")
+        async for data in resp.content.iter_any():
+            last_read_ns = protocol.arrival_ns if stamped else time.perf_counter_ns()
+            for payload in sse.feed(data):
+                found = _take_event(payload, text, last_read_ns)
+                problem = problem or found
+        for payload in sse.close():
+            found = _take_event(payload, text, last_read_ns)
+            problem = problem or found
+        # The stream's clean end is the end of the body: Triton sends no [DONE]; a cut
+        # connection raises ClientPayloadError above instead.
+        text.finish()
+        record.t_end_ns = last_read_ns
+        record.chunk_times_ns = np.array(text.times, dtype=np.int64)
+        record.chunk_texts = text.texts
+        if problem:
+            _fail(record, *problem, keep_time=True)
+
+    async def _read_json(self, record: RequestRecord, resp: aiohttp.ClientResponse, prompt_text: str) -> None:
+        protocol = resp.connection.protocol if resp.connection is not None else None
+        raw = await resp.read()
+        record.t_end_ns = getattr(protocol, "arrival_ns", 0) or time.perf_counter_ns()
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            body = None
+        if isinstance(body, dict) and "error" in body:
+            _fail(record, Outcome.MALFORMED, f"server error with HTTP 200: {_excerpt(str(body['error']))}", keep_time=True)
+            return
+        output = body.get("text_output") if isinstance(body, dict) else None
+        if not isinstance(output, str):
+            _fail(record, Outcome.MALFORMED, f"no text_output in the response: {_excerpt(raw.decode(errors='replace'))}", keep_time=True)
+            return
+        if prompt_text and output.startswith(prompt_text):
+            output = output[len(prompt_text) :]
+        record.chunk_texts = [output]
+
+
+def _take_event(payload: str, text: StreamText, t_ns: int) -> tuple[Outcome, str] | None:
+    """Add one event's text; returns the problem it reports, if any."""
+    try:
+        event = json.loads(payload)
+    except ValueError:
+        return Outcome.MALFORMED, f"not JSON in stream: {_excerpt(payload)}"
+    if not isinstance(event, dict):
+        return Outcome.MALFORMED, f"unexpected event: {_excerpt(payload)}"
+    if "error" in event:
+        error = event["error"]
+        message = error if isinstance(error, str) else json.dumps(error)
+        return Outcome.STREAM_BROKEN, f"server error in stream: {_excerpt(message)}"
+    output = event.get("text_output")
+    if isinstance(output, str):
+        text.add(output, t_ns)
+    return None
+
+
+async def _http_error(record: RequestRecord, resp: aiohttp.ClientResponse) -> None:
+    body = await resp.text(errors="replace")
+    record.t_end_ns = time.perf_counter_ns()
+    record.http_status = resp.status
+    outcome = Outcome.HTTP_4XX if resp.status < 500 else Outcome.HTTP_5XX
+    _fail(record, outcome, f"HTTP {resp.status}: {_excerpt(_error_message(body))}", keep_time=True)
+
+
+def _detail(text: str) -> str:
+    message = _error_message(text).strip()
+    return f": {_excerpt(message)}" if message else ""
