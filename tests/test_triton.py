@@ -200,6 +200,7 @@ def test_tokenizer_warning_only_for_tiktoken_on_servers_that_are_not_openai():
     assert tokenizer_warning(RunConfig(**base, adapter="triton", tokenizer="/models/llama/tokenizer.json")) is None
     server = TokenSourceInfo(output="server", input="server")
     assert tokenizer_warning(RunConfig(**base, adapter="trtllm"), server) is None
+    assert tokenizer_warning(RunConfig(**base, adapter="trtllm"), TokenSourceInfo(output="server_tokenize", input="server")) is None
     assert tokenizer_warning(RunConfig(**base, adapter="trtllm"), TokenSourceInfo(output="tokenizer", input="server"))
 
 

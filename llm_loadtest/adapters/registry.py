@@ -37,15 +37,16 @@ def make_adapter(config: RunConfig, api_key: str | None) -> Adapter:
 def tokenizer_warning(config: RunConfig, token_source=None) -> str | None:
     """A warning for the result when tiktoken counted tokens for a server that is not OpenAI's.
 
-    `token_source` is the result's TokenSourceInfo (output / input: server, tokenizer, mixed):
-    when the server counted both, the tokenizer only shaped the prompts and no warning is due.
+    `token_source` is the result's TokenSourceInfo (output / input: server, server_tokenize,
+    tokenizer, mixed): when the server counted both, the local tokenizer only shaped the
+    prompts and no warning is due.
     """
     if config.adapter == "openai" or not config.tokenizer.startswith("tiktoken:"):
         return None
-    if token_source is not None and token_source.output == "server" and token_source.input == "server":
+    if token_source is not None and {token_source.output, token_source.input} <= {"server", "server_tokenize"}:
         return None
     return (
-        f"token counts come from {config.tokenizer}, not the model's own tokenizer ({config.adapter} "
+        f"token counts come from {config.tokenizer}, not the model's own tokenizer (the {config.adapter} "
         "server sent no usage): give --tokenizer PATH (the model's Hugging Face tokenizer.json or "
         "folder) for exact token counts and prompt lengths"
     )
