@@ -12,6 +12,7 @@ import platform
 import socket
 import time
 import uuid
+from urllib.parse import urlsplit, urlunsplit
 from collections.abc import Callable
 
 from llm_loadtest import __version__
@@ -57,7 +58,7 @@ class RunController:
         self._in_process = in_process
         self._gpu = gpu
         self._telemetry_interval_s = telemetry_interval_s
-        self._metrics_url = metrics_url or config.server
+        self._metrics_url = metrics_url or default_metrics_url(config)
         self._listeners: list[Callable[[EngineEvent], None]] = []
         self._abort_requested = False
         self._engine: Benchmark | EngineProcess | None = None
@@ -225,6 +226,14 @@ def _cause_hints(result: RunResult, records_by_level: dict[int, list[RequestReco
             windows.append(((min(r.t_start_ns for r in level) - t0_ns) / 1e9, (max(r.t_end_ns for r in level) - t0_ns) / 1e9))
     sent_usage = result.token_source.output in (None, "server")
     return cause_hints(result.server_samples, windows, server_sent_usage=sent_usage)
+
+
+def default_metrics_url(config: RunConfig) -> str:
+    """Where the server's Prometheus metrics usually are: Triton serves them on port 8002."""
+    if config.adapter != "triton":
+        return config.server
+    parts = urlsplit(config.server)
+    return urlunsplit((parts.scheme, f"{parts.hostname}:8002", "/metrics", "", ""))
 
 
 def environment() -> dict:
