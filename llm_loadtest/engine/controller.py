@@ -233,7 +233,8 @@ def default_metrics_url(config: RunConfig) -> str:
     if config.adapter != "triton":
         return config.server
     parts = urlsplit(config.server)
-    return urlunsplit((parts.scheme, f"{parts.hostname}:8002", "/metrics", "", ""))
+    host = f"[{parts.hostname}]" if ":" in (parts.hostname or "") else parts.hostname
+    return urlunsplit((parts.scheme, f"{host}:8002", "/metrics", "", ""))
 
 
 def environment() -> dict:
