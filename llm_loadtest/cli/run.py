@@ -51,7 +51,7 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     # Defaults are None so that a preset's value stands unless a flag is given.
     add = parser.add_argument
     add("--server", "-s", help="base URL, e.g. http://localhost:8000 (env LLM_LOADTEST_SERVER)")
-    add("--model", "-m", help="model name; 'auto' takes the first of /v1/models (env LLM_LOADTEST_MODEL)")
+    add("--model", "-m", help="model name; auto asks the server (/v1/models, or Triton's repository index) (env LLM_LOADTEST_MODEL)")
     add("--adapter", choices=["openai", "triton", "trtllm"], help="server API (default openai)")
     add("--endpoint", choices=["chat", "completions"], help="chat (/v1/chat/completions) or completions")
     add("--concurrency", "-c", help="comma-separated levels, run one after another (default 1)")
