@@ -62,9 +62,9 @@ class CompareScreen(Screen):
         for run_id in self.initial:
             table.toggle_mark(run_id, limit=MAX_RUNS)
         self.update_comparison()
-        if len(table.marked) >= 2:
-            self.query_one(TabbedContent).active = "tab-figures"
         table.focus()
+        if len(table.marked) >= 2:
+            self.call_after_refresh(self.action_tab, 1)
 
     # --- data ----------------------------------------------------------------------------
     @property

@@ -30,7 +30,7 @@ class HistoryScreen(Screen):
         Binding("escape", "app.back", "Back"),
         Binding("d,delete", "delete", "Delete"),
         Binding("space", "mark", "Mark"),
-        Binding("c", "compare", "Compare marked"),
+        Binding("c", "compare", "Compare"),
         Binding("slash", "search", "Search"),
         Binding("f", "filter", "Filter"),
         Binding("r", "refresh", "Refresh", show=False),

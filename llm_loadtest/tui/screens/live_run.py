@@ -20,7 +20,15 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Label, ProgressBar, Static, TabbedContent, TabPane
 
 from llm_loadtest.config import RunConfig
-from llm_loadtest.engine.events import LevelFinished, LevelStarted, ProgressSnapshot, RunFailed, RunFinished
+from llm_loadtest.engine.events import (
+    LevelFinished,
+    LevelStarted,
+    ProgressSnapshot,
+    RunFailed,
+    RunFinished,
+    RunStarted,
+    TelemetryUpdate,
+)
 from llm_loadtest.metrics.client_health import CLIENT_CPU_WARN_PERCENT, LOOP_LAG_P99_WARN_MS
 from llm_loadtest.results.model import GpuSample, LevelSummary, RunResult, ServerSample
 from llm_loadtest.tui import formatting as fmt
@@ -79,6 +87,8 @@ class LiveRunScreen(Screen):
         self.latest_gpu: list[GpuSample] = []
         self.latest_server: ServerSample | None = None
         self.events_seen = 0
+        self.model = config.model
+        self._title_dirty = False
         self._dirty = True
         self._charts_dirty: set[str] = set()
 
@@ -124,7 +134,7 @@ class LiveRunScreen(Screen):
     def _title_text(self) -> Text:
         c = self.config
         text = Text()
-        text.append(c.model, style="bold")
+        text.append(self.model, style="bold")
         text.append(f" @ {c.server}", style="dim")
         load = f"rate {fmt.levels_text(c.request_rate)}/s" if c.request_rate else f"c={fmt.levels_text(c.concurrency)}"
         stop = f"{c.duration:g} s/level" if c.duration else f"{c.num_prompts} req/level"
@@ -181,6 +191,9 @@ class LiveRunScreen(Screen):
             self._charts_dirty.update(("tput", "latency"))
         elif isinstance(event, LevelStarted):
             self.level_state[event.level_index] = "running"
+        elif isinstance(event, RunStarted):
+            self.model = event.model
+            self._title_dirty = True
         elif isinstance(event, LevelFinished):
             self.levels[event.level_index] = event.summary
             self.level_state[event.level_index] = "done"
@@ -189,7 +202,7 @@ class LiveRunScreen(Screen):
             self._finished(event.result)
         elif isinstance(event, RunFailed):
             self._failed(event.message, event.exit_code)
-        elif hasattr(event, "gpu") and hasattr(event, "server"):
+        elif isinstance(event, TelemetryUpdate):
             self._telemetry(event.gpu or [], event.server)
         self._dirty = True
 
@@ -243,6 +256,9 @@ class LiveRunScreen(Screen):
         if not self._dirty:
             return
         self._dirty = False
+        if self._title_dirty:
+            self._title_dirty = False
+            self.query_one("#run-title", Static).update(self._title_text())
         self._show_progress()
         self._show_figures()
         self._show_status()

@@ -62,12 +62,13 @@ class ResultScreen(Screen):
             yield Static("", id="result-title")
             yield CardRow(
                 [
-                    ("card-tput", "Best out tok/s"),
-                    ("card-ttft", "Best TTFT p50"),
-                    ("card-level", "Best level"),
-                    ("card-errors", "Worst errors"),
+                    ("card-tput", "Out tok/s"),
+                    ("card-ttft", "TTFT p50"),
+                    ("card-level", "Best load"),
+                    ("card-errors", "Errors"),
                     ("card-goodput", "Goodput"),
                 ],
+                two_line=True,
                 id="cards",
             )
             yield Static("", id="warnings")
@@ -106,23 +107,24 @@ class ResultScreen(Screen):
         self.query_one("#result-title", Static).update(title)
 
         best = figures.best_throughput_level(result)
-        self.query_one("#card-tput", Card).show(fmt.num(best.output_throughput if best else None, 1), f"@ {fmt.level_label(best)}" if best else "")
+        self.query_one("#card-tput", Card).show(fmt.num(best.output_throughput if best else None, 1), f"best @ {fmt.level_label(best)}" if best else "")
         ttft_level = figures.best_ttft_level(result)
         ttft = figures.ttft_p50(ttft_level) if ttft_level else None
-        self.query_one("#card-ttft", Card).show(f"{fmt.ms(ttft)} ms" if ttft is not None else fmt.DASH, f"@ {fmt.level_label(ttft_level)}" if ttft_level else "")
+        self.query_one("#card-ttft", Card).show(f"{fmt.ms(ttft)} ms" if ttft is not None else fmt.DASH, f"best @ {fmt.level_label(ttft_level)}" if ttft_level else "")
         self.query_one("#card-level", Card).show(fmt.level_label(best) if best else fmt.DASH, "by tok/s" if best else "")
         worst = figures.worst_error_level(result)
         worst_rate = worst.error_rate if worst else None
         self.query_one("#card-errors", Card).show(
-            fmt.percent(worst_rate), f"@ {fmt.level_label(worst)}" if worst and worst_rate else "", style="red" if worst_rate else "green"
+            fmt.percent(worst_rate), f"worst @ {fmt.level_label(worst)}" if worst and worst_rate else "all levels", style="red" if worst_rate else "green"
         )
         if c.goodput is None or c.goodput.is_empty():
-            self.query_one("#card-goodput", Card).show("no SLO", style="dim")
+            self.query_one("#card-goodput", Card).show(fmt.DASH, "no SLO given", style="dim")
         else:
             good = figures.best_goodput_level(result)
-            self.query_one("#card-goodput", Card).show(fmt.pct(figures.goodput_percent(good)), f"@ {fmt.level_label(good)}" if good else "")
+            self.query_one("#card-goodput", Card).show(fmt.pct(figures.goodput_percent(good)), f"best @ {fmt.level_label(good)}" if good else "")
 
-        warnings = list(dict.fromkeys([*result.warnings, *(w for lv in result.levels if lv.client for w in lv.client.warnings)]))
+        # the engine copies each level's client warnings into the run's, labelled
+        warnings = result.warnings or [w for lv in result.levels if lv.client for w in lv.client.warnings]
         notes = []
         if not c.stream:
             notes.append(Text("non-streaming: TTFT = E2E; TPOT and ITL are absent", style="yellow"))

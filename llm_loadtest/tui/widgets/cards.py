@@ -14,7 +14,7 @@ class Card(Static):
     DEFAULT_CSS = """
     Card {
         width: 1fr;
-        height: 3;
+        height: 100%;
         border: round $panel-lighten-2;
         border-title-color: $text-muted;
         content-align: center middle;
@@ -29,9 +29,12 @@ class Card(Static):
         self.border_title = title
 
     def show(self, value: str, note: str = "", style: str = "") -> None:
+        """The value in bold; the note (where it was measured, say) beside it, or below it
+        when the card row is two lines high."""
         text = Text(value, style=style)
         if note:
-            text.append(f" {note}", style="not bold dim")
+            text.append("\n" if self.has_class("two-line") else " ")
+            text.append(note, style="not bold dim")
         self.update(text)
 
 
@@ -42,11 +45,14 @@ class CardRow(Horizontal):
     }
     """
 
-    def __init__(self, cards: list[tuple[str, str]], *, id: str | None = None) -> None:
+    def __init__(self, cards: list[tuple[str, str]], *, two_line: bool = False, id: str | None = None) -> None:
         """`cards` is a list of (id, title)."""
         super().__init__(id=id)
         self._specs = cards
+        self._two_line = two_line
+        if two_line:
+            self.styles.height = 4
 
     def compose(self) -> ComposeResult:
         for card_id, title in self._specs:
-            yield Card(title, id=card_id)
+            yield Card(title, id=card_id, classes="two-line" if self._two_line else "")

@@ -1,0 +1,430 @@
+"""The app driven from the keyboard with Pilot, on a real SQLite store and a scripted engine."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from textual.command import CommandPalette
+from textual.widgets import Button, Input, RadioButton, Select, Static
+
+from llm_loadtest.engine.benchmark import RunStartError
+from llm_loadtest.storage.store import RunRow
+from llm_loadtest.tui.app import LoadTestApp
+from llm_loadtest.tui.screens.compare import CompareScreen
+from llm_loadtest.tui.screens.dashboard import DashboardScreen
+from llm_loadtest.tui.screens.dialogs import ConfirmDialog, ExportDialog, PromptDialog
+from llm_loadtest.tui.screens.history import HistoryScreen
+from llm_loadtest.tui.screens.live_run import LiveRunScreen
+from llm_loadtest.tui.screens.new_benchmark import NewBenchmarkScreen
+from llm_loadtest.tui.screens.result_view import ResultScreen
+from llm_loadtest.tui.settings import settings_path
+from llm_loadtest.tui.widgets.cards import Card
+from llm_loadtest.tui.widgets.charts import Chart, Series
+from llm_loadtest.tui.widgets.level_table import LevelTable
+from llm_loadtest.tui.widgets.run_table import RunTable
+from test_tui_support import RUN_IDS, FakeController, fake_factory, filled_store, make_result, store, tui_env  # noqa: F401
+
+SIZE = (100, 32)
+
+
+def make_app(store, **options) -> LoadTestApp:
+    return LoadTestApp(store=store, controller_factory=fake_factory(**options))
+
+
+async def wait_for(pilot, condition, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await pilot.pause(0.02)
+
+
+# --- app-wide ------------------------------------------------------------------------------
+
+
+async def test_theme_toggle_is_remembered(filled_store):
+    app = make_app(filled_store)
+    async with app.run_test(size=SIZE) as pilot:
+        assert app.theme == "textual-dark"
+        await pilot.press("f2")
+        assert app.theme == "textual-light"
+    assert 'theme = "textual-light"' in settings_path().read_text()
+    again = make_app(filled_store)
+    async with again.run_test(size=SIZE):
+        assert again.theme == "textual-light"
+
+
+async def test_escape_goes_back_and_ctrl_q_quits(filled_store):
+    app = make_app(filled_store)
+    async with app.run_test(size=SIZE) as pilot:
+        assert isinstance(app.screen, DashboardScreen)
+        await pilot.press("h")
+        assert isinstance(app.screen, HistoryScreen)
+        await pilot.press("escape")
+        assert isinstance(app.screen, DashboardScreen)
+        await pilot.press("escape")  # nothing below the dashboard: stays
+        assert isinstance(app.screen, DashboardScreen)
+        await pilot.press("ctrl+q")
+        await pilot.pause()
+        assert not app.is_running
+
+
+async def test_command_palette_opens_screens(filled_store):
+    app = make_app(filled_store)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+p")
+        await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette))
+        await pilot.press(*"history")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen))
+
+
+async def test_dashboard_counts_and_recent_runs(filled_store):
+    app = make_app(filled_store)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        assert str(screen.query_one("#runs-total", Card).render()).startswith("5")
+        assert str(screen.query_one("#runs-completed", Card).render()).startswith("3")
+        table = screen.query_one("#recent", RunTable)
+        assert table.row_count == 5
+        table.focus()
+        await pilot.press("down", "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ResultScreen))
+        assert app.screen.run_id == RUN_IDS[3]
+
+
+# --- new benchmark -------------------------------------------------------------------------
+
+
+async def test_form_validates_with_the_cli_rules(tui_env, store):
+    app = make_app(store)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("n")
+        form = app.screen
+        assert isinstance(form, NewBenchmarkScreen)
+        start = form.query_one("#start", Button)
+        assert start.disabled and "server" in form.error
+        form.query_one("#server", Input).value = "localhost:8000"
+        form.query_one("#model", Input).value = "m"
+        await pilot.pause()
+        assert form.error == "server: server URL must start with http:// or https:// (got 'localhost:8000')"
+        assert str(form.query_one("#validation", Static).render()) == form.error
+        form.query_one("#server", Input).value = "http://127.0.0.1:8000"
+        await pilot.pause()
+        assert form.error is None and not start.disabled
+        form.query_one("#concurrency", Input).value = "1,x"
+        await pilot.pause()
+        assert form.error.startswith("--concurrency must be comma-separated positive integers")
+        assert start.disabled
+        form.query_one("#concurrency", Input).value = "2,4"
+        form.query_one("#goodput", Input).value = "ttft:abc"
+        await pilot.pause()
+        assert "--goodput threshold for ttft must be a number" in form.error
+        form.query_one("#goodput", Input).value = "ttft:300,e2e:4000"
+        form.query_one("#stop-mode", Select).value = "duration"
+        await pilot.pause()
+        assert "--duration" in form.error
+        form.query_one("#duration", Input).value = "5"
+        await pilot.pause()
+        config = form.config
+        assert config.concurrency == [2, 4] and config.duration == 5 and config.num_prompts is None
+        assert config.goodput.ttft_ms == 300 and config.goodput.e2e_ms == 4000
+
+
+async def test_preset_choice_and_save_as_preset(tui_env, store, monkeypatch):
+    monkeypatch.setenv("LLM_LOADTEST_API_KEY", "sk-secret-never-stored")
+    app = make_app(store)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("n")
+        form = app.screen
+        key = form.query_one("#api-key", Input)
+        assert key.password and key.value == "sk-secret-never-stored"
+        assert form.query_one("#preset", Select).value == "quick"
+        assert form.query_one("#concurrency", Input).value == "1,5,10"
+        form.query_one("#preset", Select).value = "stress"
+        await pilot.pause()
+        assert form.query_one("#concurrency", Input).value == "10,50,100,200,500"
+        assert form.query_one("#num-prompts", Input).value == "500"
+        form.query_one("#server", Input).value = "http://127.0.0.1:8000"
+        form.query_one("#model", Input).value = "m"
+        form.query_one("#output-len", Input).value = "99"
+        await pilot.pause()
+        await pilot.press("ctrl+o")
+        await wait_for(pilot, lambda: isinstance(app.screen, PromptDialog))
+        await pilot.press(*"mine", "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, NewBenchmarkScreen))
+        saved = tui_env / "config" / "llm-loadtest" / "presets" / "mine.toml"
+        text = saved.read_text()
+        assert "output_len = 99" in text and "sk-secret" not in text and "server" not in text
+        assert form.query_one("#preset", Select).value == "mine"
+        assert any("mine (yours)" in str(prompt) for prompt, _ in form.query_one("#preset", Select)._options)
+
+
+async def test_start_runs_and_finishes_into_the_result(tui_env, store):
+    FakeController.instances.clear()
+    app = make_app(store)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("n")
+        form = app.screen
+        form.query_one("#server", Input).value = "http://127.0.0.1:8000"
+        form.query_one("#model", Input).value = "m"
+        form.query_one("#api-key", Input).value = "sk-typed"
+        await pilot.pause()
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, LiveRunScreen))
+        live = app.screen
+        await wait_for(pilot, lambda: live.state == "finished")
+        controller = FakeController.instances[-1]
+        assert controller.api_key == "sk-typed" and controller.config.preset == "quick"
+        await pilot.pause(0.3)
+        assert live.query_one("#level-table", LevelTable).row_count == 3
+        assert app.run_exit_code == 0
+        await pilot.press("v")
+        await wait_for(pilot, lambda: isinstance(app.screen, ResultScreen))
+        assert app.screen.result.run_id == controller.run_id
+
+
+# --- live run --------------------------------------------------------------------------------
+
+
+async def test_abort_asks_first_and_keeps_what_was_measured(tui_env, store):
+    FakeController.instances.clear()
+    app = make_app(store, hang=True, stop_after_level=1)
+    async with app.run_test(size=SIZE) as pilot:
+        app.open_live_run(make_result("x").config, None)
+        await wait_for(pilot, lambda: isinstance(app.screen, LiveRunScreen) and app.screen.events_seen > 10)
+        live = app.screen
+        await pilot.press("a")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await pilot.press("n")
+        await wait_for(pilot, lambda: app.screen is live)
+        assert not FakeController.instances[-1].aborted and live.state == "running"
+        await pilot.press("escape")  # back while running asks too
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: live.state == "finished")
+        assert FakeController.instances[-1].aborted
+        assert live.result.status == "aborted" and store.get_result(live.result.run_id).status == "aborted"
+
+
+async def test_live_screen_shows_progress_charts_and_telemetry(tui_env, store):
+    app = make_app(store, hang=True, stop_after_level=1)
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.open_live_run(make_result("x").config, None)
+        await wait_for(pilot, lambda: isinstance(app.screen, LiveRunScreen) and app.screen.events_seen > 10)
+        live = app.screen
+        await pilot.pause(0.6)
+        assert "Level 2/3 c=5" in str(live.query_one("#level-label").render())
+        assert "50/50" in str(live.query_one("#progress-text").render())
+        assert "client OK" in str(live.query_one("#health").render())
+        assert live.query_one("#chart-tput", Chart).series_points() == [8]
+        assert live.query_one("#level-table", LevelTable).row_count == 1
+        tabs = live.query_one("#tabs")
+        assert tabs.get_tab("tab-gpu").display and tabs.get_tab("tab-server").display
+        await pilot.press("5")
+        await pilot.pause(0.4)
+        assert "GPU0" in str(live.query_one("#gpu-now").render())
+        assert live.query_one("#chart-gpu-util", Chart).series_points() == [8]
+        # charts never take focus: Tab cycles through everything else
+        for _ in range(8):
+            await pilot.press("tab")
+            assert not isinstance(app.focused, Chart)
+
+
+async def test_unreachable_server_is_shown_with_its_exit_code(tui_env, store):
+    app = make_app(store, fail=RunStartError("cannot reach http://127.0.0.1:9: connection refused", 3))
+    async with app.run_test(size=SIZE) as pilot:
+        app.open_live_run(make_result("x").config, None)
+        await wait_for(pilot, lambda: isinstance(app.screen, LiveRunScreen) and app.screen.state == "failed")
+        await pilot.pause(0.4)
+        assert "connection refused" in str(app.screen.query_one("#status-line").render())
+        assert app.run_exit_code == 3
+        await pilot.press("escape")
+        assert isinstance(app.screen, DashboardScreen)
+
+
+async def test_client_health_turns_red_on_warnings(tui_env, store):
+    from llm_loadtest.engine.events import ProgressSnapshot
+
+    app = make_app(store, hang=True, stop_after_level=0)
+    async with app.run_test(size=SIZE) as pilot:
+        app.open_live_run(make_result("x").config, None)
+        await wait_for(pilot, lambda: isinstance(app.screen, LiveRunScreen) and app.screen.events_seen > 3)
+        live = app.screen
+        snap = live.snapshot
+        live.on_engine_event(ProgressSnapshot(**{**{f: getattr(snap, f) for f in snap.__slots__}, "loop_lag_p99_ms": 9.0}))
+        await pilot.pause(0.4)
+        health = live.query_one("#health").render()
+        assert "distorts" in str(health) and any("red" in str(span.style) for span in health.spans)
+
+
+# --- charts ------------------------------------------------------------------------------------
+
+
+async def test_chart_redraws_at_most_four_times_a_second(tui_env, store):
+    app = make_app(store, hang=True, stop_after_level=0)
+    async with app.run_test(size=SIZE) as pilot:
+        app.open_live_run(make_result("x").config, None)
+        await wait_for(pilot, lambda: isinstance(app.screen, LiveRunScreen) and app.screen.events_seen > 3)
+        chart = app.screen.query_one("#chart-tput", Chart)
+        await pilot.pause(0.3)
+        before = chart.draw_count
+        started = time.monotonic()
+        for i in range(60):
+            chart.set_series([Series("x", list(range(i + 2)), list(range(i + 2)))])
+            await pilot.pause(0.01)
+        elapsed = time.monotonic() - started
+        await pilot.pause(0.3)
+        assert chart.draw_count - before <= int(elapsed * 4) + 2
+        # and a long series is cut to about twice the plot's width
+        chart.set_series([Series("x", list(range(50_000)), [i % 97 for i in range(50_000)])])
+        await pilot.pause(0.4)
+        assert chart.series_points()[0] <= 2 * chart.size.width
+
+
+# --- history -----------------------------------------------------------------------------------
+
+
+async def test_history_filters_searches_and_deletes(filled_store):
+    app = make_app(filled_store)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("h")
+        history = app.screen
+        table = history.query_one("#runs", RunTable)
+        assert table.row_count == 5
+        history.query_one("#status-filter", Select).value = "failed"
+        await pilot.pause()
+        assert table.row_count == 1 and table.current_run_id == RUN_IDS[2]
+        history.query_one("#status-filter", Select).clear()
+        await pilot.press("slash", *"qwen", "enter")
+        await wait_for(pilot, lambda: table.row_count == 2)
+        assert set(table.rows) == {RUN_IDS[1], RUN_IDS[4]}
+        # delete the highlighted run, after saying yes
+        target = table.current_run_id
+        await pilot.press("d")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await pilot.press("n")
+        await pilot.pause()
+        assert len(filled_store.list_runs()) == 5
+        await pilot.press("d")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: table.row_count == 1)
+        assert target not in {row.run_id for row in filled_store.list_runs()}
+
+
+class ThousandRuns:
+    """A store stand-in with 1,000 runs, one of them running."""
+
+    def __init__(self) -> None:
+        t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+        self.rows = [
+            RunRow(
+                run_id=f"{i:08x}-0000-4000-8000-000000000000",
+                status="running" if i == 999 else ("completed" if i % 7 else "failed"),
+                started_at=t0 + timedelta(minutes=i),
+                finished_at=None,
+                server=f"http://gpu{i % 13}:8000",
+                model=f"model-{i % 5}",
+                preset=None,
+                levels=3,
+                best_output_throughput=float(i),
+                error_rate=0.0,
+            )
+            for i in range(1000)
+        ][::-1]
+        self.calls = 0
+
+    def list_runs(self, status=None, search=None, limit=None):
+        self.calls += 1
+        rows = [r for r in self.rows if (status is None or r.status == status) and (search is None or search in r.model or search in r.server)]
+        return rows[:limit] if limit else rows
+
+    def status_counts(self):
+        return {}
+
+
+async def test_history_with_a_thousand_runs_updates_rows_in_place(tui_env):
+    store = ThousandRuns()
+    app = LoadTestApp(store=store)
+    async with app.run_test(size=SIZE) as pilot:
+        started = time.perf_counter()
+        app.open_history()
+        await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen) and bool(app.screen.query("#runs")))
+        table = app.screen.query_one("#runs", RunTable)
+        await wait_for(pilot, lambda: table.row_count == 1000)
+        assert time.perf_counter() - started < 5.0
+        added = []
+        original_add = table.add_row
+        table.add_row = lambda *a, **k: added.append(k) or original_add(*a, **k)
+        # the running run finishes: a refresh changes its cells only
+        finished = store.rows[0]
+        store.rows[0] = RunRow(**{**{f: getattr(finished, f) for f in finished.__dataclass_fields__}, "status": "completed", "best_output_throughput": 1234.5})
+        app.screen._refresh_running()
+        await pilot.pause()
+        assert added == [] and table.row_count == 1000
+        assert table.get_cell(finished.run_id, "status").plain == "completed"
+        # nothing running any more: the timer no longer touches the store
+        calls = store.calls
+        app.screen._refresh_running()
+        assert store.calls == calls
+        # a filter is answered quickly too
+        started = time.perf_counter()
+        app.screen.query_one("#status-filter", Select).value = "failed"
+        await wait_for(pilot, lambda: table.row_count == 143)
+        assert time.perf_counter() - started < 3.0
+
+
+# --- result and export -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["csv", pytest.param("json", marks=pytest.mark.slow), pytest.param("xlsx", marks=pytest.mark.slow)])
+async def test_result_export_from_a_key(filled_store, tui_env, fmt):
+    app = make_app(filled_store)
+    async with app.run_test(size=SIZE) as pilot:
+        app.open_result(RUN_IDS[1])
+        await wait_for(pilot, lambda: isinstance(app.screen, ResultScreen) and bool(app.screen.query("#card-tput")))
+        await pilot.pause()
+        result_screen = app.screen
+        assert "1,890.4" in str(result_screen.query_one("#card-tput", Card).render())
+        await pilot.press("e")
+        await wait_for(pilot, lambda: isinstance(app.screen, ExportDialog))
+        dialog = app.screen
+        dialog.query_one(f"#fmt-{fmt}", RadioButton).value = True
+        await pilot.pause()
+        assert dialog.query_one("#path", Input).value.endswith(f"llm-loadtest-2b3c4d5e.{fmt}")
+        await pilot.press("enter")
+        path = tui_env / f"llm-loadtest-2b3c4d5e.{fmt}"
+        await wait_for(pilot, lambda: path in result_screen.exported, timeout=15)
+        assert path.stat().st_size > 0
+        if fmt == "json":
+            assert json.loads(path.read_text())["run_id"] == RUN_IDS[1]
+
+
+# --- compare -----------------------------------------------------------------------------------
+
+
+async def test_compare_marks_up_to_five_runs(filled_store):
+    app = make_app(filled_store)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("c")
+        compare = app.screen
+        assert isinstance(compare, CompareScreen)
+        for _ in range(5):
+            await pilot.press("space", "down")
+        assert len(compare.marked) == 5
+        await pilot.press("up", "space")
+        assert len(compare.marked) == 4
+        await pilot.press("space")
+        assert len(compare.marked) == 5
+        await pilot.press("2")
+        await pilot.pause(0.3)
+        figures = compare.query_one("#figures")
+        assert len(figures.columns) == 6 and figures.row_count > 10
+        await pilot.press("3")
+        await pilot.pause(0.4)
+        assert len(compare.query_one("#cmp-tput", Chart).series_points()) >= 5
