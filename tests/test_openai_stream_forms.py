@@ -135,3 +135,14 @@ async def test_stream_that_ends_without_done_or_finish_is_broken():
 async def test_finish_reason_without_done_is_complete():
     record = await read([sse(chat_event("a")), sse(chat_event("b", finish="stop"))])
     assert record.outcome is Outcome.SUCCESS
+
+
+async def test_an_event_of_an_unexpected_shape_is_malformed_and_keeps_what_came_before():
+    record = await read([sse(chat_event("a")), sse({"choices": [{"delta": "oops"}]}), sse(chat_event("b")), sse("[DONE]")])
+    assert record.outcome is Outcome.MALFORMED
+    assert record.chunk_texts[0] == "a" and len(record.chunk_times_ns) >= 1
+
+
+async def test_usage_of_an_unexpected_shape_is_malformed():
+    record = await read([sse(chat_event("a", finish="stop")), sse({"choices": [], "usage": {"completion_tokens": "many"}}), sse("[DONE]")])
+    assert record.outcome is Outcome.MALFORMED

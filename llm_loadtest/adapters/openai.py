@@ -1,49 +1,28 @@
 """OpenAI-compatible servers: vLLM, SGLang, Ollama, LMDeploy, llama.cpp, trtllm-serve.
 
 `/v1/chat/completions` or `/v1/completions`, streamed (SSE) or not. Token truth is the
-server's `usage`; the engine counts with a tokenizer after the level when it is missing.
+server's `usage`; without it, the server's own `/tokenize`, then a local tokenizer.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import time
 from dataclasses import dataclass, field
 
 import aiohttp
-import numpy as np
 
 from llm_loadtest.adapters.base import Prompt, ServerConfigError, ServerUnreachable
+from llm_loadtest.adapters.exchange import SIDE_REQUEST_TIMEOUT_S, Chunks, Problem, excerpt, exchange, short
 from llm_loadtest.adapters.sse import SSEReader
 from llm_loadtest.engine.records import Outcome, RequestRecord, TokenSource
 
-_ERROR_BODY_LIMIT = 300
-
-
-@dataclass
-class ConnectTrace:
-    """Filled by aiohttp's trace hooks when this request had to open a connection."""
-
-    start_ns: int = 0
-    end_ns: int = 0
-
-
-def connect_trace_config() -> aiohttp.TraceConfig:
-    """Hooks that time TCP connects per request, so that connect time is recorded apart."""
-    config = aiohttp.TraceConfig()
-
-    async def on_start(session, ctx, params) -> None:
-        if ctx.trace_request_ctx is not None:
-            ctx.trace_request_ctx.start_ns = time.perf_counter_ns()
-
-    async def on_end(session, ctx, params) -> None:
-        if ctx.trace_request_ctx is not None:
-            ctx.trace_request_ctx.end_ns = time.perf_counter_ns()
-
-    config.on_connection_create_start.append(on_start)
-    config.on_connection_create_end.append(on_end)
-    return config
+# the forms of a tokenize endpoint we know: (path, body with None where the text goes)
+_TOKENIZE_FORMS = (
+    ("/tokenize", {"prompt": None, "add_special_tokens": False}),  # vLLM, SGLang (model added)
+    ("/tokenize", {"content": None}),  # llama.cpp
+    ("/extras/tokenize", {"text": None}),  # older servers
+)
 
 
 @dataclass
@@ -57,9 +36,9 @@ class OpenAIAdapter:
     ignore_eos: bool = True
     extra_body: dict | None = None
     name: str = "openai"
-    # switched off when the server rejects the field (found in preflight, or on a 400)
+    # switched off by the preflight probe when the server rejects the field
     send_stream_options: bool = True
-    _tokenize_form: dict | None = field(default=None, repr=False)
+    _tokenize_form: tuple[str, dict] | None = field(default=None, repr=False)
 
     @property
     def warm_url(self) -> str:
@@ -96,11 +75,19 @@ class OpenAIAdapter:
 
     async def preflight(self, session: aiohttp.ClientSession) -> str:
         try:
-            async with session.get(self.server + "/v1/models", headers=self.headers()) as resp:
-                status = resp.status
-                text = await resp.text()
-        except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
-            raise ServerUnreachable(f"cannot reach {self.server}: {_short(exc)}") from None
+            async with asyncio.timeout(SIDE_REQUEST_TIMEOUT_S):
+                status, text = await self._models(session)
+                self._check_model(status, text)
+                await self._probe_fields(session)
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            raise ServerUnreachable(f"cannot reach {self.server}: {short(exc)}") from None
+        return self.model
+
+    async def _models(self, session: aiohttp.ClientSession) -> tuple[int, str]:
+        async with session.get(self.server + "/v1/models", headers=self.headers()) as resp:
+            return resp.status, await resp.text(errors="replace")
+
+    def _check_model(self, status: int, text: str) -> None:
         if status in (401, 403):
             raise ServerConfigError(f"{self.server} refused the API key (HTTP {status}); set --api-key or LLM_LOADTEST_API_KEY")
         models = _model_ids(text) if status == 200 else []
@@ -110,46 +97,45 @@ class OpenAIAdapter:
             self.model = models[0]
         elif models and self.model not in models:
             raise ServerConfigError(f"model {self.model!r} is not served by {self.server}; it serves: {', '.join(models)}")
-        await self._probe_fields(session)
-        return self.model
 
     async def _probe_fields(self, session: aiohttp.ClientSession) -> None:
         """One tiny request; a server that rejects an optional field gets asked without it."""
         for _ in range(3):
             async with session.post(self.url, json=self.body("Hello", max_tokens=1), headers=self.headers()) as resp:
-                text = await resp.text()
-                if resp.status == 200:
-                    return
-            if resp.status == 400 and self.stream and self.send_stream_options and "stream_options" in text:
+                status, text = resp.status, await resp.text(errors="replace")
+            if status == 200:
+                return
+            if status == 400 and self.stream and self.send_stream_options and "stream_options" in text:
                 self.send_stream_options = False
-            elif resp.status == 400 and self.ignore_eos and "ignore_eos" in text:
+            elif status == 400 and self.ignore_eos and "ignore_eos" in text:
                 self.ignore_eos = False
-            elif resp.status == 404:
-                raise ServerConfigError(f"{self.url} answered 404: {_excerpt(text)}")
+            elif status in (401, 403):
+                raise ServerConfigError(f"{self.url} refused the API key (HTTP {status}); set --api-key or LLM_LOADTEST_API_KEY")
+            elif status == 404:
+                raise ServerConfigError(f"{self.url} answered 404: {excerpt(text)}")
             else:
                 return  # a transient failure here is the run's to measure, not ours
 
-    async def server_token_count(self, session: aiohttp.ClientSession, text: str) -> int | None:
-        """The server's own token count of `text` (vLLM/SGLang or llama.cpp `/tokenize`).
+    # ---- after a level --------------------------------------------------------------------
 
-        For servers that send no usage: their count beats a local tokenizer that is not the
-        model's. None when the server has no such endpoint.
-        """
-        forms = [self._tokenize_form] if self._tokenize_form else [{"model": self.model, "prompt": None}, {"content": None}]
-        for form in forms:
+    async def server_token_count(self, session: aiohttp.ClientSession, text: str) -> int | None:
+        """The server's own token count of `text`, for servers that send no usage: their count
+        beats a local tokenizer that is not the model's. None when the server has no such endpoint."""
+        forms = [self._tokenize_form] if self._tokenize_form else _TOKENIZE_FORMS
+        for path, form in forms:
             body = {key: (text if value is None else value) for key, value in form.items()}
+            if "prompt" in body:
+                body["model"] = self.model
             try:
-                async with session.post(self.server + "/tokenize", json=body, headers=self.headers()) as resp:
-                    data = await resp.json(content_type=None) if resp.status == 200 else None
-            except (aiohttp.ClientError, OSError, asyncio.TimeoutError, ValueError):
+                async with asyncio.timeout(SIDE_REQUEST_TIMEOUT_S):
+                    async with session.post(self.server + path, json=body, headers=self.headers()) as resp:
+                        data = await resp.json(content_type=None) if resp.status == 200 else None
+            except (aiohttp.ClientError, OSError, TimeoutError, ValueError):
                 data = None
-            if isinstance(data, dict):
-                count = data.get("count")
-                if count is None and isinstance(data.get("tokens"), list):
-                    count = len(data["tokens"])
-                if isinstance(count, int):
-                    self._tokenize_form = form
-                    return count
+            count = _token_count(data)
+            if count is not None:
+                self._tokenize_form = (path, form)
+                return count
         return None
 
     # ---- one request ----------------------------------------------------------------------
@@ -164,113 +150,80 @@ class OpenAIAdapter:
         timeout: float | None = None,
     ) -> RequestRecord:
         payload = json.dumps(self.body(prompt.text)).encode()
-        headers = self.headers(request_id)
-        trace = ConnectTrace()
         record = RequestRecord(request_id=request_id, t_start_ns=0, t_end_ns=0, t_scheduled_ns=t_scheduled_ns, stream=self.stream)
-        record.t_start_ns = time.perf_counter_ns()
-        try:
-            async with asyncio.timeout(timeout):
-                async with session.post(self.url, data=payload, headers=headers, trace_request_ctx=trace) as resp:
-                    if resp.status != 200:
-                        await _http_error(record, resp)
-                    elif self.stream:
-                        await self._read_stream(record, resp)
-                    else:
-                        await self._read_json(record, resp)
-        except TimeoutError:
-            _fail(record, Outcome.TIMEOUT, f"no complete response within {timeout:g} s")
-        except asyncio.CancelledError:
-            # the engine cancels in-flight requests on abort: keep them out of the failures
-            _fail(record, Outcome.CANCELLED, "cancelled by the user")
-        except aiohttp.ClientConnectorError as exc:
-            _fail(record, Outcome.CONNECT, _short(exc))
-        except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
-            _fail(record, Outcome.STREAM_BROKEN, _short(exc))
-        except aiohttp.ClientError as exc:
-            _fail(record, Outcome.CONNECT, _short(exc))
-        if trace.end_ns:
-            record.connect_ns = trace.end_ns - trace.start_ns
+        read = self._read_stream if self.stream else self._read_json
+        await exchange(session, self.url, payload, self.headers(request_id), record, read, timeout=timeout)
         if record.input_tokens is None:
             record.input_tokens = prompt.input_tokens
             record.input_token_source = TokenSource.TOKENIZER
         return record
 
-    async def _read_stream(self, record: RequestRecord, resp: aiohttp.ClientResponse) -> None:
+    async def _read_stream(self, record: RequestRecord, resp: aiohttp.ClientResponse, chunks: Chunks, clock) -> None:
         sse = SSEReader()
-        times: list[int] = []
-        texts: list[str] = []
-        reasoning = 0
         finished = False
-        problem: tuple[Outcome, str] | None = None
+        problem: Problem | None = None
         last_read_ns = record.t_start_ns
         chat = self.endpoint == "chat"
-        # the engine's connections stamp bytes as they arrive (engine.session); others don't
-        protocol = resp.connection.protocol if resp.connection is not None else None
-        stamped = hasattr(protocol, "arrival_ns")
         async for data in resp.content.iter_any():
-            last_read_ns = protocol.arrival_ns if stamped else time.perf_counter_ns()
+            last_read_ns = clock()
             for payload in sse.feed(data):
                 if payload == "[DONE]":
                     finished = True
                     continue
                 try:
-                    event = json.loads(payload)
-                except ValueError:
-                    problem = problem or (Outcome.MALFORMED, f"not JSON in stream: {_excerpt(payload)}")
-                    continue
-                if not isinstance(event, dict):
-                    problem = problem or (Outcome.MALFORMED, f"unexpected event: {_excerpt(payload)}")
-                    continue
-                if "error" in event:
-                    problem = problem or (Outcome.STREAM_BROKEN, f"server error in stream: {_excerpt(json.dumps(event['error']))}")
-                    continue
-                usage = event.get("usage")
-                if usage:
-                    _take_usage(record, usage)
-                choices = event.get("choices")
-                if not choices:
-                    continue
-                choice = choices[0]
-                if chat:
-                    delta = choice.get("delta") or {}
-                    text = delta.get("content")
-                    if not text:
-                        text = delta.get("reasoning_content") or delta.get("reasoning")
-                        if text:
-                            reasoning += 1
-                else:
-                    text = choice.get("text")
-                if text:
-                    times.append(last_read_ns)
-                    texts.append(text)
-                if choice.get("finish_reason"):
-                    finished = True
-        for payload in sse.close():
-            if payload == "[DONE]":
-                finished = True
+                    finished |= self._take_event(record, payload, chunks, last_read_ns, chat)
+                except Problem as exc:
+                    problem = problem or exc  # read on: the connection stays usable
+        finished |= "[DONE]" in sse.close()
         record.t_end_ns = last_read_ns
-        record.chunk_times_ns = np.array(times, dtype=np.int64)
-        record.chunk_texts = texts
-        record.reasoning_chunks = reasoning
         if problem:
-            _fail(record, *problem, keep_time=True)
-        elif not finished:
-            _fail(record, Outcome.STREAM_BROKEN, "stream ended before [DONE] or a finish reason", keep_time=True)
+            raise problem
+        if not finished:
+            raise Problem(Outcome.STREAM_BROKEN, "stream ended before [DONE] or a finish reason")
 
-    async def _read_json(self, record: RequestRecord, resp: aiohttp.ClientResponse) -> None:
-        protocol = resp.connection.protocol if resp.connection is not None else None
+    @staticmethod
+    def _take_event(record: RequestRecord, payload: str, chunks: Chunks, t_ns: int, chat: bool) -> bool:
+        """One event's content and usage; True when it finishes the response."""
+        try:
+            event = json.loads(payload)
+        except ValueError:
+            raise Problem(Outcome.MALFORMED, f"not JSON in stream: {excerpt(payload)}") from None
+        if not isinstance(event, dict):
+            raise Problem(Outcome.MALFORMED, f"unexpected event: {excerpt(payload)}")
+        if "error" in event:
+            raise Problem(Outcome.STREAM_BROKEN, f"server error in stream: {excerpt(json.dumps(event['error']))}")
+        if event.get("usage"):
+            _take_usage(record, event["usage"])
+        choices = event.get("choices")
+        if not choices:
+            return False
+        choice = choices[0]
+        if chat:
+            delta = choice.get("delta") or {}
+            text = delta.get("content")
+            reasoning = not text
+            if reasoning:
+                text = delta.get("reasoning_content") or delta.get("reasoning")
+        else:
+            text, reasoning = choice.get("text"), False
+        if text:
+            if not isinstance(text, str):
+                raise Problem(Outcome.MALFORMED, f"content is not text: {excerpt(payload)}")
+            chunks.add(t_ns, text, reasoning=reasoning)
+        return bool(choice.get("finish_reason"))
+
+    async def _read_json(self, record: RequestRecord, resp: aiohttp.ClientResponse, chunks: Chunks, clock) -> None:
         raw = await resp.read()
-        record.t_end_ns = getattr(protocol, "arrival_ns", 0) or time.perf_counter_ns()
+        record.t_end_ns = clock()
         try:
             body = json.loads(raw)
             choice = body["choices"][0]
             text = choice["message"].get("content") if self.endpoint == "chat" else choice.get("text")
         except (ValueError, KeyError, IndexError, TypeError, AttributeError):
-            _fail(record, Outcome.MALFORMED, f"unexpected response: {_excerpt(raw.decode(errors='replace'))}", keep_time=True)
-            return
+            raise Problem(Outcome.MALFORMED, f"unexpected response: {excerpt(raw.decode(errors='replace'))}") from None
         if body.get("usage"):
             _take_usage(record, body["usage"])
-        record.chunk_texts = [text or ""]
+        chunks.texts.append(text or "")  # text only: a whole response has no chunk times
 
 
 def _take_usage(record: RequestRecord, usage: dict) -> None:
@@ -282,27 +235,13 @@ def _take_usage(record: RequestRecord, usage: dict) -> None:
         record.input_token_source = TokenSource.SERVER
 
 
-async def _http_error(record: RequestRecord, resp: aiohttp.ClientResponse) -> None:
-    text = await resp.text(errors="replace")
-    record.t_end_ns = time.perf_counter_ns()
-    record.http_status = resp.status
-    outcome = Outcome.HTTP_4XX if resp.status < 500 else Outcome.HTTP_5XX
-    _fail(record, outcome, f"HTTP {resp.status}: {_excerpt(_error_message(text))}", keep_time=True)
-
-
-def _fail(record: RequestRecord, outcome: Outcome, message: str, *, keep_time: bool = False) -> None:
-    record.outcome = outcome
-    record.error = message
-    if not keep_time or not record.t_end_ns:
-        record.t_end_ns = time.perf_counter_ns()
-
-
-def _error_message(text: str) -> str:
-    try:
-        error = json.loads(text).get("error", text)
-    except (ValueError, AttributeError):
-        return text
-    return error.get("message", str(error)) if isinstance(error, dict) else str(error)
+def _token_count(data) -> int | None:
+    if not isinstance(data, dict):
+        return None
+    count = data.get("count")
+    if count is None and isinstance(data.get("tokens"), list):
+        count = len(data["tokens"])
+    return count if isinstance(count, int) else None
 
 
 def _model_ids(text: str) -> list[str]:
@@ -310,12 +249,3 @@ def _model_ids(text: str) -> list[str]:
         return [str(item["id"]) for item in json.loads(text).get("data", [])]
     except (ValueError, AttributeError, KeyError, TypeError):
         return []
-
-
-def _excerpt(text: str) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= _ERROR_BODY_LIMIT else text[:_ERROR_BODY_LIMIT] + "..."
-
-
-def _short(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}".splitlines()[0]

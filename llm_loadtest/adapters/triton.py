@@ -14,15 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
 import aiohttp
-import numpy as np
 
 from llm_loadtest.adapters.base import Prompt, ServerConfigError, ServerUnreachable
-from llm_loadtest.adapters.openai import ConnectTrace, _error_message, _excerpt, _fail, _short
+from llm_loadtest.adapters.exchange import SIDE_REQUEST_TIMEOUT_S, Chunks, Problem, error_message, excerpt, exchange, short
 from llm_loadtest.adapters.sse import SSEReader
 from llm_loadtest.engine.records import Outcome, RequestRecord, TokenSource
 
@@ -178,18 +176,20 @@ class TritonAdapter:
 
     async def _get(self, session: aiohttp.ClientSession, url: str) -> tuple[int, str]:
         try:
-            async with session.get(url, headers=self.headers()) as resp:
-                return resp.status, await resp.text(errors="replace")
+            async with asyncio.timeout(SIDE_REQUEST_TIMEOUT_S):
+                async with session.get(url, headers=self.headers()) as resp:
+                    return resp.status, await resp.text(errors="replace")
         except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
-            raise ServerUnreachable(f"cannot reach {self.server}: {_short(exc)}") from None
+            raise ServerUnreachable(f"cannot reach {self.server}: {short(exc)}") from None
 
     async def _index(self, session: aiohttp.ClientSession) -> list[dict]:
         """The model repository index; [] when the server does not offer it."""
         try:
-            async with session.post(self.server + "/v2/repository/index", json={}, headers=self.headers()) as resp:
-                if resp.status != 200:
-                    return []
-                entries = json.loads(await resp.text())
+            async with asyncio.timeout(SIDE_REQUEST_TIMEOUT_S):
+                async with session.post(self.server + "/v2/repository/index", json={}, headers=self.headers()) as resp:
+                    if resp.status != 200:
+                        return []
+                    entries = json.loads(await resp.text())
         except (aiohttp.ClientError, OSError, asyncio.TimeoutError, ValueError):
             return []
         if not isinstance(entries, list):
@@ -208,108 +208,78 @@ class TritonAdapter:
         timeout: float | None = None,
     ) -> RequestRecord:
         payload = json.dumps(self.body(prompt.text)).encode()
-        headers = self.headers(request_id)
-        trace = ConnectTrace()
         record = RequestRecord(request_id=request_id, t_start_ns=0, t_end_ns=0, t_scheduled_ns=t_scheduled_ns, stream=self.stream)
-        record.t_start_ns = time.perf_counter_ns()
-        try:
-            async with asyncio.timeout(timeout):
-                async with session.post(self.url, data=payload, headers=headers, trace_request_ctx=trace) as resp:
-                    if resp.status != 200:
-                        await _http_error(record, resp)
-                    elif self.stream:
-                        await self._read_stream(record, resp, prompt.text)
-                    else:
-                        await self._read_json(record, resp, prompt.text)
-        except TimeoutError:
-            _fail(record, Outcome.TIMEOUT, f"no complete response within {timeout:g} s")
-        except asyncio.CancelledError:
-            _fail(record, Outcome.CANCELLED, "cancelled by the user")
-        except aiohttp.ClientConnectorError as exc:
-            _fail(record, Outcome.CONNECT, _short(exc))
-        except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
-            _fail(record, Outcome.STREAM_BROKEN, _short(exc))
-        except aiohttp.ClientError as exc:
-            _fail(record, Outcome.CONNECT, _short(exc))
-        if trace.end_ns:
-            record.connect_ns = trace.end_ns - trace.start_ns
+
+        async def read(record, resp, chunks, clock) -> None:
+            reader = self._read_stream if self.stream else self._read_json
+            await reader(record, resp, chunks, clock, prompt.text)
+
+        await exchange(session, self.url, payload, self.headers(request_id), record, read, timeout=timeout)
         # Triton reports no token counts: the prompt's are the tokenizer's, the output's are
-        # counted from chunk_texts after the level
+        # counted from the chunk texts after the level
         record.input_tokens = prompt.input_tokens
         record.input_token_source = TokenSource.TOKENIZER
         return record
 
-    async def _read_stream(self, record: RequestRecord, resp: aiohttp.ClientResponse, prompt_text: str) -> None:
+    async def _read_stream(self, record: RequestRecord, resp: aiohttp.ClientResponse, chunks: Chunks, clock, prompt_text: str) -> None:
         sse = SSEReader()
         text = StreamText(prompt_text)
-        problem: tuple[Outcome, str] | None = None
+        problem: Problem | None = None
         last_read_ns = record.t_start_ns
-        # the engine's connections stamp bytes as they arrive (engine.session); others don't
-        protocol = resp.connection.protocol if resp.connection is not None else None
-        stamped = hasattr(protocol, "arrival_ns")
-        async for data in resp.content.iter_any():
-            last_read_ns = protocol.arrival_ns if stamped else time.perf_counter_ns()
-            for payload in sse.feed(data):
-                found = _take_event(payload, text, last_read_ns)
-                problem = problem or found
-        for payload in sse.close():
-            found = _take_event(payload, text, last_read_ns)
-            problem = problem or found
+        try:
+            async for data in resp.content.iter_any():
+                last_read_ns = clock()
+                for payload in sse.feed(data):
+                    problem = problem or _take_event(payload, text, last_read_ns)
+            for payload in sse.close():
+                problem = problem or _take_event(payload, text, last_read_ns)
+        finally:
+            # what arrived is kept even when the stream breaks
+            text.finish()
+            chunks.times, chunks.texts = text.times, text.texts
         # The stream's clean end is the end of the body: Triton sends no [DONE]; a cut
-        # connection raises ClientPayloadError above instead.
-        text.finish()
+        # connection raises ClientPayloadError instead.
         record.t_end_ns = last_read_ns
-        record.chunk_times_ns = np.array(text.times, dtype=np.int64)
-        record.chunk_texts = text.texts
         if problem:
-            _fail(record, *problem, keep_time=True)
+            raise problem
 
-    async def _read_json(self, record: RequestRecord, resp: aiohttp.ClientResponse, prompt_text: str) -> None:
-        protocol = resp.connection.protocol if resp.connection is not None else None
+    async def _read_json(self, record: RequestRecord, resp: aiohttp.ClientResponse, chunks: Chunks, clock, prompt_text: str) -> None:
         raw = await resp.read()
-        record.t_end_ns = getattr(protocol, "arrival_ns", 0) or time.perf_counter_ns()
+        record.t_end_ns = clock()
         try:
             body = json.loads(raw)
         except ValueError:
             body = None
         if isinstance(body, dict) and "error" in body:
-            _fail(record, Outcome.MALFORMED, f"server error with HTTP 200: {_excerpt(str(body['error']))}", keep_time=True)
-            return
+            raise Problem(Outcome.HTTP_5XX, f"server error with HTTP 200: {excerpt(str(body['error']))}")
         output = body.get("text_output") if isinstance(body, dict) else None
         if not isinstance(output, str):
-            _fail(record, Outcome.MALFORMED, f"no text_output in the response: {_excerpt(raw.decode(errors='replace'))}", keep_time=True)
-            return
+            raise Problem(Outcome.MALFORMED, f"no text_output in the response: {excerpt(raw.decode(errors='replace'))}")
         if prompt_text and output.startswith(prompt_text):
             output = output[len(prompt_text) :]
-        record.chunk_texts = [output]
+        chunks.texts.append(output)
 
 
-def _take_event(payload: str, text: StreamText, t_ns: int) -> tuple[Outcome, str] | None:
+def _take_event(payload: str, text: StreamText, t_ns: int) -> Problem | None:
     """Add one event's text; returns the problem it reports, if any."""
     try:
         event = json.loads(payload)
     except ValueError:
-        return Outcome.MALFORMED, f"not JSON in stream: {_excerpt(payload)}"
+        return Problem(Outcome.MALFORMED, f"not JSON in stream: {excerpt(payload)}")
     if not isinstance(event, dict):
-        return Outcome.MALFORMED, f"unexpected event: {_excerpt(payload)}"
+        return Problem(Outcome.MALFORMED, f"unexpected event: {excerpt(payload)}")
     if "error" in event:
         error = event["error"]
         message = error if isinstance(error, str) else json.dumps(error)
-        return Outcome.STREAM_BROKEN, f"server error in stream: {_excerpt(message)}"
+        return Problem(Outcome.STREAM_BROKEN, f"server error in stream: {excerpt(message)}")
     output = event.get("text_output")
     if isinstance(output, str):
         text.add(output, t_ns)
+    elif output is not None:
+        return Problem(Outcome.MALFORMED, f"text_output is not text: {excerpt(payload)}")
     return None
 
 
-async def _http_error(record: RequestRecord, resp: aiohttp.ClientResponse) -> None:
-    body = await resp.text(errors="replace")
-    record.t_end_ns = time.perf_counter_ns()
-    record.http_status = resp.status
-    outcome = Outcome.HTTP_4XX if resp.status < 500 else Outcome.HTTP_5XX
-    _fail(record, outcome, f"HTTP {resp.status}: {_excerpt(_error_message(body))}", keep_time=True)
-
-
 def _detail(text: str) -> str:
-    message = _error_message(text).strip()
-    return f": {_excerpt(message)}" if message else ""
+    message = error_message(text).strip()
+    return f": {excerpt(message)}" if message else ""

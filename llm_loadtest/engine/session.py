@@ -15,7 +15,7 @@ import time
 import aiohttp
 from aiohttp.client_proto import ResponseHandler
 
-from llm_loadtest.adapters.openai import connect_trace_config
+from llm_loadtest.adapters.exchange import connect_trace_config
 
 # long enough that connections opened before a level are still there when it ends
 KEEPALIVE_S = 300

@@ -1,0 +1,162 @@
+"""One HTTP request and its record, for every adapter: the send, the clock, the error classes.
+
+An adapter supplies how to read a successful response into `Chunks`; this module sends,
+stamps, and turns every way a request can end into an outcome. It never raises for a failed
+request: a load tester that loses a record because a server answered oddly lies about it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import aiohttp
+import numpy as np
+
+from llm_loadtest.engine.records import Outcome, RequestRecord
+
+_ERROR_BODY_LIMIT = 300
+# requests made before and after the run (not measured) get this long at most
+SIDE_REQUEST_TIMEOUT_S = 30.0
+
+
+@dataclass(slots=True)
+class Chunks:
+    """What a response delivered so far: kept when the request fails half-way."""
+
+    times: list[int] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)
+    reasoning: int = 0
+
+    def add(self, t_ns: int, text: str, *, reasoning: bool = False) -> None:
+        self.times.append(t_ns)
+        self.texts.append(text)
+        self.reasoning += reasoning
+
+
+class Problem(Exception):
+    """A response the reader cannot accept; ends the request with this outcome."""
+
+    def __init__(self, outcome: Outcome, message: str):
+        super().__init__(message)
+        self.outcome = outcome
+
+
+@dataclass
+class ConnectTrace:
+    """Filled by aiohttp's trace hooks when this request had to open a connection."""
+
+    start_ns: int = 0
+    end_ns: int = 0
+
+
+def connect_trace_config() -> aiohttp.TraceConfig:
+    """Hooks that time TCP connects per request, so that connect time is recorded apart."""
+    config = aiohttp.TraceConfig()
+
+    async def on_start(session, ctx, params) -> None:
+        if ctx.trace_request_ctx is not None:
+            ctx.trace_request_ctx.start_ns = time.perf_counter_ns()
+
+    async def on_end(session, ctx, params) -> None:
+        if ctx.trace_request_ctx is not None:
+            ctx.trace_request_ctx.end_ns = time.perf_counter_ns()
+
+    config.on_connection_create_start.append(on_start)
+    config.on_connection_create_end.append(on_end)
+    return config
+
+
+def arrival_clock(resp: aiohttp.ClientResponse) -> Callable[[], int]:
+    """When the bytes just read arrived: the engine's connections stamp them as they come off
+    the socket (engine.session); elsewhere, now. A response read whole during the request has
+    already let go of its connection, so the protocol is taken from the response itself."""
+    protocol = resp.connection.protocol if resp.connection is not None else getattr(resp, "_protocol", None)
+    if hasattr(protocol, "arrival_ns"):
+        return lambda: protocol.arrival_ns
+    return time.perf_counter_ns
+
+
+Reader = Callable[[RequestRecord, aiohttp.ClientResponse, Chunks, Callable[[], int]], Awaitable[None]]
+
+
+async def exchange(
+    session: aiohttp.ClientSession,
+    url: str,
+    payload: bytes,
+    headers: dict[str, str],
+    record: RequestRecord,
+    read: Reader,
+    *,
+    timeout: float | None,
+) -> None:
+    """POST and read; the record gets times, chunks and the outcome, whatever happens."""
+    trace = ConnectTrace()
+    chunks = Chunks()
+    record.t_start_ns = time.perf_counter_ns()
+    try:
+        async with asyncio.timeout(timeout):
+            async with session.post(url, data=payload, headers=headers, trace_request_ctx=trace) as resp:
+                clock = arrival_clock(resp)
+                if resp.status != 200:
+                    body = await resp.text(errors="replace")
+                    record.t_end_ns = clock()
+                    record.http_status = resp.status
+                    outcome = Outcome.HTTP_4XX if resp.status < 500 else Outcome.HTTP_5XX
+                    fail(record, outcome, f"HTTP {resp.status}: {excerpt(error_message(body))}")
+                else:
+                    await read(record, resp, chunks, clock)
+    except Problem as exc:
+        fail(record, exc.outcome, str(exc))
+    except aiohttp.ConnectionTimeoutError as exc:  # a TimeoutError too, but not the request's
+        fail(record, Outcome.CONNECT, short(exc))
+    except TimeoutError:
+        fail(record, Outcome.TIMEOUT, f"no complete response within {timeout:g} s")
+    except asyncio.CancelledError:
+        # the engine cancels what is in flight when the user stops: kept out of the failures
+        fail(record, Outcome.CANCELLED, "cancelled by the user")
+    except aiohttp.ClientConnectorError as exc:
+        fail(record, Outcome.CONNECT, short(exc))
+    except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
+        fail(record, Outcome.STREAM_BROKEN, short(exc))
+    except aiohttp.ClientResponseError as exc:  # not valid HTTP
+        fail(record, Outcome.MALFORMED, short(exc))
+    except aiohttp.ClientError as exc:
+        fail(record, Outcome.CONNECT, short(exc))
+    except Exception as exc:  # a reader met a shape it did not expect
+        fail(record, Outcome.MALFORMED, f"unexpected response: {short(exc)}")
+    finally:
+        record.chunk_times_ns = np.array(chunks.times, dtype=np.int64)
+        record.chunk_texts = chunks.texts
+        record.reasoning_chunks = chunks.reasoning
+    if trace.end_ns:
+        record.connect_ns = trace.end_ns - trace.start_ns
+
+
+def fail(record: RequestRecord, outcome: Outcome, message: str) -> None:
+    """Mark the record failed; its end is now unless the reader already stamped it."""
+    record.outcome = outcome
+    record.error = message
+    if not record.t_end_ns:
+        record.t_end_ns = time.perf_counter_ns()
+
+
+def error_message(text: str) -> str:
+    """The message of an error body: OpenAI's {"error": {"message"}}, Triton's {"error": "..."}."""
+    try:
+        error = json.loads(text).get("error", text)
+    except (ValueError, AttributeError):
+        return text
+    return error.get("message", str(error)) if isinstance(error, dict) else str(error)
+
+
+def excerpt(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= _ERROR_BODY_LIMIT else text[:_ERROR_BODY_LIMIT] + "..."
+
+
+def short(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}".splitlines()[0]
