@@ -353,6 +353,19 @@ def test_an_older_schema_without_a_migration_says_what_to_do(db):
     assert "cannot upgrade" in _one_line(exc)
 
 
+@pytest.mark.parametrize("under", ["", "deeper"])
+def test_a_folder_that_cannot_be_made_is_one_clear_line(tmp_path, under):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    target = blocker / under / "x.db" if under else blocker / "x.db"
+    for db in (str(target), f"sqlite:///{target}"):
+        with pytest.raises(StoreError) as exc:
+            Store.open(db)
+        message = _one_line(exc)
+        assert str(target) in message and "is a file, not a folder" in message
+    assert blocker.read_text() == "not a folder"
+
+
 def test_another_programs_tables_are_not_taken_over(db):
     Path(db).parent.mkdir(parents=True)
     with sqlite3.connect(db) as raw:

@@ -175,6 +175,18 @@ def test_compare_takes_2_to_5_runs(db, capsys, count):
     assert code == 2 and "2 to 5" in err
 
 
+def test_a_database_folder_that_cannot_be_made_is_one_line_and_exit_2(tmp_path, capsys):
+    blocker = tmp_path / "passwd"
+    blocker.write_text("root:x:0:0\n")
+    db = str(blocker / "x.db")
+    for argv in (["history"], ["show", "abc"], ["export", "abc", "-o", str(tmp_path / "r.json")],
+                 ["delete", "abc", "--yes"], ["compare", "abc", "def"]):
+        code, out, err = run_cli(capsys, *argv, "--db", db)
+        assert code == 2, argv
+        assert out == "" and len(err.strip().splitlines()) == 1, (argv, err)
+        assert "cannot create the folder" in err and "Traceback" not in err
+
+
 def test_a_corrupt_database_is_one_line_and_exit_2(tmp_path, capsys):
     bad = tmp_path / "bad.db"
     bad.write_bytes(b"garbage" * 1000)

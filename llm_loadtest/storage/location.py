@@ -14,6 +14,8 @@ import platformdirs
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+from llm_loadtest.storage.errors import StoreError
+
 APP_NAME = "llm-loadtest"
 DEFAULT_FILENAME = "benchmarks.db"
 
@@ -24,7 +26,10 @@ def default_database_path() -> Path:
 
 
 def resolve_database_url(db: str | None = None) -> str:
-    """The SQLAlchemy URL of the results database; SQLite folders are created."""
+    """The SQLAlchemy URL of the results database; SQLite folders are created.
+
+    A folder that cannot be created (a file in the way, no permission) is a one-line StoreError.
+    """
     candidates = (
         (db, True),
         (os.environ.get("LLM_LOADTEST_DB"), True),
@@ -62,12 +67,30 @@ def _to_url(value: str, may_be_url: bool) -> str:
     if may_be_url and is_url(value):
         path = sqlite_file(value)
         if path is not None:
-            path.expanduser().parent.mkdir(parents=True, exist_ok=True)
+            _make_folder(path.expanduser())
         return value
     return _sqlite_url(Path(value))
 
 
 def _sqlite_url(path: Path) -> str:
     path = path.expanduser().absolute()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _make_folder(path)
     return URL.create("sqlite", database=str(path)).render_as_string(hide_password=False)
+
+
+def _make_folder(database: Path) -> None:
+    """Create the folder of an SQLite file, or say in one line why it cannot be."""
+    folder = database.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        blocker = exc.filename or folder
+        if isinstance(exc, FileExistsError):
+            reason = f"{blocker} is a file, not a folder"
+        elif isinstance(exc, NotADirectoryError):
+            reason = f"a part of {blocker} is a file, not a folder"
+        else:
+            reason = f"{blocker}: {exc.strerror or type(exc).__name__}"
+        raise StoreError(
+            f"cannot create the folder of database {database} ({reason}); choose another --db"
+        ) from exc
