@@ -185,6 +185,42 @@ def test_xlsx_says_when_excel_row_limit_cut_requests(tmp_path, run, monkeypatch)
     assert any("first 10 of 180 requests" in n for n in notes)
 
 
+def _utf16_units(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def test_xlsx_cleans_control_characters_and_cuts_strings_excel_cannot_hold(tmp_path):
+    result, records = make_run(concurrency=(1,), samples=False)
+    level = records[0]
+    assert level[5].error and level[7].error  # a 5xx and a timeout (storage_samples)
+    level[5].error = "upstream said \x1b[31mboom\x1b[0m\x00\x07 done\ttab"
+    level[7].error = "x" * 40_000
+    level[18].error = "\U0001F600" * 20_000  # 20,000 characters, 40,000 UTF-16 units for Excel
+    result.warnings.append("bell\x07 and " + "w" * 33_000)
+    to_xlsx(result, dict(enumerate(records)), tmp_path / "r.xlsx")
+
+    # the raw parts: no control character at all (Excel calls such a file damaged)
+    with zipfile.ZipFile(tmp_path / "r.xlsx") as book:
+        for name in book.namelist():
+            data = book.read(name)
+            assert not any(b in data for b in (b"\x1b", b"\x00", b"\x07")), name
+    book = openpyxl.load_workbook(tmp_path / "r.xlsx")
+    rows = list(book["Requests"].iter_rows(values_only=True))
+    errors = {row[rows[0].index("request_id")]: row[rows[0].index("error")] for row in rows[1:]}
+    assert errors[level[5].request_id] == "upstream said [31mboom[0m done\ttab"
+    cut = errors[level[7].request_id]
+    assert cut == "x" * (xlsx_export.MAX_CELL_CHARS - 1) + xlsx_export.TRUNCATED_MARK
+    wide = errors[level[18].request_id]
+    assert _utf16_units(wide) <= xlsx_export.MAX_CELL_CHARS and wide.endswith(xlsx_export.TRUNCATED_MARK)
+    assert set(wide[:-1]) == {"\U0001F600"} and len(wide) > 16_000
+    # an ordinary error is untouched
+    assert errors[level[16].request_id] == level[16].error
+
+    warnings = [r[1] for r in book["Summary"].iter_rows(values_only=True) if r and r[0] == "warning"]
+    assert warnings[0] == result.warnings[0]
+    assert warnings[1].startswith("bell and www") and len(warnings[1]) == xlsx_export.MAX_CELL_CHARS
+
+
 def test_no_secret_in_any_export(tmp_path):
     result, records = make_run(environment={"api_key": FAKE_KEY, "headers": {"Authorization": f"Bearer {FAKE_KEY}"}})
     result.config.extra_body = {"api_key": FAKE_KEY}

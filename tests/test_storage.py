@@ -366,6 +366,19 @@ def test_a_folder_that_cannot_be_made_is_one_clear_line(tmp_path, under):
     assert blocker.read_text() == "not a folder"
 
 
+@pytest.mark.parametrize("column,table", [("summary", "level"), ("config", "run"), ("warnings", "run")])
+def test_a_stored_document_that_cannot_be_read_is_one_clear_line(db, column, table):
+    result, records = make_run()
+    with Store.open(db) as store:
+        store.save(result, records)
+    with sqlite3.connect(db) as raw:
+        raw.execute(f"UPDATE {table} SET {column} = ?", ('{"levels": "not this"' if column != "summary" else '{"x": 1}',))
+    with Store.open(db) as store:
+        with pytest.raises(StoreError) as exc:
+            store.get_result(result.run_id)
+    assert "cannot read" in _one_line(exc)
+
+
 def test_another_programs_tables_are_not_taken_over(db):
     Path(db).parent.mkdir(parents=True)
     with sqlite3.connect(db) as raw:

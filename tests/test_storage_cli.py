@@ -143,6 +143,27 @@ def test_export_each_format(db, capsys, tmp_path):
     assert code == 0 and json.loads(out)["run_id"] == IDS[2]
 
 
+def test_export_xlsx_of_errors_with_control_characters(tmp_path, capsys):
+    result, records = make_run(run_id="e5c0e5c0-0000-4000-8000-000000000000", concurrency=(1,), n=20)
+    records[0][5].error = "proxy: \x1b[1;31mupstream reset\x1b[0m\x00"
+    db = str(tmp_path / "esc.db")
+    with Store.open(db) as store:
+        store.save(result, records)
+    code, _, err = run_cli(capsys, "export", "e5c0", "-o", str(tmp_path / "esc.xlsx"), "--db", db)
+    assert code == 0, err
+    rows = list(openpyxl.load_workbook(tmp_path / "esc.xlsx")["Requests"].iter_rows(values_only=True))
+    error = rows[0].index("error")
+    assert rows[6][error] == "proxy: [1;31mupstream reset[0m"
+
+
+@pytest.mark.parametrize("fmt,extra", [("csv", []), ("csv", ["--requests"]), ("json", []), ("xlsx", [])])
+def test_an_export_that_fails_to_write_is_one_line_and_exit_2(db, capsys, fmt, extra):
+    # /dev/full takes the open but fails every write with ENOSPC, as a full disk does
+    code, out, err = run_cli(capsys, "export", "dead", "-f", fmt, *extra, "-o", "/dev/full", "--db", db)
+    assert code == 2 and out == ""
+    assert err.strip().splitlines() == ["llm-loadtest: error: cannot write /dev/full: No space left on device"]
+
+
 @pytest.mark.parametrize(
     "argv,needle",
     [

@@ -7,9 +7,10 @@ stderr and exit 2, like every other mistake in what was typed.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from llm_loadtest.cli import CliError
@@ -22,6 +23,7 @@ from llm_loadtest.storage import Store, StoreError
 STATUSES = ("running", "completed", "failed", "aborted")
 FORMATS = ("csv", "xlsx", "json")
 MAX_COMPARE = 5
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 DB_HELP = "results database: a path or an SQLAlchemy URL (default: env LLM_LOADTEST_DB, DATABASE_PATH, then the XDG data folder)"
 
 
@@ -146,6 +148,7 @@ def handle_export(args: argparse.Namespace) -> int:
         result = store.get_result(run_id)
         records = store.get_records_by_level(run_id) if fmt == "xlsx" or args.requests else None
     target = sys.stdout if to_stdout else args.output
+    existed = to_stdout or Path(args.output).exists()
     try:
         if fmt == "json":
             to_json(result, target)
@@ -153,11 +156,22 @@ def handle_export(args: argparse.Namespace) -> int:
             to_csv(result, target, requests=records)
         else:
             to_xlsx(result, records, args.output)
-    except OSError as exc:
-        raise CliError(f"cannot write {args.output}: {exc.strerror or exc}", 1) from None
+    except Exception as exc:  # noqa: BLE001 - whatever breaks an export is one line, not a traceback
+        if not existed:
+            with suppress(OSError):
+                Path(args.output).unlink(missing_ok=True)  # no half-written file left behind
+        raise CliError(_export_failure(args.output, fmt, exc), 2) from None
     if not to_stdout:
         print(f"wrote run {run_id} as {fmt} to {args.output}", file=sys.stderr)
     return 0
+
+
+def _export_failure(output: str, fmt: str, exc: Exception) -> str:
+    if isinstance(exc, OSError):
+        return f"cannot write {output}: {exc.strerror or exc}"
+    # one line, and nothing a terminal would take as a command (an error text may hold ESC)
+    detail = " ".join(_CONTROL.sub(" ", str(exc)).split())[:300] or type(exc).__name__
+    return f"export as {fmt} to {output} failed: {type(exc).__name__}: {detail}"
 
 
 def handle_compare(args: argparse.Namespace) -> int:

@@ -9,6 +9,7 @@ a figure may differ from the JSON in its 17th digit. CSV and JSON are exact.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from openpyxl.cell import WriteOnlyCell
 from openpyxl.chart import Reference, ScatterChart, Series
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
 from llm_loadtest.export.tables import (
     REQUEST_COLUMNS,
@@ -29,8 +31,10 @@ from llm_loadtest.export.tables import (
 from llm_loadtest.results.model import GpuSample, RunResult, ServerSample
 from llm_loadtest.storage.redact import redact
 
-# Excel's limit, header row included.
+# Excel's limits: rows in a sheet (header row included), characters in a cell.
 MAX_ROWS = 1_048_576
+MAX_CELL_CHARS = 32_767
+TRUNCATED_MARK = "…"
 _BOLD = Font(bold=True)
 _TITLE = Font(bold=True, size=14)
 _NUMBER_FORMAT = "#,##0.00"
@@ -52,7 +56,12 @@ def to_xlsx(result: RunResult, records: RecordsArg, path: str | Path) -> None:
         _write_samples(workbook.create_sheet("GPU"), result.gpu_samples, GpuSample)
     if result.server_samples:
         _write_samples(workbook.create_sheet("Server"), result.server_samples, ServerSample)
-    workbook.save(str(path))
+    # Composed in memory, then written in one go: a disk that fails (full, gone) is then one
+    # OSError, not a half-closed zip whose clean-up prints tracebacks when it is collected.
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    with open(path, "wb") as handle:
+        handle.write(buffer.getbuffer())
 
 
 def _write_summary(sheet: Any, result: RunResult, truncated: int) -> None:
@@ -82,7 +91,7 @@ def _write_summary(sheet: Any, result: RunResult, truncated: int) -> None:
     for level in levels:
         rows.append([_number(sheet, level.get(name)) for name in columns])
     for row in rows:
-        sheet.append(row)
+        _append(sheet, row)
     if levels:
         _add_charts(sheet, columns, levels, header_row, anchor_row=header_row + len(levels) + 3)
 
@@ -116,13 +125,13 @@ def _add_charts(sheet: Any, columns: list[str], levels: list[dict], header_row: 
 def _write_requests(sheet: Any, result: RunResult, records: RecordsArg) -> int:
     """Rows written; returns the number of requests when Excel's row limit cut them short."""
     sheet.freeze_panes = "A2"
-    sheet.append([_cell(sheet, name, _BOLD) for name in REQUEST_COLUMNS])
+    _append(sheet, [_cell(sheet, name, _BOLD) for name in REQUEST_COLUMNS])
     written = 0
     total = 0
     for row in request_rows(result, records):
         total += 1
         if written < MAX_ROWS - 1:
-            sheet.append(row)
+            _append(sheet, row)
             written += 1
     return total if total > written else 0
 
@@ -130,13 +139,36 @@ def _write_requests(sheet: Any, result: RunResult, records: RecordsArg) -> int:
 def _write_samples(sheet: Any, samples: list, model: type) -> None:
     sheet.freeze_panes = "A2"
     columns, rows = sample_table(samples, model)
-    sheet.append([_cell(sheet, name, _BOLD) for name in columns])
+    _append(sheet, [_cell(sheet, name, _BOLD) for name in columns])
     for row in rows:
-        sheet.append(row)
+        _append(sheet, row)
+
+
+def _append(sheet: Any, row: list[Any]) -> None:
+    """Every row goes through here, so that every string cell is one Excel accepts."""
+    sheet.append([_clean(value) if isinstance(value, str) else value for value in row])
+
+
+def _clean(value: Any) -> Any:
+    """A string Excel takes as it is: no control characters (openpyxl refuses them, Excel
+    calls the file damaged), and at most MAX_CELL_CHARS characters (Excel "repairs" a longer
+    cell); a cut string ends in TRUNCATED_MARK. Anything else is returned unchanged."""
+    if not isinstance(value, str):
+        return value
+    text = ILLEGAL_CHARACTERS_RE.sub("", value)
+    if len(text) > MAX_CELL_CHARS // 2:
+        # Excel counts UTF-16 units: a character outside the BMP (an emoji) counts twice
+        units = text.encode("utf-16-le")
+        if len(units) > 2 * MAX_CELL_CHARS:
+            end = 2 * (MAX_CELL_CHARS - len(TRUNCATED_MARK))
+            if 0xD8 <= units[end - 1] <= 0xDB:  # never cut a surrogate pair in two
+                end -= 2
+            text = units[:end].decode("utf-16-le") + TRUNCATED_MARK
+    return text
 
 
 def _cell(sheet: Any, value: Any, font: Font | None = None) -> WriteOnlyCell:
-    cell = WriteOnlyCell(sheet, value=value)
+    cell = WriteOnlyCell(sheet, value=_clean(value))
     if font is not None:
         cell.font = font
     return cell

@@ -215,19 +215,19 @@ class Store:
             summaries = [LevelSummary.model_validate_json(text) for text in levels]
             gpu = [_sample(GpuSample, row) for row in self._sample_rows(conn, _GPU, run["pk"])]
             server = [_sample(ServerSample, row) for row in self._sample_rows(conn, _SERVER, run["pk"])]
-        return RunResult(
-            run_id=run["run_id"],
-            status=run["status"],
-            started_at=_from_db_time(run["started_at"]),
-            finished_at=_from_db_time(run["finished_at"]) if run["finished_at"] is not None else None,
-            config=_config(json.loads(run["config"]), run_id),
-            token_source=TokenSourceInfo.model_validate(json.loads(run["token_source"])),
-            environment=json.loads(run["environment"]),
-            levels=summaries,
-            gpu_samples=gpu,
-            server_samples=server,
-            warnings=json.loads(run["warnings"]),
-        )
+            return RunResult(
+                run_id=run["run_id"],
+                status=run["status"],
+                started_at=_from_db_time(run["started_at"]),
+                finished_at=_from_db_time(run["finished_at"]) if run["finished_at"] is not None else None,
+                config=_config(json.loads(run["config"]), run_id),
+                token_source=TokenSourceInfo.model_validate(json.loads(run["token_source"])),
+                environment=json.loads(run["environment"]),
+                levels=summaries,
+                gpu_samples=gpu,
+                server_samples=server,
+                warnings=json.loads(run["warnings"]),
+            )
 
     def get_records(self, run_id: str, level_index: int | None = None) -> list[RequestRecord]:
         """The measured requests, in the order they were stored (warm-up is never stored)."""
@@ -350,6 +350,12 @@ class Store:
             raise describe(exc, self.where, self._busy_timeout_s) from exc
         except codec.CodecError as exc:
             raise StoreError(f"database {self.where}: {exc}; it was written by a newer llm-loadtest or is damaged") from exc
+        except (ValidationError, json.JSONDecodeError) as exc:
+            # a stored document (summary, config, samples) this version cannot read
+            raise StoreError(
+                f"database {self.where} holds a run this llm-loadtest cannot read ({type(exc).__name__}); "
+                "it was written by a newer llm-loadtest or is damaged"
+            ) from exc
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
