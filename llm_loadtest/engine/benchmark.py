@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import math
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import aiohttp
 import numpy as np
@@ -18,6 +19,7 @@ import numpy as np
 from llm_loadtest import metrics
 from llm_loadtest.metrics.live import live_figures
 from llm_loadtest.adapters.base import Adapter, ServerConfigError, ServerUnreachable
+from llm_loadtest.adapters.exchange import SIDE_REQUEST_TIMEOUT_S
 from llm_loadtest.adapters.registry import make_adapter
 from llm_loadtest.config import ConfigError, LevelSpec, RunConfig
 from llm_loadtest.engine.arrivals import arrival_offsets
@@ -30,6 +32,8 @@ from llm_loadtest.engine.token_accounting import account_tokens
 from llm_loadtest.tokens.tokenizer import get_tokenizer
 
 SNAPSHOT_INTERVAL_S = 0.25
+DEFAULT_E2E_ESTIMATE_S = 2.0
+MAX_PREOPENED_CONNECTIONS = 1024
 LIVE_WINDOW_S = 2.0
 
 
@@ -42,10 +46,23 @@ class RunStartError(Exception):
 
 
 class Benchmark:
-    def __init__(self, config: RunConfig, *, api_key: str | None, run_id: str, emit: Callable[[EngineEvent], None], t0_ns: int | None = None):
+    def __init__(
+        self,
+        config: RunConfig,
+        *,
+        api_key: str | None,
+        run_id: str,
+        emit: Callable[[EngineEvent], None],
+        t0_ns: int | None = None,
+        flush: Callable[[], Awaitable[None]] | None = None,
+    ):
+        """`emit` takes every event; `flush`, when given, waits until what was emitted has left
+        (the child process's pipe), so that a level's records are not still being sent while
+        the next level's clock runs."""
         self.config = config
         self.run_id = run_id
         self.emit = emit
+        self._flush = flush
         self.t0_ns = t0_ns or time.perf_counter_ns()
         try:
             self.tokenizer = get_tokenizer(config.tokenizer)
@@ -54,11 +71,14 @@ class Benchmark:
         self.adapter: Adapter = make_adapter(config, api_key)
         self.prompts = PromptFactory(self.tokenizer, config.input_len, config.seed, namespace=run_id[:8] + "-")
         self._stopping = False
+        self._stopped = asyncio.Event()
         self._workers: set[asyncio.Task] = set()
+        self._warmup_e2e_s: float | None = None
 
     def abort(self) -> None:
         """Stop sending, cancel what is in flight; what finished is kept."""
         self._stopping = True
+        self._stopped.set()
         for task in list(self._workers):
             task.cancel()
 
@@ -76,15 +96,21 @@ class Benchmark:
             except ServerConfigError as exc:
                 raise RunStartError(str(exc), 2) from None
             self.emit(RunStarted(model=model))
-            next_prompt = 0
             if self.config.warmup:
                 await self._warmup(session, levels[0])
+            next_prompt = 0
             for index, spec in enumerate(levels):
                 if self._stopping:
                     break
-                records, next_prompt = await self._run_level(session, index, len(levels), spec, next_prompt)
-                await self._count_with_server(session, records)
+                records, used = await self._run_level(session, index, len(levels), spec, next_prompt)
+                next_prompt += used
+                if not records and self._stopping:
+                    break  # stopped before the level began: nothing to report
+                if not self._stopping:
+                    await self._count_with_server(session, records)
                 self._finish_level(index, spec, records)
+                if self._flush is not None:
+                    await self._flush()
 
     # ---- warm-up ------------------------------------------------------------------------------
 
@@ -93,21 +119,36 @@ class Benchmark:
         width = max(1, min(count, first.concurrency or 1))
         warm = PromptFactory(self.tokenizer, self.config.input_len, self.config.seed, namespace=f"{self.run_id[:8]}-warmup-")
         queue = list(range(count))
+        e2e: list[int] = []
 
         async def worker() -> None:
             while queue and not self._stopping:
                 i = queue.pop()
-                await self.adapter.send(session, warm.get(i), f"{self.run_id[:8]}-w{i}", timeout=self.config.timeout)
+                record = await self.adapter.send(session, warm.get(i), f"{self.run_id[:8]}-w{i}", timeout=self.config.timeout)
+                if record.ok:
+                    e2e.append(record.e2e_ns)
 
         await self._gather(worker() for _ in range(width))
+        if e2e:
+            self._warmup_e2e_s = float(np.mean(e2e)) / 1e9
 
     # ---- one level ---------------------------------------------------------------------------
 
     async def _run_level(self, session, index: int, n_levels: int, spec: LevelSpec, first_prompt: int) -> tuple[list[RequestRecord], int]:
+        """The level's records (cancelled ones left out) and how many prompts it used."""
         cfg = self.config
-        expected = cfg.num_prompts if cfg.duration is None else _expected_requests(cfg, spec)
+        offsets = None
+        if spec.request_rate is not None:
+            count = cfg.num_prompts if cfg.duration is None else None
+            offsets = arrival_offsets(spec.request_rate, cfg.burstiness, count=count, duration=cfg.duration, seed=cfg.seed + index)
+            expected = len(offsets)
+        else:
+            expected = cfg.num_prompts if cfg.duration is None else _expected_requests(spec)
+        # everything the level needs is built before its clock starts
         self.prompts.prepare(expected, start=first_prompt)
-        await _open_connections(session, self.adapter, spec.concurrency or 0)
+        await _open_connections(session, self.adapter, self._connections_for(spec))
+        if self._stopping:
+            return [], 0
         self.emit(LevelStarted(level_index=index, n_levels=n_levels, level_label=spec.label))
         # as vLLM's bench serve does: what exists now (tokenizer, prompts, earlier records) is
         # never garbage, so keep the collector from walking it in the middle of a level
@@ -121,10 +162,10 @@ class Benchmark:
         reporter = asyncio.get_running_loop().create_task(self._report(live, lag, cpu))
         live.started_ns = time.perf_counter_ns()
         try:
-            if spec.request_rate is None:
+            if offsets is None:
                 used = await self._closed_loop(session, spec, live, first_prompt)
             else:
-                used = await self._open_loop(session, spec, live, first_prompt, seed=cfg.seed + index)
+                used = await self._open_loop(session, spec, live, first_prompt, offsets)
         finally:
             reporter.cancel()
             lag.stop()
@@ -134,7 +175,15 @@ class Benchmark:
         records = [r for r in live.records if r.outcome is not Outcome.CANCELLED]
         self._lag_samples = lag.take()
         self._cpu_percent = cpu_percent
-        return records, first_prompt + used
+        return records, used
+
+    def _connections_for(self, spec: LevelSpec) -> int:
+        """How many requests the level will have in flight at once, to open their connections."""
+        if spec.concurrency:
+            return spec.concurrency
+        # uncapped rate: about rate x request time, with room for bursts
+        e2e_s = self._warmup_e2e_s or DEFAULT_E2E_ESTIMATE_S
+        return min(MAX_PREOPENED_CONNECTIONS, math.ceil(spec.request_rate * e2e_s * 1.5) + 1)
 
     async def _count_with_server(self, session, records: list[RequestRecord]) -> None:
         """Output tokens by the server's own tokenizer, for servers that send no usage."""
@@ -153,15 +202,14 @@ class Benchmark:
             return tokens is not None
 
         if await one(missing[0]):  # a server without the endpoint is asked once, not per request
-            await asyncio.gather(*(one(r) for r in missing[1:]))
+            await self._gather(one(r) for r in missing[1:])
 
     def _finish_level(self, index: int, spec: LevelSpec, records: list[RequestRecord]) -> None:
         account_tokens(records, self.tokenizer)
-        delays = [(r.t_start_ns - r.t_scheduled_ns) / 1e6 for r in records if r.t_scheduled_ns is not None]
-        # with a concurrency cap, waiting for a free slot is the cap doing its job, not the
-        # client falling behind: the delays stay in the records, the health check skips them
-        paced = spec.request_rate is not None and spec.concurrency is None
-        client = metrics.client_health(self._lag_samples, self._cpu_percent, np.array(delays) if paced else None)
+        delays = metrics.scheduling_delay_ms(records) if spec.request_rate is not None else None
+        client = metrics.client_health(
+            self._lag_samples, self._cpu_percent, delays, warn_scheduling_delay=spec.concurrency is None
+        )
         summary = metrics.summarize_level(
             records, spec, self.config.goodput, input_len_requested=self.config.input_len, client=client
         )
@@ -182,57 +230,69 @@ class Benchmark:
                 i = first_prompt + issued
                 issued += 1
                 live.in_flight += 1
-                record = await self.adapter.send(session, self.prompts.get(i), self._request_id(live.index, i), timeout=cfg.timeout)
-                live.in_flight -= 1
+                try:
+                    record = await self.adapter.send(session, self.prompts.get(i), self._request_id(live.index, i), timeout=cfg.timeout)
+                finally:
+                    live.in_flight -= 1
                 live.add(record)
 
         await self._gather(worker() for _ in range(spec.concurrency or 1))
         return issued
 
-    async def _open_loop(self, session, spec: LevelSpec, live: _LiveLevel, first_prompt: int, seed: int) -> int:
+    async def _open_loop(self, session, spec: LevelSpec, live: _LiveLevel, first_prompt: int, offsets: np.ndarray) -> int:
         cfg = self.config
-        offsets = arrival_offsets(spec.request_rate, cfg.burstiness, count=cfg.num_prompts if cfg.duration is None else None, duration=cfg.duration, seed=seed)
-        self.prompts.prepare(len(offsets), start=first_prompt)
         limit = asyncio.Semaphore(spec.concurrency) if spec.concurrency else None
         start = live.started_ns
-        tasks: list[asyncio.Task] = []
-
-        async def one(i: int, due_ns: int) -> None:
-            if limit is not None:
-                async with limit:
-                    await send(i, due_ns)
-            else:
-                await send(i, due_ns)
 
         async def send(i: int, due_ns: int) -> None:
             live.in_flight += 1
-            record = await self.adapter.send(session, self.prompts.get(first_prompt + i), self._request_id(live.index, first_prompt + i), t_scheduled_ns=due_ns, timeout=cfg.timeout)
-            live.in_flight -= 1
+            try:
+                record = await self.adapter.send(
+                    session, self.prompts.get(first_prompt + i), self._request_id(live.index, first_prompt + i),
+                    t_scheduled_ns=due_ns, timeout=cfg.timeout,
+                )
+            finally:
+                live.in_flight -= 1
             live.add(record)
 
-        loop = asyncio.get_running_loop()
+        async def one(i: int, due_ns: int) -> None:
+            if limit is None:
+                await send(i, due_ns)
+                return
+            async with limit:
+                if not self._stopping:
+                    await send(i, due_ns)
+
+        tasks = []
         for i, offset in enumerate(offsets):
             due_ns = start + int(offset * 1e9)
             delay = (due_ns - time.perf_counter_ns()) / 1e9
             if delay > 0:
-                await asyncio.sleep(delay)
+                try:  # a sleep that an abort cuts short
+                    await asyncio.wait_for(self._stopped.wait(), delay)
+                except TimeoutError:
+                    pass
             if self._stopping:
                 break
-            task = loop.create_task(one(i, due_ns))
-            self._workers.add(task)
-            task.add_done_callback(self._workers.discard)
-            tasks.append(task)
-        await asyncio.gather(*tasks, return_exceptions=True)
+            tasks.append(self._spawn(one(i, due_ns)))
+        await self._gather_tasks(tasks)
         return len(tasks)
 
+    def _spawn(self, coroutine) -> asyncio.Task:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._workers.add(task)
+        task.add_done_callback(self._workers.discard)
+        return task
+
     async def _gather(self, coroutines) -> None:
-        loop = asyncio.get_running_loop()
-        tasks = [loop.create_task(c) for c in coroutines]
-        self._workers.update(tasks)
-        try:
-            await asyncio.gather(*tasks, return_exceptions=True)
-        finally:
-            self._workers.difference_update(tasks)
+        await self._gather_tasks([self._spawn(c) for c in coroutines])
+
+    async def _gather_tasks(self, tasks: list[asyncio.Task]) -> None:
+        """Wait for all; a worker's unexpected error is the run's, not something to swallow."""
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        errors = [r for r in results if isinstance(r, Exception)]
+        if errors:
+            raise errors[0]
 
     async def _report(self, live: _LiveLevel, lag: LoopLagMonitor, cpu: CpuMeter) -> None:
         while True:
@@ -325,23 +385,21 @@ def _tokens_so_far(record: RequestRecord) -> int:
     return len(record.chunk_times_ns)
 
 
-def _expected_requests(cfg: RunConfig, spec: LevelSpec) -> int:
-    """How many prompts to build before a timed level, so that few are built while it runs."""
-    if spec.request_rate is not None:
-        return int(spec.request_rate * cfg.duration) + 1
+def _expected_requests(spec: LevelSpec) -> int:
+    """Prompts to build before a closed-loop timed level; more are built as needed, cheaply
+    (see PromptFactory)."""
     return min(5000, max(4 * (spec.concurrency or 1), 64))
 
 
 async def _open_connections(session: aiohttp.ClientSession, adapter: Adapter, count: int) -> None:
     """Open (and keep alive) as many connections as the level will use, before it starts."""
-    if count <= 1:
-        count = 1
 
     async def touch() -> None:
-        try:
-            async with session.get(adapter.warm_url, headers=adapter.headers()) as resp:
-                await resp.read()
-        except (aiohttp.ClientError, OSError, asyncio.TimeoutError):
-            pass  # the level itself will meet and record the problem
+        async with session.get(adapter.warm_url, headers=adapter.headers()) as resp:
+            await resp.read()
 
-    await asyncio.gather(*(touch() for _ in range(count)))
+    try:
+        async with asyncio.timeout(SIDE_REQUEST_TIMEOUT_S):
+            await asyncio.gather(*(touch() for _ in range(max(1, count))), return_exceptions=True)
+    except TimeoutError:
+        pass  # the level itself will meet and record the problem

@@ -2,8 +2,9 @@
 screen, writing a database) can delay a timestamp.
 
 Events travel back over a pipe. The child never blocks its event loop on the pipe: a thread
-sends what the loop queues. The parent reads the pipe when it is readable, from its own
-event loop. The API key travels in the spawn arguments, never through a file.
+sends what the loop queues, and a level's records have left before the next level starts.
+The parent reads the pipe when it is readable, from its own event loop. The API key travels
+in the spawn arguments, never through a file.
 """
 
 from __future__ import annotations
@@ -20,22 +21,25 @@ from llm_loadtest.config import RunConfig
 from llm_loadtest.engine.events import EngineEvent, RunFailed
 
 _ABORT = "abort"
-_DONE = "done"
+_FINISHED = "finished"  # the engine ended on its own terms (its failures arrive as RunFailed)
+_CLOSED = "closed"  # nothing more will come
 
 
 class EngineProcess:
     def __init__(self, config: RunConfig, *, api_key: str | None, run_id: str, t0_ns: int):
         self._args = (config.model_dump(mode="json"), api_key, run_id, t0_ns)
         self._conn: Connection | None = None
-        self._process: multiprocessing.Process | None = None
+        self._abort_requested = False
 
     async def events(self) -> AsyncIterator[EngineEvent]:
         context = multiprocessing.get_context("spawn")
         parent_end, child_end = context.Pipe(duplex=True)
-        self._conn = parent_end
-        self._process = context.Process(target=_child_main, args=(*self._args, child_end), daemon=True, name="llm-loadtest-engine")
-        self._process.start()
+        process = context.Process(target=_child_main, args=(*self._args, child_end), daemon=True, name="llm-loadtest-engine")
+        process.start()
         child_end.close()
+        self._conn = parent_end
+        if self._abort_requested:
+            self.abort()
 
         loop = asyncio.get_running_loop()
         inbox: asyncio.Queue = asyncio.Queue()
@@ -46,21 +50,30 @@ class EngineProcess:
                     inbox.put_nowait(parent_end.recv())
             except (EOFError, OSError):
                 loop.remove_reader(parent_end.fileno())
-                inbox.put_nowait(_DONE)
+                inbox.put_nowait(_CLOSED)
 
         loop.add_reader(parent_end.fileno(), readable)
+        finished = False
         try:
-            while (item := await inbox.get()) != _DONE:
-                yield item
+            while (item := await inbox.get()) != _CLOSED:
+                if item == _FINISHED:
+                    finished = True
+                else:
+                    yield item
+            await asyncio.to_thread(process.join, 10)
+            if not finished:
+                yield RunFailed(f"the engine process ended unexpectedly (exit code {process.exitcode})", 1)
         finally:
+            self.abort()  # a listener that stopped early must not leave the child running
             if not parent_end.closed:
                 loop.remove_reader(parent_end.fileno())
-            await asyncio.to_thread(self._process.join, 10)
-            if self._process.is_alive():
-                self._process.kill()
+            await asyncio.to_thread(process.join, 10)
+            if process.is_alive():
+                process.kill()
             parent_end.close()
 
     def abort(self) -> None:
+        self._abort_requested = True
         if self._conn is not None and not self._conn.closed:
             try:
                 self._conn.send(_ABORT)
@@ -75,28 +88,37 @@ def _child_main(config_data: dict, api_key: str | None, run_id: str, t0_ns: int,
 
     def send_all() -> None:
         while (item := outbox.get()) is not None:
+            if isinstance(item, threading.Event):  # a flush mark: all before it has been sent
+                item.set()
+                continue
             try:
                 conn.send(item)
             except OSError:
                 return
 
+    async def flush() -> None:
+        sent = threading.Event()
+        outbox.put(sent)
+        await asyncio.to_thread(sent.wait)
+
     sender = threading.Thread(target=send_all, name="engine-events", daemon=True)
     sender.start()
     try:
-        asyncio.run(_serve(RunConfig.model_validate(config_data), api_key, run_id, t0_ns, conn, outbox.put))
+        asyncio.run(_serve(RunConfig.model_validate(config_data), api_key, run_id, t0_ns, conn, outbox.put, flush))
+        outbox.put(_FINISHED)
     finally:
-        outbox.put(_DONE)
+        outbox.put(_CLOSED)
         outbox.put(None)
         sender.join()
         conn.close()
 
 
-async def _serve(config: RunConfig, api_key: str | None, run_id: str, t0_ns: int, conn: Connection, emit) -> None:
+async def _serve(config: RunConfig, api_key: str | None, run_id: str, t0_ns: int, conn: Connection, emit, flush) -> None:
     from llm_loadtest.engine.benchmark import Benchmark, RunStartError
 
     loop = asyncio.get_running_loop()
     try:
-        bench = Benchmark(config, api_key=api_key, run_id=run_id, emit=emit, t0_ns=t0_ns)
+        bench = Benchmark(config, api_key=api_key, run_id=run_id, emit=emit, t0_ns=t0_ns, flush=flush)
     except RunStartError as exc:
         emit(RunFailed(str(exc), exc.exit_code))
         return

@@ -63,6 +63,9 @@ class RunController:
         self._abort_requested = False
         self._engine: Benchmark | EngineProcess | None = None
         self._stored_run = False
+        self._sampler = None
+        self._last_telemetry = 0.0
+        self._unstored_levels: list[LevelFinished] = []
         self._records_by_level: dict[int, list[RequestRecord]] = {}
         self.result = RunResult(
             run_id=self.run_id, status="running", started_at=utc_now(), config=config.model_copy(deep=True), environment=environment()
@@ -79,26 +82,25 @@ class RunController:
 
     async def run(self) -> RunResult:
         t0_ns = time.perf_counter_ns()
-        sampler = self._start_sampler(t0_ns)
+        self._sampler = self._start_sampler(t0_ns)
         failure: RunFailed | None = None
-        last_telemetry = 0.0
         try:
             async for event in self._engine_events(t0_ns):
                 if isinstance(event, RunFailed):
                     failure = event
                     continue
-                self._take(event)
+                await self._take(event)
                 self._publish(event)
-                if sampler is not None and isinstance(event, ProgressSnapshot) and time.monotonic() - last_telemetry >= TELEMETRY_PUBLISH_S:
-                    last_telemetry = time.monotonic()
-                    gpu, server = sampler.latest()
-                    self._publish(TelemetryUpdate(gpu=gpu, server=server))
+                self._publish_telemetry(event)
         finally:
-            samples = sampler.stop() if sampler is not None else ([], [])
-        if failure is not None and not self.result.levels:
+            leftover = await asyncio.to_thread(self._sampler.stop) if self._sampler is not None else ([], [])
+        if failure is not None and not self._stored_run:
             self._publish(failure)
             raise RunStartError(failure.message, failure.exit_code)
-        self._finish(failure, samples, sampler.notes if sampler is not None else [], t0_ns)
+        await self._keep_samples(*leftover)
+        await self._finish(failure, t0_ns)
+        if failure is not None:
+            self._publish(failure)
         self._publish(RunFinished(self.result))
         return self.result
 
@@ -126,6 +128,8 @@ class RunController:
                 await self._engine.run()
             except RunStartError as exc:
                 queue.put_nowait(RunFailed(str(exc), exc.exit_code))
+            except Exception as exc:  # as the child process reports it: what was measured is kept
+                queue.put_nowait(RunFailed(f"engine error: {type(exc).__name__}: {exc}", 1))
             finally:
                 queue.put_nowait(None)
 
@@ -134,26 +138,44 @@ class RunController:
             yield event
         await task
 
-    def _take(self, event: EngineEvent) -> None:
+    async def _take(self, event: EngineEvent) -> None:
         if isinstance(event, RunStarted):
             self.result.config.model = event.model
-            self._store("begin_run", self.result)
             self._stored_run = True
+            await self._store("begin_run", self.result)
         elif isinstance(event, LevelFinished):
             self.result.levels.append(event.summary)
             self._records_by_level[event.level_index] = event.records
-            self._store("add_level", self.run_id, event.level_index, event.summary, event.records)
+            if not await self._store("add_level", self.run_id, event.level_index, event.summary, event.records):
+                self._unstored_levels.append(event)
+            drain = getattr(self._sampler, "drain", None)
+            if drain is not None:
+                await self._keep_samples(*drain())
+
+    async def _keep_samples(self, gpu: list, server: list) -> None:
+        """Samples go to the result, and to the database as the run goes, not only at its end."""
+        self.result.gpu_samples.extend(gpu)
+        self.result.server_samples.extend(server)
+        if gpu or server:
+            await self._store("add_samples", self.run_id, gpu, server)
 
     def _publish(self, event: EngineEvent) -> None:
         for listener in self._listeners:
             listener(event)
 
+    def _publish_telemetry(self, event: EngineEvent) -> None:
+        if self._sampler is None or not isinstance(event, ProgressSnapshot):
+            return
+        if time.monotonic() - self._last_telemetry >= TELEMETRY_PUBLISH_S:
+            self._last_telemetry = time.monotonic()
+            gpu, server = self._sampler.latest()
+            self._publish(TelemetryUpdate(gpu=gpu, server=server))
+
     # ---- the result -------------------------------------------------------------------------
 
-    def _finish(self, failure: RunFailed | None, samples, notes: list[str], t0_ns: int) -> None:
+    async def _finish(self, failure: RunFailed | None, t0_ns: int) -> None:
         result = self.result
         result.finished_at = utc_now()
-        result.gpu_samples, result.server_samples = samples
         records = [r for level in self._records_by_level.values() for r in level]
         result.token_source = token_source(records)
         warnings: list[str] = []
@@ -163,32 +185,36 @@ class RunController:
             if summary.client:
                 label = f"c={summary.concurrency}" if summary.request_rate is None else f"{summary.request_rate:g} req/s"
                 warnings.extend(f"{label}: {w}" for w in summary.client.warnings)
-        warnings.extend(notes)
+        warnings.extend(self._sampler.notes if self._sampler is not None else [])
         if (note := tokenizer_warning(self.config, result.token_source)) is not None:
             warnings.append(note)
         warnings.extend(_cause_hints(result, self._records_by_level, t0_ns))
-        if self.store_error:
-            warnings.append(self.store_error)
         result.warnings = warnings
         if self._abort_requested:
             result.status = "aborted"
-        elif failure is not None or any(level.requests.succeeded == 0 for level in result.levels):
+        elif failure is not None or not result.levels or any(level.requests.succeeded == 0 for level in result.levels):
             result.status = "failed"
         else:
             result.status = "completed"
-        if self._stored_run:
-            if result.gpu_samples or result.server_samples:
-                self._store("add_samples", self.run_id, result.gpu_samples, result.server_samples)
-            self._store("finish_run", result)
+        self.store_error = None  # judged again by the writes that settle the run
+        for level in self._unstored_levels:  # a database that failed once may take them now
+            await self._store("add_level", self.run_id, level.level_index, level.summary, level.records)
+        await self._store("finish_run", result)
+        if self.store_error:
+            result.warnings.append(self.store_error)
 
-    def _store(self, method: str, *args) -> None:
-        """A failing database never costs the run: it is reported once and the run goes on."""
-        if self.store is None or self.store_error:
-            return
+    async def _store(self, method: str, *args) -> bool:
+        """A failing database never costs the run: the first error is reported, and every later
+        write is still tried (finish_run stores any level an earlier write lost). The writes run
+        off this loop, so that the app stays responsive while a large level is stored."""
+        if self.store is None:
+            return False
         try:
-            getattr(self.store, method)(*args)
+            await asyncio.to_thread(getattr(self.store, method), *args)
         except Exception as exc:
-            self.store_error = f"results not saved to the database: {str(exc).splitlines()[0]}"
+            self.store_error = self.store_error or f"results not saved to the database: {str(exc).splitlines()[0]}"
+            return False
+        return True
 
     def _start_sampler(self, t0_ns: int):
         try:

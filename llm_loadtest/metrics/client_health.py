@@ -30,11 +30,14 @@ def client_health(
     loop_lag_ms: np.ndarray | None,
     cpu_percent: float | None,
     scheduling_delay_ms: np.ndarray | None = None,
+    *,
+    warn_scheduling_delay: bool = True,
 ) -> ClientHealth:
     """Loop-lag p50/p99/max, client CPU %, scheduling-delay stats, and warnings (strict `>`).
 
     Loop-lag figures are None without samples; scheduling delay is None outside rate mode
-    (pass None or an empty array).
+    (pass None or an empty array). `warn_scheduling_delay=False` reports the delay without a
+    warning: with a concurrency cap, waiting for a free slot is the cap at work.
     """
     lag = _clean(loop_lag_ms)
     if lag.size:
@@ -55,7 +58,7 @@ def client_health(
             f"client CPU at {cpu_percent:.0f} % (> {CLIENT_CPU_WARN_PERCENT:g} %, one core saturated): "
             "the client may be the bottleneck, not the server"
         )
-    if delay is not None and delay.p99 > SCHEDULING_DELAY_P99_WARN_MS:
+    if warn_scheduling_delay and delay is not None and delay.p99 > SCHEDULING_DELAY_P99_WARN_MS:
         warnings.append(
             f"scheduling delay p99 is {delay.p99:.1f} ms (> {SCHEDULING_DELAY_P99_WARN_MS:g} ms): "
             "the client sent requests later than the arrival pattern asked, so the offered rate is lower"
