@@ -114,6 +114,29 @@ def test_csv_requests_give_back_the_level_statistics(tmp_path, run):
             assert stats(values) == figure, column
 
 
+@pytest.mark.parametrize("kind", ["gpu", "server"])
+def test_csv_samples_give_back_every_sample(tmp_path, run, kind):
+    result, _ = run
+    result.server_samples[2] = result.server_samples[2].model_copy(update={"prefix_cache_hit_rate": 0.1 + 0.2})
+    to_csv(result, tmp_path / f"{kind}.csv", samples=kind)
+    with open(tmp_path / f"{kind}.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    expected = result.to_json_dict()[f"{kind}_samples"]
+    assert len(rows) == len(expected) == (12 if kind == "gpu" else 6)
+    for row, sample in zip(rows, expected, strict=True):
+        # every field of results.md's sample, in the same order, and the very same number
+        assert list(row) == list(sample)
+        assert {k: parse_csv_cell(v) for k, v in row.items()} == sample
+
+
+def test_csv_samples_of_a_run_without_any_is_the_header(tmp_path):
+    result, _ = make_run(samples=False)
+    to_csv(result, tmp_path / "gpu.csv", samples="gpu")
+    assert (tmp_path / "gpu.csv").read_text().splitlines() == [
+        "t,gpu,util,mem_used_mb,mem_total_mb,temp_c,power_w,power_limit_w"
+    ]
+
+
 def _summary_levels(sheet) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     about: dict[str, Any] = {}
     rows = list(sheet.iter_rows(values_only=True))

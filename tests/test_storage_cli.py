@@ -143,6 +143,35 @@ def test_export_each_format(db, capsys, tmp_path):
     assert code == 0 and json.loads(out)["run_id"] == IDS[2]
 
 
+def test_export_samples_as_csv(db, capsys, tmp_path):
+    with Store.open(db) as store:
+        result = store.get_result(IDS[2])
+    for kind, samples in (("gpu", result.gpu_samples), ("server", result.server_samples)):
+        path = tmp_path / f"{kind}.csv"
+        code, out, err = run_cli(capsys, "export", "dead", "--format", "csv", "--samples", kind, "-o", str(path), "--db", db)
+        assert code == 0 and out == "" and f"wrote {kind} samples of run {IDS[2]}" in err
+        with open(path, newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        assert len(rows) == len(samples) > 0
+        for row, sample in zip(rows, samples, strict=True):
+            assert float(row["t"]) == sample.t
+            assert {k: (float(v) if v else None) for k, v in row.items()} == sample.model_dump()
+    # to stdout as well
+    code, out, _ = run_cli(capsys, "export", "dead", "-f", "csv", "--samples", "server", "-o", "-", "--db", db)
+    assert code == 0 and out.splitlines()[0] == "t,running,waiting,kv_cache_usage,prefix_cache_hit_rate"
+    assert len(out.splitlines()) == 1 + len(result.server_samples)
+
+
+def test_export_samples_of_a_run_without_samples_says_so(tmp_path, capsys):
+    result, records = make_run(run_id="5a5a5a5a-0000-4000-8000-000000000000", samples=False, n=5)
+    db = str(tmp_path / "none.db")
+    with Store.open(db) as store:
+        store.save(result, records)
+    code, _, err = run_cli(capsys, "export", "5a5a", "--samples", "gpu", "-o", str(tmp_path / "g.csv"), "--db", db)
+    assert code == 0 and "no gpu samples" in err
+    assert len((tmp_path / "g.csv").read_text().splitlines()) == 1
+
+
 def test_export_xlsx_of_errors_with_control_characters(tmp_path, capsys):
     result, records = make_run(run_id="e5c0e5c0-0000-4000-8000-000000000000", concurrency=(1,), n=20)
     records[0][5].error = "proxy: \x1b[1;31mupstream reset\x1b[0m\x00"
@@ -171,11 +200,20 @@ def test_an_export_that_fails_to_write_is_one_line_and_exit_2(db, capsys, fmt, e
         (["-f", "xlsx", "-o", "-"], "stdout"),
         (["-f", "json", "--requests", "-o", "r.json"], "--requests is for csv"),
         (["-o", "/no/such/folder/r.json"], "not a file in an existing folder"),
+        (["--samples", "gpu", "-o", "s.json"], "--samples is for csv"),
+        (["--samples", "server", "-o", "s.xlsx"], "--samples is for csv"),
     ],
 )
 def test_export_argument_errors_exit_2(db, capsys, argv, needle):
     code, _, err = run_cli(capsys, "export", "dead", *argv, "--db", db)
     assert code == 2 and needle in err
+
+
+def test_export_requests_and_samples_together_is_a_usage_error(db, capsys, tmp_path):
+    with pytest.raises(SystemExit) as exc:
+        main(["export", "dead", "--requests", "--samples", "gpu", "-o", str(tmp_path / "x.csv"), "--db", db])
+    assert exc.value.code == 2 and "not allowed with argument" in capsys.readouterr().err
+    assert not (tmp_path / "x.csv").exists()
 
 
 def test_compare_side_by_side(db, capsys):

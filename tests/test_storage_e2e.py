@@ -36,7 +36,8 @@ def test_the_api_key_of_a_run_is_in_no_database_byte_export_or_log(simulator, tm
         [row] = store.list_runs()
         assert row.status == "completed" and row.levels == 2
         assert len(store.get_records(row.run_id)) == 16
-    for name, extra in (("levels.csv", []), ("requests.csv", ["--requests"]), ("run.xlsx", []), ("export.json", [])):
+    for name, extra in (("levels.csv", []), ("requests.csv", ["--requests"]), ("run.xlsx", []), ("export.json", []),
+                        ("server.csv", ["--samples", "server"])):
         assert main(["export", row.run_id[:8], "-o", str(out / name), "--db", str(db), *extra]) == 0
     assert main(["show", row.run_id[:8], "--json", "--goodput", "ttft:20", "--db", str(db)]) == 0
     assert main(["history", "--db", str(db)]) == 0
@@ -44,5 +45,5 @@ def test_the_api_key_of_a_run_is_in_no_database_byte_export_or_log(simulator, tm
 
     assert FAKE_KEY not in printed.out + printed.err
     files = [*db.parent.iterdir(), *out.iterdir()]
-    assert len(files) >= 6
+    assert len(files) >= 7
     assert [f.name for f in files if _contains_key(f)] == []

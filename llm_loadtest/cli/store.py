@@ -53,7 +53,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     export.add_argument("run_id", metavar="RUN_ID")
     export.add_argument("--format", "-f", choices=FORMATS, help="default: from the file name's extension")
     export.add_argument("--output", "-o", required=True, metavar="FILE", help="the file to write ('-': stdout, csv/json)")
-    export.add_argument("--requests", action="store_true", help="csv: one row per request instead of per level")
+    rows = export.add_mutually_exclusive_group()
+    rows.add_argument("--requests", action="store_true", help="csv: one row per request instead of per level")
+    rows.add_argument(
+        "--samples",
+        choices=("gpu", "server"),
+        help="csv: one row per GPU or server sample instead of per level (t: seconds since the run started)",
+    )
     export.set_defaults(handler=handle_export)
 
     compare = subparsers.add_parser("compare", help=f"2 to {MAX_COMPARE} stored runs side by side")
@@ -137,6 +143,8 @@ def handle_export(args: argparse.Namespace) -> int:
         raise CliError("xlsx cannot go to stdout; give a file name with -o", 2)
     if args.requests and fmt == "json":
         raise CliError("--requests is for csv (xlsx always has a Requests sheet; JSON follows results.md)", 2)
+    if args.samples and fmt != "csv":
+        raise CliError("--samples is for csv (xlsx has GPU and Server sheets; JSON has gpu_samples and server_samples)", 2)
     if not to_stdout:
         path = Path(args.output)
         if path.is_dir() or not path.parent.exists():
@@ -153,7 +161,7 @@ def handle_export(args: argparse.Namespace) -> int:
         if fmt == "json":
             to_json(result, target)
         elif fmt == "csv":
-            to_csv(result, target, requests=records)
+            to_csv(result, target, requests=records, samples=args.samples)
         else:
             to_xlsx(result, records, args.output)
     except Exception as exc:  # noqa: BLE001 - whatever breaks an export is one line, not a traceback
@@ -162,7 +170,10 @@ def handle_export(args: argparse.Namespace) -> int:
                 Path(args.output).unlink(missing_ok=True)  # no half-written file left behind
         raise CliError(_export_failure(args.output, fmt, exc), 2) from None
     if not to_stdout:
-        print(f"wrote run {run_id} as {fmt} to {args.output}", file=sys.stderr)
+        what = f"{args.samples} samples of run {run_id}" if args.samples else f"run {run_id}"
+        print(f"wrote {what} as {fmt} to {args.output}", file=sys.stderr)
+    if args.samples and not (result.gpu_samples if args.samples == "gpu" else result.server_samples):
+        print(f"run {run_id} has no {args.samples} samples: the file holds the header only", file=sys.stderr)
     return 0
 
 

@@ -1,4 +1,5 @@
-"""CSV: one row per level with every summary figure, or one row per request.
+"""CSV: one row per level with every summary figure, one row per request, or one row per
+GPU or server sample.
 
 Numbers are written with Python's shortest exact repr, so reading a cell back with float()
 gives the very figure of the JSON; a null is an empty cell.
@@ -10,23 +11,45 @@ import csv
 from collections.abc import Iterable
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any, Iterator
+from typing import IO, Any, Iterator, Literal
 
-from llm_loadtest.export.tables import REQUEST_COLUMNS, RecordsArg, level_table, request_rows
-from llm_loadtest.results.model import RunResult
+from llm_loadtest.export.tables import REQUEST_COLUMNS, RecordsArg, level_table, request_rows, sample_table
+from llm_loadtest.results.model import GpuSample, RunResult, ServerSample
+
+SampleKind = Literal["gpu", "server"]
+SAMPLE_KINDS: tuple[SampleKind, ...] = ("gpu", "server")
 
 
-def to_csv(result: RunResult, path: str | Path | IO[str], requests: RecordsArg = None) -> None:
-    """Levels; or, when `requests` is given (a list, or level index -> records), requests."""
+def to_csv(
+    result: RunResult, path: str | Path | IO[str], requests: RecordsArg = None, samples: SampleKind | None = None
+) -> None:
+    """Levels; or, when `requests` is given (a list, or level index -> records), requests;
+    or, when `samples` is "gpu" or "server", the run's samples of that kind (results.md's
+    fields, `t` in seconds since the run started)."""
+    if requests is not None and samples is not None:
+        raise ValueError("a CSV holds requests or samples, not both")
     with _open(path) as handle:
         writer = csv.writer(handle)
-        if requests is None:
+        if samples is not None:
+            rows, model = _samples(result, samples)
+            columns, values = sample_table(rows, model)
+            writer.writerow(columns)
+            writer.writerows(_cells(row) for row in values)
+        elif requests is None:
             columns, rows = level_table(result)
             writer.writerow(columns)
             writer.writerows([_cell(row.get(c)) for c in columns] for row in rows)
         else:
             writer.writerow(REQUEST_COLUMNS)
             writer.writerows(_cells(row) for row in request_rows(result, requests))
+
+
+def _samples(result: RunResult, kind: SampleKind) -> tuple[list, type]:
+    if kind == "gpu":
+        return result.gpu_samples, GpuSample
+    if kind == "server":
+        return result.server_samples, ServerSample
+    raise ValueError(f"samples are 'gpu' or 'server', not {kind!r}")
 
 
 def _cells(row: Iterable[Any]) -> list[str]:
