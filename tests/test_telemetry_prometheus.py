@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import json
 import socket
 import time
 
@@ -139,6 +140,36 @@ def test_triton_names_best_effort() -> None:
     assert snap.prefix_hit_rate_gauge is None
 
 
+NON_FINITE = """\
+# TYPE vllm:num_requests_running gauge
+vllm:num_requests_running{engine="0"} 3.0
+vllm:num_requests_running{engine="1"} NaN
+# TYPE vllm:num_requests_waiting gauge
+vllm:num_requests_waiting{engine="0"} +Inf
+# TYPE vllm:kv_cache_usage_perc gauge
+vllm:kv_cache_usage_perc{engine="0"} NaN
+vllm:kv_cache_usage_perc{engine="1"} 0.4
+# TYPE vllm:gpu_cache_usage_perc gauge
+vllm:gpu_cache_usage_perc{engine="0"} 0.9
+# TYPE sglang:cache_hit_rate gauge
+sglang:cache_hit_rate -Inf
+"""
+
+
+def test_non_finite_samples_are_dropped() -> None:
+    snap = parse_metrics(NON_FINITE)
+    assert snap.running == 3  # the NaN engine is left out, not summed into NaN
+    assert snap.waiting is None  # only +Inf: no reading at all
+    # a NaN engine would win max() by position (NaN compares false): the finite one stands
+    assert snap.kv_cache_usage == 0.4
+    assert snap.prefix_hit_rate_gauge is None
+
+
+def test_a_nan_first_engine_does_not_hide_the_full_one() -> None:
+    text = '# TYPE vllm:kv_cache_usage_perc gauge\nvllm:kv_cache_usage_perc{e="0"} NaN\nvllm:kv_cache_usage_perc{e="1"} 0.99\n'
+    assert parse_metrics(text).kv_cache_usage == 0.99
+
+
 @pytest.mark.parametrize(
     "text",
     [
@@ -213,6 +244,7 @@ async def canned_server():
     app = web.Application()
     app.router.add_get("/sglang/metrics", text(SGLANG))
     app.router.add_get("/triton/metrics", text(TRITON))
+    app.router.add_get("/nan/metrics", text(NON_FINITE))
     app.router.add_get("/vllm/metrics", vllm)
     app.router.add_get("/html/metrics", text("<html><body>hi</body></html>", "text/html"))
     runner = web.AppRunner(app)
@@ -255,6 +287,14 @@ async def test_scrape_turns_counters_into_a_rate(canned_server: str) -> None:
     assert first.prefix_cache_hit_rate is None
     assert second.prefix_cache_hit_rate == pytest.approx(0.75)  # +30 hits / +40 queries
     assert second.running == 2
+
+
+async def test_scrape_of_non_finite_values_gives_valid_json(canned_server: str) -> None:
+    sample = await _scrape(f"{canned_server}/nan/metrics", t=2.0)
+    assert sample.model_dump() == {
+        "t": 2.0, "running": 3.0, "waiting": None, "kv_cache_usage": 0.4, "prefix_cache_hit_rate": None,
+    }
+    json.loads(sample.model_dump_json(), parse_constant=lambda name: pytest.fail(f"{name} in the JSON"))
 
 
 @pytest.mark.parametrize(("path", "words"), [("/nothing/metrics", "HTTP 404"), ("/html/metrics", "not Prometheus")])

@@ -7,6 +7,7 @@ KV-cache usage (0..1) and prefix-cache hit rate (0..1). Parsing is prometheus_cl
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Iterable
 from urllib.parse import urlsplit, urlunsplit
@@ -120,13 +121,17 @@ def _mean(values: list[float] | None) -> float | None:
 def parse_metrics(text: str) -> MetricSnapshot:
     """Parse Prometheus text; raise `ServerMetricsUnavailable` if it is not, or knows nothing."""
     try:
-        samples: Samples = [
+        parsed = [
             (s.name, dict(s.labels), float(s.value))
             for family in text_string_to_metric_families(text)
             for s in family.samples
         ]
     except (ValueError, TypeError, IndexError, KeyError) as exc:
         raise ServerMetricsUnavailable(f"/metrics is not Prometheus text ({exc})") from exc
+    # NaN and ±Inf are valid Prometheus values (a gauge before its first update, a ratio of
+    # 0/0) but no reading: NaN would beat every comparison (the KV-cache hint) and make the
+    # result invalid JSON. A metric whose every sample is dropped counts as not exposed.
+    samples: Samples = [sample for sample in parsed if math.isfinite(sample[2])]
     snapshot = MetricSnapshot(
         running=_sum(_values(samples, _RUNNING)),
         waiting=_sum(_values(samples, _WAITING)),
