@@ -63,6 +63,9 @@ class RunConfig(BaseModel):
         value = value.strip().rstrip("/")
         if not value.startswith(("http://", "https://")) or len(value.split("://", 1)[1]) == 0:
             raise ValueError(f"server URL must start with http:// or https:// (got {value!r})")
+        if "@" in value.split("://", 1)[1].split("/", 1)[0]:
+            # it would be written into every result; keys travel apart from the config
+            raise ValueError("put no user:password in the server URL; give a key with --api-key or LLM_LOADTEST_API_KEY")
         return value
 
     @field_validator("concurrency")

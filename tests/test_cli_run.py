@@ -32,11 +32,18 @@ def run_cli(*args: str, env: dict | None = None, timeout: float = 60) -> subproc
         (["--request-rate", "0"], "request-rate"),
         (["--input-len", "0"], "input-len"),
         (["--extra-body", "[1]"], "extra-body"),
+        (["--gpu-interval", "0"], "gpu-interval"),
+        (["--gpu-interval", "nan"], "gpu-interval"),
+        (["--output", "/proc/out.json"], "--output"),
+        (["--log-file", "/proc/run.log"], "--log-file"),
     ],
 )
 def test_bad_arguments_get_one_line_and_exit_2(capsys, args, fragment):
-    code = main(["run", "--headless", "-s", "http://127.0.0.1:9", "-m", "x", "--no-save", *args])
-    err = capsys.readouterr().err.strip()
+    try:
+        code = main(["run", "--headless", "-s", "http://127.0.0.1:9", "-m", "x", "--no-save", *args])
+    except SystemExit as exc:  # argparse's own refusals
+        code = exc.code
+    err = capsys.readouterr().err.strip().splitlines()[-1]
     assert code == 2
     assert len(err.splitlines()) == 1 and fragment in err and "Traceback" not in err
 
@@ -44,6 +51,12 @@ def test_bad_arguments_get_one_line_and_exit_2(capsys, args, fragment):
 def test_url_that_is_not_http_is_refused(capsys):
     assert main(["run", "--headless", "-s", "ftp://host", "-m", "x", "--no-save"]) == 2
     assert "http://" in capsys.readouterr().err
+
+
+def test_credentials_in_the_url_are_refused_so_they_are_never_written(capsys):
+    assert main(["run", "--headless", "-s", "http://alice:pw@127.0.0.1:9", "-m", "x", "--no-save"]) == 2
+    err = capsys.readouterr().err
+    assert "--api-key" in err and "pw@" not in err
 
 
 def test_num_prompts_and_duration_exclude_each_other():
@@ -104,13 +117,15 @@ def test_api_key_is_sent_but_never_written(simulator, tmp_path):
     secret = "sk-test-0123456789-very-secret"
     sim = simulator(api_key=secret, ttft_ms=5, itl_ms=1, fail_rate_500=0.2, seed=2)
     out, log = tmp_path / "r.json", tmp_path / "log.jsonl"
-    args = ["run", "--headless", "-s", sim.url, "-m", "auto", "-n", "10", "-c", "2", "--no-save", "-o", str(out), "--log-file", str(log)]
+    extra = '{"user": "bench", "api_key": "EXTRA-SECRET-42"}'  # a key a user put in the body
+    args = ["run", "--headless", "-s", sim.url, "-m", "auto", "-n", "10", "-c", "2", "--no-save", "-o", str(out),
+            "--log-file", str(log), "--extra-body", extra]
     refused = run_cli(*args)
     assert refused.returncode == 2 and "API key" in refused.stderr
     result = run_cli(*args, env={"LLM_LOADTEST_API_KEY": secret})
     assert result.returncode == 0, result.stderr
     written = out.read_text() + log.read_text() + result.stdout + result.stderr
-    assert secret not in written
+    assert secret not in written and "EXTRA-SECRET-42" not in written
     events = [json.loads(line)["event"] for line in log.read_text().splitlines()]
     assert events[0] == "run_start" and events[-1] == "run_end"
     assert "level_start" in events and "level_end" in events and "request_failed" in events

@@ -4,7 +4,7 @@ and cli.md's exit codes."""
 from __future__ import annotations
 
 import asyncio
-import json
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +15,7 @@ from llm_loadtest.cli.run_log import RunLog
 from llm_loadtest.cli.summary_table import result_report
 from llm_loadtest.config import RunConfig
 from llm_loadtest.engine.controller import RunController, RunStartError
+from llm_loadtest.export.json_export import to_json_text
 from llm_loadtest.results.model import RunResult
 
 EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
@@ -42,10 +43,15 @@ def run_headless(config: RunConfig, api_key: str | None, options: HeadlessOption
     finally:
         if store is not None:
             store.close()
-    if options.output:
-        options.output.write_text(json.dumps(result.to_json_dict(), indent=2) + "\n", encoding="utf-8")
     print(result_report(result))
-    return exit_code(result, options.fail_under_goodput)
+    code = exit_code(result, options.fail_under_goodput)
+    if options.output:
+        try:
+            write_atomically(options.output, to_json_text(result))
+        except OSError as exc:
+            print(f"llm-loadtest: error: cannot write --output {options.output}: {exc.strerror or exc}", file=sys.stderr)
+            return code or 2
+    return code
 
 
 async def _run(config: RunConfig, api_key: str | None, options: HeadlessOptions, store) -> RunResult:
@@ -98,7 +104,26 @@ def _open_store(options: HeadlessOptions):
 
 
 def _check_writable(path: Path | None, flag: str) -> None:
+    """Find out before the run, not after it, that a file cannot be written."""
     if path is None:
         return
-    if path.is_dir() or not path.parent.is_dir():
-        raise CliError(f"{flag} {path}: not a file in an existing folder", 2)
+    existed = path.exists()
+    try:
+        if path.is_dir():
+            raise IsADirectoryError(21, "is a folder")
+        with path.open("a", encoding="utf-8"):
+            pass
+    except OSError as exc:
+        raise CliError(f"{flag} {path}: cannot write there ({exc.strerror or exc})", 2) from None
+    if not existed:
+        path.unlink()
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """A reader never sees half a file, and an old file survives a failed write."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        temporary.write_text(text, encoding="utf-8")
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)

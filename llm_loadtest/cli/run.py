@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import signal
 import sys
@@ -80,8 +81,18 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     add("--headless", action="store_true", help="no app: progress on stderr, summary on stdout")
     add("--in-process", action="store_true", help=argparse.SUPPRESS)
     add("--metrics-url", help="Prometheus /metrics to scrape (default: the server's)")
-    add("--gpu-interval", type=float, default=1.0, help="seconds between GPU / server samples (default 1)")
+    add("--gpu-interval", type=positive_seconds, default=1.0, help="seconds between GPU / server samples (default 1)")
     add("--no-gpu", action="store_true", help="do not sample local GPUs")
+
+
+def positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds (got {text!r})")
+    return value
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:

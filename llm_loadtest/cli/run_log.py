@@ -12,13 +12,14 @@ from pathlib import Path
 from llm_loadtest.config import RunConfig
 from llm_loadtest.engine.events import EngineEvent, LevelFinished, LevelStarted, RunFailed, RunFinished
 from llm_loadtest.results.model import utc_now
+from llm_loadtest.storage.redact import redact
 
 
 class RunLog:
     def __init__(self, path: Path, run_id: str, config: RunConfig):
         self._file = path.open("a", encoding="utf-8")
         self._run_id = run_id
-        self._write("run_start", config=config.model_dump(mode="json"))
+        self._write("run_start", config=redact(config.model_dump(mode="json")))
 
     def __call__(self, event: EngineEvent) -> None:
         if isinstance(event, LevelStarted):
