@@ -20,12 +20,11 @@ def arrival_offsets(rate: float, burstiness: float, *, count: int | None, durati
         return offsets - offsets[0]  # the first request goes at once
     assert duration is not None
     offsets: list[np.ndarray] = []
-    total, last = 0, 0.0
+    last = 0.0
     while last <= duration:
         batch = last + np.cumsum(rng.gamma(shape, scale, size=max(64, int(rate * duration) + 1)))
         offsets.append(batch)
         last = float(batch[-1])
-        total += len(batch)
     all_offsets = np.concatenate(offsets)
     all_offsets -= all_offsets[0]
     return all_offsets[all_offsets < duration]

@@ -1,9 +1,12 @@
 """Synthetic prompts of exactly `input_len` tokens, each with a unique start.
 
-A unique opening (the request's number, then seeded random words) keeps a server's prefix
-cache from making later requests cheaper than the first. Prompts are built on demand and
-memoised, so duration and rate modes never run out, and built before a level so that the
-measured loop does not pay for them.
+A unique opening (`Request <run>-<number>:`) keeps a server's prefix cache from making later
+requests cheaper than the first: caches match from the first token. The rest is seeded
+random common words. Prompts are built before a level, and on demand when a timed level
+needs more, so building one must be cheap: a prompt is its opening plus one of a few dozen
+bodies tokenized once. The tokenizer in use checks the first prompts whole; if its count of
+opening and body together ever differs from the parts (a tokenizer that merges across the
+seam), every prompt is built and checked whole instead.
 """
 
 from __future__ import annotations
@@ -26,6 +29,9 @@ _WORDS = (
     "since against go came right used take three"
 ).split()
 
+BODIES = 64
+CHECKED_WHOLE = 16  # prompts checked whole before the opening + body sum is trusted
+
 
 class PromptFactory:
     def __init__(self, tokenizer: Tokenizer, input_len: int, seed: int = 0, namespace: str = ""):
@@ -34,6 +40,8 @@ class PromptFactory:
         self.seed = seed
         self.namespace = namespace
         self._cache: dict[int, Prompt] = {}
+        self._bodies: dict[int, list[str]] = {}  # body length in tokens -> bodies
+        self._seam_ok: bool | None = None  # None until CHECKED_WHOLE prompts agreed
 
     def get(self, index: int) -> Prompt:
         prompt = self._cache.get(index)
@@ -46,19 +54,44 @@ class PromptFactory:
             self.get(index)
 
     def _build(self, index: int) -> Prompt:
-        rng = random.Random(f"{self.seed}:{self.namespace}:{index}")
-        head = f"Request {self.namespace}{index}:"
-        words = [" " + rng.choice(_WORDS) for _ in range(self.input_len)]
-        text = head + "".join(words)
+        head = f"Request {self.namespace}{index:08d}:"
+        head_len = self.tokenizer.count(head)
+        body_len = self.input_len - head_len
+        if body_len < 1 or self._seam_ok is False:
+            return self._whole(head, random.Random(f"{self.seed}:{self.namespace}:{index}"))
+        text = head + self._body(body_len, index % BODIES)
+        if self._seam_ok is None:
+            count = self.tokenizer.count(text)
+            if count != self.input_len:
+                self._seam_ok = False
+                return self._whole(head, random.Random(f"{self.seed}:{self.namespace}:{index}"))
+            if index >= CHECKED_WHOLE - 1:
+                self._seam_ok = True
+        return Prompt(text=text, input_tokens=self.input_len)
+
+    def _body(self, length: int, k: int) -> str:
+        bodies = self._bodies.setdefault(length, [])
+        while len(bodies) <= k:
+            rng = random.Random(f"{self.seed}:{self.namespace}:body:{len(bodies)}")
+            bodies.append(self._fit("", rng, length))
+        return bodies[k]
+
+    def _whole(self, head: str, rng: random.Random) -> Prompt:
+        text = self._fit(head, rng, self.input_len)
+        return Prompt(text=text, input_tokens=self.tokenizer.count(text))
+
+    def _fit(self, start: str, rng: random.Random, length: int) -> str:
+        """`start` followed by random words, cut to `length` tokens (or as close as words allow)."""
+        text = start + "".join(" " + rng.choice(_WORDS) for _ in range(length))
         ids = self.tokenizer.encode(text)
-        if len(ids) > self.input_len:
-            text = self.tokenizer.decode(ids[: self.input_len])
+        if len(ids) > length:
+            text = self.tokenizer.decode(ids[:length])
         count = self.tokenizer.count(text)
         # decode/encode may merge differently at the cut: pad or trim by whole words
-        while count < self.input_len:
+        while count < length:
             text += " " + rng.choice(_WORDS)
             count = self.tokenizer.count(text)
-        while count > self.input_len and " " in text:
+        while count > length and " " in text[len(start) :]:
             text = text.rsplit(" ", 1)[0]
             count = self.tokenizer.count(text)
-        return Prompt(text=text, input_tokens=count)
+        return text
