@@ -299,8 +299,9 @@ async def test_scrape_of_non_finite_values_gives_valid_json(canned_server: str) 
 
 @pytest.mark.parametrize(("path", "words"), [("/nothing/metrics", "HTTP 404"), ("/html/metrics", "not Prometheus")])
 async def test_scrape_without_metrics(canned_server: str, path: str, words: str) -> None:
-    with pytest.raises(ServerMetricsUnavailable, match=words):
+    with pytest.raises(ServerMetricsUnavailable, match=words) as info:
         await _scrape(f"{canned_server}{path}")
+    assert info.value.transient is False  # a definite answer: no point asking again
 
 
 def _closed_port() -> int:
@@ -311,8 +312,18 @@ def _closed_port() -> int:
 
 def test_scrape_connection_refused() -> None:
     with ServerMetricsScraper(f"http://127.0.0.1:{_closed_port()}/metrics", timeout_s=1.0) as scraper:
-        with pytest.raises(ServerMetricsUnavailable, match="ConnectError"):
+        with pytest.raises(ServerMetricsUnavailable, match="ConnectError") as info:
             scraper.scrape(0.0)
+    assert info.value.transient is True  # a server starting up refuses too
+
+
+def test_known_metrics_with_only_nan_values_are_worth_another_try() -> None:
+    with pytest.raises(ServerMetricsUnavailable, match="only NaN or Inf") as info:
+        parse_metrics("# TYPE vllm:num_requests_running gauge\nvllm:num_requests_running NaN\n")
+    assert info.value.transient is True
+    with pytest.raises(ServerMetricsUnavailable, match="none of the") as info:
+        parse_metrics("# TYPE process_open_fds gauge\nprocess_open_fds NaN\n")
+    assert info.value.transient is False
 
 
 # -- against the built-in simulator's real /metrics ---------------------------------------

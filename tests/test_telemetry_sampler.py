@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import socketserver
 import threading
 import time
 
@@ -11,7 +12,7 @@ import pytest
 
 from llm_loadtest.telemetry.fake_nvml import GPU_IS_LOST, LIBRARY_NOT_FOUND, NOT_SUPPORTED, FakeGpu, FakeNvml
 from llm_loadtest.telemetry.nvml import GpuReader
-from llm_loadtest.telemetry.sampler import NOTE_NO_GPU, NOTE_NO_METRICS, TelemetrySampler
+from llm_loadtest.telemetry.sampler import NOTE_METRICS_UNREACHABLE, NOTE_NO_GPU, NOTE_NO_METRICS, TelemetrySampler
 
 FAST = 0.05
 
@@ -172,14 +173,160 @@ def test_the_real_nvml_here() -> None:
 # -- server metrics ----------------------------------------------------------------------
 
 
-def test_server_without_metrics_is_skipped_with_one_note() -> None:
-    sampler = TelemetrySampler(FAST, gpu=False, metrics_url=f"http://127.0.0.1:{_closed_port()}")
+METRICS = "# TYPE vllm:num_requests_running gauge\nvllm:num_requests_running 2\n"
+
+
+class FlakyMetrics:
+    """A real /metrics on loopback that answers each scrape as the script says, then "ok".
+
+    "reset": the connection is closed without an answer; "hang": no answer for a second
+    (longer than the sampler's timeout); "503", "404": that status; "html": a web page;
+    "ok": vLLM's running-requests gauge. `requests` counts the scrapes that arrived.
+    """
+
+    def __init__(self, script: list[str]) -> None:
+        self.script = list(script)
+        self.requests = 0
+        flaky = self
+
+        class Handler(socketserver.StreamRequestHandler):
+            def handle(self) -> None:
+                self.rfile.readline()
+                while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                    pass
+                with lock:
+                    flaky.requests += 1
+                    step = flaky.script.pop(0) if flaky.script else "ok"
+                if step == "reset":
+                    return
+                if step == "hang":
+                    time.sleep(1.0)
+                    return
+                status, body, kind = {
+                    "503": ("503 Service Unavailable", "busy", "text/plain"),
+                    "404": ("404 Not Found", "404 page not found", "text/plain"),
+                    "html": ("200 OK", "<html><body>hello</body></html>", "text/html"),
+                    "ok": ("200 OK", METRICS, "text/plain; version=0.0.4"),
+                }[step]
+                data = body.encode()
+                self.wfile.write(
+                    f"HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {len(data)}\r\n"
+                    f"Connection: close\r\n\r\n".encode() + data
+                )
+
+        lock = threading.Lock()
+        socketserver.ThreadingTCPServer.allow_reuse_address = True
+        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/metrics"
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def flaky():
+    servers: list[FlakyMetrics] = []
+
+    def start(*script: str) -> FlakyMetrics:
+        servers.append(FlakyMetrics(list(script)))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+def test_refused_connections_are_tried_three_times_then_one_note() -> None:
+    interval = 0.2
+    sampler = TelemetrySampler(interval, gpu=False, metrics_url=f"http://127.0.0.1:{_closed_port()}")
+    began = time.monotonic()
     with sampler:
         _wait_for(lambda: sampler.notes)
-        time.sleep(3 * FAST)
+        gave_up = time.monotonic() - began
+        time.sleep(3 * interval)
     assert sampler.stop() == ([], [])
     (note,) = sampler.notes
-    assert note.startswith(NOTE_NO_METRICS)
+    assert note.startswith(NOTE_METRICS_UNREACHABLE) and "3 tries in a row" in note and "ConnectError" in note
+    assert gave_up >= 2 * interval * 0.9  # three tries on the schedule, not one
+
+
+def test_a_metrics_endpoint_that_fails_at_first_is_sampled_once_it_answers(flaky) -> None:
+    server = flaky("reset", "hang")  # a dropped connection, then a timeout (the sampler waits 0.25 s)
+    sampler = TelemetrySampler(FAST, gpu=False, metrics_url=server.url)
+    with sampler:
+        _wait_for(lambda: sampler.latest()[1] is not None)
+        _wait_for(lambda: server.requests >= 5)
+    _, samples = sampler.stop()
+    assert len(samples) == server.requests - 2 and all(s.running == 2 for s in samples)
+    assert sampler.notes == ["2 server metric scrape(s) failed (last: " + f"{server.url}: ReadTimeout: timed out)"]
+
+
+def test_three_failures_in_a_row_before_any_answer_give_up(flaky) -> None:
+    server = flaky("503", "503", "503")  # a fourth scrape would have been answered
+    sampler = TelemetrySampler(FAST, gpu=False, metrics_url=server.url)
+    with sampler:
+        _wait_for(lambda: sampler.notes)
+        time.sleep(4 * FAST)
+    assert sampler.stop() == ([], [])
+    assert server.requests == 3
+    assert sampler.notes == [f"{NOTE_METRICS_UNREACHABLE} (3 tries in a row failed; last: {server.url}: HTTP 503)"]
+
+
+@pytest.mark.parametrize(("answer", "words"), [("404", "HTTP 404"), ("html", "not Prometheus text")])
+def test_a_definite_answer_gives_up_at_once(flaky, answer, words) -> None:
+    server = flaky(answer)  # the next scrape would have been answered
+    sampler = TelemetrySampler(FAST, gpu=False, metrics_url=server.url)
+    with sampler:
+        _wait_for(lambda: sampler.notes)
+        time.sleep(4 * FAST)
+    assert sampler.stop() == ([], [])
+    assert server.requests == 1
+    (note,) = sampler.notes
+    assert note.startswith(NOTE_NO_METRICS) and words in note
+
+
+def test_failures_after_the_first_answer_never_stop_sampling(flaky) -> None:
+    server = flaky("ok", "503", "503", "503", "503")
+    sampler = TelemetrySampler(FAST, gpu=False, metrics_url=server.url)
+    with sampler:
+        _wait_for(lambda: server.requests >= 8)
+    _, samples = sampler.stop()
+    assert len(samples) >= 3  # the first answer and those after the four failures
+    assert sampler.notes == [f"4 server metric scrape(s) failed (last: {server.url}: HTTP 503)"]
+
+
+# -- drain ---------------------------------------------------------------------------------
+
+
+def test_drain_hands_each_sample_over_once(flaky) -> None:
+    nvml = FakeNvml()
+    server = flaky()
+    sampler = TelemetrySampler(FAST, metrics_url=server.url, gpu_reader=GpuReader(nvml))
+    assert sampler.drain() == ([], [])
+    parts = []
+    with sampler:
+        for calls in (3, 6, 9):
+            _wait_for(lambda: nvml.calls.get("nvmlDeviceGetName", 0) >= calls and server.requests >= calls)
+            parts.append(sampler.drain())
+            assert parts[-1][0] and parts[-1][1]
+        latest_gpu, latest_server = sampler.latest()
+    rest = sampler.stop()
+    assert sampler.stop() == rest  # stop again: the same rest
+    gpu = [s for part in [*parts, rest] for s in part[0]]
+    server_samples = [s for part in [*parts, rest] for s in part[1]]
+    # nothing lost, nothing twice: one GPU sample per NVML reading, one server sample per scrape
+    assert len(gpu) == nvml.calls["nvmlDeviceGetName"]
+    assert len(server_samples) == server.requests
+    for samples in (gpu, server_samples):
+        times = [s.t for s in samples]
+        assert times == sorted(times) and len(set(times)) == len(times)
+    # latest() is untouched by drain()
+    assert latest_gpu and latest_gpu[0] in gpu and latest_server in server_samples
+    assert sampler.drain() == rest  # what stop() returned was still not drained
+    assert sampler.drain() == ([], []) and sampler.stop() == ([], [])
 
 
 def test_samples_the_simulator(simulator) -> None:

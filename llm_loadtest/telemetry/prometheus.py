@@ -21,7 +21,16 @@ DEFAULT_TIMEOUT_S = 2.0
 
 
 class ServerMetricsUnavailable(Exception):
-    """The server has no usable /metrics (404, not Prometheus text, unreachable, unknown names)."""
+    """The server has no usable /metrics (404, not Prometheus text, unreachable, unknown names).
+
+    `transient` is True when another try may succeed (refused or timed-out connection, a 5xx,
+    a 408/429, known metrics with no finite value yet) and False for a definite answer (a
+    404 or other 4xx, not Prometheus text, none of the metrics we read, a URL that cannot be).
+    """
+
+    def __init__(self, message: str, *, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
 
 
 @dataclass(frozen=True)
@@ -130,7 +139,7 @@ def parse_metrics(text: str) -> MetricSnapshot:
         raise ServerMetricsUnavailable(f"/metrics is not Prometheus text ({exc})") from exc
     # NaN and ±Inf are valid Prometheus values (a gauge before its first update, a ratio of
     # 0/0) but no reading: NaN would beat every comparison (the KV-cache hint) and make the
-    # result invalid JSON. A metric whose every sample is dropped counts as not exposed.
+    # result invalid JSON. A metric whose every sample is dropped has no reading this time.
     samples: Samples = [sample for sample in parsed if math.isfinite(sample[2])]
     snapshot = MetricSnapshot(
         running=_sum(_values(samples, _RUNNING)),
@@ -141,8 +150,16 @@ def parse_metrics(text: str) -> MetricSnapshot:
         prefix_hit_rate_gauge=_mean(_values(samples, _HIT_RATE_GAUGES)),
     )
     if not snapshot.knows_anything():
+        if len(samples) < len(parsed) and _knows_anything(parsed):
+            # the names are there, only without a value yet: ask again later
+            raise ServerMetricsUnavailable("/metrics has the metrics we read, but only NaN or Inf values", transient=True)
         raise ServerMetricsUnavailable("/metrics has none of the vLLM, SGLang or Triton metrics we read")
     return snapshot
+
+
+def _knows_anything(samples: Samples) -> bool:
+    sources = (*_RUNNING, *_WAITING, *_KV_USAGE, *_PREFIX_HITS, *_PREFIX_QUERIES, *_HIT_RATE_GAUGES)
+    return _values(samples, sources) is not None
 
 
 def prefix_hit_rate(previous: MetricSnapshot | None, current: MetricSnapshot) -> float | None:
@@ -196,10 +213,16 @@ class ServerMetricsScraper:
     def fetch_text(self) -> str:
         try:
             response = self._client.get(self.url, headers={"Accept": "text/plain"})
-        except httpx.HTTPError as exc:
+        except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
+            # no later try can reach a URL that cannot be requested
             raise ServerMetricsUnavailable(f"{self.url}: {type(exc).__name__}: {exc}") from exc
+        except httpx.HTTPError as exc:
+            # refused, reset, timed out: a server starting up or too busy to answer in time
+            raise ServerMetricsUnavailable(f"{self.url}: {type(exc).__name__}: {exc}", transient=True) from exc
         if response.status_code != 200:
-            raise ServerMetricsUnavailable(f"{self.url}: HTTP {response.status_code}")
+            status = response.status_code
+            transient = status >= 500 or status in (408, 429)
+            raise ServerMetricsUnavailable(f"{self.url}: HTTP {status}", transient=transient)
         return response.text
 
     def scrape(self, t: float) -> ServerSample:

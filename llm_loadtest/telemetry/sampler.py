@@ -1,7 +1,8 @@
 """Samples the GPUs and the server's /metrics on a schedule, in a background thread.
 
 NVML calls and the HTTP scrape block; in a thread they never delay the engine's event loop
-or a request's timestamps. The engine only calls `start()`, `latest()` and `stop()`.
+or a request's timestamps. The engine calls `start()`, `latest()` (a live display),
+`drain()` (to store samples as the run goes) and `stop()`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,10 @@ from llm_loadtest.telemetry.prometheus import (
 
 NOTE_NO_GPU = "no NVIDIA GPU; GPU samples skipped"
 NOTE_NO_METRICS = "server exposes no /metrics; server samples skipped"
+NOTE_METRICS_UNREACHABLE = "server /metrics did not answer; server samples skipped"
+# Tries of a /metrics that has not answered yet before it is given up, when each failure may
+# pass (refused, timed out, 5xx); a definite answer (404, not Prometheus text) is given up at once.
+FIRST_SCRAPE_TRIES = 3
 
 
 class TelemetrySampler:
@@ -62,6 +67,7 @@ class TelemetrySampler:
         self._gpu_live = gpu
         self._server_live = metrics_url is not None
         self._server_ever_ok = False
+        self._first_failures = 0  # failed tries in a row before /metrics first answered
         self._scrape_failures = 0
         self._last_scrape_error = ""
         self._gpu_failures = 0
@@ -91,13 +97,22 @@ class TelemetrySampler:
         self._thread.start()
 
     def stop(self) -> tuple[list[GpuSample], list[ServerSample]]:
-        """Stop sampling and return everything collected. Safe to call more than once."""
+        """Stop sampling and return what was collected and not yet drained. Safe to call
+        more than once (each call returns the same, unless `drain()` came between)."""
         self._stop.set()
         if self._thread is not None:
             # a scrape in flight ends within its timeout; NVML calls take milliseconds
             self._thread.join(timeout=DEFAULT_TIMEOUT_S + self.interval_s + 1.0)
         with self._lock:
             return list(self._gpu_samples), list(self._server_samples)
+
+    def drain(self) -> tuple[list[GpuSample], list[ServerSample]]:
+        """The samples gathered since the last drain (or the start), in the order taken; they
+        are handed over once, so that they can be stored as the run goes. Sampling goes on."""
+        with self._lock:
+            gpu, server = self._gpu_samples, self._server_samples
+            self._gpu_samples, self._server_samples = [], []
+        return gpu, server
 
     def latest(self) -> tuple[list[GpuSample], ServerSample | None]:
         """The most recent reading of each GPU and of the server, for a live display."""
@@ -180,20 +195,33 @@ class TelemetrySampler:
         try:
             sample = self._scraper.scrape(t)
         except ServerMetricsUnavailable as exc:
-            if not self._server_ever_ok:
-                # never answered: this server has no usable /metrics, stop asking
-                self._server_live = False
-                self._add_note(f"{NOTE_NO_METRICS} ({exc})")
-            else:
+            if self._server_ever_ok:
                 # it did answer before: a busy server timing out a scrape is not a verdict
                 with self._lock:
                     self._scrape_failures += 1
                     self._last_scrape_error = str(exc)
+            elif not exc.transient:
+                # a definite answer: this server has no usable /metrics, stop asking
+                self._server_live = False
+                self._add_note(f"{NOTE_NO_METRICS} ({exc})")
+            else:
+                # not up yet, or too busy to answer in time: try again, a few times
+                self._first_failures += 1
+                with self._lock:
+                    self._last_scrape_error = str(exc)
+                if self._first_failures >= FIRST_SCRAPE_TRIES:
+                    self._server_live = False
+                    self._add_note(
+                        f"{NOTE_METRICS_UNREACHABLE} ({self._first_failures} tries in a row failed; last: {exc})"
+                    )
             return
-        self._server_ever_ok = True
         with self._lock:
+            if not self._server_ever_ok:
+                # the tries that failed before the first answer are worth a mention
+                self._scrape_failures += self._first_failures
             self._server_samples.append(sample)
             self._latest_server = sample
+        self._server_ever_ok = True
 
     def _add_note(self, note: str) -> None:
         with self._lock:
