@@ -218,8 +218,8 @@ async def test_live_screen_shows_progress_charts_and_telemetry(tui_env, store):
         await wait_for(pilot, lambda: isinstance(app.screen, LiveRunScreen) and app.screen.events_seen > 10)
         live = app.screen
         await pilot.pause(0.6)
-        assert "Level 2/3 c=5" in str(live.query_one("#level-label").render())
-        assert "50/50" in str(live.query_one("#progress-text").render())
+        progress = str(live.query_one("#progress").render())
+        assert "Level 2/3 c=5" in progress and "100%" in progress and "50/50" in progress
         assert "client OK" in str(live.query_one("#health").render())
         assert live.query_one("#chart-tput", Chart).series_points() == [8]
         assert live.query_one("#level-table", LevelTable).row_count == 1

@@ -50,6 +50,18 @@ def pct(value: float | None, digits: int = 1) -> str:
     return f"{value:.{digits}f}%"
 
 
+def bar(fraction: float | None, width: int) -> Text:
+    """A progress bar as text (no timer, no animation), with the percentage after it."""
+    if fraction is None:
+        return Text("─" * width + "   ", style="dim")
+    fraction = min(max(fraction, 0.0), 1.0)
+    filled = round(fraction * width)
+    text = Text("━" * filled, style="green" if fraction >= 1 else "dodger_blue1")
+    text.append("━" * (width - filled), style="grey37")
+    text.append(f" {fraction * 100:3.0f}%")
+    return text
+
+
 def status_text(status: str) -> Text:
     return Text(status, style=STATUS_STYLES.get(status, ""))
 

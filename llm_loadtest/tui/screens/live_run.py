@@ -17,7 +17,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Label, ProgressBar, Static, TabbedContent, TabPane
+from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
 
 from llm_loadtest.config import RunConfig
 from llm_loadtest.engine.events import (
@@ -36,7 +36,7 @@ from llm_loadtest.tui.screens.dialogs import ConfirmDialog
 from llm_loadtest.tui.widgets.charts import PALETTE, Chart, Series
 from llm_loadtest.tui.widgets.level_table import LevelTable
 
-TICK_S = 0.25  # the screen's refresh tick: at most 4 updates a second
+TICK_S = 0.5  # the screen's refresh tick: the figures and charts change twice a second
 EXIT_CODES = {"completed": 0, "failed": 1, "aborted": 130}
 TABS = ("tab-throughput", "tab-latency", "tab-levels", "tab-errors", "tab-gpu", "tab-server")
 
@@ -67,6 +67,8 @@ class LiveRunScreen(Screen):
         Binding("6", "tab(5)", "Server", show=False),
     ]
 
+    AUTO_HEIGHT = ("#status-line",)
+
     def __init__(self, config: RunConfig, *, api_key: str | None = None) -> None:
         super().__init__()
         self.config = config
@@ -89,6 +91,7 @@ class LiveRunScreen(Screen):
         self.events_seen = 0
         self.model = config.model
         self._title_dirty = False
+        self._shown: dict[str, Text] = {}
         self._dirty = True
         self._charts_dirty: set[str] = set()
 
@@ -97,10 +100,7 @@ class LiveRunScreen(Screen):
         yield Header(show_clock=False)
         with Vertical(id="top"):
             yield Static(self._title_text(), id="run-title")
-            with Horizontal(id="progress-row"):
-                yield Label("", id="level-label")
-                yield ProgressBar(total=100, show_eta=False, id="level-progress")
-                yield Label("", id="progress-text")
+            yield Static("", id="progress")
             yield Static("", id="level-chips")
             yield Static("", id="figures")
             yield Static("", id="health")
@@ -252,13 +252,22 @@ class LiveRunScreen(Screen):
         self.refresh_bindings()
 
     # --- drawing -------------------------------------------------------------------------
+    def _put(self, selector: str, content: Text | str) -> None:
+        """Update a line only when its text changed. The lines have a fixed size (one row, the
+        screen's width), so no update needs a new layout: a tick repaints a few rows."""
+        text = content if isinstance(content, Text) else Text(content)
+        if self._shown.get(selector) == text:
+            return
+        self._shown[selector] = text
+        self.query_one(selector, Static).update(text, layout=selector in self.AUTO_HEIGHT)
+
     def _tick(self) -> None:
         if not self._dirty:
             return
         self._dirty = False
         if self._title_dirty:
             self._title_dirty = False
-            self.query_one("#run-title", Static).update(self._title_text())
+            self._put("#run-title", self._title_text())
         self._show_progress()
         self._show_figures()
         self._show_status()
@@ -284,22 +293,22 @@ class LiveRunScreen(Screen):
                 chips.append(f" {label} ▶ ", style="bold reverse dodger_blue1")
             else:
                 chips.append(f" {label} · ", style="dim")
-        self.query_one("#level-chips", Static).update(chips)
-        bar = self.query_one("#level-progress", ProgressBar)
+        self._put("#level-chips", chips)
+        line = Text()
         if snap is None:
-            self.query_one("#level-label", Label).update(f"Level –/{n}  {self.state}")
-            self.query_one("#progress-text", Label).update("")
+            line.append(f"Level –/{n}", style="bold")
+            line.append(f"  {self.state}", style="dim")
+            self._put("#progress", line)
             return
-        label = f"Level {snap.level_index + 1}/{snap.n_levels} {snap.level_label}"
+        line.append(f"Level {snap.level_index + 1}/{snap.n_levels} {snap.level_label}", style="bold")
         if snap.phase != "running":
-            label += f" ({snap.phase})"
-        self.query_one("#level-label", Label).update(label)
-        fraction = snap.fraction
-        if fraction is not None:
-            bar.update(total=100, progress=round(fraction * 100, 1))
+            line.append(f" ({snap.phase})", style="bold yellow")
+        line.append("  ")
+        line.append_text(fmt.bar(snap.fraction, 40 if self.size.width >= 100 else 20))
         done = f"{snap.completed}/{snap.target}" if snap.target else f"{snap.completed} done"
         budget = f"/{snap.level_duration_s:g}" if snap.level_duration_s else ""
-        self.query_one("#progress-text", Label).update(f" {done} · {snap.level_elapsed_s:.1f}{budget} s")
+        line.append(f"  {done} · {snap.level_elapsed_s:.1f}{budget} s", style="dim")
+        self._put("#progress", line)
 
     def _show_figures(self) -> None:
         snap = self.snapshot
@@ -319,7 +328,7 @@ class LiveRunScreen(Screen):
             item("in flight", str(snap.in_flight))
             errors = fmt.percent(snap.error_rate)
             item("errors", f"{snap.failed} ({errors})", "bold red" if snap.failed else "bold")
-        self.query_one("#figures", Static).update(text)
+        self._put("#figures", text)
 
         health = Text()
         lag = snap.loop_lag_p99_ms if snap else None
@@ -331,27 +340,28 @@ class LiveRunScreen(Screen):
         health.append(f"  loop lag p99 {fmt.ms(lag)} ms · CPU {fmt.pct(cpu, 0)}", style="dim")
         if warnings:
             health.append(f"  {warnings[-1]}", style="red")
-        self.query_one("#health", Static).update(health)
+        self._put("#health", health)
 
     def _show_status(self) -> None:
-        line = self.query_one("#status-line", Static)
-        line.display = True
+        text: Text | None = None
         if self.state == "failed":
-            line.update(Text(f"✗ {self.message}", style="bold red"))
+            text = Text(f"✗ {self.message}", style="bold red")
         elif self.state == "aborting":
-            line.update(Text("aborting… finished requests are kept", style="bold dark_orange"))
+            text = Text("aborting… finished requests are kept", style="bold dark_orange")
         elif self.state == "finished" and self.result is not None:
             status = self.result.status
-            line.update(Text.assemble(("✓ " if status == "completed" else "■ ", fmt.STATUS_STYLES.get(status, "")), (f"run {status}", fmt.STATUS_STYLES.get(status, "")), ("  · v view result · escape back", "dim")))
+            style = fmt.STATUS_STYLES.get(status, "")
+            text = Text.assemble(("✓ " if status == "completed" else "■ ", style), (f"run {status}", style), ("  · v view result · escape back", "dim"))
         elif self.state == "starting":
-            line.update(Text("starting the engine…", style="dim"))
-        else:
-            snap = self.snapshot
-            if snap is not None and snap.errors:
-                errors = ", ".join(f"{name} {count}" for name, count in sorted(snap.errors.items()))
-                line.update(Text(f"errors this level: {errors}", style="red"))
-            else:
-                line.display = False
+            text = Text("starting the engine…", style="dim")
+        elif self.snapshot is not None and self.snapshot.errors:
+            errors = ", ".join(f"{name} {count}" for name, count in sorted(self.snapshot.errors.items()))
+            text = Text(f"errors this level: {errors}", style="red")
+        line = self.query_one("#status-line", Static)
+        if line.display != (text is not None):
+            line.display = text is not None
+        if text is not None:
+            self._put("#status-line", text)
 
     def _draw_time_charts(self) -> None:
         p = self.progress
@@ -396,7 +406,7 @@ class LiveRunScreen(Screen):
             )
             now.append(f"GPU{sample.gpu} ", style="bold")
             now.append(f"{fmt.pct(sample.util, 0)} · {mem_text} · {fmt.num(sample.power_w, 0, ' W')}   ")
-        self.query_one("#gpu-now", Static).update(now)
+        self._put("#gpu-now", now)
 
     def _draw_server(self) -> None:
         self.query_one(TabbedContent).show_tab("tab-server")
@@ -408,7 +418,8 @@ class LiveRunScreen(Screen):
         latest = self.latest_server
         if latest is not None:
             kv = None if latest.kv_cache_usage is None else latest.kv_cache_usage * 100
-            self.query_one("#server-now", Static).update(
+            self._put(
+                "#server-now",
                 f"running {fmt.num(latest.running, 0)} · waiting {fmt.num(latest.waiting, 0)} · KV cache {fmt.pct(kv)}"
             )
 
