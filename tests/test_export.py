@@ -14,10 +14,12 @@ import openpyxl
 import pytest
 from storage_samples import FAKE_KEY, make_run, warmup_records
 
+from llm_loadtest.config import GoodputSLO
+from llm_loadtest.engine.records import Outcome
 from llm_loadtest.export import to_csv, to_json, to_xlsx
 from llm_loadtest.export import xlsx_export
 from llm_loadtest.export.tables import merged_columns
-from llm_loadtest.metrics import stats
+from llm_loadtest.metrics import stats, summarize_level
 
 
 def leaves(value: Any, path: str = "") -> list[tuple[str, Any]]:
@@ -30,9 +32,20 @@ def leaves(value: Any, path: str = "") -> list[tuple[str, Any]]:
     return [(path, value)]
 
 
+COUNT_MAP_PREFIXES = ("requests_errors_", "goodput_by_slo_")
+
+
 def assert_row_matches_level(row: dict[str, Any], level: dict[str, Any], parse, rel: float = 0.0) -> None:
-    """Every figure of the JSON level is in the row (exactly, or to `rel`); nothing is invented."""
+    """Every figure of the JSON level is in the row (exactly, or to `rel`); nothing is invented
+    but the zeros of a count map (an error class or SLO another level has)."""
     seen = {"run_id", "level_index"}
+    for key in row:
+        if key.startswith("requests_errors_") and key not in dict(leaves(level)):
+            assert parse(row[key]) == 0, key
+            seen.add(key)
+        elif key.startswith("goodput_by_slo_") and key not in dict(leaves(level)):
+            assert parse(row[key]) == (0 if level["goodput"] is not None else None), key
+            seen.add(key)
     for key, value in leaves(level):
         if value is None or value == {} or value == []:
             # a null statistic: all of its columns are empty (and none claims a value)
@@ -135,6 +148,80 @@ def test_csv_samples_of_a_run_without_any_is_the_header(tmp_path):
     assert (tmp_path / "gpu.csv").read_text().splitlines() == [
         "t,gpu,util,mem_used_mb,mem_total_mb,temp_c,power_w,power_limit_w"
     ]
+
+
+def _run_with_differing_counts():
+    """Level 0 fails only with 503s, level 1 only with timeouts, level 2 never; the goodput
+    SLOs differ by level (stored goodput kept where a re-analysis had no requests), and the
+    last level has none."""
+    result, records = make_run(samples=False)
+    for record in records[0]:
+        if record.outcome is Outcome.TIMEOUT:
+            record.outcome, record.http_status = Outcome.HTTP_5XX, 503
+    for record in records[1]:
+        if record.outcome is Outcome.HTTP_5XX:
+            record.outcome, record.http_status = Outcome.TIMEOUT, None
+    records[2] = [r for r in records[2] if r.ok]
+    slos = [GoodputSLO(ttft_ms=300, tpot_ms=40), GoodputSLO(ttft_ms=300, e2e_ms=900), None]
+    result.levels = [
+        summarize_level(recs, spec, slo, input_len_requested=result.config.input_len)
+        for recs, spec, slo in zip(records, result.config.levels(), slos, strict=True)
+    ]
+    failed = [sum(not r.ok for r in recs) for recs in records]
+    assert failed[0] > 0 and failed[1] > 0 and failed[2] == 0
+    return result, records, failed
+
+
+def _met(records, slo: str, limit_ms: float) -> int:
+    """metrics.md's per-SLO count, worked out here from the raw times: succeeded and strictly under."""
+    def value_ms(r) -> float:
+        ttft = int(r.chunk_times_ns[0]) - r.t_start_ns
+        if slo == "ttft":
+            return ttft / 1e6
+        if slo == "e2e":
+            return (r.t_end_ns - r.t_start_ns) / 1e6
+        assert r.output_tokens >= 2  # storage_samples: every streamed success has 2+ tokens
+        return (r.t_end_ns - r.t_start_ns - ttft) / 1e6 / (r.output_tokens - 1)
+
+    return sum(r.ok and value_ms(r) < limit_ms for r in records)
+
+
+def _check_differing_counts(rows: list[dict[str, Any]], records, failed, parse) -> None:
+    got = [{k: parse(v) for k, v in row.items() if k.startswith(COUNT_MAP_PREFIXES)} for row in rows]
+    n = [len(recs) for recs in records]
+    # counted here from the records themselves, not from the summaries
+    assert got[0] == {"requests_errors_http_503": failed[0], "requests_errors_timeout": 0,
+                      "goodput_by_slo_ttft_met": _met(records[0], "ttft", 300), "goodput_by_slo_ttft_total": n[0],
+                      "goodput_by_slo_tpot_met": _met(records[0], "tpot", 40), "goodput_by_slo_tpot_total": n[0],
+                      "goodput_by_slo_e2e_met": 0, "goodput_by_slo_e2e_total": 0}
+    assert got[1] == {"requests_errors_http_503": 0, "requests_errors_timeout": failed[1],
+                      "goodput_by_slo_ttft_met": _met(records[1], "ttft", 300), "goodput_by_slo_ttft_total": n[1],
+                      "goodput_by_slo_tpot_met": 0, "goodput_by_slo_tpot_total": 0,
+                      "goodput_by_slo_e2e_met": _met(records[1], "e2e", 900), "goodput_by_slo_e2e_total": n[1]}
+    # no failure at all: zeros; no SLO at all: goodput is null, so are its counts
+    assert got[2] == {"requests_errors_http_503": 0, "requests_errors_timeout": 0,
+                      **{f"goodput_by_slo_{s}_{c}": None for s in ("ttft", "tpot", "e2e") for c in ("met", "total")}}
+    # the figures are neither all nor none of the requests, so the counts say something
+    assert 0 < got[0]["goodput_by_slo_tpot_met"] < n[0] and 0 < got[1]["goodput_by_slo_e2e_met"] < n[1]
+
+
+def test_csv_count_maps_are_zero_where_a_level_lacks_a_key(tmp_path):
+    result, records, failed = _run_with_differing_counts()
+    to_csv(result, tmp_path / "levels.csv")
+    with open(tmp_path / "levels.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    _check_differing_counts(rows, records, failed, parse_csv_cell)
+    for row, level in zip(rows, result.to_json_dict()["levels"], strict=True):
+        assert_row_matches_level(row, level, parse_csv_cell)
+
+
+def test_xlsx_count_maps_are_zero_where_a_level_lacks_a_key(tmp_path):
+    result, records, failed = _run_with_differing_counts()
+    to_xlsx(result, None, tmp_path / "levels.xlsx")
+    _, rows = _summary_levels(openpyxl.load_workbook(tmp_path / "levels.xlsx")["Summary"])
+    _check_differing_counts(rows, records, failed, lambda v: v)
+    for row, level in zip(rows, result.to_json_dict()["levels"], strict=True):
+        assert_row_matches_level(row, level, lambda v: v, rel=1e-15)
 
 
 def _summary_levels(sheet) -> tuple[dict[str, Any], list[dict[str, Any]]]:

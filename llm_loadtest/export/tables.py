@@ -25,7 +25,11 @@ LIST_SEPARATOR = "; "
 
 
 def level_table(result: RunResult) -> tuple[list[str], list[dict[str, Any]]]:
-    """One row per level: `run_id`, `level_index`, then every summary figure flattened."""
+    """One row per level: `run_id`, `level_index`, then every summary figure flattened.
+
+    A count map (errors by class, goodput by SLO) is a count in every level that has the map:
+    a level without an error class another level has shows 0 for it, not an empty cell.
+    """
     rows = []
     for index, summary in enumerate(result.levels):
         row: dict[str, Any] = {"run_id": result.run_id, "level_index": index}
@@ -34,7 +38,48 @@ def level_table(result: RunResult) -> tuple[list[str], list[dict[str, Any]]]:
     if not rows:
         empty = {"run_id": None, "level_index": None} | flatten_model(LevelSummary, None)
         return list(empty), []
-    return merged_columns(rows), rows
+    columns = merged_columns(rows)
+    for path, prefix in count_maps(LevelSummary):
+        keys = [c for c in columns if c.startswith(prefix)]
+        for summary, row in zip(result.levels, rows, strict=True):
+            if _at(summary, path[:-1]) is not None:  # a null parent (no goodput SLO) stays empty
+                for key in keys:
+                    row.setdefault(key, 0)
+    return columns, rows
+
+
+def count_maps(model: type[BaseModel], prefix: str = "") -> list[tuple[tuple[str, ...], str]]:
+    """(attribute path, column prefix) of every map of counts in `model`: `dict[str, int]`, or
+    `dict[str, M]` where every field of M is an int (goodput.by_slo's {met, total})."""
+    found: list[tuple[tuple[str, ...], str]] = []
+    for name, field in model.model_fields.items():
+        nested = _model_type(field.annotation)
+        if nested is not None:
+            found += [((name, *path), column) for path, column in count_maps(nested, f"{prefix}{name}_")]
+        elif _is_count_map(field.annotation):
+            found.append(((name,), f"{prefix}{name}_"))
+    return found
+
+
+def _is_count_map(annotation: Any) -> bool:
+    if get_origin(annotation) is not dict:
+        return False
+    value = get_args(annotation)[1]
+    if value is int:
+        return True
+    return (
+        isinstance(value, type)
+        and issubclass(value, BaseModel)
+        and all(f.annotation is int for f in value.model_fields.values())
+    )
+
+
+def _at(value: Any, path: tuple[str, ...]) -> Any:
+    for name in path:
+        if value is None:
+            return None
+        value = getattr(value, name)
+    return value
 
 
 def flatten_model(model: type[BaseModel], value: BaseModel | None, prefix: str = "") -> dict[str, Any]:
