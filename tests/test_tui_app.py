@@ -188,6 +188,26 @@ async def test_start_runs_and_finishes_into_the_result(tui_env, store):
         assert app.screen.result.run_id == controller.run_id
 
 
+async def test_run_app_options_open_the_live_run_or_the_filled_form(tui_env, store):
+    config = make_result("x").config.model_copy(update={"server": "http://127.0.0.1:8001", "model": "from-cli"})
+    live = LoadTestApp(store=store, initial_config=config, start_live=True, api_key="sk-cli", controller_factory=fake_factory())
+    FakeController.instances.clear()
+    async with live.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(live.screen, LiveRunScreen) and live.screen.state == "finished")
+        assert FakeController.instances[-1].api_key == "sk-cli"
+        assert live.run_exit_code == 0
+        await pilot.press("escape")
+        assert isinstance(live.screen, DashboardScreen)
+    form_app = LoadTestApp(store=store, initial_config=config)
+    async with form_app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(form_app.screen, NewBenchmarkScreen) and bool(form_app.screen.query("#model")))
+        await pilot.pause()
+        form = form_app.screen
+        assert form.query_one("#model", Input).value == "from-cli"
+        assert form.query_one("#concurrency", Input).value == "1,5,10"
+        assert form.config is not None and form.config.server == "http://127.0.0.1:8001"
+
+
 # --- live run --------------------------------------------------------------------------------
 
 

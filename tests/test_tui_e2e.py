@@ -47,6 +47,8 @@ async def run_from_form(pilot, app, sim_url: str, *, preset: str, concurrency: s
     await pilot.pause()
     form.query_one("#server", Input).focus()
     await pilot.press(*sim_url)
+    await pilot.press("ctrl+t")  # test the connection
+    await wait_for(pilot, lambda: "connected to" in str(form.query_one("#probe-result").render()), what="the connection test")
     await pilot.press("ctrl+l")  # the model list from /v1/models (one model: filled in)
     await wait_for(pilot, lambda: form.query_one("#model", Input).value == "sim-model", what="the model list")
     for field, value in (("concurrency", concurrency), ("num-prompts", "16"), ("input-len", "32"), ("output-len", "24"), ("warmup", "1")):

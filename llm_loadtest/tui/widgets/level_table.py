@@ -36,7 +36,7 @@ class LevelTable(DataTable):
         columns = ["Level", "OK", "Fail", "Dur s", "Out tok/s", "Tot tok/s", "Req/s", "Err", "Goodput"]
         for field, title in LATENCIES:
             columns += [f"{title} {p}" for p in PERCENTILES]
-        columns += ["TTFT mean", "E2E max", "Loop lag p99", "CPU"]
+        columns += ["TTFT mean", "E2E max", "Loop lag p99", "CPU", "Errors by class"]
         for title in columns:
             self.add_column(title, key=title)
         self.fixed_columns = 1
@@ -83,5 +83,6 @@ class LevelTable(DataTable):
             _right(_stat(level.e2e_ms, "max")),
             Text(fmt.ms(lag), style="bold red" if warn else "", justify="right"),
             Text(fmt.pct(cpu, 0), style="bold red" if warn else "", justify="right"),
+            Text(", ".join(f"{name} {count}" for name, count in sorted(level.requests.errors.items())) or fmt.DASH, style="red" if level.requests.errors else ""),
         ]
         return cells
