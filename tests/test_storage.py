@@ -344,6 +344,60 @@ def test_an_older_schema_is_upgraded_in_place(db, monkeypatch):
         assert raw.execute("SELECT value FROM meta").fetchone()[0] == str(SCHEMA_VERSION)
 
 
+def _schema_1_blob(record: RequestRecord) -> bytes | None:
+    """Chunk times as schema 1 stored them: every gap in 32 bits, else every gap in 64."""
+    if not len(record.chunk_times_ns):
+        return None
+    gaps = np.diff(record.chunk_times_ns, prepend=np.int64(record.t_start_ns))
+    if gaps.min() >= 0 and gaps.max() < 2**32:
+        return b"\x01" + gaps.astype("<u4").tobytes()
+    return b"\x02" + gaps.astype("<i8").tobytes()
+
+
+def test_a_schema_1_database_is_upgraded_and_its_requests_read_back_exactly(db):
+    result, records = make_run()
+    with Store.open(db) as store:
+        store.save(result, records)
+    flat = [r for level in records for r in level]
+    blobs = [_schema_1_blob(r) for r in flat]
+    assert {b[0] for b in blobs if b} == {1, 2}  # both of schema 1's forms are in there
+    with sqlite3.connect(db) as raw:
+        raw.executemany("UPDATE request SET chunk_times = ? WHERE request_id = ?",
+                        [(blob, r.request_id) for blob, r in zip(blobs, flat, strict=True)])
+        raw.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+        raw.execute("UPDATE run SET schema_version = 1")
+    with Store.open(db) as store:
+        assert_same_records(store.get_records(result.run_id), flat)
+        assert store.get_result(result.run_id) == result
+        # a run written now, beside the old one, uses the new form
+        store.save(*make_run(run_id="new-run"))
+    with sqlite3.connect(db) as raw:
+        assert raw.execute("SELECT value FROM meta").fetchone()[0] == str(SCHEMA_VERSION) == "2"
+        codes = {row[0] for row in raw.execute(
+            "SELECT DISTINCT substr(hex(chunk_times), 1, 2) FROM request JOIN run ON run.pk = request.run_pk "
+            "WHERE run.run_id = 'new-run' AND chunk_times IS NOT NULL")}
+    assert codes == {"03", "02"}  # first gap apart; 64-bit gaps only for the stalls
+
+
+def test_a_slow_first_token_costs_4_more_bytes_not_4_a_chunk(db):
+    records = make_records(20, 0)
+    for record in records:  # every first token 5 s late: more than 32 bits of ns
+        record.chunk_times_ns = record.chunk_times_ns + 5_000_000_000
+        record.t_end_ns += 5_000_000_000
+    result, _ = make_run(concurrency=(1,), n=20)
+    result.levels[0] = summarize_level(records, result.config.levels()[0], result.config.goodput)
+    with Store.open(db) as store:
+        store.save(result, [records])
+        assert_same_records(store.get_records(result.run_id), records)
+    with sqlite3.connect(db) as raw:
+        sizes = dict(raw.execute("SELECT request_id, length(chunk_times) FROM request"))
+    for record in records:
+        n = len(record.chunk_times_ns)
+        later = np.diff(record.chunk_times_ns)
+        if n and (later.size == 0 or later.max() < 2**32):
+            assert sizes[record.request_id] == 1 + 8 + 4 * (n - 1), record.request_id
+
+
 def test_an_older_schema_without_a_migration_says_what_to_do(db):
     Store.open(db).close()
     with sqlite3.connect(db) as raw:
@@ -453,12 +507,15 @@ def test_no_secret_reaches_the_database(db):
         environment={"python": "3.11", "api_key": FAKE_KEY, "headers": {"Authorization": f"Bearer {FAKE_KEY}"}}
     )
     result.config.extra_body = {"api_key": FAKE_KEY, "temperature": 0}
-    result.config.server = f"http://user:{FAKE_KEY}@127.0.0.1:8000"
+    # RunConfig refuses credentials in the server URL; a config that has them anyway (built
+    # without validation, or by an older version) must still not reach the database
+    result.config = result.config.model_copy(update={"server": f"http://user:{FAKE_KEY}@127.0.0.1:8000"})
     with Store.open(db) as store:
         store.save(result, records)
         back = store.get_result(result.run_id)
     assert FAKE_KEY not in back.model_dump_json()
     assert back.config.extra_body == {"api_key": "<redacted>", "temperature": 0}
+    assert back.config.server == "http://127.0.0.1:8000"  # read back as RunConfig takes it
     stored = b"".join(p.read_bytes() for p in Path(db).parent.iterdir())
     assert FAKE_KEY.encode() not in stored
 

@@ -1,6 +1,12 @@
-"""The chunk blobs give back every nanosecond and token count, in a few bytes a chunk."""
+"""The chunk blobs give back every nanosecond and token count, in a few bytes a chunk.
+
+Everything goes through the path the store takes: `rows_for_level` to rows, and
+`records_from_rows` back (whole levels at once).
+"""
 
 from __future__ import annotations
+
+import struct
 
 import numpy as np
 import pytest
@@ -11,27 +17,76 @@ from llm_loadtest.storage import codec
 T0 = 123_456_789_012_345
 
 
-@pytest.mark.parametrize(
-    "gaps",
-    [
-        [5],
-        [40_000_000] * 128,
-        [0, 0, 1, 2**32 - 1],  # the largest gap that fits 32 bits
-        [1, 2**32, 3],  # one more: 64-bit gaps
-        [10, -7, 3],  # a clock that went back must survive too
-        [2**62, 2**62, -(2**62)],  # wrap-around arithmetic stays exact
-    ],
-)
+def _record(i: int, gaps, tokens=None, t_start: int = T0) -> RequestRecord:
+    gaps = np.asarray(gaps, dtype=np.int64)
+    times = (t_start + np.cumsum(gaps, dtype=np.int64)).astype(np.int64) if len(gaps) else np.empty(0, np.int64)
+    if tokens is None:
+        tokens = np.ones(len(gaps), dtype=np.int32)
+    return RequestRecord(
+        request_id=f"r-{i}", t_start_ns=t_start, t_end_ns=t_start + 10**10, chunk_times_ns=times,
+        chunk_tokens=np.asarray(tokens), output_tokens=int(np.sum(tokens)) if len(gaps) else None,
+    )
+
+
+def _round_trip(records: list[RequestRecord]) -> tuple[list[dict], list[RequestRecord]]:
+    rows = codec.rows_for_level(records, run_pk=1, level_index=0)
+    back = codec.records_from_rows([{name: row[name] for name in codec.RECORD_COLUMNS} for row in rows])
+    return rows, back
+
+
+def _assert_same(got: RequestRecord, expected: RequestRecord) -> None:
+    for name in RequestRecord.__slots__:
+        a, b = getattr(expected, name), getattr(got, name)
+        if isinstance(a, np.ndarray):
+            assert a.dtype == b.dtype and np.array_equal(a, b), (expected.request_id, name)
+        else:
+            assert a == b and type(a) is type(b), (expected.request_id, name, a, b)
+
+
+GAPS = [
+    [5],
+    [40_000_000] * 128,
+    [0, 0, 1, 2**32 - 1],  # the largest later gap that fits 32 bits
+    [1, 2**32, 3],  # one more: 64-bit gaps
+    [10, -7, 3],  # a clock that went back must survive too
+    [2**62, 2**62, -(2**62)],  # wrap-around arithmetic stays exact
+    [-5, 3, 4],  # a first chunk stamped before t_start
+    [6_000_000_000, 20_000_000, 15_000_000],  # a TTFT over 4.29 s, short gaps after it
+    [2**40],  # one chunk, a huge first gap
+]
+
+
+@pytest.mark.parametrize("gaps", GAPS)
 def test_times_round_trip_exactly(gaps):
-    times = (T0 + np.cumsum(np.array(gaps, dtype=np.int64), dtype=np.int64)).astype(np.int64)
-    back = codec.decode_times(codec.encode_times(times, T0), T0)
-    assert back.dtype == np.int64
-    assert np.array_equal(back, times)
+    record = _record(0, gaps)
+    _, (back,) = _round_trip([record])
+    assert back.chunk_times_ns.dtype == np.int64
+    assert np.array_equal(back.chunk_times_ns, record.chunk_times_ns)
 
 
-def test_times_are_four_bytes_a_chunk_when_gaps_are_short():
-    times = T0 + np.cumsum(np.full(128, 25_000_000, dtype=np.int64))
-    assert len(codec.encode_times(times, T0)) == 1 + 4 * 128
+def test_every_case_round_trips_in_one_level():
+    records = [_record(i, gaps, t_start=T0 + i * 10**9) for i, gaps in enumerate(GAPS)]
+    _, back = _round_trip(records)
+    for got, expected in zip(back, records, strict=True):
+        _assert_same(got, expected)
+
+
+def test_a_slow_first_token_keeps_the_other_gaps_in_four_bytes():
+    # TTFT 6 s (more than 32 bits of ns), then 127 gaps of 25 ms
+    gaps = [6_000_000_000] + [25_000_000] * 127
+    (row,), (back,) = _round_trip([_record(0, gaps)])
+    assert len(row["chunk_times"]) == 1 + 8 + 4 * 127
+    assert np.array_equal(back.chunk_times_ns, _record(0, gaps).chunk_times_ns)
+
+
+def test_times_are_four_bytes_a_chunk_after_the_first():
+    (row,), _ = _round_trip([_record(0, [25_000_000] * 128)])
+    assert len(row["chunk_times"]) == 1 + 8 + 4 * 127
+
+
+def test_a_stall_after_the_first_chunk_falls_back_to_eight_bytes():
+    (row,), _ = _round_trip([_record(0, [25_000_000, 5_000_000_000, 25_000_000])])
+    assert len(row["chunk_times"]) == 1 + 8 * 3
 
 
 @pytest.mark.parametrize(
@@ -44,25 +99,56 @@ def test_times_are_four_bytes_a_chunk_when_gaps_are_short():
     ],
 )
 def test_tokens_round_trip_in_the_narrowest_form(tokens, size):
-    blob = codec.encode_tokens(tokens)
-    assert len(blob) == size
-    back = codec.decode_tokens(blob)
-    assert back.dtype == np.int32
-    assert np.array_equal(back, tokens)
+    record = _record(0, [1_000_000] * len(tokens), tokens)
+    (row,), (back,) = _round_trip([record])
+    assert len(row["chunk_tokens"]) == size
+    assert back.chunk_tokens.dtype == np.int32
+    assert np.array_equal(back.chunk_tokens, tokens)
 
 
-def test_empty_arrays_are_null():
-    assert codec.encode_times(np.empty(0, dtype=np.int64), T0) is None
-    assert codec.encode_tokens(np.empty(0, dtype=np.int32)) is None
-    assert codec.decode_times(None, T0).size == 0
-    assert codec.decode_tokens(None).dtype == np.int32
+def test_no_chunks_is_null():
+    record = RequestRecord(request_id="e", t_start_ns=T0, t_end_ns=T0 + 5, outcome=Outcome.TIMEOUT, stream=False)
+    (row,), (back,) = _round_trip([record])
+    assert row["chunk_times"] is None and row["chunk_tokens"] is None
+    assert back.chunk_times_ns.size == 0 and back.chunk_times_ns.dtype == np.int64
+    assert back.chunk_tokens.dtype == np.int32
 
 
-def test_unknown_encoding_is_an_error():
+@pytest.mark.parametrize(
+    "times,tokens",
+    [
+        (b"\x09abcd", None),  # an encoding this version does not know
+        (b"\x03abc", None),  # a header cut short
+        (b"\x01abcdef", None),  # 32-bit gaps that are not a whole number of them
+        (None, b"\x09abcd"),
+        (None, b"\x02abc"),  # 16-bit counts cut in the middle of one
+    ],
+)
+def test_unknown_or_damaged_blobs_are_an_error(times, tokens):
+    row = {name: None for name in codec.RECORD_COLUMNS} | {
+        "request_id": "x", "t_start_ns": T0, "t_end_ns": T0, "outcome": "success", "connect_ns": 0,
+        "stream": True, "reasoning_chunks": 0, "chunk_times": times, "chunk_tokens": tokens,
+    }
     with pytest.raises(codec.CodecError):
-        codec.decode_times(b"\x09abcd", T0)
-    with pytest.raises(codec.CodecError):
-        codec.decode_tokens(b"\x09abcd")
+        codec.records_from_rows([row])
+
+
+def test_schema_1_blobs_are_still_read():
+    """Blobs as schema 1 wrote them, built here byte by byte: every gap 32 bits, or every gap 64."""
+    narrow = [20_000_000, 1_000_000, 2**32 - 1]
+    wide = [1, 2**32, -3]
+    rows = []
+    for i, (code, dtype, gaps) in enumerate(((1, "<u4", narrow), (2, "<i8", wide), (1, "<u4", [7]))):
+        blob = bytes((code,)) + np.asarray(gaps, dtype=dtype).tobytes()
+        rows.append({name: None for name in codec.RECORD_COLUMNS} | {
+            "request_id": f"old-{i}", "t_start_ns": T0 + i, "t_end_ns": T0 + 10**10, "outcome": "success",
+            "connect_ns": 0, "stream": True, "reasoning_chunks": 0, "chunk_times": blob,
+            "chunk_tokens": b"\x00" + struct.pack("<I", len(gaps)),
+        })
+    back = codec.records_from_rows(rows)
+    for record, gaps, i in zip(back, (narrow, wide, [7]), range(3), strict=True):
+        assert record.chunk_times_ns.tolist() == (T0 + i + np.cumsum(gaps)).tolist()
+        assert record.chunk_tokens.tolist() == [1] * len(gaps)
 
 
 def test_record_row_round_trip_keeps_every_field():
@@ -84,33 +170,30 @@ def test_record_row_round_trip_keeps_every_field():
         connect_ns=777,
         stream=True,
     )
-    row = codec.record_to_row(record, run_pk=1, level_index=0)
-    back = codec.row_to_record({name: row[name] for name in codec.RECORD_COLUMNS})
-    for name in RequestRecord.__slots__:
-        a, b = getattr(record, name), getattr(back, name)
-        if isinstance(a, np.ndarray):
-            assert a.dtype == b.dtype and np.array_equal(a, b), name
-        else:
-            assert a == b and type(a) is type(b), name
+    warm = RequestRecord(request_id="w", t_start_ns=T0, t_end_ns=T0 + 1, warmup=True)
+    rows, back = _round_trip([warm, record])
+    assert [row["request_id"] for row in rows] == ["r-1"]  # warm-up is never stored
+    _assert_same(back[0], record)
 
 
-def test_whole_level_coding_matches_the_per_request_format():
+def test_a_whole_level_round_trips():
     rng = np.random.default_rng(7)
-    times, tokens, starts = [], [], []
+    records = []
     for i in range(300):
         n = int(rng.integers(0, 50)) if i % 7 else 0
-        start = T0 + i * 10**9
         gaps = rng.integers(0, 80_000_000, size=n).astype(np.int64)
         if n and i % 5 == 0:
             gaps[-1] = 2**33  # a stall: this request needs 64-bit gaps
-        times.append(start + np.cumsum(gaps))
-        tokens.append(rng.integers(1, 3 if i % 2 else 2, size=n).astype(np.int32) * (300 if i % 11 == 1 else 1))
-        starts.append(start)
-    time_blobs = codec.encode_times_many(times, starts)
-    token_blobs = codec.encode_tokens_many(tokens)
-    assert time_blobs == [codec.encode_times(t, s) for t, s in zip(times, starts)]
-    assert token_blobs == [codec.encode_tokens(t) for t in tokens]
-    for got, expected in zip(codec.decode_times_many(time_blobs, starts), times, strict=True):
-        assert got.dtype == np.int64 and np.array_equal(got, expected)
-    for got, expected in zip(codec.decode_tokens_many(token_blobs), tokens, strict=True):
-        assert got.dtype == np.int32 and np.array_equal(got, expected)
+        if n and i % 3 == 0:
+            gaps[0] = 5_000_000_000 + i  # a TTFT over 4.29 s: only the header is wide
+        tokens = rng.integers(1, 3 if i % 2 else 2, size=n).astype(np.int32) * (300 if i % 11 == 1 else 1)
+        records.append(_record(i, gaps, tokens, t_start=T0 + i * 10**9))
+    rows, back = _round_trip(records)
+    for got, expected in zip(back, records, strict=True):
+        _assert_same(got, expected)
+    # slow first tokens alone never cost 8 bytes a chunk
+    for row, record in zip(rows, records, strict=True):
+        n = len(record.chunk_times_ns)
+        gaps = np.diff(record.chunk_times_ns, prepend=record.t_start_ns)
+        if n and gaps[1:].max(initial=0) <= 2**32 - 1:
+            assert len(row["chunk_times"]) == 1 + 8 + 4 * (n - 1)

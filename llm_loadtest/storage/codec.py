@@ -1,11 +1,17 @@
 """Request records to database rows and back, with per-chunk arrays as compact exact blobs.
 
-Chunk arrival times are stored as gaps: the first from `t_start`, then each from the one
-before. Gaps between tokens are milliseconds, so they fit 32 unsigned bits (4.29 s) nearly
-always; a longer gap (a stall, a reordered clock) falls back to 64-bit gaps, whose
-wrap-around arithmetic is exactly reversible. Token counts are usually all ones (one token
-a chunk), stored as a count alone; otherwise the narrowest integer that holds them.
-Decoding gives back the same nanoseconds and counts, bit for bit.
+Chunk arrival times are stored as gaps: the first from `t_start` (the TTFT, often seconds
+under load), then each from the one before (milliseconds between tokens). The first gap is
+a signed 64-bit header of its own and the others 32 unsigned bits each (4.29 s), so one slow
+first token does not widen every gap of its request. A request with a later gap outside 32
+bits (a stall, a clock that went back) falls back to 64-bit gaps throughout, whose
+wrap-around arithmetic is exactly reversible. Token counts are usually all ones (one token a
+chunk), stored as a count alone; otherwise the narrowest integer that holds them. Decoding
+gives back the same nanoseconds and counts, bit for bit.
+
+Everything is coded a whole level at a time (one numpy pass over all the chunks of a level,
+not a few numpy calls per request): `rows_for_level` and `records_from_rows` are the way in
+and out. Blobs of schema 1 (every gap in 32 bits, the first one included) are still read.
 """
 
 from __future__ import annotations
@@ -18,8 +24,9 @@ import numpy as np
 
 from llm_loadtest.engine.records import EMPTY_COUNTS, EMPTY_TIMES, Outcome, RequestRecord, TokenSource
 
-_TIMES_U32 = 1
-_TIMES_I64 = 2
+_TIMES_U32 = 1  # schema 1, read only: every gap in 32 bits, the first one included
+_TIMES_I64 = 2  # every gap in 64 bits
+_TIMES_FIRST_I64 = 3  # the first gap in 64 bits, the others in 32
 _TOKENS_ONES = 0
 _TOKENS_U8 = 1
 _TOKENS_U16 = 2
@@ -27,6 +34,7 @@ _TOKENS_I32 = 3
 _TOKENS_I64 = 4
 _U32_MAX = 2**32 - 1
 _COUNT = struct.Struct("<I")
+_FIRST = struct.Struct("<q")
 _TOKEN_DTYPES = {_TOKENS_U8: "<u1", _TOKENS_U16: "<u2", _TOKENS_I32: "<i4", _TOKENS_I64: "<i8"}
 _TOKEN_WIDTHS = {_TOKENS_U8: 1, _TOKENS_U16: 2, _TOKENS_I32: 4, _TOKENS_I64: 8}
 
@@ -35,61 +43,8 @@ class CodecError(ValueError):
     """A blob this version cannot read (a newer format or damaged bytes)."""
 
 
-def encode_times(times: np.ndarray, t_start_ns: int) -> bytes | None:
-    if len(times) == 0:
-        return None
-    values = np.asarray(times, dtype=np.int64)
-    gaps = np.diff(values, prepend=np.int64(t_start_ns))
-    if gaps.min() >= 0 and gaps.max() <= _U32_MAX:
-        return bytes((_TIMES_U32,)) + gaps.astype("<u4").tobytes()
-    return bytes((_TIMES_I64,)) + gaps.astype("<i8").tobytes()
-
-
-def decode_times(blob: bytes | None, t_start_ns: int) -> np.ndarray:
-    if not blob:
-        return EMPTY_TIMES
-    code = blob[0]
-    if code == _TIMES_U32:
-        gaps = np.frombuffer(blob, dtype="<u4", offset=1).astype(np.int64)
-    elif code == _TIMES_I64:
-        gaps = np.frombuffer(blob, dtype="<i8", offset=1).astype(np.int64)
-    else:
-        raise CodecError(f"unknown chunk-time encoding {code}")
-    gaps[0] += np.int64(t_start_ns)
-    return np.cumsum(gaps, dtype=np.int64)
-
-
-def encode_tokens(tokens: np.ndarray) -> bytes | None:
-    if len(tokens) == 0:
-        return None
-    values = np.asarray(tokens)
-    low, high = int(values.min()), int(values.max())
-    if low == high == 1:
-        return bytes((_TOKENS_ONES,)) + _COUNT.pack(len(values))
-    code = _token_code(low, high)
-    return bytes((code,)) + values.astype(_TOKEN_DTYPES[code]).tobytes()
-
-
-def decode_tokens(blob: bytes | None) -> np.ndarray:
-    if not blob:
-        return EMPTY_COUNTS
-    code = blob[0]
-    if code == _TOKENS_ONES:
-        (count,) = _COUNT.unpack_from(blob, 1)
-        return np.ones(count, dtype=np.int32)
-    dtype = _TOKEN_DTYPES.get(code)
-    if dtype is None:
-        raise CodecError(f"unknown chunk-token encoding {code}")
-    wide = np.int64 if code == _TOKENS_I64 else np.int32
-    return np.frombuffer(blob, dtype=dtype, offset=1).astype(wide)
-
-
-# -- whole levels at once ----------------------------------------------------------------------
-# The same format, produced and read with one numpy pass over all the chunks of a level instead
-# of a few numpy calls per request: a 10,000-request level is one call, not 40,000.
-
-
 def encode_times_many(times: Sequence[np.ndarray], t_starts: Sequence[int]) -> list[bytes | None]:
+    """One blob per request (None for no chunks): its chunk times as gaps from `t_starts`."""
     out: list[bytes | None] = [None] * len(times)
     nonempty = [i for i, t in enumerate(times) if len(t)]
     if not nonempty:
@@ -101,19 +56,25 @@ def encode_times_many(times: Sequence[np.ndarray], t_starts: Sequence[int]) -> l
     previous[1:] = flat[:-1]
     previous[starts] = np.fromiter((int(t_starts[i]) for i in nonempty), dtype=np.int64, count=len(nonempty))
     gaps = flat - previous
-    fits = (np.minimum.reduceat(gaps, starts) >= 0) & (np.maximum.reduceat(gaps, starts) <= _U32_MAX)
+    # every gap after the first must fit 32 unsigned bits; the first has its own 64-bit header
+    outside = (gaps < 0) | (gaps > _U32_MAX)
+    outside[starts] = False
+    fits = np.add.reduceat(outside, starts) == 0
     narrow = gaps.astype("<u4").tobytes()
     wide = gaps.astype("<i8").tobytes() if not fits.all() else b""
-    head_narrow, head_wide = bytes((_TIMES_U32,)), bytes((_TIMES_I64,))
-    for i, start, length, ok in zip(nonempty, starts.tolist(), lengths.tolist(), fits.tolist(), strict=True):
+    firsts = gaps[starts].tolist()
+    head_wide = bytes((_TIMES_I64,))
+    code = bytes((_TIMES_FIRST_I64,))
+    for i, start, length, first, ok in zip(nonempty, starts.tolist(), lengths.tolist(), firsts, fits.tolist(), strict=True):
         if ok:
-            out[i] = head_narrow + narrow[4 * start : 4 * (start + length)]
+            out[i] = code + _FIRST.pack(first) + narrow[4 * (start + 1) : 4 * (start + length)]
         else:
             out[i] = head_wide + wide[8 * start : 8 * (start + length)]
     return out
 
 
 def encode_tokens_many(tokens: Sequence[np.ndarray]) -> list[bytes | None]:
+    """One blob per request (None for no chunks): its tokens per chunk, as narrow as they fit."""
     out: list[bytes | None] = [None] * len(tokens)
     nonempty = [i for i, t in enumerate(tokens) if len(t)]
     if not nonempty:
@@ -137,33 +98,75 @@ def encode_tokens_many(tokens: Sequence[np.ndarray]) -> list[bytes | None]:
 
 
 def decode_times_many(blobs: Sequence[bytes | None], t_starts: Sequence[int]) -> list[np.ndarray]:
+    """The chunk times (int64 ns) of each blob, whichever of the time codes it holds."""
     out: list[np.ndarray] = [EMPTY_TIMES] * len(blobs)
-    narrow = [i for i, b in enumerate(blobs) if b and b[0] == _TIMES_U32]
+    narrow: list[int] = []  # blobs whose later gaps are 32 bits: decoded together below
+    firsts: list[int] = []
+    offsets: list[int] = []
     for i, blob in enumerate(blobs):
-        if blob and blob[0] != _TIMES_U32:
-            out[i] = decode_times(blob, t_starts[i])  # rare: a stall over 4 s, or damage
+        if not blob:
+            continue
+        code = blob[0]
+        if code == _TIMES_FIRST_I64 and len(blob) >= 1 + _FIRST.size and (len(blob) - 1 - _FIRST.size) % 4 == 0:
+            narrow.append(i)
+            firsts.append(_FIRST.unpack_from(blob, 1)[0])
+            offsets.append(1 + _FIRST.size)
+        elif code == _TIMES_U32 and len(blob) >= 5 and (len(blob) - 1) % 4 == 0:
+            narrow.append(i)
+            firsts.append(_COUNT.unpack_from(blob, 1)[0])
+            offsets.append(5)
+        elif code == _TIMES_I64 and len(blob) >= 9 and (len(blob) - 1) % 8 == 0:
+            gaps = np.frombuffer(blob, dtype="<i8", offset=1).astype(np.int64)
+            gaps[0] += np.int64(t_starts[i])
+            out[i] = np.cumsum(gaps, dtype=np.int64)  # rare: a stall over 4 s
+        else:
+            raise CodecError(f"unknown chunk-time encoding {code} ({len(blob)} bytes)")
     if not narrow:
         return out
-    gaps = np.frombuffer(b"".join(memoryview(blobs[i])[1:] for i in narrow), dtype="<u4").astype(np.int64)
-    lengths = np.fromiter(((len(blobs[i]) - 1) // 4 for i in narrow), dtype=np.int64, count=len(narrow))
+    # each request as [its first gap, then its 32-bit gaps], all requests in one array
+    rest = np.frombuffer(
+        b"".join(memoryview(blobs[i])[offset:] for i, offset in zip(narrow, offsets, strict=True)), dtype="<u4"
+    )
+    rest_lengths = np.fromiter(
+        ((len(blobs[i]) - offset) // 4 for i, offset in zip(narrow, offsets, strict=True)), dtype=np.int64, count=len(narrow)
+    )
+    lengths = rest_lengths + 1
     starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))
+    gaps = np.empty(int(lengths.sum()), dtype=np.int64)
+    is_later = np.ones(len(gaps), dtype=bool)
+    is_later[starts] = False
+    gaps[is_later] = rest
+    gaps[starts] = firsts
     # one cumulative sum for the level, then each request's own running total and start added
-    running = np.cumsum(gaps)
-    before = np.concatenate(([0], running[starts[1:] - 1]))
-    origin = np.fromiter((int(t_starts[i]) for i in narrow), dtype=np.int64, count=len(narrow))
-    times = running + np.repeat(origin - before, lengths)
+    # (int64 arithmetic wraps around exactly, so even huge gaps come back bit for bit)
+    with np.errstate(over="ignore"):
+        running = np.cumsum(gaps)
+        before = running[starts] - gaps[starts]
+        origin = np.fromiter((int(t_starts[i]) for i in narrow), dtype=np.int64, count=len(narrow))
+        times = running + np.repeat(origin - before, lengths)
     for i, start, length in zip(narrow, starts.tolist(), lengths.tolist(), strict=True):
         out[i] = times[start : start + length]
     return out
 
 
 def decode_tokens_many(blobs: Sequence[bytes | None]) -> list[np.ndarray]:
+    """The tokens per chunk (int32, int64 when wider) of each blob."""
     out: list[np.ndarray] = [EMPTY_COUNTS] * len(blobs)
-    ones = [(i, _COUNT.unpack_from(b, 1)[0]) for i, b in enumerate(blobs) if b and b[0] == _TOKENS_ONES]
+    ones: list[tuple[int, int]] = []
     for i, blob in enumerate(blobs):
-        if blob and blob[0] != _TOKENS_ONES:
-            out[i] = decode_tokens(blob)
+        if not blob:
+            continue
+        code = blob[0]
+        if code == _TOKENS_ONES and len(blob) == 1 + _COUNT.size:
+            ones.append((i, _COUNT.unpack_from(blob, 1)[0]))
+            continue
+        dtype = _TOKEN_DTYPES.get(code)
+        if dtype is None or len(blob) < 2 or (len(blob) - 1) % _TOKEN_WIDTHS[code]:
+            raise CodecError(f"unknown chunk-token encoding {code} ({len(blob)} bytes)")
+        wide = np.int64 if code == _TOKENS_I64 else np.int32
+        out[i] = np.frombuffer(blob, dtype=dtype, offset=1).astype(wide)
     if ones:
+        # all-ones requests share one buffer: one allocation instead of one per request
         shared = np.ones(sum(count for _, count in ones), dtype=np.int32)
         start = 0
         for i, count in ones:
@@ -182,11 +185,10 @@ def _token_code(low: int, high: int) -> int:
     return _TOKENS_I64
 
 
-def record_to_row(
-    record: RequestRecord, run_pk: int, level_index: int, blobs: tuple[bytes | None, bytes | None] | None = None
+def _record_to_row(
+    record: RequestRecord, run_pk: int, level_index: int, times: bytes | None, tokens: bytes | None
 ) -> dict[str, Any]:
     t_start = int(record.t_start_ns)
-    times, tokens = blobs if blobs is not None else (encode_times(record.chunk_times_ns, t_start), encode_tokens(record.chunk_tokens))
     return {
         "run_pk": run_pk,
         "level_index": level_index,
@@ -209,7 +211,7 @@ def record_to_row(
     }
 
 
-# The columns `row_to_record` reads, in the order a SELECT should name them.
+# The columns `records_from_rows` reads, in the order a SELECT should name them.
 RECORD_COLUMNS = (
     "request_id",
     "t_start_ns",
@@ -230,9 +232,8 @@ RECORD_COLUMNS = (
 )
 
 
-def row_to_record(row: Mapping[str, Any], arrays: tuple[np.ndarray, np.ndarray] | None = None) -> RequestRecord:
+def _row_to_record(row: Mapping[str, Any], times: np.ndarray, tokens: np.ndarray) -> RequestRecord:
     t_start = int(row["t_start_ns"])
-    times, tokens = arrays if arrays is not None else (decode_times(row["chunk_times"], t_start), decode_tokens(row["chunk_tokens"]))
     return RequestRecord(
         request_id=row["request_id"],
         t_start_ns=t_start,
@@ -258,7 +259,7 @@ def rows_for_level(records: Iterable[RequestRecord], run_pk: int, level_index: i
     kept = [r for r in records if not r.warmup]
     times = encode_times_many([r.chunk_times_ns for r in kept], [r.t_start_ns for r in kept])
     tokens = encode_tokens_many([r.chunk_tokens for r in kept])
-    return [record_to_row(r, run_pk, level_index, blobs) for r, blobs in zip(kept, zip(times, tokens), strict=True)]
+    return [_record_to_row(r, run_pk, level_index, *blobs) for r, blobs in zip(kept, zip(times, tokens), strict=True)]
 
 
 def records_from_rows(rows: Sequence[Mapping[str, Any]]) -> list[RequestRecord]:
@@ -269,7 +270,7 @@ def records_from_rows(rows: Sequence[Mapping[str, Any]]) -> list[RequestRecord]:
     """
     times = decode_times_many([row["chunk_times"] for row in rows], [int(row["t_start_ns"]) for row in rows])
     tokens = decode_tokens_many([row["chunk_tokens"] for row in rows])
-    return [row_to_record(row, arrays) for row, arrays in zip(rows, zip(times, tokens), strict=True)]
+    return [_row_to_record(row, *arrays) for row, arrays in zip(rows, zip(times, tokens), strict=True)]
 
 
 def _opt_int(value: Any) -> int | None:

@@ -46,3 +46,14 @@ def redact_url(url: str) -> str:
     host = parts.netloc.rpartition("@")[2]  # verbatim: keeps an IPv6 host's brackets
     netloc = f"{parts.username}:{REDACTED}@{host}" if parts.username else f"{REDACTED}@{host}"
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def without_userinfo(url: str) -> str:
+    """`http://user:<redacted>@host/x` -> `http://host/x`: the form RunConfig accepts."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, parts.query, parts.fragment))

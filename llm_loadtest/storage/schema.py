@@ -31,8 +31,9 @@ from sqlalchemy import (
 )
 from sqlmodel import Field, SQLModel
 
-# Bump with a migration in `migrations.py` whenever a table changes.
-SCHEMA_VERSION = 1
+# Bump with a migration in `migrations.py` whenever a table or a blob format changes.
+# 2: chunk times keep the first gap (the TTFT) in a 64-bit header of its own (see `codec`).
+SCHEMA_VERSION = 2
 
 # BIGINT is not a rowid alias on SQLite; everywhere else it is the safe width for a key.
 _KEY = BigInteger().with_variant(Integer(), "sqlite")

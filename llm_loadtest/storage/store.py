@@ -36,7 +36,7 @@ from llm_loadtest.storage.database import describe_url, make_engine, read_transa
 from llm_loadtest.storage.errors import AmbiguousRunError, StoreError, UnknownRunError, describe
 from llm_loadtest.storage.location import resolve_database_url
 from llm_loadtest.storage.migrations import ensure_schema
-from llm_loadtest.storage.redact import redact
+from llm_loadtest.storage.redact import redact, without_userinfo
 from llm_loadtest.storage.schema import (
     SCHEMA_VERSION,
     GpuSampleTable,
@@ -458,6 +458,9 @@ def _records_by_level(
 
 
 def _config(data: dict, run_id: str) -> RunConfig:
+    if isinstance(data.get("server"), str):
+        # stored before RunConfig refused credentials in the URL: the (redacted) user goes
+        data["server"] = without_userinfo(data["server"])
     try:
         return RunConfig.model_validate(data)
     except ValidationError:
