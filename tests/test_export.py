@@ -89,6 +89,61 @@ def test_json_is_exactly_results_md(tmp_path, run):
                 "environment", "levels", "gpu_samples", "server_samples"}
     assert promised <= set(data)
     assert data["started_at"].startswith("2026-11-27T12:00:00")
+    assert len(data["levels"]) == 3
+    for level in data["levels"]:
+        assert_level_keeps_results_md(level)
+    assert set(data["gpu_samples"][0]) >= {"t", "gpu", "util", "mem_used_mb", "mem_total_mb", "temp_c", "power_w"}
+    assert set(data["server_samples"][0]) >= {"t", "running", "waiting", "kv_cache_usage", "prefix_cache_hit_rate"}
+
+
+# A level of results.md, key by key (written here from the document, not from the model).
+RESULTS_MD_LEVEL = ("concurrency", "request_rate", "requests", "duration_s", "input_tokens", "output_tokens",
+                    "output_throughput", "total_throughput", "request_rate_achieved", "ttft_ms", "tpot_ms",
+                    "itl_ms", "itl_per_token_ms", "e2e_ms", "error_rate", "goodput", "client")
+RESULTS_MD_STATS = {"min", "max", "mean", "std", "p50", "p90", "p95", "p99"}
+
+
+def assert_level_keeps_results_md(level: dict[str, Any]) -> None:
+    assert set(RESULTS_MD_LEVEL) <= set(level), set(RESULTS_MD_LEVEL) - set(level)
+    assert set(level["requests"]) >= {"total", "succeeded", "failed", "errors"}
+    assert all(isinstance(v, int) for v in level["requests"]["errors"].values())
+    for name in ("input_tokens", "output_tokens"):
+        assert set(level[name]) >= {"total", "mean"}
+    for name in ("ttft_ms", "tpot_ms", "itl_ms", "itl_per_token_ms", "e2e_ms"):
+        # a statistic with no data is null, never an object of zeros
+        assert level[name] is None or set(level[name]) >= RESULTS_MD_STATS, name
+    if level["goodput"] is not None:
+        assert set(level["goodput"]) >= {"percent", "good", "total", "rate", "by_slo"}
+        assert all(set(count) >= {"met", "total"} for count in level["goodput"]["by_slo"].values())
+    if level["client"] is not None:
+        assert set(level["client"]) >= {"loop_lag_ms", "cpu_percent", "warnings"}
+        assert set(level["client"]["loop_lag_ms"]) >= {"p50", "p99", "max"}
+
+
+def test_every_level_of_every_export_path_keeps_results_md_keys(tmp_path, run):
+    result, _ = run
+    to_json(result, tmp_path / "r.json")
+    levels = json.loads((tmp_path / "r.json").read_text())["levels"]
+    # both a level with client health and one without, a goodput and its by_slo counts
+    assert [lv["client"] is None for lv in levels] == [True, False, True]
+    assert all(lv["goodput"] and lv["goodput"]["by_slo"] for lv in levels)
+    assert all(lv["requests"]["errors"] for lv in levels)
+    for level in levels:
+        assert_level_keeps_results_md(level)
+    # and the CSV has a column for each of those figures
+    to_csv(result, tmp_path / "levels.csv")
+    with open(tmp_path / "levels.csv", newline="") as handle:
+        columns = set(next(csv.reader(handle)))
+    expected = {"concurrency", "request_rate", "duration_s", "output_throughput", "total_throughput",
+                "request_rate_achieved", "error_rate", "requests_total", "requests_succeeded", "requests_failed",
+                "input_tokens_total", "input_tokens_mean", "output_tokens_total", "output_tokens_mean",
+                "goodput_percent", "goodput_good", "goodput_total", "goodput_rate", "client_cpu_percent",
+                "client_warnings", "requests_errors_http_503", "requests_errors_timeout",
+                "goodput_by_slo_ttft_met", "goodput_by_slo_ttft_total", "goodput_by_slo_tpot_met"}
+    expected |= {f"{name}_{stat}" for name in ("ttft_ms", "tpot_ms", "itl_ms", "itl_per_token_ms", "e2e_ms")
+                 for stat in RESULTS_MD_STATS}
+    expected |= {f"client_loop_lag_ms_{stat}" for stat in ("p50", "p99", "max")}
+    assert expected <= columns, expected - columns
 
 
 def test_csv_levels_hold_every_figure_of_the_json(tmp_path, run):

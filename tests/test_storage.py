@@ -206,26 +206,48 @@ def test_a_recycled_pid_is_not_taken_for_the_writer(db):
 
 WRITER = textwrap.dedent(
     """
-    import sys
+    import sys, time
     from storage_samples import make_run
     from llm_loadtest.storage import Store
     result, records = make_run(run_id=sys.argv[2], n=int(sys.argv[3]))
     with Store.open(sys.argv[1]) as store:
-        store.save(result, records)
+        print("ready", time.time(), flush=True)
+        store.save(result, records)  # its first write waits for the lock the test holds
+        print("done", time.time(), flush=True)
     """
 )
 
 
 def test_two_processes_writing_at_once_both_land(db):
     Store.open(db).close()
-    writers = [_python(WRITER, db, f"proc-{i}", "1500", wait=False) for i in range(2)]
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # the write lock: both writers must queue behind it
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), str(REPO / "tests")]))
+    writers = [
+        subprocess.Popen([sys.executable, "-c", WRITER, db, f"proc-{i}", "1500"], env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for i in range(2)
+    ]
+    try:
+        ready = [float(w.stdout.readline().split()[1]) for w in writers]  # both opened the store
+        time.sleep(1.0)  # both are now inside their first write, waiting on the lock
+        assert [w.poll() for w in writers] == [None, None]
+        assert holder.execute("SELECT count(*) FROM run").fetchone()[0] == 0  # nothing got past the lock
+        released = time.time()
+    finally:
+        holder.rollback()
+        holder.close()
     for writer in writers:
         assert writer.wait(timeout=240) == 0, writer.stderr.read()
+    done = [float(w.stdout.readline().split()[1]) for w in writers]
+    # both were waiting when the lock went, so their writes overlapped in time
+    assert max(ready) < released < min(done)
     with Store.open(db) as store:
         assert {row.run_id for row in store.list_runs()} == {"proc-0", "proc-1"}
         for i in range(2):
-            assert len(store.get_records(f"proc-{i}")) == 3 * 1500
-            assert store.get_result(f"proc-{i}").status == "completed"
+            result, records = make_run(run_id=f"proc-{i}", n=1500)
+            assert_same_records(store.get_records(f"proc-{i}"), [r for level in records for r in level])
+            assert store.get_result(f"proc-{i}") == result
 
 
 def test_two_threads_writing_at_once_both_land(db):

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import ctypes
+import glob
+import re
+
 import pynvml
 import pytest
 
@@ -128,17 +132,44 @@ def test_readings_follow_the_device() -> None:
     assert reader.read()[0].util_percent == 99
 
 
-def test_the_real_nvml_on_this_machine() -> None:
-    """The real pynvml path: on a machine without a GPU it says so, never raises otherwise."""
+def _nvml_library_loads() -> bool:
+    """Told apart from our code: can the library pynvml loads be loaded at all?"""
+    try:
+        ctypes.CDLL("libnvidia-ml.so.1")
+    except OSError:
+        return False
+    return True
+
+
+HAS_NVML = _nvml_library_loads()
+NO_LIBRARY = "no NVIDIA GPU: the NVML library (libnvidia-ml) was not found"
+
+
+@pytest.mark.skipif(HAS_NVML, reason="this machine has the NVML library")
+def test_the_real_nvml_without_the_library() -> None:
+    """The real pynvml on a machine without libnvidia-ml (this one): unavailable, said so."""
     with GpuReader() as reader:
-        try:
-            has_gpu = reader.available()
-        except GpuError as exc:  # a broken driver install is still a clean error
-            pytest.skip(f"NVML present but failing here: {exc}")
-        if has_gpu:
-            readings = reader.read()
-            assert readings and all(r.name for r in readings)
-            assert reader.driver_version()
-        else:
-            with pytest.raises(GpuUnavailable, match="no NVIDIA GPU"):
+        assert reader.available() is False
+        with pytest.raises(GpuUnavailable) as info:
+            reader.read()
+        assert str(info.value) == NO_LIBRARY
+        with pytest.raises(GpuUnavailable, match="libnvidia-ml"):
+            reader.driver_version()
+        with pytest.raises(GpuUnavailable, match="libnvidia-ml"):
+            reader.device_count()
+
+
+@pytest.mark.skipif(not HAS_NVML, reason="no NVML library here")
+def test_the_real_nvml_with_the_library() -> None:
+    """A machine with libnvidia-ml: its devices (/dev/nvidiaN) are read, or there are none."""
+    devices = glob.glob("/dev/nvidia[0-9]*")
+    with GpuReader() as reader:
+        if not devices:
+            assert reader.available() is False
+            with pytest.raises(GpuUnavailable):
                 reader.read()
+            return
+        readings = reader.read()
+        assert len(readings) == len(devices)
+        assert all(r.name and r.mem_total_mb and r.mem_total_mb > 0 for r in readings)
+        assert re.fullmatch(r"\d+\.\d+(\.\d+)?", reader.driver_version())
