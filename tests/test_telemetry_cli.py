@@ -159,10 +159,35 @@ def test_info_without_a_gpu_says_so_and_prints_the_rest(use_nvml, capsys, code) 
     assert "httpx" in out and "numpy" in out and "Python" in out
 
 
+def _info(out: str) -> dict[str, str]:
+    return {k.strip(): v.strip() for k, v in (line.split("  ", 1) for line in out.splitlines())}
+
+
 def test_info_with_nvml_failing_still_exits_0(use_nvml, capsys) -> None:
     use_nvml(FakeNvml(errors={"nvmlSystemGetDriverVersion": UNKNOWN}))
     rc, out, _ = run_cli(["info"], capsys)
-    assert rc == 0 and "unreadable: NVML error: Unknown Error" in out and "httpx" in out
+    rows = _info(out)
+    assert rc == 0 and rows["NVIDIA driver"] == "unreadable: NVML error: Unknown Error" and "httpx" in rows
+    assert rows["GPU 0"] == "NVIDIA H100 80GB HBM3, 81559 MiB"  # the GPUs still read
+
+
+def test_info_shows_the_driver_when_nvml_finds_no_device(use_nvml, capsys) -> None:
+    nvml = use_nvml(FakeNvml(gpus=[], driver_version="535.183.01"))
+    rc, out, err = run_cli(["info"], capsys)
+    rows = _info(out)
+    assert rc == 0 and err == ""
+    assert rows["NVIDIA driver"] == "535.183.01"
+    assert rows["GPUs"] == "no NVIDIA GPU: NVML found no device"
+    assert not any(key.startswith("GPU ") for key in rows)
+    assert not nvml.initialised  # shut down after
+
+
+def test_info_with_a_failing_device_still_shows_the_driver(use_nvml, capsys) -> None:
+    use_nvml(FakeNvml([FakeGpu(errors={"nvmlDeviceGetMemoryInfo": GPU_IS_LOST})]))
+    rc, out, _ = run_cli(["info"], capsys)
+    rows = _info(out)
+    assert rc == 0 and rows["NVIDIA driver"] == "550.54.15"
+    assert rows["GPUs"] == "unreadable: NVML error: GPU is lost"
 
 
 def test_info_reports_a_missing_library(monkeypatch, use_nvml, capsys) -> None:

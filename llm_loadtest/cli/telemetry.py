@@ -69,16 +69,24 @@ def _info_rows(reader: GpuReader) -> list[tuple[str, str]]:
     ]
     rows += [(name, _version_of(name)) for name in LIBRARIES]
     rows.append(("nvidia-ml-py", _version_of("nvidia-ml-py")))
+    # `info` describes the machine; a failing NVML is part of that description, not an error
+    readings: list[GpuReading] = []
+    gpus_note = None
     try:
         readings = reader.read()
-        rows.append(("NVIDIA driver", reader.driver_version()))
     except GpuUnavailable as exc:
-        rows.append(("GPUs", str(exc)))
-        return rows
+        gpus_note = str(exc)
     except GpuError as exc:
-        # `info` describes the machine; a failing NVML is part of that description
-        rows.append(("GPUs", f"unreadable: {exc}"))
-        return rows
+        gpus_note = f"unreadable: {exc}"
+    # asked even when no GPU was read: a driver whose NVML sees no device still has a version
+    try:
+        rows.append(("NVIDIA driver", reader.driver_version()))
+    except GpuUnavailable:
+        pass  # no library or no driver: nothing to show beyond the GPUs line
+    except GpuError as exc:
+        rows.append(("NVIDIA driver", f"unreadable: {exc}"))
+    if gpus_note is not None:
+        rows.append(("GPUs", gpus_note))
     for r in readings:
         rows.append((f"GPU {r.index}", f"{r.name}, {_fmt_num(r.mem_total_mb, ' MiB')}"))
     return rows
