@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import pty
+import subprocess
+import sys
+from pathlib import Path
 from datetime import datetime, timedelta, timezone
 
 import openpyxl
@@ -13,6 +18,7 @@ from storage_samples import make_run
 from llm_loadtest.cli import main
 from llm_loadtest.storage import Store
 
+REPO = Path(__file__).resolve().parents[1]
 BASE = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
 IDS = ("c0ffee11-1111-4111-8111-111111111111", "c0ffee22-2222-4222-8222-222222222222", "deadbeef-3333-4333-8333-333333333333")
 
@@ -120,12 +126,42 @@ def test_show_rejects_a_bad_goodput(db, capsys):
 
 
 def test_delete_needs_yes_without_a_terminal(db, capsys):
-    code, _, err = run_cli(capsys, "delete", "c0ffee11", "--db", db)
-    assert code == 2 and "--yes" in err
+    code, out, err = run_cli(capsys, "delete", "c0ffee11", "--db", db)
+    assert code == 2 and out == ""
+    assert err.splitlines() == [f"llm-loadtest: error: delete run {IDS[0]}: add --yes to delete without a terminal to confirm on"]
+    with Store.open(db) as store:
+        assert len(store.list_runs()) == 3  # nothing deleted
     code, out, _ = run_cli(capsys, "delete", "c0ffee11", "--yes", "--db", db)
     assert code == 0 and IDS[0] in out
     with Store.open(db) as store:
         assert [r.run_id for r in store.list_runs()] == [IDS[2], IDS[1]]
+
+
+def _delete_on_a_terminal(db: str, prefix: str, keys: bytes) -> tuple[int, str, str]:
+    """`llm-loadtest delete PREFIX` as typed at a terminal (stdin a real pty), answered with `keys`."""
+    master, slave = pty.openpty()
+    try:
+        process = subprocess.Popen([sys.executable, "-m", "llm_loadtest", "delete", prefix, "--db", db],
+                                   stdin=slave, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO)
+        os.write(master, keys)
+        out, err = process.communicate(timeout=60)
+    finally:
+        os.close(slave)
+        os.close(master)
+    return process.returncode, out.decode(), err.decode()
+
+
+@pytest.mark.parametrize(("keys", "deleted"), [(b"y\n", True), (b"n\n", False), (b"\n", False), (b"\x04", False)])
+def test_delete_asks_on_a_terminal(db, keys, deleted):
+    code, out, err = _delete_on_a_terminal(db, "c0ffee11", keys)
+    assert "Traceback" not in err
+    assert f"delete run {IDS[0]} (completed, sim-model on http://127.0.0.1:8000, 3 levels)? [y/N]" in out
+    with Store.open(db) as store:
+        left = {row.run_id for row in store.list_runs()}
+    if deleted:
+        assert code == 0 and f"deleted run {IDS[0]}" in out and left == {IDS[1], IDS[2]}
+    else:
+        assert code == 1 and err.strip() == "nothing deleted" and left == set(IDS)
 
 
 def test_export_each_format(db, capsys, tmp_path):

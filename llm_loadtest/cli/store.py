@@ -227,7 +227,12 @@ def _confirm(store: Store, run_id: str) -> bool:
         raise CliError(f"delete run {run_id}: add --yes to delete without a terminal to confirm on", 2)
     result = store.get_result(run_id)
     prompt = f"delete run {run_id} ({result.status}, {result.config.model} on {result.config.server}, {len(result.levels)} levels)? [y/N] "
-    return input(prompt).strip().lower() in ("y", "yes")
+    try:
+        answer = input(prompt)
+    except EOFError:  # Ctrl+D: no answer is a no
+        print(file=sys.stderr)
+        return False
+    return answer.strip().lower() in ("y", "yes")
 
 
 def _positive_int(text: str) -> int:
