@@ -140,6 +140,40 @@ def test_finish_keeps_levels_that_were_never_stored(db):
         assert store.get_records_by_level(result.run_id).keys() == {0}
 
 
+def test_samples_drained_as_the_run_goes_are_stored_once(db):
+    """The sampler's drain() at each level's end goes to add_samples; finish_run adds the rest."""
+    from llm_loadtest.telemetry.fake_nvml import FakeGpu, FakeNvml
+    from llm_loadtest.telemetry.nvml import GpuReader
+    from llm_loadtest.telemetry.sampler import TelemetrySampler
+
+    nvml = FakeNvml([FakeGpu(), FakeGpu(name="second")])
+    result, records = make_run(samples=False)
+    running = result.model_copy(update={"levels": [], "status": "running", "finished_at": None})
+    sampler = TelemetrySampler(0.02, gpu_reader=GpuReader(nvml))
+    everything = []
+    with Store.open(db) as store:
+        store.begin_run(running)
+        sampler.start()
+        for index, summary in enumerate(result.levels):
+            deadline = time.monotonic() + 10
+            while nvml.calls.get("nvmlDeviceGetName", 0) < 6 * (index + 1) and time.monotonic() < deadline:
+                time.sleep(0.01)
+            store.add_level(result.run_id, index, summary, records[index])
+            gpu, server = sampler.drain()
+            assert gpu and server == []
+            store.add_samples(result.run_id, gpu=gpu, server=server)
+            everything += gpu
+        time.sleep(0.1)
+        rest, _ = sampler.stop()
+        everything += rest
+        assert rest  # the tail after the last drain
+        # the result carries every sample of the run, as the controller assembles it
+        store.finish_run(result.model_copy(update={"gpu_samples": everything}))
+        back = store.get_result(result.run_id)
+    assert back.gpu_samples == everything
+    assert len(everything) == nvml.calls["nvmlDeviceGetName"]  # one per reading, none twice
+
+
 def test_the_same_run_cannot_begin_twice(db):
     result, _ = make_run()
     with Store.open(db) as store:

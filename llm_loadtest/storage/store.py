@@ -162,7 +162,8 @@ class Store:
     def add_samples(
         self, run_id: str, gpu: Sequence[GpuSample] = (), server: Sequence[ServerSample] = ()
     ) -> None:
-        """Append telemetry samples; call as often as they come."""
+        """Append telemetry samples; call as often as they come (e.g. with each batch of
+        `TelemetrySampler.drain()`). `finish_run` then adds only the result's later samples."""
         if not gpu and not server:
             return
         with self._write() as conn:
@@ -186,8 +187,16 @@ class Store:
             for index, summary in enumerate(result.levels):
                 if index not in stored:
                     self._replace_level(conn, run_pk, index, summary)
-            if not self._has_samples(conn, run_pk):
-                self._insert_samples(conn, run_pk, result.gpu_samples, result.server_samples)
+            # samples stored as the run went (each batch of the sampler's drain()) are kept;
+            # the result's samples after the last stored one are added
+            gpu_after = self._last_sample_t(conn, _GPU, run_pk)
+            server_after = self._last_sample_t(conn, _SERVER, run_pk)
+            self._insert_samples(
+                conn,
+                run_pk,
+                [s for s in result.gpu_samples if gpu_after is None or s.t > gpu_after],
+                [s for s in result.server_samples if server_after is None or s.t > server_after],
+            )
 
     def save(
         self,
@@ -400,11 +409,8 @@ class Store:
         if server:
             conn.execute(_SERVER.insert(), [_sample_row(s, run_pk, _SERVER_COLUMNS) for s in server])
 
-    def _has_samples(self, conn: Connection, run_pk: int) -> bool:
-        return any(
-            conn.execute(select(table.c.pk).where(table.c.run_pk == run_pk).limit(1)).first() is not None
-            for table in (_GPU, _SERVER)
-        )
+    def _last_sample_t(self, conn: Connection, table: Any, run_pk: int) -> float | None:
+        return conn.execute(select(func.max(table.c.t)).where(table.c.run_pk == run_pk)).scalar_one_or_none()
 
     def _sample_rows(self, conn: Connection, table: Any, run_pk: int) -> list[Mapping[str, Any]]:
         return list(conn.execute(select(table).where(table.c.run_pk == run_pk).order_by(table.c.pk)).mappings())
