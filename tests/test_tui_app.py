@@ -237,7 +237,8 @@ async def test_live_screen_shows_progress_charts_and_telemetry(tui_env, store):
         app.open_live_run(make_result("x").config, None)
         await wait_for(pilot, lambda: isinstance(app.screen, LiveRunScreen) and app.screen.events_seen > 10)
         live = app.screen
-        await pilot.pause(0.6)
+        await wait_for(pilot, lambda: "Level 2/3" in str(live.query_one("#progress").render()) and live.query_one("#level-table", LevelTable).row_count == 1)
+        await pilot.pause(0.3)
         progress = str(live.query_one("#progress").render())
         assert "Level 2/3 c=5" in progress and "100%" in progress and "50/50" in progress
         assert "client OK" in str(live.query_one("#health").render())
@@ -246,13 +247,32 @@ async def test_live_screen_shows_progress_charts_and_telemetry(tui_env, store):
         tabs = live.query_one("#tabs")
         assert tabs.get_tab("tab-gpu").display and tabs.get_tab("tab-server").display
         await pilot.press("5")
-        await pilot.pause(0.4)
-        assert "GPU0" in str(live.query_one("#gpu-now").render())
+        await wait_for(pilot, lambda: "GPU0" in str(live.query_one("#gpu-now").render()))
+        await pilot.pause(0.3)
         assert live.query_one("#chart-gpu-util", Chart).series_points() == [8]
         # charts never take focus: Tab cycles through everything else
         for _ in range(8):
             await pilot.press("tab")
             assert not isinstance(app.focused, Chart)
+
+
+async def test_ctrl_q_during_a_run_asks_then_aborts_and_quits(tui_env, store):
+    FakeController.instances.clear()
+    app = make_app(store, hang=True, stop_after_level=1)
+    async with app.run_test(size=SIZE) as pilot:
+        app.open_live_run(make_result("x").config, None)
+        await wait_for(pilot, lambda: isinstance(app.screen, LiveRunScreen) and app.screen.events_seen > 10)
+        await pilot.press("ctrl+q")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await pilot.press("n")
+        assert app.is_running and not FakeController.instances[-1].aborted
+        await pilot.press("ctrl+q")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: not app.is_running)
+    assert FakeController.instances[-1].aborted
+    assert app.return_value == 130
+    assert store.get_result(FakeController.instances[-1].run_id).status == "aborted"
 
 
 async def test_unreachable_server_is_shown_with_its_exit_code(tui_env, store):
@@ -277,7 +297,7 @@ async def test_client_health_turns_red_on_warnings(tui_env, store):
         live = app.screen
         snap = live.snapshot
         live.on_engine_event(ProgressSnapshot(**{**{f: getattr(snap, f) for f in snap.__slots__}, "loop_lag_p99_ms": 9.0}))
-        await pilot.pause(0.4)
+        await wait_for(pilot, lambda: "distorts" in str(live.query_one("#health").render()))
         health = live.query_one("#health").render()
         assert "distorts" in str(health) and any("red" in str(span.style) for span in health.spans)
 

@@ -62,8 +62,8 @@ async def run_from_form(pilot, app, sim_url: str, *, preset: str, concurrency: s
     await wait_for(pilot, lambda: live.snapshot is not None, timeout=30, what="a progress snapshot")
     await wait_for(pilot, lambda: live.state in ("finished", "failed"), timeout=60, what="the end of the run")
     assert live.state == "finished", live.message
-    await pilot.pause(0.3)
-    assert live.query_one("#level-table", LevelTable).row_count == len(concurrency.split(","))
+    levels = len(concurrency.split(","))
+    await wait_for(pilot, lambda: live.query_one("#level-table", LevelTable).row_count == levels, what="the level table")
     assert live.progress.t, "no snapshot reached the charts"
     return live
 

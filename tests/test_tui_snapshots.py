@@ -14,7 +14,7 @@ from textual.widgets import Input
 from llm_loadtest.storage.store import Store
 from llm_loadtest.tui.app import LoadTestApp
 from llm_loadtest.tui.widgets.charts import Chart
-from test_tui_support import RUN_IDS, fake_factory, fill_store, make_result, tui_env  # noqa: F401
+from test_tui_support import RUN_IDS, FakeController, fake_factory, fill_store, make_result, tui_env  # noqa: F401
 
 SIZES = [(80, 24), (120, 40)]
 # the light pictures run in CI with the slow cases; the dark ones on every quick run
@@ -46,7 +46,12 @@ def open_screen(name: str):
         if name == "new_benchmark":
             app.open_new_benchmark()
         elif name == "live_run":
+            FakeController.instances.clear()
             app.open_live_run(make_result("x").config, None)
+            while not (FakeController.instances and FakeController.instances[-1].hanging):
+                await pilot.pause(0.02)
+            while app.screen._dirty or app.screen._charts_dirty:  # the screen's tick shows them
+                await pilot.pause(0.05)
         elif name == "result":
             app.open_result(RUN_IDS[1])
         elif name == "history":

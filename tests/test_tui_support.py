@@ -287,6 +287,7 @@ class FakeController:
         self.fail = fail
         self.stop_after_level = stop_after_level
         self._abort_event = asyncio.Event()
+        self.hanging = False  # True once every scripted event was sent and the run waits for abort()
         FakeController.instances.append(self)
 
     def subscribe(self, listener) -> None:
@@ -305,6 +306,7 @@ class FakeController:
                 listener(event)
             await asyncio.sleep(0)
         if self.hang:
+            self.hanging = True
             await self._abort_event.wait()
         n_done = len(self.config.levels()) if not self.hang else (self.stop_after_level or 0)
         levels = [make_level(self.config.concurrency[i], 100.0 * (i + 1) + 35, 17.0 + 5 * i, 10.0 + i, failed=1) for i in range(n_done)]

@@ -73,6 +73,7 @@ class LoadTestApp(App[int]):
     # one stylesheet per screen, each scoped by its screen's type; loaded once, up front
     CSS_PATH = [
         "app.tcss",
+        "widgets/widgets.tcss",
         "screens/dashboard.tcss",
         "screens/new_benchmark.tcss",
         "screens/live_run.tcss",
@@ -171,6 +172,25 @@ class LoadTestApp(App[int]):
         if len(self.screen_stack) > 1:
             self.pop_screen()
 
+    async def action_quit(self) -> None:
+        """ctrl+q: while a run is going, ask first, then abort it (keeping what it measured)."""
+        from llm_loadtest.tui.screens.dialogs import ConfirmDialog
+        from llm_loadtest.tui.screens.live_run import LiveRunScreen
+
+        running = [s for s in self.screen_stack if isinstance(s, LiveRunScreen) and s.in_flight]
+        if not running:
+            self.exit(self.run_exit_code)
+            return
+        if isinstance(self.screen, ConfirmDialog):
+            return
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self.notify("stopping the run; what was measured is being saved…")
+                running[0].abort(then_quit=True)
+
+        self.push_screen(ConfirmDialog("A run is in progress. Abort it and quit? What it measured so far is kept.", yes="Abort and quit", no="Stay"), confirmed)
+
     def action_toggle_theme(self) -> None:
         self.theme = LIGHT_THEME if self.theme == DARK_THEME else DARK_THEME
 
@@ -198,6 +218,4 @@ def run_app(
     prepare_child_processes()
     app = LoadTestApp(initial_config=initial_config, api_key=api_key, db=db, start_live=start_live)
     result = app.run()
-    if isinstance(result, int):
-        return result
-    return app.run_exit_code
+    return result if isinstance(result, int) else app.run_exit_code

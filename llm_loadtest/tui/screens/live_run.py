@@ -38,6 +38,7 @@ from llm_loadtest.tui.widgets.level_table import LevelTable
 
 TICK_S = 0.5  # the screen's refresh tick: the figures and charts change twice a second
 EXIT_CODES = {"completed": 0, "failed": 1, "aborted": 130}
+QUIT_GRACE_S = 15.0
 TABS = ("tab-throughput", "tab-latency", "tab-levels", "tab-errors", "tab-gpu", "tab-server")
 
 
@@ -92,6 +93,7 @@ class LiveRunScreen(Screen):
         self.model = config.model
         self._title_dirty = False
         self._shown: dict[str, Text] = {}
+        self._quit_when_done = False
         self._dirty = True
         self._charts_dirty: set[str] = set()
 
@@ -230,6 +232,8 @@ class LiveRunScreen(Screen):
     def _finished(self, result: RunResult) -> None:
         if self.state == "finished":
             return
+        if self._quit_when_done:
+            self.call_later(self.app.exit, EXIT_CODES.get(result.status, 1))
         self.result = result
         self.run_id = result.run_id
         for index, level in enumerate(result.levels):
@@ -239,16 +243,20 @@ class LiveRunScreen(Screen):
         self.state = "finished"
         self.app.run_exit_code = EXIT_CODES.get(result.status, 1)
         self._dirty = True
+        self.call_later(self._tick)  # the end shows at once, not at the next tick
         self.refresh_bindings()
         self.notify(f"run {fmt.short_id(result.run_id)} {result.status}; press v to view the result", timeout=6)
 
     def _failed(self, message: str, exit_code: int) -> None:
         if self.state in ("finished", "failed"):
             return
+        if self._quit_when_done:
+            self.call_later(self.app.exit, exit_code)
         self.state = "failed"
         self.message = message
         self.app.run_exit_code = exit_code
         self._dirty = True
+        self.call_later(self._tick)
         self.refresh_bindings()
 
     # --- drawing -------------------------------------------------------------------------
@@ -437,17 +445,33 @@ class LiveRunScreen(Screen):
         if tabs.get_tab(tab_id).display:  # GPU and Server stay hidden until seen
             tabs.active = tab_id
 
+    @property
+    def in_flight(self) -> bool:
+        return self.state in ("starting", "running", "aborting")
+
+    def abort(self, *, then_quit: bool = False) -> None:
+        """Stop the run; what finished is kept. With `then_quit`, leave the app once it is saved."""
+        self._quit_when_done = self._quit_when_done or then_quit
+        if self.state in ("starting", "running"):
+            self.state = "aborting"
+            self._dirty = True
+            if self.controller is not None:
+                self.controller.abort()
+            self.refresh_bindings()
+        if then_quit:
+            if not self.in_flight:
+                self.app.exit(self.app.run_exit_code)
+            else:
+                # the engine stops within its drain; do not wait forever for a stuck one
+                self.set_timer(QUIT_GRACE_S, lambda: self.app.exit(self.app.run_exit_code))
+
     def action_abort(self) -> None:
         if self.state not in ("starting", "running"):
             return
 
         def confirmed(yes: bool | None) -> None:
-            if yes and self.state in ("starting", "running"):
-                self.state = "aborting"
-                self._dirty = True
-                if self.controller is not None:
-                    self.controller.abort()
-                self.refresh_bindings()
+            if yes:
+                self.abort()
 
         self.app.push_screen(
             ConfirmDialog("Abort this run? Requests that finished are kept and the run is saved as aborted.", yes="Abort", no="Keep running"),

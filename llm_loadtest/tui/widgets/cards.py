@@ -11,19 +11,6 @@ from textual.widgets import Static
 class Card(Static):
     """A figure with its title in the border and an optional note after it."""
 
-    DEFAULT_CSS = """
-    Card {
-        width: 1fr;
-        height: 100%;
-        border: round $panel-lighten-2;
-        border-title-color: $text-muted;
-        content-align: center middle;
-        text-align: center;
-        text-style: bold;
-        padding: 0 1;
-    }
-    """
-
     def __init__(self, title: str, value: str = "", *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(value, id=id, classes=classes)
         self.border_title = title
@@ -39,19 +26,13 @@ class Card(Static):
 
 
 class CardRow(Horizontal):
-    DEFAULT_CSS = """
-    CardRow {
-        height: 3;
-    }
-    """
-
     def __init__(self, cards: list[tuple[str, str]], *, two_line: bool = False, id: str | None = None) -> None:
         """`cards` is a list of (id, title)."""
         super().__init__(id=id)
         self._specs = cards
         self._two_line = two_line
         if two_line:
-            self.styles.height = 4
+            self.add_class("two-line")
 
     def compose(self) -> ComposeResult:
         for card_id, title in self._specs:

@@ -91,22 +91,6 @@ class Series:
 class Chart(PlotWidget, can_focus=False):
     """A titled, throttled, non-focusable plot."""
 
-    DEFAULT_CSS = """
-    Chart {
-        width: 1fr;
-        height: 1fr;
-        min-height: 6;
-        border: round $panel-lighten-2;
-        border-title-color: $text-muted;
-        padding: 0;
-    }
-    Chart #legend {
-        border: none;
-        background: $surface 70%;
-        padding: 0 1;
-    }
-    """
-
     def __init__(
         self,
         title: str = "",

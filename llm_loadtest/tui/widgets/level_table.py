@@ -23,12 +23,6 @@ def _right(text: str) -> Text:
 class LevelTable(DataTable):
     """Rows are added as levels finish; nothing here is computed, only formatted."""
 
-    DEFAULT_CSS = """
-    LevelTable {
-        height: 1fr;
-    }
-    """
-
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes, zebra_stripes=True, cursor_type="row")
 

@@ -37,12 +37,6 @@ class RunIdCell(Text):
 
 
 class RunTable(DataTable):
-    DEFAULT_CSS = """
-    RunTable {
-        height: 1fr;
-    }
-    """
-
     def __init__(self, columns: Iterable[str], *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes, cursor_type="row", zebra_stripes=True)
         self._column_keys = list(columns)
