@@ -305,6 +305,7 @@ async def test_client_health_turns_red_on_warnings(tui_env, store):
 # --- charts ------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_chart_redraws_at_most_four_times_a_second(tui_env, store):
     app = make_app(store, hang=True, stop_after_level=0)
     async with app.run_test(size=SIZE) as pilot:
@@ -388,6 +389,7 @@ class ThousandRuns:
         return {}
 
 
+@pytest.mark.slow
 async def test_history_with_a_thousand_runs_updates_rows_in_place(tui_env):
     store = ThousandRuns()
     app = LoadTestApp(store=store)
