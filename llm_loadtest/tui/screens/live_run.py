@@ -1,13 +1,16 @@
 """Live run: the engine's snapshots as they come (2-4 Hz), charts over time and by level.
 
 The engine runs its requests in a child process; its controller lives in this event loop (a
-Textual worker). The listener only stores what arrives; a 4 Hz tick puts it on screen, so a
-burst of events never turns into a burst of redraws.
+Textual worker). The listener only stores what arrives; a tick twice a second puts it on
+screen (lines of fixed size; the charts over time once a second, and no chart more than 4
+times a second), so a burst of events never turns into a burst of redraws, and the drawing
+stays cheap beside the engine's child process.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import defaultdict
 from typing import Any
 
@@ -36,7 +39,8 @@ from llm_loadtest.tui.screens.dialogs import ConfirmDialog
 from llm_loadtest.tui.widgets.charts import PALETTE, Chart, Series
 from llm_loadtest.tui.widgets.level_table import LevelTable
 
-TICK_S = 0.5  # the screen's refresh tick: the figures and charts change twice a second
+TICK_S = 0.5  # the screen's refresh tick: the figures change twice a second
+TIME_CHARTS_EVERY_S = 1.0  # the charts over time, once a second
 EXIT_CODES = {"completed": 0, "failed": 1, "aborted": 130}
 QUIT_GRACE_S = 15.0
 TABS = ("tab-throughput", "tab-latency", "tab-levels", "tab-errors", "tab-gpu", "tab-server")
@@ -96,6 +100,7 @@ class LiveRunScreen(Screen):
         self._quit_when_done = False
         self._dirty = True
         self._charts_dirty: set[str] = set()
+        self._time_charts_at = 0.0
 
     # --- layout --------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -190,7 +195,7 @@ class LiveRunScreen(Screen):
                 itl_p99=event.itl_p99_ms,
             )
             self.level_state.setdefault(event.level_index, "running")
-            self._charts_dirty.update(("tput", "latency"))
+            self._charts_dirty.add("time")
         elif isinstance(event, LevelStarted):
             self.level_state[event.level_index] = "running"
         elif isinstance(event, RunStarted):
@@ -279,9 +284,24 @@ class LiveRunScreen(Screen):
         self._show_progress()
         self._show_figures()
         self._show_status()
-        dirty, self._charts_dirty = self._charts_dirty, set()
-        if "tput" in dirty or "latency" in dirty:
+        dirty = self._charts_dirty
+        now = time.monotonic()
+        if "time" in dirty and (now - self._time_charts_at >= TIME_CHARTS_EVERY_S or self.state != "running"):
+            # the over-time charts are the costliest frames: once a second is plenty
+            self._time_charts_at = now
+            dirty.discard("time")
             self._draw_time_charts()
+        elif "time" in dirty:
+            self._dirty = True  # draw them at a later tick
+        if "levels" in dirty:
+            dirty.discard("levels")
+            self._draw_levels()
+        if "gpu" in dirty:
+            dirty.discard("gpu")
+            self._draw_gpu()
+        if "server" in dirty:
+            dirty.discard("server")
+            self._draw_server()
         if "levels" in dirty:
             self._draw_levels()
         if "gpu" in dirty:
