@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 import aiohttp
 import numpy as np
 
-from llm_loadtest.engine.records import Outcome, RequestRecord
+from llm_loadtest.adapters.base import Prompt
+from llm_loadtest.engine.records import Outcome, RequestRecord, TokenSource
 
 _ERROR_BODY_LIMIT = 300
 # requests made before and after the run (not measured) get this long at most
@@ -134,6 +135,36 @@ async def exchange(
         record.reasoning_chunks = chunks.reasoning
     if trace.end_ns:
         record.connect_ns = trace.end_ns - trace.start_ns
+
+
+class HttpAdapter:
+    """What every JSON-over-HTTP adapter shares: one request, one record, input tokens.
+
+    A subclass gives `url`, `stream`, `body(prompt_text)`, `headers(request_id)`, and the
+    readers `read_stream` / `read_whole(record, resp, chunks, clock, prompt_text)`.
+    """
+
+    async def send(
+        self,
+        session: aiohttp.ClientSession,
+        prompt: Prompt,
+        request_id: str,
+        *,
+        t_scheduled_ns: int | None = None,
+        timeout: float | None = None,
+    ) -> RequestRecord:
+        payload = json.dumps(self.body(prompt.text)).encode()
+        record = RequestRecord(request_id=request_id, t_start_ns=0, t_end_ns=0, t_scheduled_ns=t_scheduled_ns, stream=self.stream)
+        reader = self.read_stream if self.stream else self.read_whole
+
+        async def read(record: RequestRecord, resp: aiohttp.ClientResponse, chunks: Chunks, clock: Callable[[], int]) -> None:
+            await reader(record, resp, chunks, clock, prompt.text)
+
+        await exchange(session, self.url, payload, self.headers(request_id), record, read, timeout=timeout)
+        if record.input_tokens is None:  # the server said nothing: the tokenizer's count
+            record.input_tokens = prompt.input_tokens
+            record.input_token_source = TokenSource.TOKENIZER
+        return record
 
 
 def fail(record: RequestRecord, outcome: Outcome, message: str) -> None:

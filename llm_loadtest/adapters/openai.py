@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 
 import aiohttp
 
-from llm_loadtest.adapters.base import Prompt, ServerConfigError, ServerUnreachable
-from llm_loadtest.adapters.exchange import SIDE_REQUEST_TIMEOUT_S, Chunks, Problem, excerpt, exchange, short
+from llm_loadtest.adapters.base import ServerConfigError, ServerUnreachable
+from llm_loadtest.adapters.exchange import SIDE_REQUEST_TIMEOUT_S, Chunks, HttpAdapter, Problem, excerpt, short
 from llm_loadtest.adapters.sse import SSEReader
 from llm_loadtest.engine.records import Outcome, RequestRecord, TokenSource
 
@@ -26,7 +26,7 @@ _TOKENIZE_FORMS = (
 
 
 @dataclass
-class OpenAIAdapter:
+class OpenAIAdapter(HttpAdapter):
     server: str
     model: str
     endpoint: str = "chat"
@@ -140,25 +140,7 @@ class OpenAIAdapter:
 
     # ---- one request ----------------------------------------------------------------------
 
-    async def send(
-        self,
-        session: aiohttp.ClientSession,
-        prompt: Prompt,
-        request_id: str,
-        *,
-        t_scheduled_ns: int | None = None,
-        timeout: float | None = None,
-    ) -> RequestRecord:
-        payload = json.dumps(self.body(prompt.text)).encode()
-        record = RequestRecord(request_id=request_id, t_start_ns=0, t_end_ns=0, t_scheduled_ns=t_scheduled_ns, stream=self.stream)
-        read = self._read_stream if self.stream else self._read_json
-        await exchange(session, self.url, payload, self.headers(request_id), record, read, timeout=timeout)
-        if record.input_tokens is None:
-            record.input_tokens = prompt.input_tokens
-            record.input_token_source = TokenSource.TOKENIZER
-        return record
-
-    async def _read_stream(self, record: RequestRecord, resp: aiohttp.ClientResponse, chunks: Chunks, clock) -> None:
+    async def read_stream(self, record: RequestRecord, resp: aiohttp.ClientResponse, chunks: Chunks, clock, prompt_text: str) -> None:
         sse = SSEReader()
         finished = False
         problem: Problem | None = None
@@ -212,7 +194,7 @@ class OpenAIAdapter:
             chunks.add(t_ns, text, reasoning=reasoning)
         return bool(choice.get("finish_reason"))
 
-    async def _read_json(self, record: RequestRecord, resp: aiohttp.ClientResponse, chunks: Chunks, clock) -> None:
+    async def read_whole(self, record: RequestRecord, resp: aiohttp.ClientResponse, chunks: Chunks, clock, prompt_text: str) -> None:
         raw = await resp.read()
         record.t_end_ns = clock()
         try:

@@ -19,10 +19,10 @@ from urllib.parse import quote
 
 import aiohttp
 
-from llm_loadtest.adapters.base import Prompt, ServerConfigError, ServerUnreachable
-from llm_loadtest.adapters.exchange import SIDE_REQUEST_TIMEOUT_S, Chunks, Problem, error_message, excerpt, exchange, short
+from llm_loadtest.adapters.base import ServerConfigError, ServerUnreachable
+from llm_loadtest.adapters.exchange import SIDE_REQUEST_TIMEOUT_S, Chunks, HttpAdapter, Problem, error_message, excerpt, short
 from llm_loadtest.adapters.sse import SSEReader
-from llm_loadtest.engine.records import Outcome, RequestRecord, TokenSource
+from llm_loadtest.engine.records import Outcome, RequestRecord
 
 
 class ModelNotReady(ServerUnreachable):
@@ -110,7 +110,7 @@ class StreamText:
 
 
 @dataclass
-class TritonAdapter:
+class TritonAdapter(HttpAdapter):
     server: str
     model: str
     stream: bool = True
@@ -197,31 +197,10 @@ class TritonAdapter:
         return [e for e in entries if isinstance(e, dict) and isinstance(e.get("name"), str)]
 
     # ---- one request ----------------------------------------------------------------------
+    # Triton reports no token counts: the prompt's are the tokenizer's (HttpAdapter.send), the
+    # output's are counted from the chunk texts after the level.
 
-    async def send(
-        self,
-        session: aiohttp.ClientSession,
-        prompt: Prompt,
-        request_id: str,
-        *,
-        t_scheduled_ns: int | None = None,
-        timeout: float | None = None,
-    ) -> RequestRecord:
-        payload = json.dumps(self.body(prompt.text)).encode()
-        record = RequestRecord(request_id=request_id, t_start_ns=0, t_end_ns=0, t_scheduled_ns=t_scheduled_ns, stream=self.stream)
-
-        async def read(record, resp, chunks, clock) -> None:
-            reader = self._read_stream if self.stream else self._read_json
-            await reader(record, resp, chunks, clock, prompt.text)
-
-        await exchange(session, self.url, payload, self.headers(request_id), record, read, timeout=timeout)
-        # Triton reports no token counts: the prompt's are the tokenizer's, the output's are
-        # counted from the chunk texts after the level
-        record.input_tokens = prompt.input_tokens
-        record.input_token_source = TokenSource.TOKENIZER
-        return record
-
-    async def _read_stream(self, record: RequestRecord, resp: aiohttp.ClientResponse, chunks: Chunks, clock, prompt_text: str) -> None:
+    async def read_stream(self, record: RequestRecord, resp: aiohttp.ClientResponse, chunks: Chunks, clock, prompt_text: str) -> None:
         sse = SSEReader()
         text = StreamText(prompt_text)
         problem: Problem | None = None
@@ -243,7 +222,7 @@ class TritonAdapter:
         if problem:
             raise problem
 
-    async def _read_json(self, record: RequestRecord, resp: aiohttp.ClientResponse, chunks: Chunks, clock, prompt_text: str) -> None:
+    async def read_whole(self, record: RequestRecord, resp: aiohttp.ClientResponse, chunks: Chunks, clock, prompt_text: str) -> None:
         raw = await resp.read()
         record.t_end_ns = clock()
         try:

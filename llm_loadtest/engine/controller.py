@@ -29,7 +29,7 @@ from llm_loadtest.engine.events import (
     RunStarted,
     TelemetryUpdate,
 )
-from llm_loadtest.engine.records import RequestRecord, TokenSource
+from llm_loadtest.engine.records import RequestRecord
 from llm_loadtest.results.model import RunResult, TokenSourceInfo, utc_now
 
 TELEMETRY_PUBLISH_S = 1.0
