@@ -25,6 +25,8 @@ from llm_loadtest.config import (
 )
 from llm_loadtest.presets import load_preset
 
+IN_MEMORY_DB = "sqlite://"
+
 METRICS_NOTE = (
     "Metrics follow vLLM's bench serve: TTFT = first content chunk - send; TPOT = (E2E - TTFT) / "
     "(output tokens - 1); ITL = gaps between content chunks (also per token); goodput counts a "
@@ -152,7 +154,7 @@ def handle_run(args: argparse.Namespace) -> int:
     if not args.headless:
         from llm_loadtest.tui.app import run_app
 
-        return run_app(initial_config=config, api_key=api_key, db=None if args.no_save else args.db, start_live=True)
+        return run_app(initial_config=config, api_key=api_key, db=_app_db(args), start_live=True)
     from llm_loadtest.cli.headless import HeadlessOptions, run_headless
 
     options = HeadlessOptions(
@@ -183,11 +185,16 @@ def handle_demo(args: argparse.Namespace) -> int:
         if not args.headless:
             from llm_loadtest.tui.app import run_app
 
-            return run_app(initial_config=config, db=None if args.no_save else args.db, start_live=True)
+            return run_app(initial_config=config, db=_app_db(args), start_live=True)
         from llm_loadtest.cli.headless import HeadlessOptions, run_headless
 
         options = HeadlessOptions(output=Path(args.output) if args.output else None, db=args.db, save=not args.no_save, gpu=False)
         return run_headless(config, None, options)
+
+
+def _app_db(args: argparse.Namespace) -> str | None:
+    """The app always keeps a store for its screens; with --no-save it lives in memory."""
+    return IN_MEMORY_DB if args.no_save else args.db
 
 
 def install_interrupt(loop: asyncio.AbstractEventLoop, on_interrupt) -> None:

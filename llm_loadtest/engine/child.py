@@ -13,6 +13,7 @@ import asyncio
 import multiprocessing
 import queue
 import signal
+import sys
 import threading
 from collections.abc import AsyncIterator
 from multiprocessing.connection import Connection
@@ -32,6 +33,7 @@ class EngineProcess:
         self._abort_requested = False
 
     async def events(self) -> AsyncIterator[EngineEvent]:
+        _start_resource_tracker()
         context = multiprocessing.get_context("spawn")
         parent_end, child_end = context.Pipe(duplex=True)
         process = context.Process(target=_child_main, args=(*self._args, child_end), daemon=True, name="llm-loadtest-engine")
@@ -79,6 +81,31 @@ class EngineProcess:
                 self._conn.send(_ABORT)
             except OSError:
                 pass
+
+
+def _start_resource_tracker() -> None:
+    """Start multiprocessing's resource tracker with a stderr that has a file descriptor.
+
+    The tracker hands `sys.stderr.fileno()` to its own process; a host that replaced stderr
+    (Textual's capture answers -1) would make every spawn fail with "bad value(s) in
+    fds_to_keep". Started once, the tracker is reused by every later spawn.
+    """
+    from multiprocessing import resource_tracker
+
+    saved = sys.stderr
+    try:
+        if not _has_fd(sys.stderr) and _has_fd(sys.__stderr__):
+            sys.stderr = sys.__stderr__
+        resource_tracker.ensure_running()
+    finally:
+        sys.stderr = saved
+
+
+def _has_fd(stream) -> bool:
+    try:
+        return stream is not None and stream.fileno() >= 0
+    except (AttributeError, OSError, ValueError):
+        return False
 
 
 def _child_main(config_data: dict, api_key: str | None, run_id: str, t0_ns: int, conn: Connection) -> None:

@@ -7,7 +7,6 @@ store, never from arithmetic here.
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
@@ -34,35 +33,9 @@ def api_key_from_env() -> str | None:
     return None
 
 
-def _has_real_fd(stream: Any) -> bool:
-    try:
-        return stream is not None and stream.fileno() >= 0
-    except (AttributeError, OSError, ValueError):
-        return False
-
-
-def prepare_child_processes() -> None:
-    """Start multiprocessing's resource tracker with the real stderr.
-
-    Textual replaces `sys.stderr` with a capture whose `fileno()` is -1; the tracker passes
-    `sys.stderr.fileno()` to its own child and fails with "bad value(s) in fds_to_keep", which
-    would stop the engine's child process from starting. Started once beforehand, it is reused.
-    """
-    from multiprocessing import resource_tracker
-
-    saved = sys.stderr
-    try:
-        if not _has_real_fd(sys.stderr) and _has_real_fd(sys.__stderr__):
-            sys.stderr = sys.__stderr__
-        resource_tracker.ensure_running()
-    finally:
-        sys.stderr = saved
-
-
 def default_controller_factory(config: RunConfig, *, api_key: str | None = None, store: Any = None) -> Any:
     from llm_loadtest.engine.controller import RunController
 
-    prepare_child_processes()
     return RunController(config, api_key=api_key, store=store)
 
 
@@ -215,7 +188,6 @@ def run_app(
     start_live: bool = False,
 ) -> int:
     """Open the app; returns the process exit code (that of the live run when `start_live`)."""
-    prepare_child_processes()
     app = LoadTestApp(initial_config=initial_config, api_key=api_key, db=db, start_live=start_live)
     result = app.run()
     return result if isinstance(result, int) else app.run_exit_code
