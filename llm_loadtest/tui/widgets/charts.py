@@ -194,8 +194,10 @@ class Chart(PlotWidget, can_focus=False):
         for series, (xs, ys) in zip(self._series, cut):
             label = series.label if in_plot else None
             if series.kind == "bars":
-                if xs.size:
-                    self.bar(xs, ys, width=0.6, bar_style=series.style, label=label)
+                # a bar of height 0 would still fill the cell row it starts in, and read as a value
+                shown = ys != 0
+                if shown.any():
+                    self.bar(xs[shown], ys[shown], width=0.6, bar_style=series.style, label=label)
                 continue
             if series.kind in ("line", "linepoints") and xs.size:
                 self.plot(xs, ys, line_style=series.style, hires_mode=HiResMode.BRAILLE, label=label)
