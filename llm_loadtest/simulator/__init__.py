@@ -4,7 +4,9 @@
 - batching.py: the continuous-batching scheduler that times every chunk
 - faults.py: seeded per-request fault decisions
 - protocol.py / encoding.py: reading OpenAI requests / writing OpenAI responses
-- openai_api.py: the aiohttp routes; metrics.py: /metrics; chunklog.py: the truth log
+- serving.py: what both APIs share: state, API-key check, the generation flow (faults, writes, log)
+- openai_api.py / triton_api.py: each API's routes, request parsing and response bytes
+- metrics.py: /metrics; chunklog.py: the truth log
 - server.py: app factory, `start_server` (in-process) and `run` (the command)
 - process.py: SimulatorProcess, the simulator in a child process
 """

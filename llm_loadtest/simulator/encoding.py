@@ -10,8 +10,6 @@ from llm_loadtest.simulator.protocol import Endpoint
 from llm_loadtest.simulator.words import json_body_of, text_of
 
 DONE = b"data: [DONE]\n\n"
-# The malformed-event fault: an SSE event whose data is not JSON.
-MALFORMED_EVENT = b"data: {not json\n\n"
 
 
 def usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:

@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from aiohttp import web
 
+from llm_loadtest.simulator.serving import RequestError
 from llm_loadtest.tokens.tokenizer import Tokenizer
 
 Endpoint = Literal["chat", "completions"]
@@ -16,13 +17,11 @@ Endpoint = Literal["chat", "completions"]
 DEFAULT_MAX_TOKENS = 16
 
 
-class ApiError(Exception):
+class ApiError(RequestError):
     """An error answered as OpenAI's error JSON."""
 
     def __init__(self, status: int, message: str, type_: str):
-        super().__init__(message)
-        self.status = status
-        self.message = message
+        super().__init__(status, message)
         self.type = type_
 
     def response(self) -> web.Response:

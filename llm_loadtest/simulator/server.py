@@ -13,8 +13,9 @@ from aiohttp import web
 from llm_loadtest.simulator.batching import BatchScheduler
 from llm_loadtest.simulator.chunklog import ChunkLog
 from llm_loadtest.simulator.metrics import SimMetrics
-from llm_loadtest.simulator.openai_api import STATE, SimState, add_routes
+from llm_loadtest.simulator.openai_api import add_routes
 from llm_loadtest.simulator.options import SimOptions
+from llm_loadtest.simulator.serving import STATE, SimState
 from llm_loadtest.tokens.tokenizer import get_tokenizer
 
 PROMPT_TOKENIZER = "tiktoken:cl100k_base"

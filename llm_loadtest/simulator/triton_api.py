@@ -13,53 +13,39 @@ Served as a TensorRT-LLM `ensemble` model behind Triton would serve it:
   starts, as a `data: {"error": ...}` event inside it (the `error_event` fault);
 - `/health` and `/metrics` as in OpenAI mode.
 
-The batching model, the faults and the chunk log are the OpenAI mode's (`endpoint` is
-"generate" in the log). Output tokens are the same one-token words, so a client counting
+The batching model, the faults and the chunk log are the OpenAI mode's, in serving.py
+(`endpoint` is "generate" in the log). Output tokens are the same one-token words, so a client counting
 them with tiktoken cl100k_base gets exactly the tokens generated.
 """
 
 from __future__ import annotations
 
-import hmac
 import json
-import time
-import uuid
 from typing import Any
 
 from aiohttp import web
 
-from llm_loadtest.simulator.batching import SHUTDOWN, Sequence
 from llm_loadtest.simulator.chunklog import ChunkLogEntry
-from llm_loadtest.simulator.encoding import MALFORMED_EVENT
-from llm_loadtest.simulator.faults import Fault, draw_fault, fault_point, request_rng
-from llm_loadtest.simulator.openai_api import (
-    _CLIENT_GONE,
-    SSE_HEADERS,
+from llm_loadtest.simulator.faults import Fault
+from llm_loadtest.simulator.options import SimOptions
+from llm_loadtest.simulator.protocol import DEFAULT_MAX_TOKENS
+from llm_loadtest.simulator.serving import (
     STATE,
-    Handler,
+    RequestError,
     SimState,
-    _drop_connection,
+    api_key_middleware,
+    handle_generation,
     health,
     metrics,
 )
-from llm_loadtest.simulator.protocol import DEFAULT_MAX_TOKENS
-from llm_loadtest.simulator.words import json_body_of, pick_words, text_of
+from llm_loadtest.simulator.words import json_body_of, text_of
 
 MODEL_VERSION = "1"
 ERROR_EVENT = b'data: {"error":"Simulated engine error mid-stream."}\n\n'
-_FAULT_ERRORS = {
-    Fault.HTTP_500: (500, "Simulated internal server error."),
-    Fault.HTTP_429: (429, "Simulated rate limit: too many requests."),
-}
 
 
-class TritonError(Exception):
+class TritonError(RequestError):
     """An error answered as Triton's `{"error": "..."}` with an HTTP status."""
-
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
     def response(self) -> web.Response:
         return error_response(self.status, self.message)
@@ -80,18 +66,9 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/v2/models/{model}/ready", model_ready)
     app.router.add_post("/v2/models/{model}/generate", generate)
     app.router.add_post("/v2/models/{model}/generate_stream", generate_stream)
-    app.middlewares.append(api_key_middleware)
-
-
-@web.middleware
-async def api_key_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     # Triton has no keys, but gateways in front of it do: the same check as OpenAI mode's
-    key = request.app[STATE].options.api_key
-    if key is not None and request.path.startswith(("/v2/models/", "/v2/repository/")):
-        given = request.headers.get("Authorization", "")
-        if not hmac.compare_digest(given.encode(), f"Bearer {key}".encode()):
-            return error_response(401, "Invalid or missing API key.")
-    return await handler(request)
+    unauthorized = TritonError(401, "Invalid or missing API key.")
+    app.middlewares.append(api_key_middleware(("/v2/models/", "/v2/repository/"), unauthorized))
 
 
 # ---- metadata and readiness ---------------------------------------------------------------
@@ -154,12 +131,18 @@ async def repository_index(request: web.Request) -> web.Response:
 # ---- generation ---------------------------------------------------------------------------
 
 
+_FAULT_ERRORS = {
+    Fault.HTTP_500: TritonError(500, "Simulated internal server error."),
+    Fault.HTTP_429: TritonError(429, "Simulated rate limit: too many requests."),
+}
+
+
 async def generate(request: web.Request) -> web.StreamResponse:
-    return await _generate(request, stream=False)
+    return await handle_generation(request, "generate", _parse, _FAULT_ERRORS, stream=False)
 
 
 async def generate_stream(request: web.Request) -> web.StreamResponse:
-    return await _generate(request, stream=True)
+    return await handle_generation(request, "generate", _parse, _FAULT_ERRORS, stream=True)
 
 
 def _max_tokens(body: dict[str, Any]) -> int:
@@ -175,8 +158,8 @@ def _max_tokens(body: dict[str, Any]) -> int:
     return value
 
 
-async def _parse(request: web.Request, state: SimState) -> tuple[int, int]:
-    """(prompt tokens, max tokens) of a generate request, or TritonError."""
+async def _parse(request: web.Request, state: SimState, entry: ChunkLogEntry) -> _Reply:
+    """A generate request's reply, or TritonError."""
     _check_model(state, request.match_info["model"])
     try:
         body = await request.json()
@@ -194,123 +177,36 @@ async def _parse(request: web.Request, state: SimState) -> tuple[int, int]:
         raise TritonError(
             400, f"input length {prompt_tokens} + max_tokens {max_tokens} exceeds the model's limit of {limit} tokens"
         )
-    return prompt_tokens, max_tokens
+    # the route chose streaming, and started the log entry with it
+    return _Reply(prompt_tokens, max_tokens, entry.stream, state.options)
 
 
-async def _generate(request: web.Request, *, stream: bool) -> web.StreamResponse:
-    t_recv_ns = time.perf_counter_ns()
-    state = request.app[STATE]
-    options = state.options
-    rng = request_rng(options.seed, next(state.arrivals))
-    request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex
-    entry = ChunkLogEntry(request_id=request_id, endpoint="generate", stream=stream, t_recv_ns=t_recv_ns)
-    try:
-        try:
-            prompt_tokens, max_tokens = await _parse(request, state)
-        except TritonError as exc:
-            entry.status = exc.status
-            return exc.response()
-        entry.prompt_tokens = prompt_tokens
-        fault = draw_fault(rng, options, stream)
-        entry.fault = fault.value if fault is not None else None
-        if fault in _FAULT_ERRORS:
-            status, message = _FAULT_ERRORS[fault]
-            entry.status = status
-            return error_response(status, message)
-        # the same draws as OpenAI mode: with a seed, the same words for the same arrival
-        words = pick_words(rng, max_tokens)
-        state.metrics.count_prompt(prompt_tokens)
-        head = _event_head(options.model)
-        if stream:
-            return await _stream(request, state, prompt_tokens, max_tokens, words, fault, head, entry)
-        return await _whole(request, state, prompt_tokens, max_tokens, words, entry)
-    finally:
-        entry.t_done_ns = time.perf_counter_ns()
-        if state.chunk_log is not None:
-            state.chunk_log.write(entry)
+class _Reply:
+    """How Triton's generate extension answers one request (a serving.Reply)."""
 
+    # Triton: the status (200) went with the first event; the error comes in one
+    error_event = ERROR_EVENT
 
-def _event_head(model: str) -> bytes:
-    return b'{"model_name":' + json.dumps(model).encode() + b',"model_version":"' + MODEL_VERSION.encode() + b'","text_output":'
+    def __init__(self, prompt_tokens: int, max_tokens: int, stream: bool, options: SimOptions):
+        self.prompt_tokens = prompt_tokens
+        self.max_tokens = max_tokens
+        self.stream = stream
+        self._model = options.model
+        self._cumulative = options.triton_cumulative
+        self._head = (
+            b'data: {"model_name":' + json.dumps(options.model).encode()
+            + b',"model_version":"' + MODEL_VERSION.encode() + b'","text_output":'
+        )
 
+    def content_event(self, words: list[int], start: int, end: int) -> bytes:
+        text = json_body_of(words[:end] if self._cumulative else words[start:end])
+        return self._head + text + b"}\n\n"
 
-async def _whole(
-    request: web.Request, state: SimState, prompt_tokens: int, max_tokens: int, words: list[int], entry: ChunkLogEntry
-) -> web.StreamResponse:
-    seq = Sequence(prompt_tokens=prompt_tokens, max_tokens=max_tokens)
-    state.scheduler.submit(seq)
-    try:
-        received = 0
-        while received < max_tokens:
-            n = await seq.chunks.get()
-            if n == SHUTDOWN:
-                return error_response(503, "the simulator is shutting down")
-            received += n
-        body = {"model_name": state.options.model, "model_version": MODEL_VERSION, "text_output": text_of(words)}
-        response = web.json_response(body, headers={"X-Request-Id": entry.request_id})
-        await response.prepare(request)
-        entry.chunk_send_ns.append(time.perf_counter_ns())
-        await response.write_eof()
-        entry.chunk_tokens.append(received)
-        entry.completion_tokens = received
-        state.metrics.count_success()
-        return response
-    except _CLIENT_GONE:
-        entry.client_gone = True
-        raise
-    finally:
-        entry.t_first_sched_ns = seq.t_admitted_ns
-        state.scheduler.cancel(seq)
+    def end_events(self, sent: int) -> tuple[bytes, ...]:
+        return ()  # the stream ends by ending the body: no [DONE], as Triton
 
+    def whole_body(self, words: list[int]) -> dict[str, Any]:
+        return {"model_name": self._model, "model_version": MODEL_VERSION, "text_output": text_of(words)}
 
-async def _stream(
-    request: web.Request,
-    state: SimState,
-    prompt_tokens: int,
-    max_tokens: int,
-    words: list[int],
-    fault: Fault | None,
-    head: bytes,
-    entry: ChunkLogEntry,
-) -> web.StreamResponse:
-    point = fault_point(fault, max_tokens)
-    stall_after = point.after_tokens if point is not None and point.fault is Fault.STALL else None
-    seq = Sequence(prompt_tokens=prompt_tokens, max_tokens=max_tokens, stall_after=stall_after)
-    cumulative = state.options.triton_cumulative
-    response = web.StreamResponse(headers={**SSE_HEADERS, "X-Request-Id": entry.request_id})
-    await response.prepare(request)
-    state.scheduler.submit(seq)
-    sent = 0
-    try:
-        while sent < max_tokens:
-            if point is not None and sent >= point.after_tokens:
-                if point.fault is Fault.DROP:
-                    _drop_connection(request)
-                    return response
-                if point.fault is Fault.ERROR_EVENT:
-                    # Triton: the status (200) went with the first event; the error comes in one
-                    await response.write(ERROR_EVENT)
-                    await response.write_eof()
-                    return response
-                if point.fault is Fault.MALFORMED:
-                    await response.write(MALFORMED_EVENT)
-                point = None
-            n = await seq.chunks.get()
-            if n == SHUTDOWN:
-                _drop_connection(request)
-                return response
-            text = json_body_of(words[: sent + n] if cumulative else words[sent : sent + n])
-            entry.chunk_send_ns.append(time.perf_counter_ns())
-            await response.write(b"data: " + head + text + b"}\n\n")
-            entry.chunk_tokens.append(n)
-            sent += n
-            entry.completion_tokens = sent
-        await response.write_eof()
-        state.metrics.count_success()
-        return response
-    except _CLIENT_GONE:
-        entry.client_gone = True
-        raise
-    finally:
-        entry.t_first_sched_ns = seq.t_admitted_ns
-        state.scheduler.cancel(seq)
+    def shutting_down(self) -> web.Response:
+        return error_response(503, "the simulator is shutting down")
