@@ -10,6 +10,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from llm_loadtest.results.presentation import level_label
+
 DEFAULT_TOKENIZER = "tiktoken:cl100k_base"
 
 
@@ -123,10 +125,7 @@ class LevelSpec(BaseModel):
 
     @property
     def label(self) -> str:
-        if self.request_rate is None:
-            return f"c={self.concurrency}"
-        cap = f", max {self.concurrency}" if self.concurrency else ""
-        return f"{self.request_rate:g} req/s{cap}"
+        return level_label(self.concurrency, self.request_rate)
 
 
 def parse_int_list(text: str, what: str) -> list[int]:

@@ -275,6 +275,32 @@ def test_compare_side_by_side(db, capsys):
     assert "%)" in out  # deltas against the first run
 
 
+def test_show_and_compare_write_a_figure_alike(db, capsys):
+    """One figure list and one formatter: the same ITL p50 reads the same in `show` and `compare`."""
+    from llm_loadtest.results.presentation import FIGURES
+
+    with Store.open(db) as store:
+        level = store.get_result(IDS[0]).levels[0]
+    itl = FIGURES["itl_p50"].of(level)
+    assert itl != "-" and len(itl.split(".")[1]) == FIGURES["itl_p50"].digits
+    _, shown, _ = run_cli(capsys, "show", IDS[0], "--db", db)
+    _, compared, _ = run_cli(capsys, "compare", IDS[0], IDS[1], "--db", db)
+    row = next(line for line in shown.splitlines() if line.strip().startswith("c=1 "))
+    assert itl in row.split()
+    row = next(line for line in compared.split("[c=1]")[1].splitlines() if line.strip().startswith("ITL p50"))
+    assert row.split()[:3] == ["ITL", "p50", itl]
+
+
+def test_one_level_label_everywhere():
+    from llm_loadtest.config import LevelSpec
+    from llm_loadtest.results.presentation import level_label
+
+    assert level_label(10, None) == "c=10"
+    assert level_label(None, 2.5) == "2.5 req/s"
+    assert level_label(8, 5.0) == "5 req/s (max 8)"
+    assert LevelSpec(concurrency=8, request_rate=5.0).label == level_label(8, 5.0)
+
+
 @pytest.mark.parametrize("count", [1, 6])
 def test_compare_takes_2_to_5_runs(db, capsys, count):
     code, _, err = run_cli(capsys, "compare", *([IDS[0]] * count), "--db", db)

@@ -355,6 +355,17 @@ def test_figures_pick_without_computing():
     assert figures.best_goodput_level(result).goodput.percent == 96.0
 
 
+def test_level_table_writes_the_figures_as_the_cli_does():
+    from llm_loadtest.results.presentation import FIGURES
+    from llm_loadtest.tui.widgets.level_table import CLIENT, FIGURES as COLUMNS, LevelTable
+
+    level = make_level(8, 300.0, 30.0, 12.0, rate=5.0)
+    cells = [cell.plain if hasattr(cell, "plain") else cell for cell in LevelTable._cells(level)]
+    assert cells[0] == "5 req/s (max 8)" == level.label
+    assert cells[3 : 3 + len(COLUMNS) + len(CLIENT)] == [f.of(level) for f in COLUMNS + CLIENT]
+    assert FIGURES["ttft_p50"].of(level) in cells and FIGURES["tpot_p50"].of(level) in cells
+
+
 def test_settings_round_trip(tmp_path):
     from llm_loadtest.tui.settings import LIGHT_THEME, UISettings
 

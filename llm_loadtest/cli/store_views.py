@@ -8,24 +8,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from llm_loadtest.cli.summary_table import level_label
 from llm_loadtest.config import GoodputSLO
-from llm_loadtest.results.model import LevelSummary, RunResult, Stats
+from llm_loadtest.results.model import LevelSummary, RunResult
+from llm_loadtest.results.presentation import DASH, Figure, number, percent, select, text_table
 from llm_loadtest.storage.store import RunRow
 
-DASH = "-"
 SHORT_ID = 8
 STATUS_ORDER = ("running", "completed", "failed", "aborted")
-
-
-def text_table(headers: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[bool]) -> str:
-    widths = [max([len(h)] + [len(row[i]) for row in rows]) for i, h in enumerate(headers)]
-
-    def line(cells: Sequence[str]) -> str:
-        padded = (c.rjust(w) if r else c.ljust(w) for c, w, r in zip(cells, widths, right, strict=True))
-        return "  ".join(padded).rstrip()
-
-    return "\n".join([line(headers), line(["-" * w for w in widths]), *(line(row) for row in rows)])
 
 
 def short_ids(run_ids: Sequence[str]) -> dict[str, str]:
@@ -45,14 +34,6 @@ def seconds(value: float | None) -> str:
         return DASH
     minutes, secs = divmod(int(round(value)), 60)
     return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
-
-
-def number(value: float | None, digits: int = 1) -> str:
-    return DASH if value is None else f"{value:,.{digits}f}"
-
-
-def percent(fraction: float | None) -> str:
-    return DASH if fraction is None else f"{100 * fraction:.1f}"
 
 
 def history_table(rows: Sequence[RunRow], counts: dict[str, int], where: str) -> str:
@@ -83,21 +64,21 @@ def history_table(rows: Sequence[RunRow], counts: dict[str, int], where: str) ->
     return text_table(headers, body, right) + "\n\n" + footer
 
 
-# (row label, figure of a level); a None figure shows as "-"
-LEVEL_FIGURES: tuple[tuple[str, Callable[[LevelSummary], float | None], int], ...] = (
-    ("out tok/s", lambda lv: lv.output_throughput, 1),
-    ("total tok/s", lambda lv: lv.total_throughput, 1),
-    ("req/s", lambda lv: lv.request_rate_achieved, 2),
-    ("TTFT p50 ms", lambda lv: _stat(lv.ttft_ms, "p50"), 1),
-    ("TTFT p99 ms", lambda lv: _stat(lv.ttft_ms, "p99"), 1),
-    ("TPOT p50 ms", lambda lv: _stat(lv.tpot_ms, "p50"), 2),
-    ("TPOT p99 ms", lambda lv: _stat(lv.tpot_ms, "p99"), 2),
-    ("ITL p50 ms", lambda lv: _stat(lv.itl_ms, "p50"), 2),
-    ("ITL p99 ms", lambda lv: _stat(lv.itl_ms, "p99"), 2),
-    ("E2E p50 ms", lambda lv: _stat(lv.e2e_ms, "p50"), 1),
-    ("E2E p99 ms", lambda lv: _stat(lv.e2e_ms, "p99"), 1),
-    ("error %", lambda lv: None if lv.error_rate is None else 100 * lv.error_rate, 1),
-    ("goodput %", lambda lv: lv.goodput.percent if lv.goodput else None, 1),
+# the rows of each level in a comparison; times in ms
+LEVEL_FIGURES = select(
+    "output_throughput",
+    "total_throughput",
+    "request_rate_achieved",
+    "ttft_p50",
+    "ttft_p99",
+    "tpot_p50",
+    "tpot_p99",
+    "itl_p50",
+    "itl_p99",
+    "e2e_p50",
+    "e2e_p99",
+    "error_rate",
+    "goodput",
 )
 
 
@@ -123,9 +104,9 @@ def compare_table(results: Sequence[RunResult]) -> str:
     for key, label in _level_keys(results):
         rows.append([f"[{label}]"] + [""] * len(results))
         levels = [_level(r, key) for r in results]
-        for name, figure, digits in LEVEL_FIGURES:
-            values = [figure(lv) if lv is not None else None for lv in levels]
-            rows.append([f"  {name}"] + [_with_delta(v, values[0], digits, i) for i, v in enumerate(values)])
+        for figure in LEVEL_FIGURES:
+            values = [figure.value(lv) if lv is not None else None for lv in levels]
+            rows.append([f"  {figure.label}"] + [_with_delta(figure, v, values[0], i) for i, v in enumerate(values)])
     note = f"deltas are against the first run, {ids[results[0].run_id]}; times in ms"
     return text_table(headers, rows, right) + "\n\n" + note
 
@@ -137,10 +118,6 @@ def slo_text(slo: GoodputSLO | None) -> str:
     return ", ".join(f"{n}<{v:g}ms" for n, v in parts if v is not None)
 
 
-def _stat(stats: Stats | None, key: str) -> float | None:
-    return getattr(stats, key) if stats is not None else None
-
-
 def _key(level: LevelSummary) -> tuple[int | None, float | None]:
     return level.concurrency, level.request_rate
 
@@ -149,7 +126,7 @@ def _level_keys(results: Sequence[RunResult]) -> list[tuple[tuple[int | None, fl
     seen: dict[tuple[int | None, float | None], str] = {}
     for result in results:
         for level in result.levels:
-            seen.setdefault(_key(level), level_label(level))
+            seen.setdefault(_key(level), level.label)
     # rates after concurrencies, each in increasing order
     return sorted(seen.items(), key=lambda item: (item[0][1] is not None, item[0][1] or 0, item[0][0] or 0))
 
@@ -158,8 +135,8 @@ def _level(result: RunResult, key: tuple[int | None, float | None]) -> LevelSumm
     return next((lv for lv in result.levels if _key(lv) == key), None)
 
 
-def _with_delta(value: float | None, base: float | None, digits: int, column: int) -> str:
-    text = number(value, digits)
+def _with_delta(figure: Figure, value: float | None, base: float | None, column: int) -> str:
+    text = figure.format(value)
     if column == 0 or value is None or base is None or base == 0:
         return text
     return f"{text} ({(value - base) / abs(base) * 100:+.0f}%)"

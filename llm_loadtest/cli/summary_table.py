@@ -4,52 +4,29 @@ from __future__ import annotations
 
 from collections import Counter
 
-from llm_loadtest.results.model import LevelSummary, RunResult, Stats
+from llm_loadtest.results.model import LevelSummary, RunResult
+from llm_loadtest.results.presentation import select, text_table
 
-
-def _ms(stats: Stats | None, key: str) -> str:
-    value = getattr(stats, key) if stats else None
-    return "-" if value is None else f"{value:.1f}"
-
-
-def _num(value: float | None, fmt: str = "{:.1f}") -> str:
-    return "-" if value is None else fmt.format(value)
-
-
-def level_label(level: LevelSummary) -> str:
-    if level.request_rate is None:
-        return f"c={level.concurrency}"
-    cap = f" (max {level.concurrency})" if level.concurrency else ""
-    return f"{level.request_rate:g}/s{cap}"
-
-
-COLUMNS = (
-    ("level", level_label),
-    ("ok/total", lambda l: f"{l.requests.succeeded}/{l.requests.total}"),
-    ("err %", lambda l: _num(None if l.error_rate is None else 100 * l.error_rate)),
-    ("out tok/s", lambda l: _num(l.output_throughput)),
-    ("req/s", lambda l: _num(l.request_rate_achieved, "{:.2f}")),
-    ("TTFT p50", lambda l: _ms(l.ttft_ms, "p50")),
-    ("TTFT p99", lambda l: _ms(l.ttft_ms, "p99")),
-    ("TPOT p50", lambda l: _ms(l.tpot_ms, "p50")),
-    ("ITL p50", lambda l: _ms(l.itl_ms, "p50")),
-    ("ITL p99", lambda l: _ms(l.itl_ms, "p99")),
-    ("E2E p50", lambda l: _ms(l.e2e_ms, "p50")),
-    ("E2E p99", lambda l: _ms(l.e2e_ms, "p99")),
-    ("goodput %", lambda l: _num(l.goodput.percent if l.goodput else None)),
+# the columns after the level and its request counts; times in ms
+FIGURES = select(
+    "error_rate",
+    "output_throughput",
+    "request_rate_achieved",
+    "ttft_p50",
+    "ttft_p99",
+    "tpot_p50",
+    "itl_p50",
+    "itl_p99",
+    "e2e_p50",
+    "e2e_p99",
+    "goodput",
 )
 
 
-def format_table(headers: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
-    lines = ["  ".join(h.rjust(w) for h, w in zip(headers, widths))]
-    lines.append("  ".join("-" * w for w in widths))
-    lines.extend("  ".join(cell.rjust(w) for cell, w in zip(row, widths)) for row in rows)
-    return "\n".join(lines)
-
-
 def levels_table(levels: list[LevelSummary]) -> str:
-    return format_table([name for name, _ in COLUMNS], [[cell(level) for _, cell in COLUMNS] for level in levels])
+    headers = ["level", "ok/total", *(figure.label for figure in FIGURES)]
+    rows = [[level.label, f"{level.requests.succeeded}/{level.requests.total}", *(f.of(level) for f in FIGURES)] for level in levels]
+    return text_table(headers, rows)
 
 
 def result_report(result: RunResult) -> str:

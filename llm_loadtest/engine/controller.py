@@ -183,8 +183,7 @@ class RunController:
             warnings.append(failure.message)
         for summary in result.levels:
             if summary.client:
-                label = f"c={summary.concurrency}" if summary.request_rate is None else f"{summary.request_rate:g} req/s"
-                warnings.extend(f"{label}: {w}" for w in summary.client.warnings)
+                warnings.extend(f"{summary.label}: {w}" for w in summary.client.warnings)
         warnings.extend(self._sampler.notes if self._sampler is not None else [])
         if (note := tokenizer_warning(self.config, result.token_source)) is not None:
             warnings.append(note)

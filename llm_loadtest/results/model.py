@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from llm_loadtest.config import RunConfig
+from llm_loadtest.results.presentation import level_label
 
 SCHEMA = "llm-loadtest/result/v1"
 
@@ -88,6 +89,11 @@ class LevelSummary(BaseModel):
     # the prompt length asked for, beside what the server says it saw (input_tokens.mean)
     input_len_requested: int | None = None
     connect_ms: Stats | None = None
+
+    @property
+    def label(self) -> str:
+        """The load level as every view writes it (see `results.presentation.level_label`)."""
+        return level_label(self.concurrency, self.request_rate)
 
 
 class TokenSourceInfo(BaseModel):

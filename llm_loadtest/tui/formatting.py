@@ -1,4 +1,5 @@
-"""How figures look on screen. Formatting only: every number comes from the engine or the store."""
+"""How figures look on screen: `results.presentation` with the screen's dash and styles.
+Formatting only: every number comes from the engine or the store."""
 
 from __future__ import annotations
 
@@ -6,9 +7,11 @@ from datetime import datetime
 
 from rich.text import Text
 
+from llm_loadtest.results import presentation
 from llm_loadtest.results.model import LevelSummary
+from llm_loadtest.results.presentation import Figure
 
-DASH = "—"
+DASH = "—"  # no figure, on screen
 
 STATUS_STYLES = {
     "running": "bold dodger_blue1",
@@ -20,34 +23,36 @@ STATUS_STYLES = {
 
 def num(value: float | None, digits: int = 1, suffix: str = "") -> str:
     """A number with thousands separators, or a dash when there is no figure."""
-    if value is None:
-        return DASH
-    return f"{value:,.{digits}f}{suffix}"
-
-
-def ms(value: float | None) -> str:
-    """Milliseconds with a precision that suits their size."""
-    if value is None:
-        return DASH
-    if abs(value) >= 1000:
-        return f"{value:,.0f}"
-    if abs(value) >= 100:
-        return f"{value:.1f}"
-    return f"{value:.2f}"
+    return presentation.number(value, digits, suffix, dash=DASH)
 
 
 def percent(fraction: float | None, digits: int = 1) -> str:
     """A fraction (0..1) shown as a percentage."""
-    if fraction is None:
-        return DASH
-    return f"{fraction * 100:.{digits}f}%"
+    return presentation.percent(fraction, digits, "%", dash=DASH)
 
 
 def pct(value: float | None, digits: int = 1) -> str:
     """A value that already is a percentage."""
-    if value is None:
-        return DASH
-    return f"{value:.{digits}f}%"
+    return num(value, digits, "%")
+
+
+def figure(which: str | Figure, level: LevelSummary | None, suffix: str = "") -> str:
+    """A per-level figure (or its key in `presentation.FIGURES`) of `level`, as every view writes it."""
+    return _figure(which).of(level, suffix, dash=DASH)
+
+
+def figure_value(which: str | Figure, value: float | None, suffix: str = "") -> str:
+    """A value written as that per-level figure is (a live snapshot's, say)."""
+    return _figure(which).format(value, suffix, dash=DASH)
+
+
+def _figure(which: str | Figure) -> Figure:
+    return presentation.FIGURES[which] if isinstance(which, str) else which
+
+
+def heading(label: str) -> str:
+    """A figure's label as a column or row title: "out tok/s" -> "Out tok/s"."""
+    return label[:1].upper() + label[1:]
 
 
 def bar(fraction: float | None, width: int) -> Text:
@@ -73,14 +78,6 @@ def when(value: datetime | None) -> str:
     if value.tzinfo is not None:
         value = value.astimezone()
     return value.strftime("%Y-%m-%d %H:%M")
-
-
-def level_label(level: LevelSummary) -> str:
-    """The load level as the CLI writes it: c=10, or 5 req/s (max 10)."""
-    if level.request_rate is None:
-        return f"c={level.concurrency}"
-    cap = f" max {level.concurrency}" if level.concurrency else ""
-    return f"{level.request_rate:g}/s{cap}"
 
 
 def level_x(level: LevelSummary) -> float:

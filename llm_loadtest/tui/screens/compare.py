@@ -9,6 +9,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
 
 from llm_loadtest.results.model import LevelSummary, RunResult
+from llm_loadtest.results.presentation import Figure
 from llm_loadtest.tui import figures
 from llm_loadtest.tui import formatting as fmt
 from llm_loadtest.tui.widgets.charts import PALETTE, Chart, Series
@@ -20,6 +21,10 @@ TABS = ("tab-pick", "tab-figures", "tab-tput", "tab-latency")
 
 def _level_key(level: LevelSummary) -> tuple[int, float]:
     return (0 if level.request_rate is None else 1, fmt.level_x(level))
+
+
+def _latency_title(metric: Figure) -> str:
+    return f"{metric.label} (ms) by level"
 
 
 class CompareScreen(Screen):
@@ -50,7 +55,7 @@ class CompareScreen(Screen):
             with TabPane("3 Throughput", id="tab-tput"):
                 yield Chart("output tok/s by level", legend="plot", id="cmp-tput")
             with TabPane("4 Latency", id="tab-latency"):
-                yield Chart(figures.LATENCY_METRICS[0].title + " by level", legend="plot", id="cmp-latency")
+                yield Chart(_latency_title(figures.LATENCY_METRICS[0]), legend="plot", id="cmp-latency")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -105,32 +110,32 @@ class CompareScreen(Screen):
             table.add_row(Text(title, style="bold"), *cells)
 
         def at(level: LevelSummary | None, value: str) -> str:
-            return f"{value} @ {fmt.level_label(level)}" if level is not None and value != fmt.DASH else value
+            return f"{value} @ {level.label}" if level is not None and value != fmt.DASH else value
 
         row("Model", [r.config.model for r in results])
         row("Server", [r.config.server.removeprefix("http://").removeprefix("https://") for r in results])
         row("Started", [fmt.when(r.started_at) for r in results])
         row("Status", [fmt.status_text(r.status) for r in results])
         row("Preset", [r.config.preset or fmt.DASH for r in results])
-        row("Levels", [", ".join(fmt.level_label(lv) for lv in r.levels) or fmt.DASH for r in results])
+        row("Levels", [", ".join(lv.label for lv in r.levels) or fmt.DASH for r in results])
         row("In / out tokens", [f"{r.config.input_len} / {r.config.output_len}" for r in results])
         bests = [figures.best_throughput_level(r) for r in results]
-        row("Best out tok/s", [at(b, fmt.num(b.output_throughput if b else None, 1)) for b in bests])
-        row("Req/s at best", [fmt.num(b.request_rate_achieved if b else None, 2) for b in bests])
+        row("Best out tok/s", [at(b, fmt.figure("output_throughput", b)) for b in bests])
+        row("Req/s at best", [fmt.figure("request_rate_achieved", b) for b in bests])
         ttfts = [figures.best_ttft_level(r) for r in results]
-        row("Best TTFT p50 ms", [at(t, fmt.ms(figures.ttft_p50(t) if t else None)) for t in ttfts])
-        row("ITL/tok p50 at best", [fmt.ms(figures.itl_p50(b) if b else None) for b in bests])
-        row("E2E p50 at best", [fmt.ms(b.e2e_ms.p50 if b and b.e2e_ms else None) for b in bests])
+        row("Best TTFT p50 ms", [at(t, fmt.figure("ttft_p50", t)) for t in ttfts])
+        row("ITL/tok p50 at best", [fmt.figure("itl_per_token_p50", b) for b in bests])
+        row("E2E p50 at best", [fmt.figure("e2e_p50", b) for b in bests])
         worst = [figures.worst_error_level(r) for r in results]
-        row("Worst error rate", [at(w, fmt.percent(w.error_rate if w else None)) for w in worst])
+        row("Worst error rate", [at(w, fmt.figure("error_rate", w, "%")) for w in worst])
         goods = [figures.best_goodput_level(r) for r in results]
-        row("Best goodput", [at(g, fmt.pct(figures.goodput_percent(g))) for g in goods])
+        row("Best goodput", [at(g, fmt.figure("goodput", g, "%")) for g in goods])
 
     def _draw_charts(self, results: list[RunResult]) -> None:
         by_label: dict[str, tuple[int, float]] = {}
         for result in results:
             for level in result.levels:
-                by_label.setdefault(fmt.level_label(level), _level_key(level))
+                by_label.setdefault(level.label, _level_key(level))
         categories = sorted(by_label, key=by_label.__getitem__)
         position = {label: float(i + 1) for i, label in enumerate(categories)}
         metric = figures.LATENCY_METRICS[self.metric_index]
@@ -140,12 +145,12 @@ class CompareScreen(Screen):
             style = PALETTE[index % len(PALETTE)]
             name = f"{fmt.short_id(result.run_id)} {result.config.model}"[:28]
             levels = sorted(result.levels, key=_level_key)
-            xs = [position[fmt.level_label(lv)] for lv in levels]
+            xs = [position[lv.label] for lv in levels]
             tput.append(Series(name, xs, [lv.output_throughput for lv in levels], style, "linepoints"))
             latency.append(Series(name, xs, [metric.value(lv) for lv in levels], style, "linepoints"))
         self.query_one("#cmp-tput", Chart).set_series(tput, categories=categories)
         chart = self.query_one("#cmp-latency", Chart)
-        chart.border_title = f"{metric.title} by level  (m: next metric)"
+        chart.border_title = f"{_latency_title(metric)}  (m: next metric)"
         chart.set_series(latency, categories=categories)
 
     # --- actions -------------------------------------------------------------------------

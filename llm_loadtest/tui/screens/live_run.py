@@ -34,6 +34,7 @@ from llm_loadtest.engine.events import (
 )
 from llm_loadtest.metrics.client_health import CLIENT_CPU_WARN_PERCENT, LOOP_LAG_P99_WARN_MS
 from llm_loadtest.results.model import GpuSample, LevelSummary, RunResult, ServerSample
+from llm_loadtest.results.presentation import FIGURES
 from llm_loadtest.tui import formatting as fmt
 from llm_loadtest.tui.screens.dialogs import ConfirmDialog
 from llm_loadtest.tui.widgets.charts import PALETTE, Chart, Series
@@ -350,11 +351,11 @@ class LiveRunScreen(Screen):
         if snap is None:
             item("waiting for the first snapshot", "")
         else:
-            item("out tok/s", fmt.num(snap.output_throughput, 0))
-            item("TTFT p50/p99", f"{fmt.ms(snap.ttft_p50_ms)}/{fmt.ms(snap.ttft_p99_ms)} ms")
-            item("ITL p50/p99", f"{fmt.ms(snap.itl_p50_ms)}/{fmt.ms(snap.itl_p99_ms)} ms")
+            item("out tok/s", fmt.figure_value("output_throughput", snap.output_throughput))
+            item("TTFT p50/p99", f"{fmt.figure_value('ttft_p50', snap.ttft_p50_ms)}/{fmt.figure_value('ttft_p99', snap.ttft_p99_ms)} ms")
+            item("ITL p50/p99", f"{fmt.figure_value('itl_p50', snap.itl_p50_ms)}/{fmt.figure_value('itl_p99', snap.itl_p99_ms)} ms")
             item("in flight", str(snap.in_flight))
-            errors = fmt.percent(snap.error_rate)
+            errors = fmt.figure_value("error_rate", snap.error_rate, "%")
             item("errors", f"{snap.failed} ({errors})", "bold red" if snap.failed else "bold")
         self._put("#figures", text)
 
@@ -365,7 +366,7 @@ class LiveRunScreen(Screen):
         bad = (lag is not None and lag > LOOP_LAG_P99_WARN_MS) or (cpu is not None and cpu > CLIENT_CPU_WARN_PERCENT) or bool(warnings)
         health.append("● ", style="bold red" if bad else "bold green")
         health.append("client distorts the figures" if bad else "client OK", style="bold red" if bad else "green")
-        health.append(f"  loop lag p99 {fmt.ms(lag)} ms · CPU {fmt.pct(cpu, 0)}", style="dim")
+        health.append(f"  loop lag p99 {fmt.figure_value('loop_lag_p99', lag, ' ms')} · CPU {fmt.figure_value('cpu_percent', cpu, '%')}", style="dim")
         if warnings:
             health.append(f"  {warnings[-1]}", style="red")
         self._put("#health", health)
@@ -407,10 +408,10 @@ class LiveRunScreen(Screen):
         table = self.query_one("#level-table", LevelTable)
         for index in indexes:
             table.add_level(index, self.levels[index])
-        categories = [self.level_labels[i] if i < len(self.level_labels) else fmt.level_label(self.levels[i]) for i in indexes]
+        categories = [level.label for level in levels]
         xs = [float(i + 1) for i in range(len(levels))]
         errors = [None if lv.error_rate is None else lv.error_rate * 100 for lv in levels]
-        goodput = [lv.goodput.percent if lv.goodput else None for lv in levels]
+        goodput = [FIGURES["goodput"].value(lv) for lv in levels]
         self.query_one("#chart-errors", Chart).set_series([Series(None, xs, errors, "red", "bars")], categories=categories)
         self.query_one("#chart-goodput", Chart).set_series([Series(None, xs, goodput, "green3", "bars")], categories=categories)
 

@@ -13,6 +13,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
 
 from llm_loadtest.results.model import RunResult
+from llm_loadtest.results.presentation import FIGURES
 from llm_loadtest.tui import figures
 from llm_loadtest.tui import formatting as fmt
 from llm_loadtest.tui.screens.dialogs import ExportDialog
@@ -107,21 +108,20 @@ class ResultScreen(Screen):
         self.query_one("#result-title", Static).update(title)
 
         best = figures.best_throughput_level(result)
-        self.query_one("#card-tput", Card).show(fmt.num(best.output_throughput if best else None, 1), f"best @ {fmt.level_label(best)}" if best else "")
+        self.query_one("#card-tput", Card).show(fmt.figure("output_throughput", best), f"best @ {best.label}" if best else "")
         ttft_level = figures.best_ttft_level(result)
-        ttft = figures.ttft_p50(ttft_level) if ttft_level else None
-        self.query_one("#card-ttft", Card).show(f"{fmt.ms(ttft)} ms" if ttft is not None else fmt.DASH, f"best @ {fmt.level_label(ttft_level)}" if ttft_level else "")
-        self.query_one("#card-level", Card).show(fmt.level_label(best) if best else fmt.DASH, "by tok/s" if best else "")
+        self.query_one("#card-ttft", Card).show(fmt.figure("ttft_p50", ttft_level, " ms"), f"best @ {ttft_level.label}" if ttft_level else "")
+        self.query_one("#card-level", Card).show(best.label if best else fmt.DASH, "by tok/s" if best else "")
         worst = figures.worst_error_level(result)
         worst_rate = worst.error_rate if worst else None
         self.query_one("#card-errors", Card).show(
-            fmt.percent(worst_rate), f"worst @ {fmt.level_label(worst)}" if worst and worst_rate else "all levels", style="red" if worst_rate else "green"
+            fmt.figure("error_rate", worst, "%"), f"worst @ {worst.label}" if worst and worst_rate else "all levels", style="red" if worst_rate else "green"
         )
         if c.goodput is None or c.goodput.is_empty():
             self.query_one("#card-goodput", Card).show(fmt.DASH, "no SLO given", style="dim")
         else:
             good = figures.best_goodput_level(result)
-            self.query_one("#card-goodput", Card).show(fmt.pct(figures.goodput_percent(good)), f"best @ {fmt.level_label(good)}" if good else "")
+            self.query_one("#card-goodput", Card).show(fmt.figure("goodput", good, "%"), f"best @ {good.label}" if good else "")
 
         # the engine copies each level's client warnings into the run's, labelled
         warnings = result.warnings or [w for lv in result.levels if lv.client for w in lv.client.warnings]
@@ -135,7 +135,7 @@ class ResultScreen(Screen):
         line.display = bool(notes)
 
         self.query_one("#levels", LevelTable).set_levels(result.levels)
-        categories = [fmt.level_label(level) for level in result.levels]
+        categories = [level.label for level in result.levels]
         xs = [float(i + 1) for i in range(len(result.levels))]
         levels = result.levels
         self.query_one("#by-tput", Chart).set_series(
@@ -143,14 +143,14 @@ class ResultScreen(Screen):
         )
         self.query_one("#by-latency", Chart).set_series(
             [
-                Series(metric.title.removesuffix(" (ms)"), xs, [metric.value(lv) for lv in levels], PALETTE[i], "linepoints")
+                Series(metric.label, xs, [metric.value(lv) for lv in levels], PALETTE[i], "linepoints")
                 for i, metric in enumerate(LATENCY_LINES)
             ],
             categories=categories,
         )
         errors = [None if lv.error_rate is None else lv.error_rate * 100 for lv in levels]
         self.query_one("#by-errors", Chart).set_series([Series(None, xs, errors, "red", "bars")], categories=categories)
-        goodput = [figures.goodput_percent(lv) for lv in levels]
+        goodput = [FIGURES["goodput"].value(lv) for lv in levels]
         self.query_one("#by-goodput", Chart).set_series([Series(None, xs, goodput, "green3", "bars")], categories=categories)
 
     # --- actions -------------------------------------------------------------------------
