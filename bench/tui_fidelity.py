@@ -33,7 +33,7 @@ from llm_loadtest.config import RunConfig  # noqa: E402
 from llm_loadtest.engine.controller import RunController  # noqa: E402
 from llm_loadtest.engine.events import LevelFinished  # noqa: E402
 from llm_loadtest.simulator.process import SimulatorProcess  # noqa: E402
-from llm_loadtest.tui.app import LoadTestApp, prepare_child_processes  # noqa: E402
+from llm_loadtest.tui.app import LoadTestApp  # noqa: E402
 
 ALLOWED_WORSENING_MS = 1.0
 
@@ -119,7 +119,6 @@ def main() -> None:
     args = parser.parse_args()
     size = tuple(int(v) for v in args.size.lower().split("x"))
     output_len = 32 if args.quick else 128
-    prepare_child_processes()
     print(f"{'streams':>7}  {'mode':<14} {'TTFT p99 err ms':>16} {'ITL p99 err ms':>15} {'UI CPU s':>9} {'frames':>7}")
     verdicts = []
     modes = ("headless", "live screen")
