@@ -12,12 +12,12 @@ import math
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 import aiohttp
 import numpy as np
 
 from llm_loadtest import metrics
-from llm_loadtest.metrics.live import live_figures
 from llm_loadtest.adapters.base import Adapter, ServerConfigError, ServerUnreachable
 from llm_loadtest.adapters.exchange import SIDE_REQUEST_TIMEOUT_S
 from llm_loadtest.adapters.registry import make_adapter
@@ -29,6 +29,7 @@ from llm_loadtest.engine.prompts import PromptFactory
 from llm_loadtest.engine.records import Outcome, RequestRecord, TokenSource
 from llm_loadtest.engine.session import open_session
 from llm_loadtest.engine.token_accounting import account_tokens
+from llm_loadtest.metrics.live import live_figures
 from llm_loadtest.tokens.tokenizer import get_tokenizer
 
 SNAPSHOT_INTERVAL_S = 0.25
@@ -82,10 +83,6 @@ class Benchmark:
         for task in list(self._workers):
             task.cancel()
 
-    @property
-    def aborted(self) -> bool:
-        return self._stopping
-
     async def run(self) -> None:
         levels = self.config.levels()
         async with open_session() as session:
@@ -102,13 +99,13 @@ class Benchmark:
             for index, spec in enumerate(levels):
                 if self._stopping:
                     break
-                records, used = await self._run_level(session, index, len(levels), spec, next_prompt)
-                next_prompt += used
-                if not records and self._stopping:
+                level = await self._run_level(session, index, len(levels), spec, next_prompt)
+                next_prompt += level.prompts_used
+                if not level.records and self._stopping:
                     break  # stopped before the level began: nothing to report
                 if not self._stopping:
-                    await self._count_with_server(session, records)
-                self._finish_level(index, spec, records)
+                    await self._count_with_server(session, level.records)
+                self._finish_level(index, spec, level)
                 if self._flush is not None:
                     await self._flush()
 
@@ -134,8 +131,7 @@ class Benchmark:
 
     # ---- one level ---------------------------------------------------------------------------
 
-    async def _run_level(self, session, index: int, n_levels: int, spec: LevelSpec, first_prompt: int) -> tuple[list[RequestRecord], int]:
-        """The level's records (cancelled ones left out) and how many prompts it used."""
+    async def _run_level(self, session, index: int, n_levels: int, spec: LevelSpec, first_prompt: int) -> _LevelRun:
         cfg = self.config
         offsets = None
         if spec.request_rate is not None:
@@ -148,7 +144,7 @@ class Benchmark:
         self.prompts.prepare(expected, start=first_prompt)
         await _open_connections(session, self.adapter, self._connections_for(spec))
         if self._stopping:
-            return [], 0
+            return _LevelRun([], 0, np.empty(0), None)
         self.emit(LevelStarted(level_index=index, n_levels=n_levels, level_label=spec.label))
         # as vLLM's bench serve does: what exists now (tokenizer, prompts, earlier records) is
         # never garbage, so keep the collector from walking it in the middle of a level
@@ -173,9 +169,7 @@ class Benchmark:
         live.phase = "done"
         self.emit(live.snapshot(self.t0_ns, lag, cpu_percent))
         records = [r for r in live.records if r.outcome is not Outcome.CANCELLED]
-        self._lag_samples = lag.take()
-        self._cpu_percent = cpu_percent
-        return records, used
+        return _LevelRun(records, used, lag.take(), cpu_percent)
 
     def _connections_for(self, spec: LevelSpec) -> int:
         """How many requests the level will have in flight at once, to open their connections."""
@@ -204,11 +198,12 @@ class Benchmark:
         if await one(missing[0]):  # a server without the endpoint is asked once, not per request
             await self._gather(one(r) for r in missing[1:])
 
-    def _finish_level(self, index: int, spec: LevelSpec, records: list[RequestRecord]) -> None:
+    def _finish_level(self, index: int, spec: LevelSpec, level: _LevelRun) -> None:
+        records = level.records
         account_tokens(records, self.tokenizer)
         delays = metrics.scheduling_delay_ms(records) if spec.request_rate is not None else None
         client = metrics.client_health(
-            self._lag_samples, self._cpu_percent, delays, warn_scheduling_delay=spec.concurrency is None
+            level.loop_lag_ms, level.cpu_percent, delays, warn_scheduling_delay=spec.concurrency is None
         )
         summary = metrics.summarize_level(
             records, spec, self.config.goodput, input_len_requested=self.config.input_len, client=client
@@ -301,6 +296,14 @@ class Benchmark:
 
     def _request_id(self, level: int, i: int) -> str:
         return f"{self.run_id[:8]}-{level}-{i}"
+
+
+@dataclass(slots=True)
+class _LevelRun:
+    records: list[RequestRecord]  # cancelled ones left out: the user stopped them, not the server
+    prompts_used: int
+    loop_lag_ms: np.ndarray
+    cpu_percent: float | None
 
 
 class _LiveLevel:
