@@ -67,9 +67,7 @@ class RunController:
         self._last_telemetry = 0.0
         self._unstored_levels: list[LevelFinished] = []
         self._records_by_level: dict[int, list[RequestRecord]] = {}
-        self.result = RunResult(
-            run_id=self.run_id, status="running", started_at=utc_now(), config=config.model_copy(deep=True), environment=environment()
-        )
+        self.result = RunResult(run_id=self.run_id, status="running", started_at=utc_now(), config=config.model_copy(deep=True))
 
     def subscribe(self, listener: Callable[[EngineEvent], None]) -> None:
         self._listeners.append(listener)
@@ -81,6 +79,8 @@ class RunController:
             self._engine.abort()
 
     async def run(self) -> RunResult:
+        self.result.environment = await asyncio.to_thread(environment)  # NVML can take a while
+        self.result.started_at = utc_now()
         t0_ns = time.perf_counter_ns()
         self._sampler = self._start_sampler(t0_ns)
         failure: RunFailed | None = None
