@@ -125,14 +125,11 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         values["goodput"] = parse_goodput(args.goodput)
     if args.extra_body:
         try:
-            extra = json.loads(args.extra_body)
+            values["extra_body"] = extra = json.loads(args.extra_body)
         except ValueError:
-            raise ConfigError("--extra-body must be a JSON object, e.g. '{\"temperature\": 0}'") from None
+            extra = None
         if not isinstance(extra, dict):
             raise ConfigError("--extra-body must be a JSON object, e.g. '{\"temperature\": 0}'")
-        values["extra_body"] = extra
-    if values.get("adapter") == "triton" and values.get("endpoint") == "chat" and args.endpoint is None:
-        values.pop("endpoint")
     try:
         return RunConfig(**values)
     except ValidationError as exc:
