@@ -36,6 +36,7 @@ def run_cli(*args: str, env: dict | None = None, timeout: float = 60) -> subproc
         (["--gpu-interval", "nan"], "gpu-interval"),
         (["--output", "/proc/out.json"], "--output"),
         (["--log-file", "/proc/run.log"], "--log-file"),
+        (["--tokenizer", "/nope/tokenizer.json", "--in-process"], "--tokenizer"),
     ],
 )
 def test_bad_arguments_get_one_line_and_exit_2(capsys, args, fragment):
