@@ -127,8 +127,9 @@ def test_api_key_is_sent_but_never_written(simulator, tmp_path):
     assert result.returncode == 0, result.stderr
     written = out.read_text() + log.read_text() + result.stdout + result.stderr
     assert secret not in written and "EXTRA-SECRET-42" not in written
-    events = [json.loads(line)["event"] for line in log.read_text().splitlines()]
-    assert events[0] == "run_start" and events[-1] == "run_end"
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    events = [line["event"] for line in lines if line["run_id"] == lines[-1]["run_id"]]  # the run that ran
+    assert events[0] == "run_start" and events[1] == "warmup_start" and events[-1] == "run_end"
     assert "level_start" in events and "level_end" in events and "request_failed" in events
     failed = [json.loads(line) for line in log.read_text().splitlines() if '"request_failed"' in line]
     assert all(f["request_id"] and f["error"] == "http_500" for f in failed)

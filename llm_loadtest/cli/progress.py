@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import TextIO
 
-from llm_loadtest.engine.events import EngineEvent, LevelFinished, LevelStarted, ProgressSnapshot
+from llm_loadtest.engine.events import EngineEvent, LevelFinished, LevelStarted, ProgressSnapshot, WarmupStarted
 
 BAR_WIDTH = 20
 LOG_EVERY_S = 5.0
@@ -22,7 +22,9 @@ class ProgressPrinter:
         self._last_line = 0.0
 
     def __call__(self, event: EngineEvent) -> None:
-        if isinstance(event, LevelStarted):
+        if isinstance(event, WarmupStarted):
+            self._line(f"warm-up: {event.requests} requests (not measured)", final=True)
+        elif isinstance(event, LevelStarted):
             self._line(f"level {event.level_index + 1}/{event.n_levels}: {event.level_label}", final=True)
         elif isinstance(event, ProgressSnapshot):
             if self.tty or time.monotonic() - self._last_line >= LOG_EVERY_S:

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 from llm_loadtest.config import RunConfig
-from llm_loadtest.engine.events import EngineEvent, LevelFinished, LevelStarted, RunFailed, RunFinished
+from llm_loadtest.engine.events import EngineEvent, LevelFinished, LevelStarted, RunFailed, RunFinished, WarmupStarted
 from llm_loadtest.results.model import utc_now
 from llm_loadtest.storage.redact import redact
 
@@ -22,7 +22,9 @@ class RunLog:
         self._write("run_start", config=redact(config.model_dump(mode="json")))
 
     def __call__(self, event: EngineEvent) -> None:
-        if isinstance(event, LevelStarted):
+        if isinstance(event, WarmupStarted):
+            self._write("warmup_start", requests=event.requests)
+        elif isinstance(event, LevelStarted):
             self._write("level_start", level=event.level_index, label=event.level_label)
         elif isinstance(event, LevelFinished):
             for record in event.records:

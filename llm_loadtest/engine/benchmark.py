@@ -23,7 +23,7 @@ from llm_loadtest.adapters.exchange import SIDE_REQUEST_TIMEOUT_S
 from llm_loadtest.adapters.registry import make_adapter
 from llm_loadtest.config import ConfigError, LevelSpec, RunConfig
 from llm_loadtest.engine.arrivals import arrival_offsets
-from llm_loadtest.engine.events import EngineEvent, LevelFinished, LevelStarted, ProgressSnapshot, RunStarted
+from llm_loadtest.engine.events import EngineEvent, LevelFinished, LevelStarted, ProgressSnapshot, RunStarted, WarmupStarted
 from llm_loadtest.engine.health import CpuMeter, LoopLagMonitor
 from llm_loadtest.engine.prompts import PromptFactory
 from llm_loadtest.engine.records import Outcome, RequestRecord, TokenSource
@@ -94,6 +94,7 @@ class Benchmark:
                 raise RunStartError(str(exc), 2) from None
             self.emit(RunStarted(model=model))
             if self.config.warmup:
+                self.emit(WarmupStarted(self.config.warmup))
                 await self._warmup(session, levels[0])
             next_prompt = 0
             for index, spec in enumerate(levels):

@@ -60,6 +60,13 @@ class RunStarted:
 
 
 @dataclass(slots=True)
+class WarmupStarted:
+    """Warm-up requests are being sent before the first level (excluded from every figure)."""
+
+    requests: int
+
+
+@dataclass(slots=True)
 class LevelStarted:
     level_index: int
     n_levels: int
@@ -94,4 +101,4 @@ class RunFailed:
     exit_code: int
 
 
-EngineEvent = RunStarted | ProgressSnapshot | LevelStarted | LevelFinished | TelemetryUpdate | RunFinished | RunFailed
+EngineEvent = RunStarted | WarmupStarted | ProgressSnapshot | LevelStarted | LevelFinished | TelemetryUpdate | RunFinished | RunFailed
