@@ -12,13 +12,16 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from llm_loadtest.cli import CliError
 from llm_loadtest.cli.store_views import compare_table, history_table, slo_text
 from llm_loadtest.cli.summary_table import result_report
 from llm_loadtest.config import ConfigError, GoodputSLO, parse_goodput
 from llm_loadtest.results.model import RunResult
-from llm_loadtest.storage import Store, StoreError
+
+if TYPE_CHECKING:
+    from llm_loadtest.storage import Store
 
 STATUSES = ("running", "completed", "failed", "aborted")
 FORMATS = ("csv", "xlsx", "json")
@@ -196,6 +199,9 @@ def handle_compare(args: argparse.Namespace) -> int:
 
 @contextmanager
 def _store(db: str | None) -> Iterator[Store]:
+    # imported here: the database stack is not paid for by every other command's start-up
+    from llm_loadtest.storage import Store, StoreError
+
     try:
         store = Store.open(db)
     except StoreError as exc:

@@ -7,11 +7,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from llm_loadtest.config import GoodputSLO
 from llm_loadtest.results.model import LevelSummary, RunResult
 from llm_loadtest.results.presentation import DASH, Figure, number, percent, select, text_table
-from llm_loadtest.storage.store import RunRow
+
+if TYPE_CHECKING:
+    from llm_loadtest.storage.store import RunRow
 
 SHORT_ID = 8
 STATUS_ORDER = ("running", "completed", "failed", "aborted")
