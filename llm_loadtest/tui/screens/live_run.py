@@ -102,6 +102,9 @@ class LiveRunScreen(Screen):
         self._dirty = True
         self._charts_dirty: set[str] = set()
         self._time_charts_at = 0.0
+        self._widgets: dict[str, Any] = {}  # looked up once, not at every tick
+        self._tabs_shown: set[str] = set()
+        self._chips_key: tuple[str | None, ...] | None = None
 
     # --- layout --------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -156,6 +159,7 @@ class LiveRunScreen(Screen):
     def on_mount(self) -> None:
         self.sub_title = "Live run"
         tabs = self.query_one(TabbedContent)
+        self._widgets["tabs"] = tabs
         tabs.hide_tab("tab-gpu")
         tabs.hide_tab("tab-server")
         self.set_interval(TICK_S, self._tick)
@@ -266,6 +270,18 @@ class LiveRunScreen(Screen):
         self.refresh_bindings()
 
     # --- drawing -------------------------------------------------------------------------
+    def _widget(self, selector: str, kind: type[Any] = Static) -> Any:
+        widget = self._widgets.get(selector)
+        if widget is None:
+            widget = self._widgets[selector] = self.query_one(selector, kind)
+        return widget
+
+    def _show_tab(self, tab_id: str) -> None:
+        """Show a tab hidden until its data came; once (showing it again re-highlights the tabs)."""
+        if tab_id not in self._tabs_shown:
+            self._tabs_shown.add(tab_id)
+            self._widget("tabs", TabbedContent).show_tab(tab_id)
+
     def _put(self, selector: str, content: Text | str) -> None:
         """Update a line only when its text changed. The lines have a fixed size (one row, the
         screen's width), so no update needs a new layout: a tick repaints a few rows."""
@@ -273,7 +289,7 @@ class LiveRunScreen(Screen):
         if self._shown.get(selector) == text:
             return
         self._shown[selector] = text
-        self.query_one(selector, Static).update(text, layout=selector in self.AUTO_HEIGHT)
+        self._widget(selector).update(text, layout=selector in self.AUTO_HEIGHT)
 
     def _tick(self) -> None:
         if not self._dirty:
@@ -303,26 +319,22 @@ class LiveRunScreen(Screen):
         if "server" in dirty:
             dirty.discard("server")
             self._draw_server()
-        if "levels" in dirty:
-            self._draw_levels()
-        if "gpu" in dirty:
-            self._draw_gpu()
-        if "server" in dirty:
-            self._draw_server()
 
     def _show_progress(self) -> None:
         snap = self.snapshot
         n = len(self.level_labels)
-        chips = Text()
-        for index, label in enumerate(self.level_labels):
-            state = self.level_state.get(index)
-            if state == "done":
-                chips.append(f" {label} ✓ ", style="green")
-            elif state == "running":
-                chips.append(f" {label} ▶ ", style="bold reverse dodger_blue1")
-            else:
-                chips.append(f" {label} · ", style="dim")
-        self._put("#level-chips", chips)
+        chips_key = tuple(self.level_state.get(index) for index in range(n))
+        if chips_key != self._chips_key:  # the chips change only when a level starts or ends
+            self._chips_key = chips_key
+            chips = Text()
+            for label, state in zip(self.level_labels, chips_key):
+                if state == "done":
+                    chips.append(f" {label} ✓ ", style="green")
+                elif state == "running":
+                    chips.append(f" {label} ▶ ", style="bold reverse dodger_blue1")
+                else:
+                    chips.append(f" {label} · ", style="dim")
+            self._put("#level-chips", chips)
         line = Text()
         if snap is None:
             line.append(f"Level –/{n}", style="bold")
@@ -386,7 +398,7 @@ class LiveRunScreen(Screen):
         elif self.snapshot is not None and self.snapshot.errors:
             errors = ", ".join(f"{name} {count}" for name, count in sorted(self.snapshot.errors.items()))
             text = Text(f"errors this level: {errors}", style="red")
-        line = self.query_one("#status-line", Static)
+        line = self._widget("#status-line")
         if line.display != (text is not None):
             line.display = text is not None
         if text is not None:
@@ -394,38 +406,38 @@ class LiveRunScreen(Screen):
 
     def _draw_time_charts(self) -> None:
         p = self.progress
-        self.query_one("#chart-tput", Chart).set_series([Series("output tok/s", p.t, p.values["tput"], PALETTE[0])])
-        self.query_one("#chart-ttft", Chart).set_series(
+        self._widget("#chart-tput", Chart).set_series([Series("output tok/s", p.t, p.values["tput"], PALETTE[0])])
+        self._widget("#chart-ttft", Chart).set_series(
             [Series("p50", p.t, p.values["ttft_p50"], PALETTE[0]), Series("p99", p.t, p.values["ttft_p99"], PALETTE[1])]
         )
-        self.query_one("#chart-itl", Chart).set_series(
+        self._widget("#chart-itl", Chart).set_series(
             [Series("p50", p.t, p.values["itl_p50"], PALETTE[0]), Series("p99", p.t, p.values["itl_p99"], PALETTE[1])]
         )
 
     def _draw_levels(self) -> None:
         indexes = sorted(self.levels)
         levels = [self.levels[i] for i in indexes]
-        table = self.query_one("#level-table", LevelTable)
+        table = self._widget("#level-table", LevelTable)
         for index in indexes:
             table.add_level(index, self.levels[index])
         categories = [level.label for level in levels]
         xs = [float(i + 1) for i in range(len(levels))]
         errors = [None if lv.error_rate is None else lv.error_rate * 100 for lv in levels]
         goodput = [FIGURES["goodput"].value(lv) for lv in levels]
-        self.query_one("#chart-errors", Chart).set_series([Series(None, xs, errors, "red", "bars")], categories=categories)
-        self.query_one("#chart-goodput", Chart).set_series([Series(None, xs, goodput, "green3", "bars")], categories=categories)
+        self._widget("#chart-errors", Chart).set_series([Series(None, xs, errors, "red", "bars")], categories=categories)
+        self._widget("#chart-goodput", Chart).set_series([Series(None, xs, goodput, "green3", "bars")], categories=categories)
 
     def _draw_gpu(self) -> None:
-        self.query_one(TabbedContent).show_tab("tab-gpu")
+        self._show_tab("tab-gpu")
         util, mem, power = [], [], []
         for index, (gpu, series) in enumerate(sorted(self.gpu.items())):
             style = PALETTE[index % len(PALETTE)]
             util.append(Series(f"GPU{gpu}", series.t, series.values["util"], style))
             mem.append(Series(f"GPU{gpu}", series.t, series.values["mem_gib"], style))
             power.append(Series(f"GPU{gpu}", series.t, series.values["power"], style))
-        self.query_one("#chart-gpu-util", Chart).set_series(util)
-        self.query_one("#chart-gpu-mem", Chart).set_series(mem)
-        self.query_one("#chart-gpu-power", Chart).set_series(power)
+        self._widget("#chart-gpu-util", Chart).set_series(util)
+        self._widget("#chart-gpu-mem", Chart).set_series(mem)
+        self._widget("#chart-gpu-power", Chart).set_series(power)
         now = Text()
         for sample in self.latest_gpu:
             mem_text = (
@@ -438,12 +450,12 @@ class LiveRunScreen(Screen):
         self._put("#gpu-now", now)
 
     def _draw_server(self) -> None:
-        self.query_one(TabbedContent).show_tab("tab-server")
+        self._show_tab("tab-server")
         s = self.server
-        self.query_one("#chart-queue", Chart).set_series(
+        self._widget("#chart-queue", Chart).set_series(
             [Series("running", s.t, s.values["running"], PALETTE[0]), Series("waiting", s.t, s.values["waiting"], PALETTE[1])]
         )
-        self.query_one("#chart-kv", Chart).set_series([Series("KV cache %", s.t, s.values["kv"], PALETTE[2])])
+        self._widget("#chart-kv", Chart).set_series([Series("KV cache %", s.t, s.values["kv"], PALETTE[2])])
         latest = self.latest_server
         if latest is not None:
             kv = None if latest.kv_cache_usage is None else latest.kv_cache_usage * 100

@@ -4,13 +4,15 @@
   minimum and maximum so that spikes survive (`downsample_minmax`);
 - a chart redraws at most `MAX_REDRAWS_PER_S` times a second, however often it is fed, and
   not at all while hidden (a background tab);
-- a chart never takes keyboard focus, so Tab and the screen's keys keep working.
+- a chart never takes keyboard focus, so Tab and the screen's keys keep working;
+- a frame repaints each of the chart's canvases once, not once per pixel drawn.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -18,6 +20,7 @@ import numpy as np
 from rich.markup import escape
 from textual import events
 from textual.timer import Timer
+from textual_hires_canvas import Canvas
 from textual_plot import HiResMode, LegendLocation, PlotWidget
 from textual_plot.axis_formatter import CategoricalAxisFormatter, NumericAxisFormatter
 
@@ -158,6 +161,14 @@ class Chart(PlotWidget, can_focus=False):
             self._schedule()
 
     # --- drawing -----------------------------------------------------------------------
+    def _render_plot(self) -> None:
+        # textual-plot draws pixel by pixel and each pixel asks its canvas for a repaint
+        # (hundreds of refresh() calls a frame); batched, each canvas is refreshed once
+        with ExitStack() as stack:
+            for canvas in self.query(Canvas):
+                stack.enter_context(canvas.batch_refresh())
+            super()._render_plot()
+
     def _max_points(self) -> int:
         width = max(self.size.width - self.margin_left - 2, 10)
         return 2 * width
