@@ -43,15 +43,24 @@ class CodecError(ValueError):
     """A blob this version cannot read (a newer format or damaged bytes)."""
 
 
+def _flatten(arrays: Sequence[np.ndarray]) -> tuple[list[int], np.ndarray, np.ndarray, np.ndarray]:
+    """The requests that have chunks, all their values in one int64 array, each one's length
+    and where each starts in it: a whole level is encoded in one numpy pass."""
+    nonempty = [i for i, a in enumerate(arrays) if len(a)]
+    if not nonempty:
+        return nonempty, np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+    flat = np.concatenate([np.asarray(arrays[i], dtype=np.int64) for i in nonempty])
+    lengths = np.fromiter((len(arrays[i]) for i in nonempty), dtype=np.int64, count=len(nonempty))
+    starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))
+    return nonempty, flat, lengths, starts
+
+
 def encode_times_many(times: Sequence[np.ndarray], t_starts: Sequence[int]) -> list[bytes | None]:
     """One blob per request (None for no chunks): its chunk times as gaps from `t_starts`."""
     out: list[bytes | None] = [None] * len(times)
-    nonempty = [i for i, t in enumerate(times) if len(t)]
+    nonempty, flat, lengths, starts = _flatten(times)
     if not nonempty:
         return out
-    flat = np.concatenate([np.asarray(times[i], dtype=np.int64) for i in nonempty])
-    lengths = np.fromiter((len(times[i]) for i in nonempty), dtype=np.int64, count=len(nonempty))
-    starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))
     previous = np.empty_like(flat)
     previous[1:] = flat[:-1]
     previous[starts] = np.fromiter((int(t_starts[i]) for i in nonempty), dtype=np.int64, count=len(nonempty))
@@ -76,12 +85,9 @@ def encode_times_many(times: Sequence[np.ndarray], t_starts: Sequence[int]) -> l
 def encode_tokens_many(tokens: Sequence[np.ndarray]) -> list[bytes | None]:
     """One blob per request (None for no chunks): its tokens per chunk, as narrow as they fit."""
     out: list[bytes | None] = [None] * len(tokens)
-    nonempty = [i for i, t in enumerate(tokens) if len(t)]
+    nonempty, flat, lengths, starts = _flatten(tokens)
     if not nonempty:
         return out
-    flat = np.concatenate([np.asarray(tokens[i], dtype=np.int64) for i in nonempty])
-    lengths = np.fromiter((len(tokens[i]) for i in nonempty), dtype=np.int64, count=len(nonempty))
-    starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))
     lows = np.minimum.reduceat(flat, starts).tolist()
     highs = np.maximum.reduceat(flat, starts).tolist()
     packed: dict[int, bytes] = {}  # code -> every token in that width, made when first needed
