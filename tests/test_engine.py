@@ -50,6 +50,11 @@ async def test_streamed_metrics_match_what_the_simulator_did(simulator):
     tpot = [((r.t_end_ns - r.t_start_ns) - (r.chunk_times_ns[0] - r.t_start_ns)) / 31 / 1e6 for r in records]
     assert level.tpot_ms.p50 == pytest.approx(np.median(tpot))
     assert level.output_throughput == pytest.approx(24 * 32 / level.duration_s)
+    # E2E ends at the last bytes: the usage event and [DONE], written right after the last chunk
+    after_last_chunk = np.array([r.t_end_ns - log[r.request_id]["chunk_send_ns"][-1] for r in records]) / 1e6
+    assert after_last_chunk.min() >= 0 and np.median(after_last_chunk) < 2.0
+    assert level.e2e_ms.p50 == pytest.approx(np.median([(r.t_end_ns - r.t_start_ns) / 1e6 for r in records]))
+    assert level.duration_s == pytest.approx((max(r.t_end_ns for r in records) - min(r.t_start_ns for r in records)) / 1e9)
 
 
 async def test_every_fault_class_is_counted_and_totals_add_up(simulator):
