@@ -20,6 +20,7 @@ from multiprocessing.connection import Connection
 
 from llm_loadtest.config import RunConfig
 from llm_loadtest.engine.events import EngineEvent, RunFailed
+from llm_loadtest.engine.priority import start_process
 
 _ABORT = "abort"
 _FINISHED = "finished"  # the engine ended on its own terms (its failures arrive as RunFailed)
@@ -37,7 +38,7 @@ class EngineProcess:
         context = multiprocessing.get_context("spawn")
         parent_end, child_end = context.Pipe(duplex=True)
         process = context.Process(target=_child_main, args=(*self._args, child_end), daemon=True, name="llm-loadtest-engine")
-        process.start()
+        await start_process(process)
         child_end.close()
         self._conn = parent_end
         if self._abort_requested:

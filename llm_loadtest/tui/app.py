@@ -15,6 +15,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 
 from llm_loadtest.config import RunConfig
+from llm_loadtest.engine.priority import yield_cpu_to_engine
 from llm_loadtest.tui.settings import DARK_THEME, LIGHT_THEME, UISettings, settings_path
 
 if TYPE_CHECKING:
@@ -73,6 +74,7 @@ class LoadTestApp(App[int]):
         start_live: bool = False,
         controller_factory: ControllerFactory | None = None,
         settings_file: Path | None = None,
+        yield_cpu: bool = False,
     ) -> None:
         self._settings_file = settings_file or settings_path()
         self.settings = UISettings.load(self._settings_file)
@@ -85,6 +87,13 @@ class LoadTestApp(App[int]):
         self.controller_factory: ControllerFactory = controller_factory or default_controller_factory
         self.run_exit_code = 0
         self.theme = self.settings.theme
+        self._yield_cpu = yield_cpu
+
+    def on_load(self) -> None:
+        if self._yield_cpu:
+            # drawing gives way to the engine's child (and a server on this machine) when the
+            # cores are busy, so that a chart frame never delays a timestamp
+            yield_cpu_to_engine()
 
     # --- services ------------------------------------------------------------------------
     @property
@@ -186,8 +195,11 @@ def run_app(
     api_key: str | None = None,
     db: str | None = None,
     start_live: bool = False,
+    controller_factory: ControllerFactory | None = None,
 ) -> int:
-    """Open the app; returns the process exit code (that of the live run when `start_live`)."""
-    app = LoadTestApp(initial_config=initial_config, api_key=api_key, db=db, start_live=start_live)
+    """Open the app; returns the process exit code (that of the last run, if any)."""
+    app = LoadTestApp(
+        initial_config=initial_config, api_key=api_key, db=db, start_live=start_live, controller_factory=controller_factory, yield_cpu=True
+    )
     result = app.run()
     return result if isinstance(result, int) else app.run_exit_code
