@@ -11,6 +11,7 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
@@ -24,6 +25,9 @@ from llm_loadtest.config import (
     parse_int_list,
 )
 from llm_loadtest.presets import load_preset
+
+if TYPE_CHECKING:
+    from llm_loadtest.cli.run_options import RunOptions
 
 IN_MEMORY_DB = "sqlite://"
 
@@ -148,13 +152,9 @@ def handle_run(args: argparse.Namespace) -> int:
     if args.fail_under_goodput is not None and config.goodput is None:
         raise CliError("--fail-under-goodput needs --goodput SLOs, e.g. --goodput ttft:500", 2)
     api_key = api_key_from(args)
-    if not args.headless:
-        from llm_loadtest.tui.app import run_app
+    from llm_loadtest.cli.run_options import RunOptions
 
-        return run_app(initial_config=config, api_key=api_key, db=_app_db(args), start_live=True)
-    from llm_loadtest.cli.headless import HeadlessOptions, run_headless
-
-    options = HeadlessOptions(
+    options = RunOptions(
         output=Path(args.output) if args.output else None,
         log_file=Path(args.log_file) if args.log_file else None,
         db=args.db,
@@ -165,7 +165,23 @@ def handle_run(args: argparse.Namespace) -> int:
         gpu=not args.no_gpu,
         telemetry_interval_s=args.gpu_interval,
     )
-    return run_headless(config, api_key, options)
+    return _run(config, api_key, options, headless=args.headless)
+
+
+def _run(config: RunConfig, api_key: str | None, options: RunOptions, *, headless: bool) -> int:
+    if headless:
+        from llm_loadtest.cli.headless import run_headless
+
+        return run_headless(config, api_key, options)
+    from llm_loadtest.cli.run_options import AppRuns
+    from llm_loadtest.tui.app import run_app
+
+    options.check_files()
+    runs = AppRuns(options)
+    # the app always keeps a store for its screens; with --no-save it lives in memory
+    db = options.db if options.save else IN_MEMORY_DB
+    code = run_app(initial_config=config, api_key=api_key, db=db, start_live=True, controller_factory=runs.controller)
+    return runs.finish(code)
 
 
 def handle_demo(args: argparse.Namespace) -> int:
@@ -179,19 +195,10 @@ def handle_demo(args: argparse.Namespace) -> int:
     with SimulatorProcess(ttft_ms=30, itl_ms=4, max_seqs=64) as simulator:
         config = RunConfig(server=simulator.url, model="auto", preset=preset.name, **preset.values)
         print(f"llm-loadtest demo: simulator at {simulator.url}, preset {preset.name}", file=sys.stderr)
-        if not args.headless:
-            from llm_loadtest.tui.app import run_app
+        from llm_loadtest.cli.run_options import RunOptions
 
-            return run_app(initial_config=config, db=_app_db(args), start_live=True)
-        from llm_loadtest.cli.headless import HeadlessOptions, run_headless
-
-        options = HeadlessOptions(output=Path(args.output) if args.output else None, db=args.db, save=not args.no_save, gpu=False)
-        return run_headless(config, None, options)
-
-
-def _app_db(args: argparse.Namespace) -> str | None:
-    """The app always keeps a store for its screens; with --no-save it lives in memory."""
-    return IN_MEMORY_DB if args.no_save else args.db
+        options = RunOptions(output=Path(args.output) if args.output else None, db=args.db, save=not args.no_save, gpu=False)
+        return _run(config, None, options, headless=args.headless)
 
 
 def install_interrupt(loop: asyncio.AbstractEventLoop, on_interrupt) -> None:

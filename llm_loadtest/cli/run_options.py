@@ -1,0 +1,134 @@
+"""What `run` does around the engine, headless or in the app: the controller's telemetry
+settings, `--log-file`, `--output` and cli.md's exit codes."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from llm_loadtest.cli import CliError
+from llm_loadtest.cli.run_log import RunLog
+from llm_loadtest.config import RunConfig
+from llm_loadtest.engine.events import EngineEvent, RunFailed, RunFinished
+from llm_loadtest.export.json_export import to_json_text
+from llm_loadtest.results.model import RunResult
+
+if TYPE_CHECKING:
+    from llm_loadtest.engine.controller import RunController
+
+EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
+
+
+@dataclass
+class RunOptions:
+    output: Path | None = None
+    log_file: Path | None = None
+    db: str | None = None
+    save: bool = True
+    in_process: bool = False
+    fail_under_goodput: float | None = None
+    metrics_url: str | None = None
+    gpu: bool = True
+    telemetry_interval_s: float = 1.0
+
+    def check_files(self) -> None:
+        """Find out before the run, not after it, that a file cannot be written."""
+        _check_writable(self.output, "--output")
+        _check_writable(self.log_file, "--log-file")
+
+    def controller(self, config: RunConfig, *, api_key: str | None = None, store=None) -> RunController:
+        from llm_loadtest.engine.controller import RunController
+
+        return RunController(
+            config,
+            api_key=api_key,
+            store=store,
+            in_process=self.in_process,
+            gpu=self.gpu,
+            telemetry_interval_s=self.telemetry_interval_s,
+            metrics_url=self.metrics_url,
+        )
+
+    def finish(self, result: RunResult) -> int:
+        """Write `--output` and return the run's exit code."""
+        code = exit_code(result, self.fail_under_goodput)
+        if self.output:
+            try:
+                write_atomically(self.output, to_json_text(result))
+            except OSError as exc:
+                print(f"llm-loadtest: error: cannot write --output {self.output}: {exc.strerror or exc}", file=sys.stderr)
+                return code or 2
+        return code
+
+
+class AppRuns:
+    """The options applied to the runs of one app session: each run gets the telemetry
+    settings and a `--log-file` writer (lines carry the run id); `--output` and the exit code
+    are those of the last run, as the app's own exit code is."""
+
+    def __init__(self, options: RunOptions):
+        self.options = options
+        self._logs: list[RunLog] = []
+        self._last: RunResult | None = None
+
+    def controller(self, config: RunConfig, *, api_key: str | None = None, store=None) -> RunController:
+        """The app's controller factory."""
+        controller = self.options.controller(config, api_key=api_key, store=store)
+        if self.options.log_file:
+            log = RunLog(self.options.log_file, controller.run_id, config)
+            self._logs.append(log)
+            controller.subscribe(log)
+        controller.subscribe(self._remember)
+        return controller
+
+    def _remember(self, event: EngineEvent) -> None:
+        if isinstance(event, RunFinished):
+            self._last = event.result
+        elif isinstance(event, RunFailed):
+            self._last = None
+
+    def finish(self, app_exit_code: int) -> int:
+        for log in self._logs:
+            log.close()
+        self._logs.clear()
+        return self.options.finish(self._last) if self._last is not None else app_exit_code
+
+
+def exit_code(result: RunResult, fail_under_goodput: float | None) -> int:
+    if result.status == "aborted":
+        return EXIT_INTERRUPTED
+    if result.status == "failed":
+        return EXIT_FAILED
+    if fail_under_goodput is not None:
+        for level in result.levels:
+            if level.goodput is None or level.goodput.percent is None or level.goodput.percent < fail_under_goodput:
+                return EXIT_FAILED
+    return EXIT_OK
+
+
+def _check_writable(path: Path | None, flag: str) -> None:
+    if path is None:
+        return
+    existed = path.exists()
+    try:
+        if path.is_dir():
+            raise IsADirectoryError(21, "is a folder")
+        with path.open("a", encoding="utf-8"):
+            pass
+    except OSError as exc:
+        raise CliError(f"{flag} {path}: cannot write there ({exc.strerror or exc})", 2) from None
+    if not existed:
+        path.unlink()
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """A reader never sees half a file, and an old file survives a failed write."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        temporary.write_text(text, encoding="utf-8")
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
