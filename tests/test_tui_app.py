@@ -11,6 +11,7 @@ from textual.command import CommandPalette
 from textual.widgets import Button, Input, RadioButton, Select, Static
 
 from llm_loadtest.engine.benchmark import RunStartError
+from llm_loadtest.engine.events import LevelStarted, WarmupStarted
 from llm_loadtest.storage.store import RunRow
 from llm_loadtest.tui.app import LoadTestApp
 from llm_loadtest.tui.screens.compare import CompareScreen
@@ -209,6 +210,22 @@ async def test_run_app_options_open_the_live_run_or_the_filled_form(tui_env, sto
 
 
 # --- live run --------------------------------------------------------------------------------
+
+
+async def test_the_warm_up_shows_until_the_first_level_starts(tui_env, store):
+    app = make_app(store, hang=True, stop_after_level=0, events=[WarmupStarted(requests=3)])
+    async with app.run_test(size=SIZE) as pilot:
+        config = make_result("x").config
+        app.open_live_run(config, None)
+        await wait_for(pilot, lambda: isinstance(app.screen, LiveRunScreen) and FakeController.instances[-1].hanging)
+        live = app.screen
+        await pilot.pause(0.6)  # a tick
+        assert "warming up (3 requests, not measured)" in str(live.query_one("#progress").render())
+        live.on_engine_event(LevelStarted(level_index=0, n_levels=len(config.levels()), level_label="c=1"))
+        await pilot.pause(0.6)
+        assert "warming up" not in str(live.query_one("#progress").render())
+        live.abort()
+        await wait_for(pilot, lambda: live.state == "finished")
 
 
 async def test_abort_asks_first_and_keeps_what_was_measured(tui_env, store):

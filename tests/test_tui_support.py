@@ -276,7 +276,7 @@ class FakeController:
 
     instances: list[FakeController] = []
 
-    def __init__(self, config: RunConfig, *, api_key: str | None = None, store=None, stop_after_level: int | None = None, hang: bool = False, fail: Exception | None = None):
+    def __init__(self, config: RunConfig, *, api_key: str | None = None, store=None, stop_after_level: int | None = None, hang: bool = False, fail: Exception | None = None, events: list | None = None):
         self.config = config
         self.api_key = api_key
         self.store = store
@@ -286,6 +286,7 @@ class FakeController:
         self.hang = hang
         self.fail = fail
         self.stop_after_level = stop_after_level
+        self.events = events  # sent instead of the scripted run
         self._abort_event = asyncio.Event()
         self.hanging = False  # True once every scripted event was sent and the run waits for abort()
         FakeController.instances.append(self)
@@ -301,7 +302,7 @@ class FakeController:
         if self.fail is not None:
             raise self.fail
         stop = self.stop_after_level if self.hang else None
-        for event in scripted_events(self.config, stop_after_level=stop):
+        for event in scripted_events(self.config, stop_after_level=stop) if self.events is None else self.events:
             for listener in self.listeners:
                 listener(event)
             await asyncio.sleep(0)

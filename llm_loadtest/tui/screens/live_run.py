@@ -31,6 +31,7 @@ from llm_loadtest.engine.events import (
     RunFinished,
     RunStarted,
     TelemetryUpdate,
+    WarmupStarted,
 )
 from llm_loadtest.metrics.client_health import CLIENT_CPU_WARN_PERCENT, LOOP_LAG_P99_WARN_MS
 from llm_loadtest.results.model import GpuSample, LevelSummary, RunResult, ServerSample
@@ -95,6 +96,7 @@ class LiveRunScreen(Screen):
         self.latest_gpu: list[GpuSample] = []
         self.latest_server: ServerSample | None = None
         self.events_seen = 0
+        self.warmup_requests: int | None = None  # set while the warm-up runs
         self.model = config.model
         self._title_dirty = False
         self._shown: dict[str, Text] = {}
@@ -203,6 +205,9 @@ class LiveRunScreen(Screen):
             self._charts_dirty.add("time")
         elif isinstance(event, LevelStarted):
             self.level_state[event.level_index] = "running"
+            self.warmup_requests = None
+        elif isinstance(event, WarmupStarted):
+            self.warmup_requests = event.requests
         elif isinstance(event, RunStarted):
             self.model = event.model
             self._title_dirty = True
@@ -338,7 +343,10 @@ class LiveRunScreen(Screen):
         line = Text()
         if snap is None:
             line.append(f"Level –/{n}", style="bold")
-            line.append(f"  {self.state}", style="dim")
+            if self.warmup_requests is not None and self.state == "running":
+                line.append(f"  warming up ({self.warmup_requests} requests, not measured)", style="bold yellow")
+            else:
+                line.append(f"  {self.state}", style="dim")
             self._put("#progress", line)
             return
         line.append(f"Level {snap.level_index + 1}/{snap.n_levels} {snap.level_label}", style="bold")
