@@ -152,7 +152,7 @@ def main() -> None:
     args = parser.parse_args()
     size = tuple(int(v) for v in args.size.lower().split("x"))
     output_len = 32 if args.quick else 128
-    print(f"{'streams':>7}  {'mode':<14} {'TTFT p99 err ms':>16} {'ITL p99 err ms':>15} {'UI CPU s':>9} {'level ms/s':>10} {'frames':>7}")
+    print(f"{'streams':>7}  {'mode':<14} {'TTFT p99 err ms':>16} {'ITL p99 err ms':>15} {'UI CPU s':>9} {'level ms/s':>10} {'frames':>7}  spread (min..max) TTFT / ITL")
     verdicts = []
     modes = ("headless", "live screen")
     with tempfile.TemporaryDirectory() as tmp:
@@ -168,7 +168,8 @@ def main() -> None:
                 ttft, itl, cpu, level_cpu = (float(np.median([r[i] for r in runs[mode]])) for i in range(4))
                 frames = runs[mode][-1][4]
                 found[mode] = (ttft, itl)
-                print(f"{streams:>7}  {mode:<14} {ttft:>+16.3f} {itl:>+15.3f} {cpu:>9.2f} {level_cpu * 1000:>10.0f} {'' if frames is None else frames:>7}", flush=True)
+                spread = "  /  ".join(f"{min(r[i] for r in runs[mode]):+.1f}..{max(r[i] for r in runs[mode]):+.1f}" for i in (0, 1))
+                print(f"{streams:>7}  {mode:<14} {ttft:>+16.3f} {itl:>+15.3f} {cpu:>9.2f} {level_cpu * 1000:>10.0f} {'' if frames is None else frames:>7}  {spread}", flush=True)
             worse_ttft = abs(found["live screen"][0]) - abs(found["headless"][0])
             worse_itl = abs(found["live screen"][1]) - abs(found["headless"][1])
             ok = worse_ttft <= ALLOWED_WORSENING_MS and worse_itl <= ALLOWED_WORSENING_MS
