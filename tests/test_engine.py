@@ -7,6 +7,9 @@ import numpy as np
 import pytest
 
 from engine_helpers import run_benchmark
+from llm_loadtest.config import RunConfig
+from llm_loadtest.engine.controller import RunController
+from llm_loadtest.engine.events import LevelFinished, ProgressSnapshot
 from llm_loadtest.engine.records import Outcome, TokenSource
 
 
@@ -185,3 +188,28 @@ async def test_connections_are_opened_before_a_level_so_its_first_wave_pays_no_c
     run = await run_benchmark(sim.url, concurrency=[8], num_prompts=16, input_len=16, output_len=4)
     assert all(r.connect_ns == 0 for r in run.records[0])
     assert run.result.levels[0].connect_ms is None
+
+
+async def test_live_figures_follow_the_streams_before_any_request_ends(simulator):
+    sim = simulator(ttft_ms=20, itl_ms=10, step_us_per_seq=0, prefill_us_per_token=0)
+    events = []
+    controller = RunController(
+        RunConfig(server=sim.url, model="auto", concurrency=[2], num_prompts=4, input_len=32, output_len=150, warmup=0),
+        in_process=True, gpu=False,
+    )
+    controller.subscribe(events.append)
+    result = await controller.run()
+    assert result.levels[0].requests.succeeded == 4
+    snapshots = [e for e in events if isinstance(e, ProgressSnapshot)]
+    records = next(e for e in events if isinstance(e, LevelFinished)).records
+    first_wave = sorted(records, key=lambda r: r.t_start_ns)[:2]
+    # two streams of 100 tokens/s each, 1.5 s per request: the display shows ~200 tok/s and
+    # the first wave's TTFT from the first second on, not nothing until a request ends
+    early = [s for s in snapshots if s.completed == 0 and s.level_elapsed_s >= 0.75]
+    assert early, [(s.level_elapsed_s, s.completed) for s in snapshots]
+    for snap in early:
+        assert snap.output_throughput == pytest.approx(200, rel=0.25), snap
+        assert snap.ttft_p50_ms == pytest.approx(np.median([r.ttft_ns / 1e6 for r in first_wave])), snap
+        assert snap.itl_p50_ms == pytest.approx(10, abs=2.5), snap
+    steady = [s for s in snapshots if 0.75 <= s.level_elapsed_s and s.in_flight == 2]
+    assert all(s.output_throughput == pytest.approx(200, rel=0.3) for s in steady), [(s.level_elapsed_s, s.output_throughput) for s in steady]

@@ -517,3 +517,23 @@ def test_large_level_is_linear_and_correct():
     assert s.goodput is not None and s.goodput.good == int((ttft < 40).sum())
     assert_stats(s.ttft_ms, ttft.tolist())
     assert_stats(s.tpot_ms, ((chunk[:, -1] - chunk[:, 0]) / ((2 * k - 1) * 1e6)).tolist())
+
+
+def test_gaps_in_window_take_the_gap_into_the_first_chunk_inside_and_stay_bounded():
+    from llm_loadtest.metrics.live import MAX_GAPS_PER_STREAM, gaps_in_window_ns
+
+    times = [0, 10, 25, 45]
+    assert gaps_in_window_ns(times, 20) == [15, 20]  # 10->25 and 25->45
+    assert gaps_in_window_ns(np.array(times), 20) == [15, 20]
+    assert gaps_in_window_ns(times, 0) == [10, 15, 20]
+    assert gaps_in_window_ns(times, 50) == [] and gaps_in_window_ns([5], 0) == []
+    assert gaps_in_window_ns(list(range(1000)), 0) == [1] * MAX_GAPS_PER_STREAM
+
+
+def test_a_chunk_is_worth_what_finished_requests_chunks_were_worth():
+    from llm_loadtest.metrics.live import live_figures, tokens_per_chunk
+
+    assert tokens_per_chunk(0, 0) == 1.0 and tokens_per_chunk(0, 10) == 1.0
+    assert tokens_per_chunk(400, 100) == 4.0  # a server that sends four tokens per chunk
+    figures = live_figures(300.0, 1.5, np.array([20.0, 30.0]), np.array([]))
+    assert figures["output_throughput"] == 200.0 and figures["ttft_p50_ms"] == 25.0 and figures["itl_p50_ms"] is None

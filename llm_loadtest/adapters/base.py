@@ -1,18 +1,21 @@
 """The small interface every server adapter implements (OpenAI-compatible, Triton, ...).
 
 An adapter turns one prompt into one `RequestRecord`: it builds the request, sends it on the
-engine's aiohttp session, reads the response (streamed or not), and stamps times with
-`time.perf_counter_ns()` in the reading coroutine as soon as bytes are decoded.
+engine's aiohttp session, reads the response (streamed or not), and stamps each chunk with
+the time its bytes came off the socket (`adapters.exchange.arrival_clock`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import aiohttp
 
 from llm_loadtest.engine.records import RequestRecord
+
+if TYPE_CHECKING:
+    from llm_loadtest.adapters.exchange import Chunks
 
 
 class ServerUnreachable(Exception):
@@ -51,6 +54,8 @@ class Adapter(Protocol):
         *,
         t_scheduled_ns: int | None = None,
         timeout: float | None = None,
+        chunks: Chunks | None = None,
     ) -> RequestRecord:
-        """Send one request and return its record; never raises for a failed request."""
+        """Send one request and return its record; never raises for a failed request.
+        `chunks`, when given, fills as the response arrives (the progress display reads it)."""
         ...

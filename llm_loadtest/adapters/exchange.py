@@ -26,11 +26,13 @@ SIDE_REQUEST_TIMEOUT_S = 30.0
 
 @dataclass(slots=True)
 class Chunks:
-    """What a response delivered so far: kept when the request fails half-way."""
+    """What a response delivered so far: kept when the request fails half-way, and read by
+    the progress display while the request goes."""
 
     times: list[int] = field(default_factory=list)
     texts: list[str] = field(default_factory=list)
     reasoning: int = 0
+    started_ns: int = 0  # the request's t_start
 
     def add(self, t_ns: int, text: str, *, reasoning: bool = False) -> None:
         self.times.append(t_ns)
@@ -93,11 +95,13 @@ async def exchange(
     read: Reader,
     *,
     timeout: float | None,
+    chunks: Chunks | None = None,
 ) -> None:
-    """POST and read; the record gets times, chunks and the outcome, whatever happens."""
+    """POST and read; the record gets times, chunks and the outcome, whatever happens.
+    `chunks`, when given, fills as the response streams (for a progress display)."""
     trace = ConnectTrace()
-    chunks = Chunks()
-    record.t_start_ns = time.perf_counter_ns()
+    chunks = Chunks() if chunks is None else chunks
+    record.t_start_ns = chunks.started_ns = time.perf_counter_ns()
     try:
         async with asyncio.timeout(timeout):
             async with session.post(url, data=payload, headers=headers, trace_request_ctx=trace) as resp:
@@ -152,6 +156,7 @@ class HttpAdapter:
         *,
         t_scheduled_ns: int | None = None,
         timeout: float | None = None,
+        chunks: Chunks | None = None,
     ) -> RequestRecord:
         payload = json.dumps(self.body(prompt.text)).encode()
         record = RequestRecord(request_id=request_id, t_start_ns=0, t_end_ns=0, t_scheduled_ns=t_scheduled_ns, stream=self.stream)
@@ -160,7 +165,7 @@ class HttpAdapter:
         async def read(record: RequestRecord, resp: aiohttp.ClientResponse, chunks: Chunks, clock: Callable[[], int]) -> None:
             await reader(record, resp, chunks, clock, prompt.text)
 
-        await exchange(session, self.url, payload, self.headers(request_id), record, read, timeout=timeout)
+        await exchange(session, self.url, payload, self.headers(request_id), record, read, timeout=timeout, chunks=chunks)
         if record.input_tokens is None:  # the server said nothing: the tokenizer's count
             record.input_tokens = prompt.input_tokens
             record.input_token_source = TokenSource.TOKENIZER

@@ -19,7 +19,7 @@ import numpy as np
 
 from llm_loadtest import metrics
 from llm_loadtest.adapters.base import Adapter, ServerConfigError, ServerUnreachable
-from llm_loadtest.adapters.exchange import SIDE_REQUEST_TIMEOUT_S
+from llm_loadtest.adapters.exchange import SIDE_REQUEST_TIMEOUT_S, Chunks
 from llm_loadtest.adapters.registry import make_adapter
 from llm_loadtest.config import ConfigError, LevelSpec, RunConfig
 from llm_loadtest.engine.arrivals import arrival_offsets
@@ -29,7 +29,7 @@ from llm_loadtest.engine.prompts import PromptFactory
 from llm_loadtest.engine.records import Outcome, RequestRecord, TokenSource
 from llm_loadtest.engine.session import open_session
 from llm_loadtest.engine.token_accounting import account_tokens
-from llm_loadtest.metrics.live import live_figures
+from llm_loadtest.metrics.live import gaps_in_window_ns, live_figures, tokens_per_chunk
 from llm_loadtest.tokens.tokenizer import get_tokenizer
 
 SNAPSHOT_INTERVAL_S = 0.25
@@ -225,12 +225,14 @@ class Benchmark:
                     return
                 i = first_prompt + issued
                 issued += 1
-                live.in_flight += 1
+                chunks = live.begin()
                 try:
-                    record = await self.adapter.send(session, self.prompts.get(i), self._request_id(live.index, i), timeout=cfg.timeout)
+                    record = await self.adapter.send(
+                        session, self.prompts.get(i), self._request_id(live.index, i), timeout=cfg.timeout, chunks=chunks
+                    )
                 finally:
-                    live.in_flight -= 1
-                live.add(record)
+                    ttft_seen = live.end(chunks)
+                live.add(record, ttft_seen=ttft_seen)
 
         await self._gather(worker() for _ in range(spec.concurrency or 1))
         return issued
@@ -241,15 +243,15 @@ class Benchmark:
         start = live.started_ns
 
         async def send(i: int, due_ns: int) -> None:
-            live.in_flight += 1
+            chunks = live.begin()
             try:
                 record = await self.adapter.send(
                     session, self.prompts.get(first_prompt + i), self._request_id(live.index, first_prompt + i),
-                    t_scheduled_ns=due_ns, timeout=cfg.timeout,
+                    t_scheduled_ns=due_ns, timeout=cfg.timeout, chunks=chunks,
                 )
             finally:
-                live.in_flight -= 1
-            live.add(record)
+                ttft_seen = live.end(chunks)
+            live.add(record, ttft_seen=ttft_seen)
 
         async def one(i: int, due_ns: int) -> None:
             if limit is None:
@@ -308,13 +310,16 @@ class _LevelRun:
 
 
 class _LiveLevel:
-    """Counters and a short window of finished requests, for progress snapshots.
+    """Counters and a short window of what the streams delivered, for progress snapshots.
 
-    Kept incrementally and bounded: a snapshot costs the same at 1 or 1,000 streams, so it
-    cannot delay the reads it shares the loop with.
+    The window counts chunks as they arrive, in requests still going too, so a display never
+    reads zero while long streams flow. Bounded: a snapshot reads each stream's chunk count
+    and at most MAX_GAP_STREAMS streams' last chunks, so it cannot delay the reads it shares
+    the loop with.
     """
 
     MAX_WINDOW_ITEMS = 2048
+    MAX_GAP_STREAMS = 128
 
     def __init__(self, index: int, n_levels: int, spec: LevelSpec, target: int | None, duration: float | None):
         self.index = index
@@ -325,25 +330,48 @@ class _LiveLevel:
         self.phase = "running"
         self.started_ns = time.perf_counter_ns()
         self.records: list[RequestRecord] = []
-        # (t_end_ns, output tokens, ttft ms or nan, the request's chunk gaps in ms)
-        self.recent: deque[tuple[int, int, float, np.ndarray]] = deque(maxlen=self.MAX_WINDOW_ITEMS)
-        self.in_flight = 0
+        self.streaming: dict[int, Chunks] = {}  # the requests in flight, by id of their chunks
+        self._ttft_seen: set[int] = set()  # those whose first chunk is in first_tokens already
+        self.first_tokens: deque[tuple[int, float]] = deque(maxlen=self.MAX_WINDOW_ITEMS)  # (arrival, TTFT ms)
+        self.recent: deque[tuple[int, np.ndarray]] = deque(maxlen=self.MAX_WINDOW_ITEMS)  # (t_end, chunk times)
         self.completed = 0
         self.failed = 0
-        self.output_tokens = 0
+        self.output_tokens = 0  # of the successful requests, by the server's count where known
+        self._ok_chunks = 0  # their chunks: what a chunk is worth in tokens
+        self._ended_chunks = 0  # chunks of every ended request
+        self._chunk_totals: deque[tuple[int, int]] = deque([(self.started_ns, 0)])  # (time, chunks so far)
         self.errors: dict[str, int] = {}
 
-    def add(self, record: RequestRecord) -> None:
+    @property
+    def in_flight(self) -> int:
+        return len(self.streaming)
+
+    def begin(self) -> Chunks:
+        chunks = Chunks()
+        self.streaming[id(chunks)] = chunks
+        return chunks
+
+    def end(self, chunks: Chunks) -> bool:
+        """The request is over; True when a snapshot already took its first chunk's TTFT."""
+        key = id(chunks)
+        del self.streaming[key]
+        self._ended_chunks += len(chunks.times)
+        seen = key in self._ttft_seen
+        self._ttft_seen.discard(key)
+        return seen
+
+    def add(self, record: RequestRecord, *, ttft_seen: bool = False) -> None:
         self.records.append(record)
         if record.outcome is Outcome.CANCELLED:
             return
         self.completed += 1
         if record.ok:
-            tokens = _tokens_so_far(record)
-            self.output_tokens += tokens
+            self.output_tokens += _tokens_so_far(record)
+            self._ok_chunks += len(record.chunk_times_ns)
             ttft = record.ttft_ns
-            gaps = np.diff(record.chunk_times_ns) / 1e6 if len(record.chunk_times_ns) > 1 else _NO_GAPS
-            self.recent.append((record.t_end_ns, tokens, np.nan if ttft is None else ttft / 1e6, gaps))
+            if ttft is not None and not ttft_seen:
+                self.first_tokens.append((record.t_start_ns + ttft, ttft / 1e6))
+            self.recent.append((record.t_end_ns, record.chunk_times_ns))
         else:
             self.failed += 1
             self.errors[record.error_class] = self.errors.get(record.error_class, 0) + 1
@@ -351,13 +379,40 @@ class _LiveLevel:
     def snapshot(self, t0_ns: int, lag: LoopLagMonitor, cpu_percent: float | None) -> ProgressSnapshot:
         now = time.perf_counter_ns()
         window_start = now - int(LIVE_WINDOW_S * 1e9)
-        while self.recent and self.recent[0][0] < window_start:
-            self.recent.popleft()
-        window = list(self.recent)
-        ttft = np.array([item[2] for item in window])
-        gaps = np.concatenate([item[3] for item in window[-256:]]) if window else _NO_GAPS
+        streamed = 0
+        gaps: list[int] = []
+        sampled = 0  # streams whose gaps were taken
+        for key, chunks in self.streaming.items():
+            times = chunks.times
+            if not times:
+                continue
+            streamed += len(times)
+            if key not in self._ttft_seen:
+                self._ttft_seen.add(key)
+                self.first_tokens.append((times[0], (times[0] - chunks.started_ns) / 1e6))
+            if sampled < self.MAX_GAP_STREAMS:
+                sampled += 1
+                gaps += gaps_in_window_ns(times, window_start)
+        for items in (self.recent, self.first_tokens):
+            while items and items[0][0] < window_start:
+                items.popleft()
+        for _, times in reversed(self.recent):
+            if sampled >= self.MAX_GAP_STREAMS:
+                break
+            sampled += 1
+            gaps += gaps_in_window_ns(times, window_start)
+        # chunks delivered in the window, worth what finished requests' chunks were worth
+        totals = self._chunk_totals
+        totals.append((now, self._ended_chunks + streamed))
+        while len(totals) > 1 and totals[1][0] <= window_start:
+            totals.popleft()
+        since_ns, chunks_then = totals[0]
+        tokens = (totals[-1][1] - chunks_then) * tokens_per_chunk(self.output_tokens, self._ok_chunks)
         figures = live_figures(
-            sum(item[1] for item in window), min(LIVE_WINDOW_S, (now - self.started_ns) / 1e9), ttft[~np.isnan(ttft)], gaps
+            tokens,
+            (now - since_ns) / 1e9,
+            np.fromiter((ttft for _, ttft in self.first_tokens), dtype=float, count=len(self.first_tokens)),
+            np.array(gaps, dtype=float) / 1e6,
         )
         return ProgressSnapshot(
             t=(now - t0_ns) / 1e9,
@@ -378,9 +433,6 @@ class _LiveLevel:
             errors=dict(self.errors),
             **figures,
         )
-
-
-_NO_GAPS = np.empty(0)
 
 
 def _tokens_so_far(record: RequestRecord) -> int:
