@@ -26,6 +26,23 @@ class CliError(Exception):
         self.exit_code = exit_code
 
 
+MAX_REGRESSION_HELP = (
+    "exit 1 when a figure is worse than the baseline's by more than PERCENT: out tok/s, TTFT p50 "
+    "and p99, TPOT p50, E2E p99, in each level both runs have (same concurrency or rate)"
+)
+
+
+def percent_limit(text: str) -> float:
+    """An argparse type: a percentage, 0 or more."""
+    try:
+        value = float(text.rstrip("%"))
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a percentage, 0 or more (got {text!r})")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="llm-loadtest",

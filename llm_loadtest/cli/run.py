@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
-from llm_loadtest.cli import CliError
+from llm_loadtest.cli import MAX_REGRESSION_HELP, CliError, percent_limit
 from llm_loadtest.config import (
     ConfigError,
     RunConfig,
@@ -76,6 +76,8 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     add("--api-key", help="sent as Authorization: Bearer (env LLM_LOADTEST_API_KEY, then OPENAI_API_KEY)")
     add("--goodput", help="SLOs in ms, e.g. ttft:500,tpot:50,e2e:5000")
     add("--fail-under-goodput", type=float, metavar="PERCENT", help="exit 1 when a level's goodput is below this")
+    add("--baseline", metavar="RUN_ID", help="a stored run to check this one against (the regression gate)")
+    add("--max-regression", type=percent_limit, metavar="PERCENT", help=MAX_REGRESSION_HELP + " (default 10, with --baseline)")
     add("--preset", help="quick, standard, stress, a user preset name or a .toml path")
     add("--tokenizer", help="tiktoken:cl100k_base (default) or a Hugging Face tokenizer.json / folder")
     add("--seed", type=int, help="prompt and arrival randomness (default 0)")
@@ -151,6 +153,8 @@ def handle_run(args: argparse.Namespace) -> int:
         raise CliError(str(exc), 2) from None
     if args.fail_under_goodput is not None and config.goodput is None:
         raise CliError("--fail-under-goodput needs --goodput SLOs, e.g. --goodput ttft:500", 2)
+    if args.max_regression is not None and not args.baseline:
+        raise CliError("--max-regression needs --baseline RUN_ID, the stored run to compare with", 2)
     api_key = api_key_from(args)
     from llm_loadtest.cli.run_options import RunOptions
 
@@ -165,7 +169,24 @@ def handle_run(args: argparse.Namespace) -> int:
         gpu=not args.no_gpu,
         telemetry_interval_s=args.gpu_interval,
     )
+    if args.baseline:
+        options.baseline = baseline_for(config, args.baseline, args.db)
+        if args.max_regression is not None:
+            options.max_regression = args.max_regression
     return _run(config, api_key, options, headless=args.headless)
+
+
+def baseline_for(config: RunConfig, run_id: str, db: str | None):
+    """The stored run to gate against; before the run, so that a wrong id costs no run."""
+    from llm_loadtest.cli.store import open_store
+    from llm_loadtest.results.regression import planned_keys, shared_levels
+
+    with open_store(db) as store:
+        baseline = store.get_result(store.resolve_run_id(run_id))
+    if not shared_levels(baseline, planned_keys(config)):
+        ran = ", ".join(level.label for level in baseline.levels) or "none"
+        raise CliError(f"--baseline {run_id}: that run has no level with this run's load (it ran: {ran})", 2)
+    return baseline
 
 
 def _run(config: RunConfig, api_key: str | None, options: RunOptions, *, headless: bool) -> int:

@@ -15,11 +15,13 @@ from llm_loadtest.config import RunConfig
 from llm_loadtest.engine.events import EngineEvent, RunFailed, RunFinished
 from llm_loadtest.export.json_export import to_json_text
 from llm_loadtest.results.model import RunResult
+from llm_loadtest.results.regression import regression_check
 
 if TYPE_CHECKING:
     from llm_loadtest.engine.controller import RunController
 
 EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
+DEFAULT_MAX_REGRESSION = 10.0  # percent
 
 
 @dataclass
@@ -33,6 +35,8 @@ class RunOptions:
     metrics_url: str | None = None
     gpu: bool = True
     telemetry_interval_s: float = 1.0
+    baseline: RunResult | None = None  # the regression gate's, when --baseline is given
+    max_regression: float = DEFAULT_MAX_REGRESSION
 
     def check_files(self) -> None:
         """Find out before the run, not after it, that a file cannot be written."""
@@ -53,8 +57,15 @@ class RunOptions:
         )
 
     def finish(self, result: RunResult) -> int:
-        """Write `--output` and return the run's exit code."""
+        """Check for regressions, write `--output` and return the run's exit code."""
         code = exit_code(result, self.fail_under_goodput)
+        if self.baseline is not None and result.status == "completed":
+            from llm_loadtest.cli.store_views import regression_table
+
+            changes = regression_check(self.baseline, result, self.max_regression)
+            print(regression_table(changes, self.baseline.run_id, self.max_regression))
+            if any(change.regressed for change in changes):
+                code = code or EXIT_FAILED
         if self.output:
             try:
                 write_atomically(self.output, to_json_text(result))

@@ -14,8 +14,9 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from llm_loadtest.cli import CliError
-from llm_loadtest.cli.store_views import compare_table, history_table, slo_text
+from llm_loadtest.cli import MAX_REGRESSION_HELP, CliError, percent_limit
+from llm_loadtest.cli.store_views import compare_table, history_table, regression_table, slo_text
+from llm_loadtest.results.regression import level_key, regression_check, shared_levels
 from llm_loadtest.cli.summary_table import result_report
 from llm_loadtest.config import ConfigError, GoodputSLO, parse_goodput
 from llm_loadtest.results.model import RunResult
@@ -67,6 +68,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     compare = subparsers.add_parser("compare", help=f"2 to {MAX_COMPARE} stored runs side by side")
     compare.add_argument("run_ids", metavar="RUN_ID", nargs="+")
+    compare.add_argument("--max-regression", type=percent_limit, metavar="PERCENT", help=MAX_REGRESSION_HELP + "; the first run is the baseline")
     compare.set_defaults(handler=handle_compare)
 
     for parser in (history, show, remove, export, compare):
@@ -74,7 +76,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def handle_history(args: argparse.Namespace) -> int:
-    with _store(args.db) as store:
+    with open_store(args.db) as store:
         rows = store.list_runs(status=args.status, search=args.search, limit=args.limit)
         counts = store.status_counts()
         print(history_table(rows, counts, store.where))
@@ -84,7 +86,7 @@ def handle_history(args: argparse.Namespace) -> int:
 def handle_show(args: argparse.Namespace) -> int:
     slo = _slo(args.goodput) if args.goodput else None
     note = None
-    with _store(args.db) as store:
+    with open_store(args.db) as store:
         run_id = store.resolve_run_id(args.run_id)
         result = store.get_result(run_id)
         if slo is not None:
@@ -129,7 +131,7 @@ def reanalyse(store: Store, result: RunResult, slo: GoodputSLO) -> tuple[RunResu
 
 
 def handle_delete(args: argparse.Namespace) -> int:
-    with _store(args.db) as store:
+    with open_store(args.db) as store:
         run_id = store.resolve_run_id(args.run_id)
         if not args.yes and not _confirm(store, run_id):
             print("nothing deleted", file=sys.stderr)
@@ -154,7 +156,7 @@ def handle_export(args: argparse.Namespace) -> int:
             raise CliError(f"-o {args.output}: not a file in an existing folder", 2)
     from llm_loadtest.export import to_csv, to_json, to_xlsx
 
-    with _store(args.db) as store:
+    with open_store(args.db) as store:
         run_id = store.resolve_run_id(args.run_id)
         result = store.get_result(run_id)
         records = store.get_records_by_level(run_id) if fmt == "xlsx" or args.requests else None
@@ -191,14 +193,23 @@ def _export_failure(output: str, fmt: str, exc: Exception) -> str:
 def handle_compare(args: argparse.Namespace) -> int:
     if not 2 <= len(args.run_ids) <= MAX_COMPARE:
         raise CliError(f"compare takes 2 to {MAX_COMPARE} run ids (got {len(args.run_ids)})", 2)
-    with _store(args.db) as store:
+    with open_store(args.db) as store:
         results = [store.get_result(store.resolve_run_id(prefix)) for prefix in args.run_ids]
     print(compare_table(results))
-    return 0
+    if args.max_regression is None:
+        return 0
+    baseline, regressed = results[0], False
+    for result in results[1:]:
+        if not shared_levels(baseline, [level_key(level) for level in result.levels]):
+            raise CliError(f"runs {baseline.run_id[:8]} and {result.run_id[:8]} share no level (concurrency or rate) to check", 2)
+        changes = regression_check(baseline, result, args.max_regression)
+        print(f"\nrun {result.run_id[:8]}: " + regression_table(changes, baseline.run_id, args.max_regression))
+        regressed = regressed or any(c.regressed for c in changes)
+    return 1 if regressed else 0
 
 
 @contextmanager
-def _store(db: str | None) -> Iterator[Store]:
+def open_store(db: str | None) -> Iterator[Store]:
     # imported here: the database stack is not paid for by every other command's start-up
     from llm_loadtest.storage import Store, StoreError
 

@@ -1,4 +1,5 @@
-"""Plain-text views for the store commands: the history list and the side-by-side comparison.
+"""Plain-text views for the store commands: the history list, the side-by-side comparison and
+the regression check.
 
 Pure functions of store rows and results, so that they are tested without a terminal.
 """
@@ -11,7 +12,8 @@ from typing import TYPE_CHECKING
 
 from llm_loadtest.config import GoodputSLO
 from llm_loadtest.results.model import LevelSummary, RunResult
-from llm_loadtest.results.presentation import DASH, Figure, number, percent, select, text_table
+from llm_loadtest.results.presentation import DASH, FIGURES, Figure, number, percent, select, text_table
+from llm_loadtest.results.regression import Change, LevelKey, level_key
 
 if TYPE_CHECKING:
     from llm_loadtest.storage.store import RunRow
@@ -121,21 +123,30 @@ def slo_text(slo: GoodputSLO | None) -> str:
     return ", ".join(f"{n}<{v:g}ms" for n, v in parts if v is not None)
 
 
-def _key(level: LevelSummary) -> tuple[int | None, float | None]:
-    return level.concurrency, level.request_rate
+def regression_table(changes: Sequence[Change], baseline_id: str, max_worse_pct: float) -> str:
+    """Each gated figure against the baseline run; the last line says the verdict."""
+    head = f"regression check against run {baseline_id[:SHORT_ID]} (a figure more than {max_worse_pct:g}% worse fails)"
+    rows = [
+        [c.level, FIGURES[c.figure].label, FIGURES[c.figure].format(c.baseline), FIGURES[c.figure].format(c.value), f"{c.worse_pct:+.1f}%", "WORSE" if c.regressed else "ok"]
+        for c in changes
+    ]
+    table = text_table(["level", "figure", "baseline", "this run", "worse by", ""], rows, [False, False, True, True, True, False])
+    regressed = sum(c.regressed for c in changes)
+    verdict = f"{regressed} figure(s) worse than allowed" if regressed else "no regression"
+    return f"{head}\n{table}\n{verdict}"
 
 
-def _level_keys(results: Sequence[RunResult]) -> list[tuple[tuple[int | None, float | None], str]]:
-    seen: dict[tuple[int | None, float | None], str] = {}
+def _level_keys(results: Sequence[RunResult]) -> list[tuple[LevelKey, str]]:
+    seen: dict[LevelKey, str] = {}
     for result in results:
         for level in result.levels:
-            seen.setdefault(_key(level), level.label)
+            seen.setdefault(level_key(level), level.label)
     # rates after concurrencies, each in increasing order
     return sorted(seen.items(), key=lambda item: (item[0][1] is not None, item[0][1] or 0, item[0][0] or 0))
 
 
-def _level(result: RunResult, key: tuple[int | None, float | None]) -> LevelSummary | None:
-    return next((lv for lv in result.levels if _key(lv) == key), None)
+def _level(result: RunResult, key: LevelKey) -> LevelSummary | None:
+    return next((lv for lv in result.levels if level_key(lv) == key), None)
 
 
 def _with_delta(figure: Figure, value: float | None, base: float | None, column: int) -> str:

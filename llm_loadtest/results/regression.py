@@ -1,0 +1,61 @@
+"""The regression gate: is a run worse than a baseline run by more than a given percentage?
+
+Levels are matched by their load (the same concurrency, or the same request rate); each
+gated figure that both levels have is compared. Pure: results in, changes out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from llm_loadtest.config import RunConfig
+from llm_loadtest.results.model import LevelSummary, RunResult
+from llm_loadtest.results.presentation import FIGURES
+
+# what a serving change can make worse: the rate of tokens, and the latency a user waits
+GATED_FIGURES = ("output_throughput", "ttft_p50", "ttft_p99", "tpot_p50", "e2e_p99")
+HIGHER_IS_BETTER = frozenset({"output_throughput"})
+
+LevelKey = tuple[int | None, float | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    level: str  # the level's label, e.g. c=10
+    figure: str  # a FIGURES key
+    baseline: float
+    value: float
+    worse_pct: float  # how much worse than the baseline, in %; negative when better
+    regressed: bool
+
+
+def level_key(level: LevelSummary) -> LevelKey:
+    return level.concurrency, level.request_rate
+
+
+def planned_keys(config: RunConfig) -> list[LevelKey]:
+    """The keys the levels of a run of `config` will have."""
+    return [(spec.concurrency, spec.request_rate) for spec in config.levels()]
+
+
+def shared_levels(baseline: RunResult, keys: list[LevelKey]) -> list[LevelKey]:
+    ran = {level_key(level) for level in baseline.levels}
+    return [key for key in keys if key in ran]
+
+
+def regression_check(baseline: RunResult, result: RunResult, max_worse_pct: float) -> list[Change]:
+    """Every gated figure of every level both runs have, in the result's level order."""
+    by_key = {level_key(level): level for level in baseline.levels}
+    changes: list[Change] = []
+    for level in result.levels:
+        base_level = by_key.get(level_key(level))
+        if base_level is None:
+            continue
+        for key in GATED_FIGURES:
+            figure = FIGURES[key]
+            base, value = figure.value(base_level), figure.value(level)
+            if base is None or value is None or base <= 0:
+                continue
+            worse = (base - value if key in HIGHER_IS_BETTER else value - base) / base * 100
+            changes.append(Change(level.label, key, base, value, worse, worse > max_worse_pct))
+    return changes
