@@ -32,6 +32,9 @@ class GoodputSLO(BaseModel):
         return self.ttft_ms is None and self.tpot_ms is None and self.e2e_ms is None
 
 
+MAX_WORKERS = 64
+
+
 class RunConfig(BaseModel):
     """What to run. Field names are those of results.md's `config` object."""
 
@@ -58,6 +61,7 @@ class RunConfig(BaseModel):
     preset: str | None = None
     extra_body: dict | None = None
     ignore_eos: bool = True
+    workers: int = 1  # client processes that share each level (engine.pool)
 
     @field_validator("server")
     @classmethod
@@ -103,6 +107,8 @@ class RunConfig(BaseModel):
             raise ValueError("--burstiness must be positive (1 = Poisson)")
         if self.max_concurrency is not None and self.max_concurrency < 1:
             raise ValueError("--max-concurrency must be a positive integer")
+        if not 1 <= self.workers <= MAX_WORKERS:
+            raise ValueError(f"--workers must be 1 to {MAX_WORKERS} client processes")
         return self
 
     @property

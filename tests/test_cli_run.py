@@ -33,6 +33,7 @@ def run_cli(*args: str, env: dict | None = None, timeout: float = 60) -> subproc
         (["--input-len", "0"], "input-len"),
         (["--extra-body", "[1]"], "extra-body"),
         (["--gpu-interval", "0"], "gpu-interval"),
+        (["--workers", "0"], "--workers"),
         (["--gpu-interval", "nan"], "gpu-interval"),
         (["--output", "/proc/out.json"], "--output"),
         (["--log-file", "/proc/run.log"], "--log-file"),

@@ -81,6 +81,7 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     add("--preset", help="quick, standard, stress, a user preset name or a .toml path")
     add("--tokenizer", help="tiktoken:cl100k_base (default) or a Hugging Face tokenizer.json / folder")
     add("--seed", type=int, help="prompt and arrival randomness (default 0)")
+    add("--workers", type=int, help="client processes that share each level, for loads one process cannot read in time (default 1)")
     add("--extra-body", help="JSON object merged into every request body")
     add("--output", "-o", help="write the result JSON here")
     add("--log-file", help="JSON lines: run and level start/end, each failed request")
@@ -117,7 +118,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     if not model:
         raise ConfigError("give the model with --model NAME (or --model auto to ask the server)")
     values.update(server=server, model=model)
-    simple = ("adapter", "endpoint", "burstiness", "max_concurrency", "input_len", "output_len", "stream", "warmup", "timeout", "tokenizer", "seed")
+    simple = ("adapter", "endpoint", "burstiness", "max_concurrency", "input_len", "output_len", "stream", "warmup", "timeout", "tokenizer", "seed", "workers")
     values.update({name: getattr(args, name) for name in simple if getattr(args, name) is not None})
     if args.concurrency is not None:
         values["concurrency"] = parse_int_list(args.concurrency, "--concurrency")

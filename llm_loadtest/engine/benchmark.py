@@ -23,19 +23,30 @@ from llm_loadtest.adapters.exchange import SIDE_REQUEST_TIMEOUT_S, Chunks
 from llm_loadtest.adapters.registry import make_adapter
 from llm_loadtest.config import ConfigError, LevelSpec, RunConfig
 from llm_loadtest.engine.arrivals import arrival_offsets
-from llm_loadtest.engine.events import EngineEvent, LevelFinished, LevelStarted, ProgressSnapshot, RunStarted, WarmupStarted
+from llm_loadtest.engine.events import (
+    EngineEvent,
+    LevelFinished,
+    LevelStarted,
+    ProgressSnapshot,
+    RunStarted,
+    WarmupStarted,
+    WorkerLevelDone,
+)
 from llm_loadtest.engine.health import CpuMeter, LoopLagMonitor
 from llm_loadtest.engine.prompts import PromptFactory
 from llm_loadtest.engine.records import Outcome, RequestRecord, TokenSource
 from llm_loadtest.engine.session import open_session
+from llm_loadtest.engine.shares import LevelShare, level_share
 from llm_loadtest.engine.token_accounting import account_tokens
 from llm_loadtest.metrics.live import gaps_in_window_ns, live_figures, tokens_per_chunk
+from llm_loadtest.results.model import LevelSummary
 from llm_loadtest.tokens.tokenizer import get_tokenizer
 
 SNAPSHOT_INTERVAL_S = 0.25
 DEFAULT_E2E_ESTIMATE_S = 2.0
 MAX_PREOPENED_CONNECTIONS = 1024
 LIVE_WINDOW_S = 2.0
+ARRIVAL_SEED_STRIDE = 1_000_003  # each worker's arrivals come from a seed of its own
 
 
 class RunStartError(Exception):
@@ -56,21 +67,29 @@ class Benchmark:
         emit: Callable[[EngineEvent], None],
         t0_ns: int | None = None,
         flush: Callable[[], Awaitable[None]] | None = None,
+        worker: tuple[int, int] = (0, 1),
+        gate: Callable[[int], Awaitable[None]] | None = None,
     ):
         """`emit` takes every event; `flush`, when given, waits until what was emitted has left
         (the child process's pipe), so that a level's records are not still being sent while
-        the next level's clock runs."""
+        the next level's clock runs. `worker` (index, count) and `gate` make this one of the
+        client processes of `--workers N` (engine.pool): it runs its share of each level,
+        starts a level when `gate(level)` returns, and reports its part, not a summary."""
         self.config = config
         self.run_id = run_id
         self.emit = emit
         self._flush = flush
+        self.worker, self.workers = worker
+        self._gate = gate
+        # request ids and prompt openings stay unique across workers
+        self._id_prefix = run_id[:8] if self.workers == 1 else f"{run_id[:8]}w{self.worker}"
         self.t0_ns = t0_ns or time.perf_counter_ns()
         try:
             self.tokenizer = get_tokenizer(config.tokenizer)
         except ConfigError as exc:
             raise RunStartError(str(exc), 2) from None
         self.adapter: Adapter = make_adapter(config, api_key)
-        self.prompts = PromptFactory(self.tokenizer, config.input_len, config.seed, namespace=run_id[:8] + "-")
+        self.prompts = PromptFactory(self.tokenizer, config.input_len, config.seed, namespace=self._id_prefix + "-")
         self._stopping = False
         self._stopped = asyncio.Event()
         self._workers: set[asyncio.Task] = set()
@@ -93,14 +112,16 @@ class Benchmark:
             except ServerConfigError as exc:
                 raise RunStartError(str(exc), 2) from None
             self.emit(RunStarted(model=model))
-            if self.config.warmup:
+            if self.config.warmup and self.worker == 0:  # one worker warms the server up
                 self.emit(WarmupStarted(self.config.warmup))
                 await self._warmup(session, levels[0])
             next_prompt = 0
+            counted = self.config.num_prompts if self.config.duration is None else None
             for index, spec in enumerate(levels):
                 if self._stopping:
                     break
-                level = await self._run_level(session, index, len(levels), spec, next_prompt)
+                share = level_share(spec, counted, self.worker, self.workers)
+                level = await self._run_level(session, index, len(levels), spec, share, next_prompt)
                 next_prompt += level.prompts_used
                 if not level.records and self._stopping:
                     break  # stopped before the level began: nothing to report
@@ -115,14 +136,14 @@ class Benchmark:
     async def _warmup(self, session: aiohttp.ClientSession, first: LevelSpec) -> None:
         count = self.config.warmup
         width = max(1, min(count, first.concurrency or 1))
-        warm = PromptFactory(self.tokenizer, self.config.input_len, self.config.seed, namespace=f"{self.run_id[:8]}-warmup-")
+        warm = PromptFactory(self.tokenizer, self.config.input_len, self.config.seed, namespace=f"{self._id_prefix}-warmup-")
         queue = list(range(count))
         e2e: list[int] = []
 
         async def worker() -> None:
             while queue and not self._stopping:
                 i = queue.pop()
-                record = await self.adapter.send(session, warm.get(i), f"{self.run_id[:8]}-w{i}", timeout=self.config.timeout)
+                record = await self.adapter.send(session, warm.get(i), f"{self._id_prefix}-w{i}", timeout=self.config.timeout)
                 if record.ok:
                     e2e.append(record.e2e_ns)
 
@@ -132,19 +153,24 @@ class Benchmark:
 
     # ---- one level ---------------------------------------------------------------------------
 
-    async def _run_level(self, session, index: int, n_levels: int, spec: LevelSpec, first_prompt: int) -> _LevelRun:
+    async def _run_level(
+        self, session, index: int, n_levels: int, spec: LevelSpec, share: LevelShare | None, first_prompt: int
+    ) -> _LevelRun:
         cfg = self.config
         offsets = None
-        if spec.request_rate is not None:
-            count = cfg.num_prompts if cfg.duration is None else None
-            offsets = arrival_offsets(spec.request_rate, cfg.burstiness, count=count, duration=cfg.duration, seed=cfg.seed + index)
+        if share is not None and share.request_rate is not None:
+            seed = cfg.seed + index + ARRIVAL_SEED_STRIDE * self.worker
+            offsets = arrival_offsets(share.request_rate, cfg.burstiness, count=share.num_prompts, duration=cfg.duration, seed=seed)
             expected = len(offsets)
-        else:
-            expected = cfg.num_prompts if cfg.duration is None else _expected_requests(spec)
-        # everything the level needs is built before its clock starts
-        self.prompts.prepare(expected, start=first_prompt)
-        await _open_connections(session, self.adapter, self._connections_for(spec))
-        if self._stopping:
+        elif share is not None:
+            expected = share.num_prompts if share.num_prompts is not None else _expected_requests(share.concurrency)
+        if share is not None:
+            # everything the level needs is built before its clock starts
+            self.prompts.prepare(expected, start=first_prompt)
+            await _open_connections(session, self.adapter, self._connections_for(share))
+        if self._gate is not None and not self._stopping:
+            await self._gate(index)  # the other workers are ready too
+        if self._stopping or share is None:
             return _LevelRun([], 0, np.empty(0), None)
         self.emit(LevelStarted(level_index=index, n_levels=n_levels, level_label=spec.label))
         # as vLLM's bench serve does: what exists now (tokenizer, prompts, earlier records) is
@@ -152,7 +178,7 @@ class Benchmark:
         gc.collect()
         gc.freeze()
 
-        live = _LiveLevel(index, n_levels, spec, cfg.num_prompts if cfg.duration is None else None, cfg.duration)
+        live = _LiveLevel(index, n_levels, spec, share.num_prompts, cfg.duration)
         lag = LoopLagMonitor()
         cpu = CpuMeter()
         lag.start()
@@ -160,9 +186,9 @@ class Benchmark:
         live.started_ns = time.perf_counter_ns()
         try:
             if offsets is None:
-                used = await self._closed_loop(session, spec, live, first_prompt)
+                used = await self._closed_loop(session, share, live, first_prompt)
             else:
-                used = await self._open_loop(session, spec, live, first_prompt, offsets)
+                used = await self._open_loop(session, share, live, first_prompt, offsets)
         finally:
             reporter.cancel()
             lag.stop()
@@ -172,13 +198,13 @@ class Benchmark:
         records = [r for r in live.records if r.outcome is not Outcome.CANCELLED]
         return _LevelRun(records, used, lag.take(), cpu_percent)
 
-    def _connections_for(self, spec: LevelSpec) -> int:
+    def _connections_for(self, share: LevelShare) -> int:
         """How many requests the level will have in flight at once, to open their connections."""
-        if spec.concurrency:
-            return spec.concurrency
+        if share.concurrency:
+            return share.concurrency
         # uncapped rate: about rate x request time, with room for bursts
         e2e_s = self._warmup_e2e_s or DEFAULT_E2E_ESTIMATE_S
-        return min(MAX_PREOPENED_CONNECTIONS, math.ceil(spec.request_rate * e2e_s * 1.5) + 1)
+        return min(MAX_PREOPENED_CONNECTIONS, math.ceil(share.request_rate * e2e_s * 1.5) + 1)
 
     async def _count_with_server(self, session, records: list[RequestRecord]) -> None:
         """Output tokens by the server's own tokenizer, for servers that send no usage."""
@@ -202,16 +228,13 @@ class Benchmark:
     def _finish_level(self, index: int, spec: LevelSpec, level: _LevelRun) -> None:
         records = level.records
         account_tokens(records, self.tokenizer)
-        delays = metrics.scheduling_delay_ms(records) if spec.request_rate is not None else None
-        client = metrics.client_health(
-            level.loop_lag_ms, level.cpu_percent, delays, warn_scheduling_delay=spec.concurrency is None
-        )
-        summary = metrics.summarize_level(
-            records, spec, self.config.goodput, input_len_requested=self.config.input_len, client=client
-        )
+        if self._gate is not None:  # a worker: the pool sums the level up from every part
+            self.emit(WorkerLevelDone(index, records, level.loop_lag_ms, level.cpu_percent))
+            return
+        summary = level_summary(self.config, spec, records, level.loop_lag_ms, level.cpu_percent)
         self.emit(LevelFinished(level_index=index, summary=summary, records=records))
 
-    async def _closed_loop(self, session, spec: LevelSpec, live: _LiveLevel, first_prompt: int) -> int:
+    async def _closed_loop(self, session, share: LevelShare, live: _LiveLevel, first_prompt: int) -> int:
         cfg = self.config
         deadline = live.started_ns + int(cfg.duration * 1e9) if cfg.duration is not None else None
         issued = 0
@@ -219,7 +242,7 @@ class Benchmark:
         async def worker() -> None:
             nonlocal issued
             while not self._stopping:
-                if deadline is None and issued >= cfg.num_prompts:
+                if deadline is None and issued >= share.num_prompts:
                     return
                 if deadline is not None and time.perf_counter_ns() >= deadline:
                     return
@@ -234,12 +257,12 @@ class Benchmark:
                     ttft_seen = live.end(chunks)
                 live.add(record, ttft_seen=ttft_seen)
 
-        await self._gather(worker() for _ in range(spec.concurrency or 1))
+        await self._gather(worker() for _ in range(share.concurrency or 1))
         return issued
 
-    async def _open_loop(self, session, spec: LevelSpec, live: _LiveLevel, first_prompt: int, offsets: np.ndarray) -> int:
+    async def _open_loop(self, session, share: LevelShare, live: _LiveLevel, first_prompt: int, offsets: np.ndarray) -> int:
         cfg = self.config
-        limit = asyncio.Semaphore(spec.concurrency) if spec.concurrency else None
+        limit = asyncio.Semaphore(share.concurrency) if share.concurrency else None
         start = live.started_ns
 
         async def send(i: int, due_ns: int) -> None:
@@ -298,7 +321,7 @@ class Benchmark:
             self.emit(live.snapshot(self.t0_ns, lag, cpu.percent()))
 
     def _request_id(self, level: int, i: int) -> str:
-        return f"{self.run_id[:8]}-{level}-{i}"
+        return f"{self._id_prefix}-{level}-{i}"
 
 
 @dataclass(slots=True)
@@ -441,10 +464,19 @@ def _tokens_so_far(record: RequestRecord) -> int:
     return len(record.chunk_times_ns)
 
 
-def _expected_requests(spec: LevelSpec) -> int:
+def _expected_requests(concurrency: int | None) -> int:
     """Prompts to build before a closed-loop timed level; more are built as needed, cheaply
     (see PromptFactory)."""
-    return min(5000, max(4 * (spec.concurrency or 1), 64))
+    return min(5000, max(4 * (concurrency or 1), 64))
+
+
+def level_summary(
+    config: RunConfig, spec: LevelSpec, records: list[RequestRecord], loop_lag_ms: np.ndarray, cpu_percent: float | None
+) -> LevelSummary:
+    """A level's figures from its records and the client's health while it ran."""
+    delays = metrics.scheduling_delay_ms(records) if spec.request_rate is not None else None
+    client = metrics.client_health(loop_lag_ms, cpu_percent, delays, warn_scheduling_delay=spec.concurrency is None)
+    return metrics.summarize_level(records, spec, config.goodput, input_len_requested=config.input_len, client=client)
 
 
 async def _open_connections(session: aiohttp.ClientSession, adapter: Adapter, count: int) -> None:

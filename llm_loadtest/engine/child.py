@@ -19,17 +19,19 @@ from collections.abc import AsyncIterator
 from multiprocessing.connection import Connection
 
 from llm_loadtest.config import RunConfig
-from llm_loadtest.engine.events import EngineEvent, RunFailed
+from llm_loadtest.engine.events import EngineEvent, RunFailed, WorkerReady
 from llm_loadtest.engine.priority import start_process
 
 _ABORT = "abort"
+_GO = "go"  # to a worker of a pool: every worker is ready, start the level
 _FINISHED = "finished"  # the engine ended on its own terms (its failures arrive as RunFailed)
 _CLOSED = "closed"  # nothing more will come
 
 
 class EngineProcess:
-    def __init__(self, config: RunConfig, *, api_key: str | None, run_id: str, t0_ns: int):
-        self._args = (config.model_dump(mode="json"), api_key, run_id, t0_ns)
+    def __init__(self, config: RunConfig, *, api_key: str | None, run_id: str, t0_ns: int, worker: tuple[int, int] | None = None):
+        """`worker` (index, count): one of the client processes of a pool (engine.pool)."""
+        self._args = (config.model_dump(mode="json"), api_key, run_id, t0_ns, worker)
         self._conn: Connection | None = None
         self._abort_requested = False
 
@@ -77,9 +79,15 @@ class EngineProcess:
 
     def abort(self) -> None:
         self._abort_requested = True
+        self._send(_ABORT)
+
+    def go(self) -> None:
+        self._send(_GO)
+
+    def _send(self, message: str) -> None:
         if self._conn is not None and not self._conn.closed:
             try:
-                self._conn.send(_ABORT)
+                self._conn.send(message)
             except OSError:
                 pass
 
@@ -109,7 +117,7 @@ def _has_fd(stream) -> bool:
         return False
 
 
-def _child_main(config_data: dict, api_key: str | None, run_id: str, t0_ns: int, conn: Connection) -> None:
+def _child_main(config_data: dict, api_key: str | None, run_id: str, t0_ns: int, worker: tuple[int, int] | None, conn: Connection) -> None:
     # Ctrl+C reaches the whole process group; the parent decides, and tells us over the pipe.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     outbox: queue.SimpleQueue = queue.SimpleQueue()
@@ -132,7 +140,7 @@ def _child_main(config_data: dict, api_key: str | None, run_id: str, t0_ns: int,
     sender = threading.Thread(target=send_all, name="engine-events", daemon=True)
     sender.start()
     try:
-        asyncio.run(_serve(RunConfig.model_validate(config_data), api_key, run_id, t0_ns, conn, outbox.put, flush))
+        asyncio.run(_serve(RunConfig.model_validate(config_data), api_key, run_id, t0_ns, worker, conn, outbox.put, flush))
         outbox.put(_FINISHED)
     finally:
         outbox.put(_CLOSED)
@@ -141,23 +149,36 @@ def _child_main(config_data: dict, api_key: str | None, run_id: str, t0_ns: int,
         conn.close()
 
 
-async def _serve(config: RunConfig, api_key: str | None, run_id: str, t0_ns: int, conn: Connection, emit, flush) -> None:
+async def _serve(config: RunConfig, api_key: str | None, run_id: str, t0_ns: int, worker: tuple[int, int] | None, conn: Connection, emit, flush) -> None:
     from llm_loadtest.engine.benchmark import Benchmark, RunStartError
 
     loop = asyncio.get_running_loop()
+    go: asyncio.Queue[bool] = asyncio.Queue()
+
+    async def gate(level: int) -> None:
+        emit(WorkerReady(level))
+        await go.get()  # the pool's go, or an abort
+
     try:
-        bench = Benchmark(config, api_key=api_key, run_id=run_id, emit=emit, t0_ns=t0_ns, flush=flush)
+        bench = Benchmark(
+            config, api_key=api_key, run_id=run_id, emit=emit, t0_ns=t0_ns, flush=flush,
+            worker=worker or (0, 1), gate=gate if worker is not None else None,
+        )
     except RunStartError as exc:
         emit(RunFailed(str(exc), exc.exit_code))
         return
 
     def readable() -> None:
         try:
-            if conn.poll() and conn.recv() == _ABORT:
-                bench.abort()
+            if conn.poll():
+                message = conn.recv()
+                if message == _ABORT:
+                    bench.abort()
+                go.put_nowait(message == _GO)
         except (EOFError, OSError):
             loop.remove_reader(conn.fileno())
             bench.abort()  # the parent is gone: stop rather than run unwatched
+            go.put_nowait(False)
 
     loop.add_reader(conn.fileno(), readable)
     try:

@@ -20,6 +20,7 @@ from llm_loadtest.adapters.registry import tokenizer_warning
 from llm_loadtest.config import RunConfig
 from llm_loadtest.engine.benchmark import Benchmark, RunStartError
 from llm_loadtest.engine.child import EngineProcess
+from llm_loadtest.engine.pool import EnginePool
 from llm_loadtest.engine.events import (
     EngineEvent,
     LevelFinished,
@@ -61,7 +62,7 @@ class RunController:
         self._metrics_url = metrics_url or default_metrics_url(config)
         self._listeners: list[Callable[[EngineEvent], None]] = []
         self._abort_requested = False
-        self._engine: Benchmark | EngineProcess | None = None
+        self._engine: Benchmark | EngineProcess | EnginePool | None = None
         self._stored_run = False
         self._sampler = None
         self._last_telemetry = 0.0
@@ -108,7 +109,10 @@ class RunController:
 
     async def _engine_events(self, t0_ns: int):
         if not self._in_process:
-            self._engine = EngineProcess(self.config, api_key=self._api_key, run_id=self.run_id, t0_ns=t0_ns)
+            if self.config.workers > 1:
+                self._engine = EnginePool(self.config, api_key=self._api_key, run_id=self.run_id, t0_ns=t0_ns, workers=self.config.workers)
+            else:
+                self._engine = EngineProcess(self.config, api_key=self._api_key, run_id=self.run_id, t0_ns=t0_ns)
             if self._abort_requested:
                 self._engine.abort()
             async for event in self._engine.events():

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+import numpy as np
+
 from llm_loadtest.engine.records import RequestRecord
 from llm_loadtest.results.model import GpuSample, LevelSummary, RunResult, ServerSample
 
@@ -102,3 +104,23 @@ class RunFailed:
 
 
 EngineEvent = RunStarted | WarmupStarted | ProgressSnapshot | LevelStarted | LevelFinished | TelemetryUpdate | RunFinished | RunFailed
+
+
+# Between the worker processes of `--workers N` and their pool (engine.pool); never published.
+
+
+@dataclass(slots=True)
+class WorkerReady:
+    """A worker prepared the level and waits for the others to start it."""
+
+    level_index: int
+
+
+@dataclass(slots=True)
+class WorkerLevelDone:
+    """A worker's part of a level: the pool computes the level's summary from all parts."""
+
+    level_index: int
+    records: list[RequestRecord]
+    loop_lag_ms: np.ndarray
+    cpu_percent: float | None

@@ -51,12 +51,12 @@ def client_health(
     if loop_lag.p99 is not None and loop_lag.p99 > LOOP_LAG_P99_WARN_MS:
         warnings.append(
             f"client event-loop lag p99 is {loop_lag.p99:.1f} ms (> {LOOP_LAG_P99_WARN_MS:g} ms): "
-            "latencies may be overstated; lower the load or use a faster client machine"
+            "latencies may be overstated; spread the load over client processes (--workers) or lower it"
         )
     if cpu_percent is not None and cpu_percent > CLIENT_CPU_WARN_PERCENT:
         warnings.append(
             f"client CPU at {cpu_percent:.0f} % (> {CLIENT_CPU_WARN_PERCENT:g} %, one core saturated): "
-            "the client may be the bottleneck, not the server"
+            "the client may be the bottleneck, not the server; spread the load over client processes (--workers)"
         )
     if warn_scheduling_delay and delay is not None and delay.p99 > SCHEDULING_DELAY_P99_WARN_MS:
         warnings.append(

@@ -1,0 +1,197 @@
+"""Several client processes run one benchmark together (`--workers N`), for loads that one
+Python event loop cannot read without delaying its own timestamps.
+
+Each worker is an engine child process that runs its share of every level
+(`engine.shares`). The levels go in lock-step: a worker prepares a level (prompts,
+connections), says it is ready and waits; when all are ready they start together, and the
+next level starts only after every worker finished this one. The pool merges what they
+report into the events one engine would send: a level's summary is computed here from
+all the workers' records together (never by averaging their summaries). Live snapshots are
+combined approximately (counts and rates add up; p50s are averaged, p99s the highest);
+the summary is exact.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+import numpy as np
+
+from llm_loadtest.config import RunConfig
+from llm_loadtest.engine.benchmark import SNAPSHOT_INTERVAL_S, level_summary
+from llm_loadtest.engine.child import EngineProcess
+from llm_loadtest.engine.events import (
+    EngineEvent,
+    LevelFinished,
+    LevelStarted,
+    ProgressSnapshot,
+    RunFailed,
+    RunStarted,
+    WorkerLevelDone,
+    WorkerReady,
+)
+
+
+class EnginePool:
+    def __init__(self, config: RunConfig, *, api_key: str | None, run_id: str, t0_ns: int, workers: int):
+        self.config = config
+        self._workers = [
+            EngineProcess(config, api_key=api_key, run_id=run_id, t0_ns=t0_ns, worker=(index, workers)) for index in range(workers)
+        ]
+
+    def abort(self) -> None:
+        for worker in self._workers:
+            worker.abort()
+
+    async def events(self) -> AsyncIterator[EngineEvent]:
+        inbox: asyncio.Queue = asyncio.Queue()
+
+        async def pump(index: int, worker: EngineProcess) -> None:
+            try:
+                async for event in worker.events():
+                    inbox.put_nowait((index, event))
+            finally:
+                inbox.put_nowait((index, None))
+
+        tasks = [asyncio.get_running_loop().create_task(pump(i, w)) for i, w in enumerate(self._workers)]
+        merger = _Merger(self.config, len(self._workers))
+        running = len(tasks)
+        try:
+            while running:
+                index, event = await inbox.get()
+                if event is None:
+                    running -= 1
+                elif isinstance(event, WorkerReady):
+                    if merger.ready(event.level_index, index):
+                        for worker in self._workers:
+                            worker.go()
+                else:
+                    if isinstance(event, RunFailed):
+                        self.abort()  # one worker's failure ends the run for all
+                    for merged in merger.take(index, event):
+                        yield merged
+            for merged in merger.leftovers():
+                yield merged
+        finally:
+            self.abort()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+
+class _Merger:
+    """Turns the workers' events into one engine's."""
+
+    def __init__(self, config: RunConfig, workers: int):
+        self.config = config
+        self.workers = workers
+        self.levels = config.levels()
+        self._ready: dict[int, set[int]] = {}
+        self._done: dict[int, dict[int, WorkerLevelDone]] = {}
+        self._finished: set[int] = set()
+        self._said: set[tuple[type, int]] = set()  # (event type, level) told once
+        self._snapshots: dict[int, ProgressSnapshot] = {}  # the latest of each worker, this level
+        self._snapshot_at = 0.0
+
+    def ready(self, level: int, worker: int) -> bool:
+        """True once every worker is ready for `level`: time to start it."""
+        ready = self._ready.setdefault(level, set())
+        ready.add(worker)
+        return len(ready) == self.workers
+
+    def take(self, worker: int, event: EngineEvent | WorkerLevelDone) -> list[EngineEvent]:
+        if isinstance(event, RunStarted | RunFailed):
+            return self._once(event, -1)
+        if isinstance(event, LevelStarted):
+            self._snapshots.clear()
+            return self._once(event, event.level_index)
+        if isinstance(event, ProgressSnapshot):
+            self._snapshots[worker] = event
+            now = time.monotonic()
+            all_done = all(s.phase == "done" for s in self._snapshots.values())
+            if now - self._snapshot_at < SNAPSHOT_INTERVAL_S and not all_done:
+                return []
+            self._snapshot_at = now
+            return [merge_snapshots(list(self._snapshots.values()), self._target())]
+        if isinstance(event, WorkerLevelDone):
+            done = self._done.setdefault(event.level_index, {})
+            done[worker] = event
+            if len(done) == self.workers:
+                return self._level(event.level_index)
+            return []
+        return [event]  # WarmupStarted: only the first worker warms the server up
+
+    def leftovers(self) -> list[EngineEvent]:
+        """Levels that not every worker finished (a stop): what the others measured."""
+        events: list[EngineEvent] = []
+        for level in sorted(set(self._done) - self._finished):
+            events += self._level(level)
+        return events
+
+    def _once(self, event: EngineEvent, level: int) -> list[EngineEvent]:
+        key = (type(event), level)
+        if key in self._said:
+            return []
+        self._said.add(key)
+        return [event]
+
+    def _target(self) -> int | None:
+        return self.config.num_prompts if self.config.duration is None else None
+
+    def _level(self, index: int) -> list[EngineEvent]:
+        self._finished.add(index)
+        parts = list(self._done[index].values())
+        records = sorted((r for part in parts for r in part.records), key=lambda r: r.t_start_ns)
+        if not records:
+            return []
+        lag = np.concatenate([part.loop_lag_ms for part in parts]) if parts else np.empty(0)
+        cpus = [part.cpu_percent for part in parts if part.cpu_percent is not None]
+        summary = level_summary(self.config, self.levels[index], records, lag, max(cpus) if cpus else None)
+        return [LevelFinished(level_index=index, summary=summary, records=records)]
+
+
+def merge_snapshots(snapshots: list[ProgressSnapshot], target: int | None) -> ProgressSnapshot:
+    """One snapshot of the level from the workers' latest."""
+    first = snapshots[0]
+
+    def total(name: str) -> float | None:
+        values = [getattr(s, name) for s in snapshots if getattr(s, name) is not None]
+        return sum(values) if values else None
+
+    def mean(name: str) -> float | None:
+        values = [getattr(s, name) for s in snapshots if getattr(s, name) is not None]
+        return sum(values) / len(values) if values else None
+
+    def highest(name: str) -> float | None:
+        values = [getattr(s, name) for s in snapshots if getattr(s, name) is not None]
+        return max(values) if values else None
+
+    completed = sum(s.completed for s in snapshots)
+    failed = sum(s.failed for s in snapshots)
+    errors: dict[str, int] = {}
+    for snapshot in snapshots:
+        for name, count in snapshot.errors.items():
+            errors[name] = errors.get(name, 0) + count
+    return ProgressSnapshot(
+        t=max(s.t for s in snapshots),
+        level_index=first.level_index,
+        n_levels=first.n_levels,
+        level_label=first.level_label,
+        phase="done" if all(s.phase == "done" for s in snapshots) else "running",
+        completed=completed,
+        failed=failed,
+        in_flight=sum(s.in_flight for s in snapshots),
+        target=target,
+        level_elapsed_s=max(s.level_elapsed_s for s in snapshots),
+        level_duration_s=first.level_duration_s,
+        output_tokens=sum(s.output_tokens for s in snapshots),
+        output_throughput=total("output_throughput"),
+        ttft_p50_ms=mean("ttft_p50_ms"),
+        ttft_p99_ms=highest("ttft_p99_ms"),
+        itl_p50_ms=mean("itl_p50_ms"),
+        itl_p99_ms=highest("itl_p99_ms"),
+        error_rate=failed / completed if completed else None,
+        loop_lag_p99_ms=highest("loop_lag_p99_ms"),
+        cpu_percent=highest("cpu_percent"),
+        errors=errors,
+    )
