@@ -32,6 +32,8 @@ def levels_table(levels: list[LevelSummary]) -> str:
 def result_report(result: RunResult) -> str:
     cfg = result.config
     mode = f"{cfg.num_prompts} requests per level" if cfg.duration is None else f"{cfg.duration:g} s per level"
+    if cfg.workers > 1:
+        mode += f", {cfg.workers} client processes"
     head = [
         f"run {result.run_id}  {result.status}  {cfg.server}  model {cfg.model}",
         f"{cfg.endpoint}, {'streaming' if cfg.stream else 'not streaming'}, input {cfg.input_len} / output {cfg.output_len} tokens, {mode}"

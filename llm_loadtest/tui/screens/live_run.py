@@ -152,6 +152,8 @@ class LiveRunScreen(Screen):
         load = f"rate {fmt.levels_text(c.request_rate)}/s" if c.request_rate else f"c={fmt.levels_text(c.concurrency)}"
         stop = f"{c.duration:g} s/level" if c.duration else f"{c.num_prompts} req/level"
         text.append(f"  ·  {load} · {stop} · in {c.input_len} / out {c.output_len}")
+        if c.workers > 1:
+            text.append(f" · {c.workers} client processes")
         if c.preset:
             text.append(f" · preset {c.preset}", style="dim")
         if not c.stream:
