@@ -213,3 +213,18 @@ async def test_live_figures_follow_the_streams_before_any_request_ends(simulator
         assert snap.itl_p50_ms == pytest.approx(10, abs=2.5), snap
     steady = [s for s in snapshots if 0.75 <= s.level_elapsed_s and s.in_flight == 2]
     assert all(s.output_throughput == pytest.approx(200, rel=0.3) for s in steady), [(s.level_elapsed_s, s.output_throughput) for s in steady]
+
+
+async def test_live_throughput_counts_whole_responses_as_they_end(simulator):
+    sim = simulator(ttft_ms=5, itl_ms=2, step_us_per_seq=0, prefill_us_per_token=0)
+    snapshots = []
+    controller = RunController(
+        RunConfig(server=sim.url, model="auto", concurrency=[2], num_prompts=40, input_len=16, output_len=32, warmup=0, stream=False),
+        in_process=True, gpu=False,
+    )
+    controller.subscribe(lambda e: snapshots.append(e) if isinstance(e, ProgressSnapshot) else None)
+    result = await controller.run()
+    level = result.levels[0]
+    running = [s for s in snapshots if s.phase == "running" and s.completed >= 4]
+    assert running and all(s.output_throughput > 0 for s in running)
+    assert max(s.output_throughput for s in running) == pytest.approx(level.output_throughput, rel=0.5)

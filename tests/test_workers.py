@@ -133,3 +133,35 @@ async def test_an_unreachable_server_is_one_failure_not_one_per_worker():
 def test_workers_out_of_range_is_a_configuration_error():
     with pytest.raises(ValueError, match="--workers must be 1 to 64"):
         RunConfig(server="http://127.0.0.1:9", model="m", workers=65)
+
+
+async def test_a_worker_that_cannot_start_ends_the_run_instead_of_leaving_the_others_waiting(simulator, monkeypatch):
+    import llm_loadtest.engine.child as child
+
+    real_start, starts = child.start_process, []
+
+    async def second_fails(process) -> None:
+        starts.append(process)
+        if len(starts) == 2:
+            raise OSError(24, "Too many open files")
+        await real_start(process)
+
+    monkeypatch.setattr(child, "start_process", second_fails)
+    sim = simulator(ttft_ms=5, itl_ms=1)
+    config = RunConfig(server=sim.url, model="auto", concurrency=[2], num_prompts=4, output_len=4, warmup=0, workers=2)
+    controller = RunController(config, gpu=False)
+    try:
+        result = await asyncio.wait_for(controller.run(), timeout=30)
+    except RunStartError as exc:  # the failure came before the run was stored
+        assert "client worker 2 failed" in str(exc)
+    else:
+        assert result.status == "failed" and any("client worker 2 failed" in w for w in result.warnings)
+
+
+def test_only_the_first_worker_sends_at_once_so_that_a_pool_starts_like_one_process():
+    from llm_loadtest.engine.arrivals import arrival_offsets
+
+    for count, duration in ((20, None), (None, 30.0)):
+        first = arrival_offsets(2.0, 1.0, count=count, duration=duration, seed=5)
+        other = arrival_offsets(2.0, 1.0, count=count, duration=duration, seed=5, first_at_once=False)
+        assert first[0] == 0.0 and other[0] > 0.0

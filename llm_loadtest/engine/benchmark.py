@@ -160,7 +160,9 @@ class Benchmark:
         offsets = None
         if share is not None and share.request_rate is not None:
             seed = cfg.seed + index + ARRIVAL_SEED_STRIDE * self.worker
-            offsets = arrival_offsets(share.request_rate, cfg.burstiness, count=share.num_prompts, duration=cfg.duration, seed=seed)
+            offsets = arrival_offsets(
+                share.request_rate, cfg.burstiness, count=share.num_prompts, duration=cfg.duration, seed=seed, first_at_once=self.worker == 0
+            )
             expected = len(offsets)
         elif share is not None:
             expected = share.num_prompts if share.num_prompts is not None else _expected_requests(share.concurrency)
@@ -360,9 +362,12 @@ class _LiveLevel:
         self.completed = 0
         self.failed = 0
         self.output_tokens = 0  # of the successful requests, by the server's count where known
-        self._ok_chunks = 0  # their chunks: what a chunk is worth in tokens
+        self._streamed_tokens = 0  # of those that streamed chunks,
+        self._streamed_chunks = 0  # and their chunks: what a chunk is worth in tokens
+        self._whole_tokens = 0  # of those that came whole (not streamed): counted as they end
         self._ended_chunks = 0  # chunks of every ended request
-        self._chunk_totals: deque[tuple[int, int]] = deque([(self.started_ns, 0)])  # (time, chunks so far)
+        # (time, chunks so far, tokens of whole responses so far)
+        self._totals: deque[tuple[int, int, int]] = deque([(self.started_ns, 0, 0)])
         self.errors: dict[str, int] = {}
 
     @property
@@ -389,8 +394,13 @@ class _LiveLevel:
             return
         self.completed += 1
         if record.ok:
-            self.output_tokens += _tokens_so_far(record)
-            self._ok_chunks += len(record.chunk_times_ns)
+            tokens = _tokens_so_far(record)
+            self.output_tokens += tokens
+            if len(record.chunk_times_ns):
+                self._streamed_tokens += tokens
+                self._streamed_chunks += len(record.chunk_times_ns)
+            else:
+                self._whole_tokens += tokens
             ttft = record.ttft_ns
             if ttft is not None and not ttft_seen:
                 self.first_tokens.append((record.t_start_ns + ttft, ttft / 1e6))
@@ -424,13 +434,15 @@ class _LiveLevel:
                 break
             sampled += 1
             gaps += gaps_in_window_ns(times, window_start)
-        # chunks delivered in the window, worth what finished requests' chunks were worth
-        totals = self._chunk_totals
-        totals.append((now, self._ended_chunks + streamed))
+        # chunks delivered in the window, worth what finished requests' chunks were worth, and
+        # the tokens of whole responses that ended in it
+        totals = self._totals
+        totals.append((now, self._ended_chunks + streamed, self._whole_tokens))
         while len(totals) > 1 and totals[1][0] <= window_start:
             totals.popleft()
-        since_ns, chunks_then = totals[0]
-        tokens = (totals[-1][1] - chunks_then) * tokens_per_chunk(self.output_tokens, self._ok_chunks)
+        since_ns, chunks_then, whole_then = totals[0]
+        per_chunk = tokens_per_chunk(self._streamed_tokens, self._streamed_chunks)
+        tokens = (totals[-1][1] - chunks_then) * per_chunk + totals[-1][2] - whole_then
         figures = live_figures(
             tokens,
             (now - since_ns) / 1e9,

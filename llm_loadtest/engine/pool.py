@@ -52,6 +52,8 @@ class EnginePool:
             try:
                 async for event in worker.events():
                     inbox.put_nowait((index, event))
+            except Exception as exc:  # a worker that cannot start: the others must not wait for it
+                inbox.put_nowait((index, RunFailed(f"client worker {index + 1} failed: {type(exc).__name__}: {exc}", 1)))
             finally:
                 inbox.put_nowait((index, None))
 
