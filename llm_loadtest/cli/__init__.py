@@ -43,8 +43,16 @@ def percent_limit(text: str) -> float:
     return value
 
 
+class OneLineErrors(argparse.ArgumentParser):
+    """Bad arguments are one line on stderr and exit 2 (cli.md), not the usage text; the
+    sub-commands' parsers are of this class too."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineErrors(
         prog="llm-loadtest",
         description="Load tester for LLM serving servers. Without a sub-command it opens the app.",
     )

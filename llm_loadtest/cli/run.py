@@ -154,7 +154,7 @@ def handle_run(args: argparse.Namespace) -> int:
         raise CliError(str(exc), 2) from None
     if args.fail_under_goodput is not None and config.goodput is None:
         raise CliError("--fail-under-goodput needs --goodput SLOs, e.g. --goodput ttft:500", 2)
-    if args.max_regression is not None and not args.baseline:
+    if args.max_regression is not None and args.baseline is None:
         raise CliError("--max-regression needs --baseline RUN_ID, the stored run to compare with", 2)
     api_key = api_key_from(args)
     from llm_loadtest.cli.run_options import RunOptions
@@ -170,7 +170,7 @@ def handle_run(args: argparse.Namespace) -> int:
         gpu=not args.no_gpu,
         telemetry_interval_s=args.gpu_interval,
     )
-    if args.baseline:
+    if args.baseline is not None:
         options.baseline = baseline_for(config, args.baseline, args.db)
         if args.max_regression is not None:
             options.max_regression = args.max_regression
@@ -178,15 +178,23 @@ def handle_run(args: argparse.Namespace) -> int:
 
 
 def baseline_for(config: RunConfig, run_id: str, db: str | None):
-    """The stored run to gate against; before the run, so that a wrong id costs no run."""
+    """The stored run to gate against, checked before the run, so that a baseline that cannot
+    serve costs no run (and an empty `--baseline "$UNSET"` never turns the gate off)."""
     from llm_loadtest.cli.store import open_store
-    from llm_loadtest.results.regression import planned_keys, shared_levels
+    from llm_loadtest.results.regression import planned_keys, shared_levels, workload_differences
 
+    if not run_id.strip():
+        raise CliError("--baseline needs a run id (see `llm-loadtest history`)", 2)
     with open_store(db) as store:
         baseline = store.get_result(store.resolve_run_id(run_id))
+    short = baseline.run_id[:8]
+    if baseline.status != "completed":
+        raise CliError(f"--baseline {short}: that run is {baseline.status}; compare with a completed run", 2)
+    if differences := workload_differences(baseline.config, config):
+        raise CliError(f"--baseline {short}: a different workload ({', '.join(differences)}); compare like with like", 2)
     if not shared_levels(baseline, planned_keys(config)):
         ran = ", ".join(level.label for level in baseline.levels) or "none"
-        raise CliError(f"--baseline {run_id}: that run has no level with this run's load (it ran: {ran})", 2)
+        raise CliError(f"--baseline {short}: that run has no level with this run's load (it ran: {ran})", 2)
     return baseline
 
 

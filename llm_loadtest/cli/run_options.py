@@ -20,7 +20,7 @@ from llm_loadtest.results.regression import regression_check
 if TYPE_CHECKING:
     from llm_loadtest.engine.controller import RunController
 
-EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 130
 DEFAULT_MAX_REGRESSION = 10.0  # percent
 
 
@@ -62,9 +62,11 @@ class RunOptions:
         if self.baseline is not None and result.status == "completed":
             from llm_loadtest.cli.store_views import regression_table
 
-            changes = regression_check(self.baseline, result, self.max_regression)
-            print(regression_table(changes, self.baseline.run_id, self.max_regression))
-            if any(change.regressed for change in changes):
+            check = regression_check(self.baseline, result, self.max_regression)
+            print(regression_table(check, self.baseline.run_id, self.max_regression))
+            if not check.changes:  # a gate that checked nothing must not pass
+                code = code or EXIT_CONFIG
+            elif check.regressed:
                 code = code or EXIT_FAILED
         if self.output:
             try:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from llm_loadtest.cli import MAX_REGRESSION_HELP, CliError, percent_limit
 from llm_loadtest.cli.store_views import compare_table, history_table, regression_table, slo_text
-from llm_loadtest.results.regression import level_key, regression_check, shared_levels
+from llm_loadtest.results.regression import regression_check, workload_differences
 from llm_loadtest.cli.summary_table import result_report
 from llm_loadtest.config import ConfigError, GoodputSLO, parse_goodput
 from llm_loadtest.results.model import RunResult
@@ -195,17 +195,20 @@ def handle_compare(args: argparse.Namespace) -> int:
         raise CliError(f"compare takes 2 to {MAX_COMPARE} run ids (got {len(args.run_ids)})", 2)
     with open_store(args.db) as store:
         results = [store.get_result(store.resolve_run_id(prefix)) for prefix in args.run_ids]
+    checks = []
+    if args.max_regression is not None:  # every pair can be checked, or nothing is printed
+        baseline = results[0]
+        for result in results[1:]:
+            if differences := workload_differences(baseline.config, result.config):
+                raise CliError(f"runs {baseline.run_id[:8]} and {result.run_id[:8]} ran different workloads ({', '.join(differences)})", 2)
+            check = regression_check(baseline, result, args.max_regression)
+            if not check.changes:
+                raise CliError(f"runs {baseline.run_id[:8]} and {result.run_id[:8]} have no figure to compare (no shared level, or it failed)", 2)
+            checks.append((result, check))
     print(compare_table(results))
-    if args.max_regression is None:
-        return 0
-    baseline, regressed = results[0], False
-    for result in results[1:]:
-        if not shared_levels(baseline, [level_key(level) for level in result.levels]):
-            raise CliError(f"runs {baseline.run_id[:8]} and {result.run_id[:8]} share no level (concurrency or rate) to check", 2)
-        changes = regression_check(baseline, result, args.max_regression)
-        print(f"\nrun {result.run_id[:8]}: " + regression_table(changes, baseline.run_id, args.max_regression))
-        regressed = regressed or any(c.regressed for c in changes)
-    return 1 if regressed else 0
+    for result, check in checks:
+        print(f"\nrun {result.run_id[:8]}: " + regression_table(check, results[0].run_id, args.max_regression))
+    return 1 if any(check.regressed for _, check in checks) else 0
 
 
 @contextmanager

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from llm_loadtest.config import GoodputSLO
 from llm_loadtest.results.model import LevelSummary, RunResult
 from llm_loadtest.results.presentation import DASH, FIGURES, Figure, number, percent, select, text_table
-from llm_loadtest.results.regression import Change, LevelKey, level_key
+from llm_loadtest.results.regression import LevelKey, RegressionCheck, level_key
 
 if TYPE_CHECKING:
     from llm_loadtest.storage.store import RunRow
@@ -123,17 +123,22 @@ def slo_text(slo: GoodputSLO | None) -> str:
     return ", ".join(f"{n}<{v:g}ms" for n, v in parts if v is not None)
 
 
-def regression_table(changes: Sequence[Change], baseline_id: str, max_worse_pct: float) -> str:
-    """Each gated figure against the baseline run; the last line says the verdict."""
+def regression_table(check: RegressionCheck, baseline_id: str, max_worse_pct: float) -> str:
+    """Each gated figure against the baseline run; the last lines say what was left out and the verdict."""
     head = f"regression check against run {baseline_id[:SHORT_ID]} (a figure more than {max_worse_pct:g}% worse fails)"
     rows = [
         [c.level, FIGURES[c.figure].label, FIGURES[c.figure].format(c.baseline), FIGURES[c.figure].format(c.value), f"{c.worse_pct:+.1f}%", "WORSE" if c.regressed else "ok"]
-        for c in changes
+        for c in check.changes
     ]
-    table = text_table(["level", "figure", "baseline", "this run", "worse by", ""], rows, [False, False, True, True, True, False])
-    regressed = sum(c.regressed for c in changes)
-    verdict = f"{regressed} figure(s) worse than allowed" if regressed else "no regression"
-    return f"{head}\n{table}\n{verdict}"
+    lines = [head, text_table(["level", "figure", "baseline", "this run", "worse by", ""], rows, [False, False, True, True, True, False])]
+    if check.unchecked:
+        lines.append(f"not checked (the baseline did not run them): {', '.join(check.unchecked)}")
+    regressed = sum(c.regressed for c in check.changes)
+    if not check.changes:
+        lines.append("nothing to compare: no figure exists in both runs")
+    else:
+        lines.append(f"{regressed} figure(s) worse than allowed" if regressed else "no regression")
+    return "\n".join(lines)
 
 
 def _level_keys(results: Sequence[RunResult]) -> list[tuple[LevelKey, str]]:
