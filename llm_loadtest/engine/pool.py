@@ -105,8 +105,10 @@ class _Merger:
         if isinstance(event, RunStarted | RunFailed):
             return self._once(event, -1)
         if isinstance(event, LevelStarted):
-            self._snapshots.clear()
-            return self._once(event, event.level_index)
+            started = self._once(event, event.level_index)
+            if started:  # the first worker to start it: the last level's snapshots are over
+                self._snapshots.clear()
+            return started
         if isinstance(event, ProgressSnapshot):
             self._snapshots[worker] = event
             now = time.monotonic()
