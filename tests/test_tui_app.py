@@ -134,6 +134,13 @@ async def test_form_validates_with_the_cli_rules(tui_env, store):
         config = form.config
         assert config.concurrency == [2, 4] and config.duration == 5 and config.num_prompts is None
         assert config.goodput.ttft_ms == 300 and config.goodput.e2e_ms == 4000
+        assert config.workers == 1
+        form.query_one("#workers", Input).value = "65"
+        await pilot.pause()
+        assert form.error == "--workers must be 1 to 64 client processes" and start.disabled
+        form.query_one("#workers", Input).value = "3"
+        await pilot.pause()
+        assert form.config.workers == 3
 
 
 async def test_preset_choice_and_save_as_preset(tui_env, store, monkeypatch):

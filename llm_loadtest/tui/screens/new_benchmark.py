@@ -134,6 +134,7 @@ class NewBenchmarkScreen(Screen):
                     yield Field("Seconds/level", Input(type="number", id="duration", compact=True), classes="duration-mode")
                     yield Field("Warm-up requests", Input(type="integer", id="warmup", compact=True))
                     yield Field("Timeout (s)", Input(type="number", id="timeout", compact=True))
+                    yield Field("Client processes", Input(type="integer", placeholder="1 (more for hundreds of fast streams)", id="workers", compact=True))
                     yield Field("Goodput SLO", Input(placeholder="ttft:500,tpot:50,e2e:5000 (ms)", id="goodput", compact=True))
         yield Static("", id="validation", classes="error-line")
         yield Static("", id="probe-result", classes="hint")
@@ -224,7 +225,7 @@ class NewBenchmarkScreen(Screen):
             elif name == "duration":
                 set_input("duration", "" if value is None else f"{value:g}")
                 self.query_one("#stop-mode", Select).value = "duration" if value else "count"
-            elif name in ("input_len", "output_len", "warmup", "max_concurrency"):
+            elif name in ("input_len", "output_len", "warmup", "max_concurrency", "workers"):
                 set_input(name.replace("_", "-"), "" if value is None else str(value))
             elif name in ("burstiness", "timeout"):
                 set_input(name, "" if value is None else f"{value:g}")
@@ -270,6 +271,7 @@ class NewBenchmarkScreen(Screen):
         values["output_len"] = _int(self._text("output-len"), "--output-len")
         values["warmup"] = _int(self._text("warmup"), "--warmup")
         values["timeout"] = _float(self._text("timeout"), "--timeout")
+        values["workers"] = _int(self._text("workers") or "1", "--workers")
         goodput = self._text("goodput")
         values["goodput"] = parse_goodput(goodput) if goodput else None
         preset = self.query_one("#preset", Select).value
