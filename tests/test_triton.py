@@ -210,3 +210,19 @@ def test_triton_simulator_options_need_triton_mode():
     with pytest.raises(OptionsError, match="--api"):
         SimOptions(api="grpc")
     assert SimOptions(api="triton", triton_not_ready=True).triton_not_ready
+
+
+@pytest.mark.parametrize("cumulative", [False, True])
+async def test_live_figures_follow_a_triton_stream_before_it_ends(simulator, cumulative):
+    from llm_loadtest.config import RunConfig
+    from llm_loadtest.engine.controller import RunController
+    from llm_loadtest.engine.events import ProgressSnapshot
+
+    sim = simulator(api="triton", triton_cumulative=cumulative, ttft_ms=20, itl_ms=10, step_us_per_seq=0, prefill_us_per_token=0)
+    config = RunConfig(server=sim.url, model="sim-model", adapter="triton", concurrency=[2], num_prompts=2, input_len=16, output_len=150, warmup=0)
+    controller = RunController(config, in_process=True, gpu=False)
+    snapshots: list = []
+    controller.subscribe(lambda e: snapshots.append(e) if isinstance(e, ProgressSnapshot) else None)
+    await controller.run()
+    early = [s for s in snapshots if s.completed == 0 and s.level_elapsed_s >= 0.75]
+    assert early and all(s.output_throughput == pytest.approx(200, rel=0.3) and s.ttft_p50_ms is not None for s in early), early

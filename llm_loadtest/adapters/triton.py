@@ -210,6 +210,7 @@ class TritonAdapter(HttpAdapter):
                 last_read_ns = clock()
                 for payload in sse.feed(data):
                     problem = problem or _take_event(payload, text, last_read_ns)
+                chunks.times = text.times  # the progress display follows the stream (settling may swap the list)
             for payload in sse.close():
                 problem = problem or _take_event(payload, text, last_read_ns)
         finally:
