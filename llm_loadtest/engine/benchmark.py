@@ -250,41 +250,22 @@ class Benchmark:
                     return
                 i = first_prompt + issued
                 issued += 1
-                chunks = live.begin()
-                try:
-                    record = await self.adapter.send(
-                        session, self.prompts.get(i), self._request_id(live.index, i), timeout=cfg.timeout, chunks=chunks
-                    )
-                finally:
-                    ttft_seen = live.end(chunks)
-                live.add(record, ttft_seen=ttft_seen)
+                await self._send(session, live, i)
 
         await self._gather(worker() for _ in range(share.concurrency or 1))
         return issued
 
     async def _open_loop(self, session, share: LevelShare, live: _LiveLevel, first_prompt: int, offsets: np.ndarray) -> int:
-        cfg = self.config
         limit = asyncio.Semaphore(share.concurrency) if share.concurrency else None
         start = live.started_ns
 
-        async def send(i: int, due_ns: int) -> None:
-            chunks = live.begin()
-            try:
-                record = await self.adapter.send(
-                    session, self.prompts.get(first_prompt + i), self._request_id(live.index, first_prompt + i),
-                    t_scheduled_ns=due_ns, timeout=cfg.timeout, chunks=chunks,
-                )
-            finally:
-                ttft_seen = live.end(chunks)
-            live.add(record, ttft_seen=ttft_seen)
-
         async def one(i: int, due_ns: int) -> None:
             if limit is None:
-                await send(i, due_ns)
+                await self._send(session, live, first_prompt + i, t_scheduled_ns=due_ns)
                 return
             async with limit:
                 if not self._stopping:
-                    await send(i, due_ns)
+                    await self._send(session, live, first_prompt + i, t_scheduled_ns=due_ns)
 
         tasks = []
         for i, offset in enumerate(offsets):
@@ -300,6 +281,18 @@ class Benchmark:
             tasks.append(self._spawn(one(i, due_ns)))
         await self._gather_tasks(tasks)
         return len(tasks)
+
+    async def _send(self, session, live: _LiveLevel, i: int, *, t_scheduled_ns: int | None = None) -> None:
+        """Prompt `i` as one request, watched by the level's live figures while it goes."""
+        chunks = live.begin()
+        try:
+            record = await self.adapter.send(
+                session, self.prompts.get(i), self._request_id(live.index, i),
+                t_scheduled_ns=t_scheduled_ns, timeout=self.config.timeout, chunks=chunks,
+            )
+        finally:
+            ttft_seen = live.end(chunks)
+        live.add(record, ttft_seen=ttft_seen)
 
     def _spawn(self, coroutine) -> asyncio.Task:
         task = asyncio.get_running_loop().create_task(coroutine)
