@@ -6,6 +6,11 @@ import asyncio
 import multiprocessing
 import os
 import signal
+import subprocess
+import sys
+import time
+
+import pytest
 
 from llm_loadtest.config import RunConfig
 from llm_loadtest.engine.controller import RunController
@@ -80,3 +85,50 @@ async def test_abort_stops_a_slow_rate_level_at_once(simulator):
     result = await asyncio.wait_for(controller.run(), timeout=10)  # the next arrival is ~5 s away
     assert result.status == "aborted"
     assert result.levels[0].requests.total == 1
+
+
+PARENT_THAT_VANISHES = """
+import asyncio, multiprocessing, os, sys
+from llm_loadtest.config import RunConfig
+from llm_loadtest.engine.controller import RunController
+
+def main(url, workers):
+    controller = RunController(
+        RunConfig(server=url, model="auto", concurrency=[2, 2], num_prompts=400, output_len=8, warmup=0, workers=workers),
+        gpu=False,
+    )
+    def vanish(event):
+        if type(event).__name__ == "ProgressSnapshot":
+            print(" ".join(str(p.pid) for p in multiprocessing.active_children()), flush=True)
+            os._exit(0)  # no cleanup at all, as a killed terminal
+    controller.subscribe(vanish)
+    asyncio.run(controller.run())
+
+if __name__ == "__main__":
+    main(sys.argv[1], int(sys.argv[2]))
+"""
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_engine_processes_end_when_their_parent_vanishes_mid_level(simulator, tmp_path, workers):
+    sim = simulator(ttft_ms=2, itl_ms=1)
+    script = tmp_path / "parent.py"
+    script.write_text(PARENT_THAT_VANISHES)
+    out = subprocess.run([sys.executable, str(script), sim.url, str(workers)], capture_output=True, text=True, timeout=60)
+    children = [int(pid) for pid in out.stdout.split()]
+    assert len(children) == workers, out.stderr
+
+    def alive(pid: int) -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
+    deadline = time.monotonic() + 15
+    while any(alive(pid) for pid in children) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    left = [pid for pid in children if alive(pid)]
+    for pid in left:
+        os.kill(pid, 9)
+    assert not left, "engine processes outlived their parent"

@@ -72,10 +72,12 @@ class EngineProcess:
             self.abort()  # a listener that stopped early must not leave the child running
             if not parent_end.closed:
                 loop.remove_reader(parent_end.fileno())
-            await asyncio.to_thread(process.join, 10)
-            if process.is_alive():
-                process.kill()
-            parent_end.close()
+            try:
+                await asyncio.to_thread(process.join, 10)
+            finally:  # cancelled too (the host is closing): never leave the child behind
+                if process.is_alive():
+                    process.kill()
+                parent_end.close()
 
     def abort(self) -> None:
         self._abort_requested = True
@@ -123,14 +125,18 @@ def _child_main(config_data: dict, api_key: str | None, run_id: str, t0_ns: int,
     outbox: queue.SimpleQueue = queue.SimpleQueue()
 
     def send_all() -> None:
+        connected = True
         while (item := outbox.get()) is not None:
             if isinstance(item, threading.Event):  # a flush mark: all before it has been sent
                 item.set()
                 continue
-            try:
-                conn.send(item)
-            except OSError:
-                return
+            if connected:
+                try:
+                    conn.send(item)
+                except OSError:
+                    # the parent is gone: drop what follows, but keep answering flush marks, or
+                    # the engine would wait for ever and outlive its parent
+                    connected = False
 
     async def flush() -> None:
         sent = threading.Event()
