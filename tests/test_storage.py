@@ -226,6 +226,17 @@ def test_a_running_run_of_a_live_process_is_left_alone(db):
         assert store.get_result(result.run_id).status == "running"
 
 
+def test_a_run_still_being_written_cannot_be_deleted(db):
+    result, records = make_run()
+    with Store.open(db) as store:
+        store.begin_run(result)
+        with pytest.raises(StoreError, match="is still running"):
+            store.delete_run(result.run_id)
+        store.finish_run(result)  # finished: completed
+        store.delete_run(result.run_id)
+        assert store.list_runs() == []
+
+
 def test_a_recycled_pid_is_not_taken_for_the_writer(db):
     result, _ = make_run()
     with Store.open(db) as store:

@@ -382,6 +382,18 @@ async def test_history_filters_searches_and_deletes(filled_store):
         assert target not in {row.run_id for row in filled_store.list_runs()}
 
 
+async def test_history_will_not_delete_a_run_that_is_still_going(tui_env, store):
+    store.begin_run(make_result(RUN_IDS[0], status="running"))  # written by this very process
+    app = make_app(store)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("h")
+        await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen) and app.screen.query_one("#runs", RunTable).row_count == 1)
+        await pilot.press("d")
+        await pilot.pause(0.3)
+        assert isinstance(app.screen, HistoryScreen)  # no confirmation asked: nothing to confirm
+        assert [row.run_id for row in store.list_runs()] == [RUN_IDS[0]]
+
+
 class ThousandRuns:
     """A store stand-in with 1,000 runs, one of them running."""
 

@@ -341,6 +341,14 @@ class Store:
         return matches[0]
 
     def delete_run(self, run_id: str) -> None:
+        """Delete a run and all under it; a run still being written is refused (its writer
+        would go on storing levels of a run that no longer exists)."""
+        with self._read() as conn:
+            run = conn.execute(
+                select(_RUN.c.status, _RUN.c.pid, _RUN.c.host, _RUN.c.process_started).where(_RUN.c.run_id == run_id)
+            ).first()
+        if run is not None and run.status == "running" and not liveness.writer_is_gone(run.pid, run.host, run.process_started):
+            raise StoreError(f"run {run_id[:8]} is still running (pid {run.pid} on {run.host}); stop it before deleting it")
         with self._write() as conn:
             run_pk = self._run_pk(conn, run_id)
             for table in (_REQUEST, _LEVEL, _GPU, _SERVER):

@@ -148,6 +148,9 @@ class HistoryScreen(Screen):
         if run_id is None:
             return
         row = next((r for r in self.rows if r.run_id == run_id), None)
+        if row is not None and row.status == "running":
+            self.notify(f"run {fmt.short_id(run_id)} is still running: stop it on its live screen first", severity="warning")
+            return
         what = f"{fmt.short_id(run_id)}" + (f" ({row.model}, {fmt.when(row.started_at)})" if row else "")
 
         def confirmed(yes: bool | None) -> None:
