@@ -228,3 +228,17 @@ async def test_live_throughput_counts_whole_responses_as_they_end(simulator):
     running = [s for s in snapshots if s.phase == "running" and s.completed >= 4]
     assert running and all(s.output_throughput > 0 for s in running)
     assert max(s.output_throughput for s in running) == pytest.approx(level.output_throughput, rel=0.5)
+
+
+async def test_live_ttft_stays_on_screen_while_long_streams_start_no_new_request(simulator):
+    sim = simulator(ttft_ms=10, itl_ms=10, step_us_per_seq=0, prefill_us_per_token=0)
+    snapshots = []
+    controller = RunController(
+        RunConfig(server=sim.url, model="auto", concurrency=[2], num_prompts=2, input_len=16, output_len=300, warmup=0),
+        in_process=True, gpu=False,
+    )
+    controller.subscribe(lambda e: snapshots.append(e) if isinstance(e, ProgressSnapshot) else None)
+    await controller.run()
+    # the two first tokens came at about 10 ms; 3 s later no request has started since
+    late = [s for s in snapshots if s.level_elapsed_s > 2.5 and s.phase == "running"]
+    assert late and all(s.ttft_p50_ms is not None for s in late)

@@ -46,6 +46,7 @@ SNAPSHOT_INTERVAL_S = 0.25
 DEFAULT_E2E_ESTIMATE_S = 2.0
 MAX_PREOPENED_CONNECTIONS = 1024
 LIVE_WINDOW_S = 2.0
+MIN_LIVE_TTFTS = 64
 ARRIVAL_SEED_STRIDE = 1_000_003  # each worker's arrivals come from a seed of its own
 
 
@@ -419,9 +420,12 @@ class _LiveLevel:
             if sampled < self.MAX_GAP_STREAMS:
                 sampled += 1
                 gaps += gaps_in_window_ns(times, window_start)
-        for items in (self.recent, self.first_tokens):
-            while items and items[0][0] < window_start:
-                items.popleft()
+        while self.recent and self.recent[0][0] < window_start:
+            self.recent.popleft()
+        # TTFT: the first chunks of the window, or the level's latest ones when few came in
+        # it (long streams start new requests seldom: the figure must not blink to nothing)
+        while len(self.first_tokens) > MIN_LIVE_TTFTS and self.first_tokens[0][0] < window_start:
+            self.first_tokens.popleft()
         for _, times in reversed(self.recent):
             if sampled >= self.MAX_GAP_STREAMS:
                 break
