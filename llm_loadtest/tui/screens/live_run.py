@@ -364,21 +364,23 @@ class LiveRunScreen(Screen):
     def _show_figures(self) -> None:
         snap = self.snapshot
         text = Text()
+        narrow = self.size.width < 100  # every figure must still fit on the line at 80 columns
+        gap = "  " if narrow else "   "
 
-        def item(name: str, value: str, style: str = "bold") -> None:
-            text.append(f"{name} ", style="dim")
+        def item(name: str, wide_name: str, value: str, style: str = "bold") -> None:
+            text.append(f"{name if narrow else wide_name} ", style="dim")
             text.append(value, style=style)
-            text.append("   ")
+            text.append(gap)
 
         if snap is None:
-            item("waiting for the first snapshot", "")
+            item("waiting for the first snapshot", "waiting for the first snapshot", "")
         else:
-            item("out tok/s", fmt.figure_value("output_throughput", snap.output_throughput))
-            item("TTFT p50/p99", f"{fmt.figure_value('ttft_p50', snap.ttft_p50_ms)}/{fmt.figure_value('ttft_p99', snap.ttft_p99_ms)} ms")
-            item("ITL p50/p99", f"{fmt.figure_value('itl_p50', snap.itl_p50_ms)}/{fmt.figure_value('itl_p99', snap.itl_p99_ms)} ms")
-            item("in flight", str(snap.in_flight))
+            item("tok/s", "out tok/s", fmt.figure_value("output_throughput", snap.output_throughput))
+            item("TTFT", "TTFT p50/p99", f"{fmt.figure_value('ttft_p50', snap.ttft_p50_ms)}/{fmt.figure_value('ttft_p99', snap.ttft_p99_ms)} ms")
+            item("ITL", "ITL p50/p99", f"{fmt.figure_value('itl_p50', snap.itl_p50_ms)}/{fmt.figure_value('itl_p99', snap.itl_p99_ms)} ms")
+            item("flight", "in flight", str(snap.in_flight))
             errors = fmt.figure_value("error_rate", snap.error_rate, "%")
-            item("errors", f"{snap.failed} ({errors})", "bold red" if snap.failed else "bold")
+            item("err", "errors", f"{snap.failed} ({errors})", "bold red" if snap.failed else "bold")
         self._put("#figures", text)
 
         health = Text()
