@@ -94,7 +94,7 @@ EXPORT_FORMATS = ("csv", "xlsx", "json")
 
 
 class ExportDialog(ModalScreen[tuple[str, Path] | None]):
-    """Choose a format (c / x / j) and a file name."""
+    """A file name (focused: enter exports) and a format (shift+tab, then the arrows)."""
 
     BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
 

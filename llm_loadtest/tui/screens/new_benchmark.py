@@ -306,6 +306,8 @@ class NewBenchmarkScreen(Screen):
             widget.display = duration
         for widget in self.query(".count-mode"):
             widget.display = not duration
+        # Triton's generate endpoints take no OpenAI path
+        self.query_one("#endpoint", Select).disabled = self.query_one("#adapter", Select).value == "triton"
 
     # --- reacting ------------------------------------------------------------------------
     @on(Select.Changed, "#preset")
