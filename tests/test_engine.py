@@ -190,18 +190,20 @@ async def test_connections_are_opened_before_a_level_so_its_first_wave_pays_no_c
     assert run.result.levels[0].connect_ms is None
 
 
-async def test_live_figures_follow_the_streams_before_any_request_ends(simulator):
-    sim = simulator(ttft_ms=20, itl_ms=10, step_us_per_seq=0, prefill_us_per_token=0)
-    events = []
-    controller = RunController(
-        RunConfig(server=sim.url, model="auto", concurrency=[2], num_prompts=4, input_len=32, output_len=150, warmup=0),
-        in_process=True, gpu=False,
-    )
+async def run_watching(url: str, **config) -> tuple:
+    """A run in this process, with the snapshots and level ends it published."""
+    events: list = []
+    controller = RunController(RunConfig(server=url, model="auto", warmup=0, **config), in_process=True, gpu=False)
     controller.subscribe(events.append)
     result = await controller.run()
+    return result, [e for e in events if isinstance(e, ProgressSnapshot)], [e for e in events if isinstance(e, LevelFinished)]
+
+
+async def test_live_figures_follow_the_streams_before_any_request_ends(simulator):
+    sim = simulator(ttft_ms=20, itl_ms=10, step_us_per_seq=0, prefill_us_per_token=0)
+    result, snapshots, ends = await run_watching(sim.url, concurrency=[2], num_prompts=4, input_len=32, output_len=150)
     assert result.levels[0].requests.succeeded == 4
-    snapshots = [e for e in events if isinstance(e, ProgressSnapshot)]
-    records = next(e for e in events if isinstance(e, LevelFinished)).records
+    records = ends[0].records
     first_wave = sorted(records, key=lambda r: r.t_start_ns)[:2]
     # two streams of 100 tokens/s each, 1.5 s per request: the display shows ~200 tok/s and
     # the first wave's TTFT from the first second on, not nothing until a request ends
@@ -217,13 +219,7 @@ async def test_live_figures_follow_the_streams_before_any_request_ends(simulator
 
 async def test_live_throughput_counts_whole_responses_as_they_end(simulator):
     sim = simulator(ttft_ms=5, itl_ms=2, step_us_per_seq=0, prefill_us_per_token=0)
-    snapshots = []
-    controller = RunController(
-        RunConfig(server=sim.url, model="auto", concurrency=[2], num_prompts=40, input_len=16, output_len=32, warmup=0, stream=False),
-        in_process=True, gpu=False,
-    )
-    controller.subscribe(lambda e: snapshots.append(e) if isinstance(e, ProgressSnapshot) else None)
-    result = await controller.run()
+    result, snapshots, _ = await run_watching(sim.url, concurrency=[2], num_prompts=40, input_len=16, output_len=32, stream=False)
     level = result.levels[0]
     running = [s for s in snapshots if s.phase == "running" and s.completed >= 4]
     assert running and all(s.output_throughput > 0 for s in running)
@@ -232,13 +228,7 @@ async def test_live_throughput_counts_whole_responses_as_they_end(simulator):
 
 async def test_live_ttft_stays_on_screen_while_long_streams_start_no_new_request(simulator):
     sim = simulator(ttft_ms=10, itl_ms=10, step_us_per_seq=0, prefill_us_per_token=0)
-    snapshots = []
-    controller = RunController(
-        RunConfig(server=sim.url, model="auto", concurrency=[2], num_prompts=2, input_len=16, output_len=300, warmup=0),
-        in_process=True, gpu=False,
-    )
-    controller.subscribe(lambda e: snapshots.append(e) if isinstance(e, ProgressSnapshot) else None)
-    await controller.run()
+    _, snapshots, _ = await run_watching(sim.url, concurrency=[2], num_prompts=2, input_len=16, output_len=300)
     # the two first tokens came at about 10 ms; 3 s later no request has started since
     late = [s for s in snapshots if s.level_elapsed_s > 2.5 and s.phase == "running"]
     assert late and all(s.ttft_p50_ms is not None for s in late)
