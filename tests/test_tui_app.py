@@ -157,6 +157,7 @@ async def test_preset_choice_and_save_as_preset(tui_env, store, monkeypatch):
         await pilot.pause()
         assert form.query_one("#concurrency", Input).value == "10,50,100,200,500"
         assert form.query_one("#num-prompts", Input).value == "500"
+        assert form.query_one("#workers", Input).value == "2"
         form.query_one("#server", Input).value = "http://127.0.0.1:8000"
         form.query_one("#model", Input).value = "m"
         form.query_one("#output-len", Input).value = "99"
