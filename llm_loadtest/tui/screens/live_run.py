@@ -35,10 +35,9 @@ from llm_loadtest.engine.events import (
 )
 from llm_loadtest.metrics.client_health import CLIENT_CPU_WARN_PERCENT, LOOP_LAG_P99_WARN_MS
 from llm_loadtest.results.model import GpuSample, LevelSummary, RunResult, ServerSample
-from llm_loadtest.results.presentation import FIGURES
 from llm_loadtest.tui import formatting as fmt
 from llm_loadtest.tui.screens.dialogs import ConfirmDialog
-from llm_loadtest.tui.widgets.charts import PALETTE, Chart, Series
+from llm_loadtest.tui.widgets.charts import PALETTE, Chart, Series, show_errors_and_goodput
 from llm_loadtest.tui.widgets.level_table import LevelTable
 
 TICK_S = 0.5  # the screen's refresh tick: the figures change twice a second
@@ -432,12 +431,7 @@ class LiveRunScreen(Screen):
         table = self._widget("#level-table", LevelTable)
         for index in indexes:
             table.add_level(index, self.levels[index])
-        categories = [level.label for level in levels]
-        xs = [float(i + 1) for i in range(len(levels))]
-        errors = [None if lv.error_rate is None else lv.error_rate * 100 for lv in levels]
-        goodput = [FIGURES["goodput"].value(lv) for lv in levels]
-        self._widget("#chart-errors", Chart).set_series([Series(None, xs, errors, "red", "bars")], categories=categories)
-        self._widget("#chart-goodput", Chart).set_series([Series(None, xs, goodput, "green3", "bars")], categories=categories)
+        show_errors_and_goodput(self._widget("#chart-errors", Chart), self._widget("#chart-goodput", Chart), levels)
 
     def _draw_gpu(self) -> None:
         self._show_tab("tab-gpu")

@@ -13,12 +13,11 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
 
 from llm_loadtest.results.model import RunResult
-from llm_loadtest.results.presentation import FIGURES
 from llm_loadtest.tui import figures
 from llm_loadtest.tui import formatting as fmt
 from llm_loadtest.tui.screens.dialogs import ExportDialog
 from llm_loadtest.tui.widgets.cards import Card, CardRow
-from llm_loadtest.tui.widgets.charts import PALETTE, Chart, Series
+from llm_loadtest.tui.widgets.charts import PALETTE, Chart, Series, show_errors_and_goodput
 from llm_loadtest.tui.widgets.level_table import LevelTable
 
 TABS = ("tab-perf", "tab-quality", "tab-table")
@@ -148,10 +147,7 @@ class ResultScreen(Screen):
             ],
             categories=categories,
         )
-        errors = [None if lv.error_rate is None else lv.error_rate * 100 for lv in levels]
-        self.query_one("#by-errors", Chart).set_series([Series(None, xs, errors, "red", "bars")], categories=categories)
-        goodput = [FIGURES["goodput"].value(lv) for lv in levels]
-        self.query_one("#by-goodput", Chart).set_series([Series(None, xs, goodput, "green3", "bars")], categories=categories)
+        show_errors_and_goodput(self.query_one("#by-errors", Chart), self.query_one("#by-goodput", Chart), levels)
 
     # --- actions -------------------------------------------------------------------------
     def action_tab(self, index: int) -> None:

@@ -31,6 +31,9 @@ from textual_plot import HiResMode, LegendLocation, PlotWidget
 from textual_plot.plot_widget import Legend
 from textual_plot.axis_formatter import CategoricalAxisFormatter, NumericAxisFormatter
 
+from llm_loadtest.results.model import LevelSummary
+from llm_loadtest.results.presentation import FIGURES
+
 MAX_REDRAWS_PER_S = 4.0
 
 # Distinct on both dark and light backgrounds.
@@ -260,3 +263,12 @@ class Chart(PlotWidget, can_focus=False):
     def series_points(self) -> list[int]:
         """How many points each dataset actually plotted (for tests)."""
         return [len(d.x) for d in self._datasets]
+
+
+def show_errors_and_goodput(errors: Chart, goodput: Chart, levels: Sequence[LevelSummary]) -> None:
+    """Error rate % and goodput % by level, as bars (the live screen and the result view)."""
+    categories = [level.label for level in levels]
+    xs = [float(i + 1) for i in range(len(levels))]
+    error_pct = [FIGURES["error_rate"].value(lv) for lv in levels]
+    errors.set_series([Series(None, xs, [None if v is None else v * 100 for v in error_pct], "red", "bars")], categories=categories)
+    goodput.set_series([Series(None, xs, [FIGURES["goodput"].value(lv) for lv in levels], "green3", "bars")], categories=categories)
