@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import ctypes
 import importlib.util
 import subprocess
 import sys
@@ -22,6 +21,7 @@ from llm_loadtest.telemetry.fake_nvml import (
     FakeNvml,
 )
 from llm_loadtest.telemetry.nvml import GpuReader
+from nvml_probe import nvml_library_loads
 
 
 def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
@@ -204,17 +204,8 @@ def _whole_cli_importable() -> bool:
     return all(importlib.util.find_spec(name) is not None for name in COMMAND_MODULES)
 
 
-def _nvml_library_loads() -> bool:
-    """Told apart from our code: can the library pynvml loads be loaded at all?"""
-    try:
-        ctypes.CDLL("libnvidia-ml.so.1")
-    except OSError:
-        return False
-    return True
-
-
 NO_LIBRARY = "no NVIDIA GPU: the NVML library (libnvidia-ml) was not found"
-no_nvml_here = pytest.mark.skipif(_nvml_library_loads(), reason="this machine has the NVML library")
+no_nvml_here = pytest.mark.skipif(nvml_library_loads(), reason="this machine has the NVML library")
 
 
 def _check_without_nvml(command: str, rc: int, out: str, err: str) -> None:

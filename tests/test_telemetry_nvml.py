@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
 import glob
 import re
 
@@ -20,6 +19,7 @@ from llm_loadtest.telemetry.fake_nvml import (
     FakeNvml,
 )
 from llm_loadtest.telemetry.nvml import GpuError, GpuReader, GpuUnavailable
+from nvml_probe import nvml_library_loads
 
 
 def test_reads_every_gpu_in_mib_and_watts() -> None:
@@ -132,16 +132,7 @@ def test_readings_follow_the_device() -> None:
     assert reader.read()[0].util_percent == 99
 
 
-def _nvml_library_loads() -> bool:
-    """Told apart from our code: can the library pynvml loads be loaded at all?"""
-    try:
-        ctypes.CDLL("libnvidia-ml.so.1")
-    except OSError:
-        return False
-    return True
-
-
-HAS_NVML = _nvml_library_loads()
+HAS_NVML = nvml_library_loads()
 NO_LIBRARY = "no NVIDIA GPU: the NVML library (libnvidia-ml) was not found"
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
 import socket
 import socketserver
 import threading
@@ -14,6 +13,7 @@ import pytest
 from llm_loadtest.telemetry.fake_nvml import GPU_IS_LOST, LIBRARY_NOT_FOUND, NOT_SUPPORTED, FakeGpu, FakeNvml
 from llm_loadtest.telemetry.nvml import GpuReader
 from llm_loadtest.telemetry.sampler import NOTE_METRICS_UNREACHABLE, NOTE_NO_GPU, NOTE_NO_METRICS, TelemetrySampler
+from nvml_probe import nvml_library_loads
 
 FAST = 0.05
 
@@ -162,15 +162,7 @@ def test_bad_interval() -> None:
         TelemetrySampler(0)
 
 
-def _nvml_library_loads() -> bool:
-    try:
-        ctypes.CDLL("libnvidia-ml.so.1")
-    except OSError:
-        return False
-    return True
-
-
-@pytest.mark.skipif(_nvml_library_loads(), reason="this machine has the NVML library")
+@pytest.mark.skipif(nvml_library_loads(), reason="this machine has the NVML library")
 def test_the_real_nvml_here() -> None:
     """No stand-in, on a machine without libnvidia-ml (this one): one note, no sample, no retry."""
     sampler = TelemetrySampler(FAST)
