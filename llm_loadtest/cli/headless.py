@@ -8,7 +8,6 @@ import sys
 
 from llm_loadtest.cli import CliError
 from llm_loadtest.cli.progress import ProgressPrinter
-from llm_loadtest.cli.run_log import RunLog
 from llm_loadtest.cli.run_options import RunOptions
 from llm_loadtest.cli.summary_table import result_report
 from llm_loadtest.config import RunConfig
@@ -33,17 +32,11 @@ async def _run(config: RunConfig, api_key: str | None, options: RunOptions, stor
 
     controller = options.controller(config, api_key=api_key, store=store)
     controller.subscribe(ProgressPrinter(sys.stderr))
-    log = RunLog(options.log_file, controller.run_id, config) if options.log_file else None
-    if log:
-        controller.subscribe(log)
     install_interrupt(asyncio.get_running_loop(), controller.abort)
     try:
         return await controller.run()
     except RunStartError as exc:
         raise CliError(str(exc), exc.exit_code) from None
-    finally:
-        if log:
-            log.close()
 
 
 def _open_store(options: RunOptions):

@@ -44,9 +44,10 @@ class RunOptions:
         _check_writable(self.log_file, "--log-file")
 
     def controller(self, config: RunConfig, *, api_key: str | None = None, store=None) -> RunController:
+        """A controller with the telemetry settings, writing `--log-file` (lines carry the run id)."""
         from llm_loadtest.engine.controller import RunController
 
-        return RunController(
+        controller = RunController(
             config,
             api_key=api_key,
             store=store,
@@ -55,6 +56,9 @@ class RunOptions:
             telemetry_interval_s=self.telemetry_interval_s,
             metrics_url=self.metrics_url,
         )
+        if self.log_file:
+            controller.subscribe(RunLog(self.log_file, controller.run_id, config))
+        return controller
 
     def finish(self, result: RunResult) -> int:
         """Check for regressions, write `--output` and return the run's exit code."""
@@ -78,22 +82,16 @@ class RunOptions:
 
 
 class AppRuns:
-    """The options applied to the runs of one app session: each run gets the telemetry
-    settings and a `--log-file` writer (lines carry the run id); `--output` and the exit code
-    are those of the last run, as the app's own exit code is."""
+    """The options applied to the runs of one app session; `--output` and the exit code are
+    those of the last run, as the app's own exit code is."""
 
     def __init__(self, options: RunOptions):
         self.options = options
-        self._logs: list[RunLog] = []
         self._last: RunResult | None = None
 
     def controller(self, config: RunConfig, *, api_key: str | None = None, store=None) -> RunController:
         """The app's controller factory."""
         controller = self.options.controller(config, api_key=api_key, store=store)
-        if self.options.log_file:
-            log = RunLog(self.options.log_file, controller.run_id, config)
-            self._logs.append(log)
-            controller.subscribe(log)
         controller.subscribe(self._remember)
         return controller
 
@@ -104,9 +102,6 @@ class AppRuns:
             self._last = None
 
     def finish(self, app_exit_code: int) -> int:
-        for log in self._logs:
-            log.close()
-        self._logs.clear()
         return self.options.finish(self._last) if self._last is not None else app_exit_code
 
 
