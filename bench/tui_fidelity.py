@@ -76,7 +76,8 @@ async def with_live_screen(config: RunConfig, size: tuple[int, int]) -> tuple:
         holder["controller"] = new_controller(cfg, kept)
         return holder["controller"]
 
-    app = LoadTestApp(store=_NoStore(), controller_factory=factory, yield_cpu=True)  # as `run_app` opens it
+    # as `run_app` opens it; an in-memory store: the bench keeps nothing
+    app = LoadTestApp(db="sqlite://", controller_factory=factory, yield_cpu=True)
     async with app.run_test(size=size):
         app.open_live_run(config, None)
         while getattr(app.screen, "state", None) not in ("finished", "failed"):
@@ -105,16 +106,6 @@ def in_own_thread(coroutine):
     if "error" in out:
         raise out["error"]
     return out["value"]
-
-
-class _NoStore:
-    """The bench stores nothing."""
-
-    def list_runs(self, **_):
-        return []
-
-    def status_counts(self):
-        return {}
 
 
 def errors(level, records, log) -> tuple[float, float]:

@@ -77,7 +77,7 @@ def test_the_app_lowers_its_thread_only_when_asked(tmp_path):
 
     def open_app(yield_cpu: bool) -> int:
         async def drive() -> int:
-            app = LoadTestApp(settings_file=tmp_path / "ui.toml", yield_cpu=yield_cpu, store=_EmptyStore())
+            app = LoadTestApp(settings_file=tmp_path / "ui.toml", yield_cpu=yield_cpu, db=str(tmp_path / "runs.db"))
             async with app.run_test():
                 return own_niceness()
 
@@ -86,10 +86,3 @@ def test_the_app_lowers_its_thread_only_when_asked(tmp_path):
     assert in_thread(lambda: open_app(False)) == normal
     assert in_thread(lambda: open_app(True)) == min(normal + HOST_NICENESS, 19)
 
-
-class _EmptyStore:
-    def list_runs(self, **_):
-        return []
-
-    def status_counts(self):
-        return {}
