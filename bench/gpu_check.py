@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
 from llm_loadtest import __version__  # noqa: E402
-from llm_loadtest.results.model import GpuSample, ServerSample  # noqa: E402
+from llm_loadtest.model.results import GpuSample, ServerSample  # noqa: E402
 from llm_loadtest.telemetry.nvml import GpuError, GpuReader, GpuUnavailable  # noqa: E402
 from llm_loadtest.telemetry.sampler import TelemetrySampler  # noqa: E402
 

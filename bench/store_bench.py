@@ -14,7 +14,7 @@ import io
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -23,10 +23,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from llm_loadtest.cli import main as cli_main  # noqa: E402
-from llm_loadtest.config import RunConfig  # noqa: E402
-from llm_loadtest.engine.records import RequestRecord, TokenSource  # noqa: E402
 from llm_loadtest.metrics import summarize_level  # noqa: E402
-from llm_loadtest.results.model import RunResult  # noqa: E402
+from llm_loadtest.model.config import RunConfig  # noqa: E402
+from llm_loadtest.model.records import RequestRecord, TokenSource  # noqa: E402
+from llm_loadtest.model.results import RunResult  # noqa: E402
 from llm_loadtest.storage import Store  # noqa: E402
 
 LEVELS = 10  # a sweep: the 100,000 requests arrive as ten levels of 10,000
@@ -78,7 +78,7 @@ def db_bytes(path: Path) -> int:
 
 def store_run(path: Path, run_id: str, records: list[RequestRecord]) -> tuple[float, float]:
     """Seconds to store (level by level, as a live run does) and to reload every request."""
-    result, split = make_result(run_id, records, LEVELS, datetime(2026, 11, 27, tzinfo=timezone.utc))
+    result, split = make_result(run_id, records, LEVELS, datetime(2026, 11, 27, tzinfo=UTC))
     with Store.open(str(path)) as store:
         t0 = time.perf_counter()
         store.begin_run(result)
@@ -120,7 +120,7 @@ def main() -> None:
         print(f"reload {n:,} requests:           {t_load:.2f} s  ({n / t_load:,.0f} requests/s)")
 
         history_db = folder / "stream.db"  # the big run stays in: history must not pay for it
-        base = datetime(2026, 1, 1, tzinfo=timezone.utc)
+        base = datetime(2026, 1, 1, tzinfo=UTC)
         template, split = make_result("template", build_records(30, 8, stream=True, seed=1), 3, base)
         t0 = time.perf_counter()
         with Store.open(str(history_db)) as store:

@@ -22,9 +22,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from llm_loadtest.config import RunConfig  # noqa: E402
 from llm_loadtest.engine.controller import RunController  # noqa: E402
 from llm_loadtest.engine.events import LevelFinished  # noqa: E402
+from llm_loadtest.model.config import RunConfig  # noqa: E402
 from llm_loadtest.simulator.process import SimulatorProcess  # noqa: E402
 
 

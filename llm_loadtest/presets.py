@@ -13,7 +13,7 @@ from pathlib import Path
 import platformdirs
 import tomli_w
 
-from llm_loadtest.config import ConfigError, RunConfig
+from llm_loadtest.model.config import ConfigError, RunConfig
 
 _PRESET_KEYS = set(RunConfig.model_fields) - {"server", "model", "preset"}
 

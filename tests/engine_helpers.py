@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from llm_loadtest.config import RunConfig
 from llm_loadtest.engine.controller import RunController
 from llm_loadtest.engine.events import LevelFinished
-from llm_loadtest.engine.records import RequestRecord
-from llm_loadtest.results.model import RunResult
+from llm_loadtest.model.config import RunConfig
+from llm_loadtest.model.records import RequestRecord
+from llm_loadtest.model.results import RunResult
 
 
 @dataclass

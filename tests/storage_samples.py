@@ -3,15 +3,14 @@ their summaries from llm_loadtest.metrics, so that a stored run looks like a mea
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from llm_loadtest.config import GoodputSLO, RunConfig
-from llm_loadtest.engine.records import Outcome, RequestRecord, TokenSource
-from llm_loadtest.metrics import summarize_level
-from llm_loadtest.metrics import stats
-from llm_loadtest.results.model import ClientHealth, GpuSample, LoopLag, RunResult, ServerSample, TokenSourceInfo
+from llm_loadtest.metrics import stats, summarize_level
+from llm_loadtest.model.config import GoodputSLO, RunConfig
+from llm_loadtest.model.records import Outcome, RequestRecord, TokenSource
+from llm_loadtest.model.results import ClientHealth, GpuSample, LoopLag, RunResult, ServerSample, TokenSourceInfo
 
 FAKE_KEY = "sk-test-DO-NOT-LEAK-7f3a9c1e"
 T0 = 5_000_000_000_000  # a monotonic clock reading, in ns
@@ -93,7 +92,7 @@ def make_run(
         summarize_level(recs, spec, goodput, input_len_requested=config.input_len, client=client if i == 1 else None)
         for i, (recs, spec) in enumerate(zip(records, levels, strict=True))
     ]
-    started = started_at or datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
+    started = started_at or datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
     result = RunResult(
         run_id=run_id,
         status=status,

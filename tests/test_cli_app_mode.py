@@ -6,13 +6,13 @@ from __future__ import annotations
 import json
 
 import pytest
-
-from llm_loadtest.cli.run_options import AppRuns, RunOptions
-from llm_loadtest.config import GoodputSLO, RunConfig
-from llm_loadtest.tui.app import LoadTestApp
-from llm_loadtest.tui.screens.live_run import LiveRunScreen
 from test_tui_e2e import wait_for
 from test_tui_support import tui_env  # noqa: F401
+
+from llm_loadtest.cli.run_options import AppRuns, RunOptions
+from llm_loadtest.model.config import GoodputSLO, RunConfig
+from llm_loadtest.tui.app import LoadTestApp
+from llm_loadtest.tui.screens.live_run import LiveRunScreen
 
 pytestmark = pytest.mark.slow
 

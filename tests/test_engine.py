@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from engine_helpers import run_benchmark
-from llm_loadtest.config import RunConfig
+
 from llm_loadtest.engine.controller import RunController
 from llm_loadtest.engine.events import LevelFinished, ProgressSnapshot
-from llm_loadtest.engine.records import Outcome, TokenSource
+from llm_loadtest.model.config import RunConfig
+from llm_loadtest.model.records import Outcome, TokenSource
 
 
 def delays_ms(records, log) -> np.ndarray:
@@ -213,7 +213,7 @@ async def test_live_figures_follow_the_streams_before_any_request_ends(simulator
         assert snap.output_throughput == pytest.approx(200, rel=0.25), snap
         assert snap.ttft_p50_ms == pytest.approx(np.median([r.ttft_ns / 1e6 for r in first_wave])), snap
         assert snap.itl_p50_ms == pytest.approx(10, abs=2.5), snap
-    steady = [s for s in snapshots if 0.75 <= s.level_elapsed_s and s.in_flight == 2]
+    steady = [s for s in snapshots if s.level_elapsed_s >= 0.75 and s.in_flight == 2]
     assert all(s.output_throughput == pytest.approx(200, rel=0.3) for s in steady), [(s.level_elapsed_s, s.output_throughput) for s in steady]
 
 

@@ -12,9 +12,9 @@ import time
 
 import pytest
 
-from llm_loadtest.config import RunConfig
 from llm_loadtest.engine.controller import RunController
 from llm_loadtest.engine.events import LevelFinished, RunFailed
+from llm_loadtest.model.config import RunConfig
 from llm_loadtest.storage.store import Store
 
 
@@ -89,7 +89,7 @@ async def test_abort_stops_a_slow_rate_level_at_once(simulator):
 
 PARENT_THAT_VANISHES = """
 import asyncio, multiprocessing, os, sys
-from llm_loadtest.config import RunConfig
+from llm_loadtest.model.config import RunConfig
 from llm_loadtest.engine.controller import RunController
 
 def main(url, workers):

@@ -14,12 +14,11 @@ import openpyxl
 import pytest
 from storage_samples import FAKE_KEY, make_run, warmup_records
 
-from llm_loadtest.config import GoodputSLO
-from llm_loadtest.engine.records import Outcome
-from llm_loadtest.export import to_csv, to_json, to_xlsx
-from llm_loadtest.export import xlsx_export
+from llm_loadtest.export import to_csv, to_json, to_xlsx, xlsx_export
 from llm_loadtest.export.tables import merged_columns
 from llm_loadtest.metrics import stats, summarize_level
+from llm_loadtest.model.config import GoodputSLO
+from llm_loadtest.model.records import Outcome
 
 
 def leaves(value: Any, path: str = "") -> list[tuple[str, Any]]:

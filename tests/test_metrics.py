@@ -11,8 +11,6 @@ import math
 import numpy as np
 import pytest
 
-from llm_loadtest.config import GoodputSLO, LevelSpec
-from llm_loadtest.engine.records import Outcome, RequestRecord
 from llm_loadtest.metrics import (
     CLIENT_CPU_WARN_PERCENT,
     LOOP_LAG_P99_WARN_MS,
@@ -30,7 +28,9 @@ from llm_loadtest.metrics import (
     token_totals,
     tpot_ms,
 )
-from llm_loadtest.results.model import ClientHealth, LoopLag, Stats
+from llm_loadtest.model.config import GoodputSLO, LevelSpec
+from llm_loadtest.model.records import Outcome, RequestRecord
+from llm_loadtest.model.results import ClientHealth, LoopLag, Stats
 
 BASE_NS = 7_000_000_000_000  # about two hours of uptime
 CLOSED = LevelSpec(concurrency=4, request_rate=None)

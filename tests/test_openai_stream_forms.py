@@ -14,9 +14,8 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from llm_loadtest.adapters.base import Prompt
 from llm_loadtest.adapters.openai import OpenAIAdapter
-from llm_loadtest.engine.records import Outcome
+from llm_loadtest.model.records import Outcome, Prompt
 
 
 def chat_event(content=None, *, role=None, reasoning=None, finish=None, usage=None) -> dict:

@@ -4,11 +4,11 @@
 from __future__ import annotations
 
 import pytest
+from test_tui_support import make_level, make_result
 
 from llm_loadtest.cli import main
-from llm_loadtest.results.regression import regression_check
+from llm_loadtest.report.regression import regression_check
 from llm_loadtest.storage.store import Store
-from test_tui_support import make_level, make_result
 
 
 def test_each_level_both_runs_have_is_checked_figure_by_figure():

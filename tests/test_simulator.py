@@ -436,10 +436,11 @@ def test_options_map_to_flags():
 
 
 def test_simulate_subcommand_is_registered():
-    from llm_loadtest.cli import build_parser, simulate
+    from llm_loadtest.cli import build_parser
+    from llm_loadtest.simulator import command
 
     args = build_parser().parse_args(["simulate", "--port", "0", "--itl-ms", "5", "--fail-rate-429", "0.2"])
-    assert args.handler is simulate.handle
+    assert args.handler is command.handle
     assert (args.port, args.itl_ms, args.fail_rate_429, args.ttft_ms) == (0, 5.0, 0.2, 50.0)
 
 

@@ -10,18 +10,17 @@ import sys
 import textwrap
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import pytest
 from storage_samples import FAKE_KEY, make_records, make_run, warmup_records
 
-from llm_loadtest.config import GoodputSLO
-from llm_loadtest.engine.records import RequestRecord
 from llm_loadtest.metrics import summarize_level
-from llm_loadtest.storage import AmbiguousRunError, Store, StoreError, UnknownRunError, resolve_database_url
-from llm_loadtest.storage import migrations
+from llm_loadtest.model.config import GoodputSLO
+from llm_loadtest.model.records import RequestRecord
+from llm_loadtest.storage import AmbiguousRunError, Store, StoreError, UnknownRunError, migrations, resolve_database_url
 from llm_loadtest.storage.schema import SCHEMA_VERSION
 
 REPO = Path(__file__).resolve().parents[1]
@@ -513,7 +512,7 @@ def test_another_programs_tables_are_not_taken_over(db):
 
 
 def _three_runs(store: Store) -> None:
-    base = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
+    base = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
     for i, run_id in enumerate(("aaaa1111-0000", "aaaa2222-0000", "bbbb3333-0000")):
         result, records = make_run(run_id=run_id, n=20, started_at=base + timedelta(minutes=i),
                                    status=("completed", "failed", "completed")[i], samples=False)

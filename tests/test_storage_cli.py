@@ -8,8 +8,8 @@ import os
 import pty
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from datetime import datetime, timedelta, timezone
 
 import openpyxl
 import pytest
@@ -19,7 +19,7 @@ from llm_loadtest.cli import main
 from llm_loadtest.storage import Store
 
 REPO = Path(__file__).resolve().parents[1]
-BASE = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
+BASE = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 IDS = ("c0ffee11-1111-4111-8111-111111111111", "c0ffee22-2222-4222-8222-222222222222", "deadbeef-3333-4333-8333-333333333333")
 
 
@@ -277,7 +277,7 @@ def test_compare_side_by_side(db, capsys):
 
 def test_show_and_compare_write_a_figure_alike(db, capsys):
     """One figure list and one formatter: the same ITL p50 reads the same in `show` and `compare`."""
-    from llm_loadtest.results.presentation import FIGURES
+    from llm_loadtest.report.presentation import FIGURES
 
     with Store.open(db) as store:
         level = store.get_result(IDS[0]).levels[0]
@@ -292,8 +292,8 @@ def test_show_and_compare_write_a_figure_alike(db, capsys):
 
 
 def test_one_level_label_everywhere():
-    from llm_loadtest.config import LevelSpec
-    from llm_loadtest.results.presentation import level_label
+    from llm_loadtest.model.config import LevelSpec
+    from llm_loadtest.model.levels import level_label
 
     assert level_label(10, None) == "c=10"
     assert level_label(None, 2.5) == "2.5 req/s"

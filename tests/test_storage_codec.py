@@ -11,7 +11,7 @@ import struct
 import numpy as np
 import pytest
 
-from llm_loadtest.engine.records import Outcome, RequestRecord, TokenSource
+from llm_loadtest.model.records import Outcome, RequestRecord, TokenSource
 from llm_loadtest.storage import codec
 
 T0 = 123_456_789_012_345

@@ -13,7 +13,6 @@ import os
 import uuid
 
 import pytest
-
 import test_storage as cases
 
 URL = os.environ.get("LLM_LOADTEST_TEST_DATABASE_URL")

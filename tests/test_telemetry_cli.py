@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+from nvml_probe import nvml_library_loads
 
 from llm_loadtest.cli import COMMAND_MODULES, CliError
 from llm_loadtest.cli import telemetry as cli
@@ -21,7 +22,6 @@ from llm_loadtest.telemetry.fake_nvml import (
     FakeNvml,
 )
 from llm_loadtest.telemetry.nvml import GpuReader
-from nvml_probe import nvml_library_loads
 
 
 def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from llm_loadtest.results.model import ServerSample
+from llm_loadtest.model.results import ServerSample
 from llm_loadtest.telemetry.hints import cause_hints, queue_grew_throughout
 
 

@@ -7,6 +7,7 @@ import re
 
 import pynvml
 import pytest
+from nvml_probe import nvml_library_loads
 
 from llm_loadtest.telemetry.fake_nvml import (
     DRIVER_NOT_LOADED,
@@ -19,7 +20,6 @@ from llm_loadtest.telemetry.fake_nvml import (
     FakeNvml,
 )
 from llm_loadtest.telemetry.nvml import GpuError, GpuReader, GpuUnavailable
-from nvml_probe import nvml_library_loads
 
 
 def test_reads_every_gpu_in_mib_and_watts() -> None:

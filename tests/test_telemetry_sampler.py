@@ -9,11 +9,11 @@ import time
 
 import httpx
 import pytest
+from nvml_probe import nvml_library_loads
 
 from llm_loadtest.telemetry.fake_nvml import GPU_IS_LOST, LIBRARY_NOT_FOUND, NOT_SUPPORTED, FakeGpu, FakeNvml
 from llm_loadtest.telemetry.nvml import GpuReader
 from llm_loadtest.telemetry.sampler import NOTE_METRICS_UNREACHABLE, NOTE_NO_GPU, NOTE_NO_METRICS, TelemetrySampler
-from nvml_probe import nvml_library_loads
 
 FAST = 0.05
 
@@ -312,7 +312,7 @@ def test_drain_hands_each_sample_over_once(flaky) -> None:
     parts = []
     with sampler:
         for calls in (3, 6, 9):
-            _wait_for(lambda: nvml.calls.get("nvmlDeviceGetName", 0) >= calls and server.requests >= calls)
+            _wait_for(lambda calls=calls: nvml.calls.get("nvmlDeviceGetName", 0) >= calls and server.requests >= calls)
             parts.append(sampler.drain())
             assert parts[-1][0] and parts[-1][1]
         latest_gpu, latest_server = sampler.latest()

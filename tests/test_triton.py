@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from engine_helpers import run_benchmark
+
 from llm_loadtest.adapters.registry import tokenizer_warning
 from llm_loadtest.adapters.triton import StreamText
 from llm_loadtest.cli import main
-from llm_loadtest.config import RunConfig
-from llm_loadtest.engine.records import Outcome, TokenSource
-from llm_loadtest.results.model import TokenSourceInfo
+from llm_loadtest.model.config import RunConfig
+from llm_loadtest.model.records import Outcome, TokenSource
+from llm_loadtest.model.results import TokenSourceInfo
 from llm_loadtest.simulator.options import OptionsError, SimOptions
 
 
@@ -214,9 +214,9 @@ def test_triton_simulator_options_need_triton_mode():
 
 @pytest.mark.parametrize("cumulative", [False, True])
 async def test_live_figures_follow_a_triton_stream_before_it_ends(simulator, cumulative):
-    from llm_loadtest.config import RunConfig
     from llm_loadtest.engine.controller import RunController
     from llm_loadtest.engine.events import ProgressSnapshot
+    from llm_loadtest.model.config import RunConfig
 
     sim = simulator(api="triton", triton_cumulative=cumulative, ttft_ms=20, itl_ms=10, step_us_per_seq=0, prefill_us_per_token=0)
     config = RunConfig(server=sim.url, model="sim-model", adapter="triton", concurrency=[2], num_prompts=2, input_len=16, output_len=150, warmup=0)

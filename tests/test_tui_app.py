@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from test_tui_support import RUN_IDS, FakeController, fake_factory, filled_store, make_result, store, tui_env  # noqa: F401
 from textual.command import CommandPalette
 from textual.widgets import Button, Input, RadioButton, Select, Static
 
@@ -26,7 +27,6 @@ from llm_loadtest.tui.widgets.cards import Card
 from llm_loadtest.tui.widgets.charts import Chart, Series
 from llm_loadtest.tui.widgets.level_table import LevelTable
 from llm_loadtest.tui.widgets.run_table import RunTable
-from test_tui_support import RUN_IDS, FakeController, fake_factory, filled_store, make_result, store, tui_env  # noqa: F401
 
 SIZE = (100, 32)
 
@@ -399,7 +399,7 @@ class ThousandRuns:
     """A store stand-in with 1,000 runs, one of them running."""
 
     def __init__(self) -> None:
-        t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+        t0 = datetime(2026, 1, 1, tzinfo=UTC)
         self.rows = [
             RunRow(
                 run_id=f"{i:08x}-0000-4000-8000-000000000000",

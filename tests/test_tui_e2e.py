@@ -8,6 +8,7 @@ import json
 import time
 
 import pytest
+from test_tui_support import tui_env  # noqa: F401
 from textual.widgets import Input, RadioButton, Select
 
 from llm_loadtest.storage.store import Store
@@ -21,7 +22,6 @@ from llm_loadtest.tui.screens.new_benchmark import NewBenchmarkScreen
 from llm_loadtest.tui.screens.result_view import ResultScreen
 from llm_loadtest.tui.widgets.level_table import LevelTable
 from llm_loadtest.tui.widgets.run_table import RunTable
-from test_tui_support import tui_env  # noqa: F401
 
 pytestmark = pytest.mark.slow
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 import shutil
 
 import pytest
+from test_tui_support import RUN_IDS, FakeController, fake_factory, fill_store, make_result, tui_env  # noqa: F401
 from textual.widgets import Input
 
 from llm_loadtest.storage.store import Store
 from llm_loadtest.tui.app import LoadTestApp
 from llm_loadtest.tui.widgets.charts import Chart
-from test_tui_support import RUN_IDS, FakeController, fake_factory, fill_store, make_result, tui_env  # noqa: F401
 
 SIZES = [(80, 24), (120, 40)]
 # the light pictures run in CI with the slow cases; the dark ones on every quick run

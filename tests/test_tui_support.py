@@ -5,18 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import datetime, timezone
-
+from datetime import UTC, datetime
 
 import numpy as np
 import pytest
 
-from llm_loadtest.config import GoodputSLO, RunConfig
 from llm_loadtest.engine.events import LevelFinished, LevelStarted, ProgressSnapshot, RunFinished, TelemetryUpdate
-from llm_loadtest.results.model import (
+from llm_loadtest.model.config import GoodputSLO, RunConfig
+from llm_loadtest.model.results import (
     ClientHealth,
-    GpuSample,
     Goodput,
+    GpuSample,
     LevelSummary,
     LoopLag,
     RequestCounts,
@@ -138,7 +137,7 @@ def make_result(
         goodput=GoodputSLO(ttft_ms=200, tpot_ms=50) if goodput else None,
         stream=stream,
     )
-    started = datetime(2026, 11, day, hour, 0, tzinfo=timezone.utc)
+    started = datetime(2026, 11, day, hour, 0, tzinfo=UTC)
     return RunResult(
         run_id=run_id,
         status=status,
@@ -357,8 +356,9 @@ def test_figures_pick_without_computing():
 
 
 def test_level_table_writes_the_figures_as_the_cli_does():
-    from llm_loadtest.results.presentation import FIGURES
-    from llm_loadtest.tui.widgets.level_table import CLIENT, FIGURES as COLUMNS, LevelTable
+    from llm_loadtest.report.presentation import FIGURES
+    from llm_loadtest.tui.widgets.level_table import CLIENT, LevelTable
+    from llm_loadtest.tui.widgets.level_table import FIGURES as COLUMNS
 
     level = make_level(8, 300.0, 30.0, 12.0, rate=5.0)
     cells = [cell.plain if hasattr(cell, "plain") else cell for cell in LevelTable._cells(level)]

@@ -9,12 +9,12 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from llm_loadtest.config import LevelSpec, RunConfig
 from llm_loadtest.engine.benchmark import RunStartError
 from llm_loadtest.engine.controller import RunController
 from llm_loadtest.engine.events import LevelFinished, ProgressSnapshot
 from llm_loadtest.engine.pool import merge_snapshots
 from llm_loadtest.engine.shares import level_share
+from llm_loadtest.model.config import LevelSpec, RunConfig
 
 pytestmark = pytest.mark.slow
 

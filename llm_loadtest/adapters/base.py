@@ -7,29 +7,14 @@ the time its bytes came off the socket (`adapters.exchange.arrival_clock`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 import aiohttp
 
-from llm_loadtest.engine.records import RequestRecord
+from llm_loadtest.model.records import Prompt, RequestRecord
 
 if TYPE_CHECKING:
     from llm_loadtest.adapters.exchange import Chunks
-
-
-class ServerUnreachable(Exception):
-    """The server could not be reached before the run (exit code 3)."""
-
-
-class ServerConfigError(Exception):
-    """The server answered, but the configuration does not fit it (unknown model...; exit 2)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Prompt:
-    text: str
-    input_tokens: int  # by the tokenizer in use; the server's count may differ
 
 
 class Adapter(Protocol):

@@ -16,8 +16,7 @@ from dataclasses import dataclass, field
 import aiohttp
 import numpy as np
 
-from llm_loadtest.adapters.base import Prompt
-from llm_loadtest.engine.records import Outcome, RequestRecord, TokenSource
+from llm_loadtest.model.records import Outcome, Prompt, RequestRecord, TokenSource
 
 _ERROR_BODY_LIMIT = 300
 # requests made before and after the run (not measured) get this long at most

@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 
 import aiohttp
 
-from llm_loadtest.adapters.base import ServerConfigError, ServerUnreachable
 from llm_loadtest.adapters.exchange import SIDE_REQUEST_TIMEOUT_S, Chunks, HttpAdapter, Problem, excerpt, short
 from llm_loadtest.adapters.sse import SSEReader
-from llm_loadtest.engine.records import Outcome, RequestRecord, TokenSource
+from llm_loadtest.model.errors import ServerConfigError, ServerUnreachable
+from llm_loadtest.model.records import Outcome, RequestRecord, TokenSource
 
 # the forms of a tokenize endpoint we know: (path, body with None where the text goes)
 _TOKENIZE_FORMS = (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from llm_loadtest.adapters.base import Adapter
 from llm_loadtest.adapters.openai import OpenAIAdapter
-from llm_loadtest.config import RunConfig
+from llm_loadtest.model.config import RunConfig
 
 # What each adapter speaks (docs/adapters.md has the details):
 # - openai: OpenAI's /v1 API (vLLM, SGLang, Ollama, LMDeploy, llama.cpp).

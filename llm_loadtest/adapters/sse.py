@@ -16,7 +16,7 @@ from httpx_sse._decoders import SSEDecoder, SSELineDecoder
 class SSEReader:
     """Feed it bytes as they arrive; it returns the `data` of each event completed by them."""
 
-    __slots__ = ("_text", "_lines", "_events")
+    __slots__ = ("_events", "_lines", "_text")
 
     def __init__(self) -> None:
         # incremental, so that a UTF-8 character split across two reads is not mangled

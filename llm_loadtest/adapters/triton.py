@@ -19,10 +19,10 @@ from urllib.parse import quote
 
 import aiohttp
 
-from llm_loadtest.adapters.base import ServerConfigError, ServerUnreachable
 from llm_loadtest.adapters.exchange import SIDE_REQUEST_TIMEOUT_S, Chunks, HttpAdapter, Problem, error_message, excerpt, short
 from llm_loadtest.adapters.sse import SSEReader
-from llm_loadtest.engine.records import Outcome, RequestRecord
+from llm_loadtest.model.errors import ServerConfigError, ServerUnreachable
+from llm_loadtest.model.records import Outcome, RequestRecord
 
 
 class ModelNotReady(ServerUnreachable):
@@ -51,7 +51,7 @@ class StreamText:
     the output) has the prompt cut off.
     """
 
-    __slots__ = ("times", "texts", "mode", "_prev", "_growths", "_prompt")
+    __slots__ = ("_growths", "_prev", "_prompt", "mode", "texts", "times")
 
     def __init__(self, prompt: str = ""):
         self.times: list[int] = []
@@ -179,7 +179,7 @@ class TritonAdapter(HttpAdapter):
             async with asyncio.timeout(SIDE_REQUEST_TIMEOUT_S):
                 async with session.get(url, headers=self.headers()) as resp:
                     return resp.status, await resp.text(errors="replace")
-        except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise ServerUnreachable(f"cannot reach {self.server}: {short(exc)}") from None
 
     async def _index(self, session: aiohttp.ClientSession) -> list[dict]:
@@ -190,7 +190,7 @@ class TritonAdapter(HttpAdapter):
                     if resp.status != 200:
                         return []
                     entries = json.loads(await resp.text())
-        except (aiohttp.ClientError, OSError, asyncio.TimeoutError, ValueError):
+        except (TimeoutError, aiohttp.ClientError, OSError, ValueError):
             return []
         if not isinstance(entries, list):
             return []

@@ -7,6 +7,7 @@ import importlib
 import sys
 
 from llm_loadtest import __version__
+from llm_loadtest.model.errors import ExitCode, LoadtestError
 
 # Each module has `register(subparsers)`, which adds its sub-command(s) and sets
 # `handler(args) -> int` as the parser default.
@@ -18,12 +19,10 @@ COMMAND_MODULES = [
 ]
 
 
-class CliError(Exception):
-    """One line for stderr, and the exit code that goes with it."""
+class CliError(LoadtestError):
+    """A command cannot go on; bad arguments unless it says otherwise."""
 
-    def __init__(self, message: str, exit_code: int = 2):
-        super().__init__(message)
-        self.exit_code = exit_code
+    exit_code = ExitCode.CONFIG
 
 
 MAX_REGRESSION_HELP = (
@@ -44,7 +43,7 @@ def percent_limit(text: str) -> float:
 
 
 class OneLineErrors(argparse.ArgumentParser):
-    """Bad arguments are one line on stderr and exit 2 (cli.md), not the usage text; the
+    """Bad arguments are one line on stderr and exit 2 (docs/cli.md), not the usage text; the
     sub-commands' parsers are of this class too."""
 
     def error(self, message: str):
@@ -72,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         return _open_app()
     try:
         return handler(args)
-    except CliError as exc:
+    except LoadtestError as exc:
         print(f"llm-loadtest: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:

@@ -1,5 +1,5 @@
 """A run without the app: progress on stderr, the summary on stdout, JSON and logs on request,
-and cli.md's exit codes."""
+and docs/cli.md's exit codes."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ import sys
 from llm_loadtest.cli import CliError
 from llm_loadtest.cli.progress import ProgressPrinter
 from llm_loadtest.cli.run_options import RunOptions
+from llm_loadtest.cli.signals import install_interrupt
 from llm_loadtest.cli.summary_table import result_report
-from llm_loadtest.config import RunConfig
 from llm_loadtest.engine.controller import RunStartError
-from llm_loadtest.results.model import RunResult
+from llm_loadtest.model.config import RunConfig
+from llm_loadtest.model.results import RunResult
 
 
 def run_headless(config: RunConfig, api_key: str | None, options: RunOptions) -> int:
@@ -28,8 +29,6 @@ def run_headless(config: RunConfig, api_key: str | None, options: RunOptions) ->
 
 
 async def _run(config: RunConfig, api_key: str | None, options: RunOptions, store) -> RunResult:
-    from llm_loadtest.cli.run import install_interrupt
-
     controller = options.controller(config, api_key=api_key, store=store)
     controller.subscribe(ProgressPrinter(sys.stderr))
     install_interrupt(asyncio.get_running_loop(), controller.abort)

@@ -4,11 +4,9 @@ headless or in the app."""
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import math
 import os
-import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,7 +14,7 @@ from typing import TYPE_CHECKING
 from pydantic import ValidationError
 
 from llm_loadtest.cli import MAX_REGRESSION_HELP, CliError, percent_limit
-from llm_loadtest.config import (
+from llm_loadtest.model.config import (
     ConfigError,
     RunConfig,
     config_error_message,
@@ -181,7 +179,7 @@ def baseline_for(config: RunConfig, run_id: str, db: str | None):
     """The stored run to gate against, checked before the run, so that a baseline that cannot
     serve costs no run (and an empty `--baseline "$UNSET"` never turns the gate off)."""
     from llm_loadtest.cli.store import open_store
-    from llm_loadtest.results.regression import planned_keys, shared_levels, workload_differences
+    from llm_loadtest.report.regression import planned_keys, shared_levels, workload_differences
 
     if not run_id.strip():
         raise CliError("--baseline needs a run id (see `llm-loadtest history`)", 2)
@@ -229,18 +227,3 @@ def handle_demo(args: argparse.Namespace) -> int:
 
         options = RunOptions(output=Path(args.output) if args.output else None, db=args.db, save=not args.no_save, gpu=False)
         return _run(config, None, options, headless=args.headless)
-
-
-def install_interrupt(loop: asyncio.AbstractEventLoop, on_interrupt) -> None:
-    """First Ctrl+C stops the run and keeps what was measured; a second one leaves at once."""
-    presses = 0
-
-    def handler() -> None:
-        nonlocal presses
-        presses += 1
-        if presses > 1:
-            os._exit(130)
-        print("\ninterrupted: stopping, keeping what was measured (Ctrl+C again to quit now)", file=sys.stderr)
-        on_interrupt()
-
-    loop.add_signal_handler(signal.SIGINT, handler)

@@ -9,10 +9,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from llm_loadtest.config import RunConfig
 from llm_loadtest.engine.events import EngineEvent, LevelFinished, LevelStarted, RunFailed, RunFinished, WarmupStarted
-from llm_loadtest.results.model import utc_now
-from llm_loadtest.storage.redact import redact
+from llm_loadtest.model.config import RunConfig
+from llm_loadtest.model.redact import redact
+from llm_loadtest.model.results import utc_now
 
 
 class RunLog:

@@ -1,5 +1,5 @@
 """What `run` does around the engine, headless or in the app: the controller's telemetry
-settings, `--log-file`, `--output` and cli.md's exit codes."""
+settings, `--log-file`, `--output` and docs/cli.md's exit codes."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING
 
 from llm_loadtest.cli import CliError
 from llm_loadtest.cli.run_log import RunLog
-from llm_loadtest.config import RunConfig
 from llm_loadtest.engine.events import EngineEvent, RunFailed, RunFinished
 from llm_loadtest.export.json_export import to_json_text
-from llm_loadtest.results.model import RunResult
-from llm_loadtest.results.regression import regression_check
+from llm_loadtest.model.config import RunConfig
+from llm_loadtest.model.results import RunResult
+from llm_loadtest.report.regression import regression_check
 
 if TYPE_CHECKING:
     from llm_loadtest.engine.controller import RunController

@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING
 
 from llm_loadtest.cli import MAX_REGRESSION_HELP, CliError, percent_limit
 from llm_loadtest.cli.store_views import compare_table, history_table, regression_table, slo_text
-from llm_loadtest.results.regression import regression_check, workload_differences
 from llm_loadtest.cli.summary_table import result_report
-from llm_loadtest.config import ConfigError, GoodputSLO, parse_goodput
-from llm_loadtest.results.model import RunResult
+from llm_loadtest.model.config import ConfigError, GoodputSLO, parse_goodput
+from llm_loadtest.model.results import RunResult
+from llm_loadtest.report.regression import regression_check, workload_differences
 
 if TYPE_CHECKING:
     from llm_loadtest.storage import Store
@@ -40,7 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     show = subparsers.add_parser("show", help="the summary of a stored run")
     show.add_argument("run_id", metavar="RUN_ID", help="a run id, or a unique start of one")
-    show.add_argument("--json", action="store_true", help="the result JSON (results.md) instead of a table")
+    show.add_argument("--json", action="store_true", help="the result JSON (docs/results.md) instead of a table")
     show.add_argument(
         "--goodput",
         metavar="SLO",
@@ -147,7 +147,7 @@ def handle_export(args: argparse.Namespace) -> int:
     if to_stdout and fmt == "xlsx":
         raise CliError("xlsx cannot go to stdout; give a file name with -o", 2)
     if args.requests and fmt == "json":
-        raise CliError("--requests is for csv (xlsx always has a Requests sheet; JSON follows results.md)", 2)
+        raise CliError("--requests is for csv (xlsx always has a Requests sheet; JSON follows docs/results.md)", 2)
     if args.samples and fmt != "csv":
         raise CliError("--samples is for csv (xlsx has GPU and Server sheets; JSON has gpu_samples and server_samples)", 2)
     if not to_stdout:

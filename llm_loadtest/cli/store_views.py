@@ -10,10 +10,10 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from llm_loadtest.config import GoodputSLO
-from llm_loadtest.results.model import LevelSummary, RunResult
-from llm_loadtest.results.presentation import DASH, FIGURES, Figure, number, percent, select, text_table
-from llm_loadtest.results.regression import LevelKey, RegressionCheck, level_key
+from llm_loadtest.model.config import GoodputSLO
+from llm_loadtest.model.results import LevelSummary, RunResult
+from llm_loadtest.report.presentation import DASH, FIGURES, Figure, number, percent, select, text_table
+from llm_loadtest.report.regression import LevelKey, RegressionCheck, level_key
 
 if TYPE_CHECKING:
     from llm_loadtest.storage.store import RunRow

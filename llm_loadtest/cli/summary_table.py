@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections import Counter
 
-from llm_loadtest.results.model import LevelSummary, RunResult
-from llm_loadtest.results.presentation import select, text_table
+from llm_loadtest.model.results import LevelSummary, RunResult
+from llm_loadtest.report.presentation import select, text_table
 
 # the columns after the level and its request counts; times in ms
 FIGURES = select(

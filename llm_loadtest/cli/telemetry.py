@@ -6,9 +6,10 @@ import argparse
 import platform
 import sys
 import time
+from collections.abc import Callable
 from datetime import datetime
 from importlib import metadata
-from typing import Callable, TextIO
+from typing import TextIO
 
 from llm_loadtest import __version__
 from llm_loadtest.cli import CliError

@@ -18,10 +18,9 @@ import aiohttp
 import numpy as np
 
 from llm_loadtest import metrics
-from llm_loadtest.adapters.base import Adapter, ServerConfigError, ServerUnreachable
+from llm_loadtest.adapters.base import Adapter
 from llm_loadtest.adapters.exchange import SIDE_REQUEST_TIMEOUT_S, Chunks
 from llm_loadtest.adapters.registry import make_adapter
-from llm_loadtest.config import ConfigError, LevelSpec, RunConfig
 from llm_loadtest.engine.arrivals import arrival_offsets
 from llm_loadtest.engine.events import (
     EngineEvent,
@@ -34,12 +33,14 @@ from llm_loadtest.engine.events import (
 )
 from llm_loadtest.engine.health import CpuMeter, LoopLagMonitor
 from llm_loadtest.engine.prompts import PromptFactory
-from llm_loadtest.engine.records import Outcome, RequestRecord, TokenSource
 from llm_loadtest.engine.session import open_session
 from llm_loadtest.engine.shares import LevelShare, level_share
 from llm_loadtest.engine.token_accounting import account_tokens
 from llm_loadtest.metrics.live import gaps_in_window_ns, live_figures, tokens_per_chunk
-from llm_loadtest.results.model import LevelSummary
+from llm_loadtest.model.config import ConfigError, LevelSpec, RunConfig
+from llm_loadtest.model.errors import LoadtestError, ServerConfigError, ServerUnreachable
+from llm_loadtest.model.records import Outcome, RequestRecord, TokenSource
+from llm_loadtest.model.results import LevelSummary
 from llm_loadtest.tokens.tokenizer import get_tokenizer
 
 SNAPSHOT_INTERVAL_S = 0.25
@@ -50,12 +51,8 @@ MIN_LIVE_TTFTS = 64
 ARRIVAL_SEED_STRIDE = 1_000_003  # each worker's arrivals come from a seed of its own
 
 
-class RunStartError(Exception):
-    """The run cannot start; `exit_code` follows cli.md (2 configuration, 3 unreachable)."""
-
-    def __init__(self, message: str, exit_code: int):
-        super().__init__(message)
-        self.exit_code = exit_code
+class RunStartError(LoadtestError):
+    """The run cannot start; `exit_code` follows docs/cli.md (2 configuration, 3 unreachable)."""
 
 
 class Benchmark:

@@ -18,9 +18,9 @@ import threading
 from collections.abc import AsyncIterator
 from multiprocessing.connection import Connection
 
-from llm_loadtest.config import RunConfig
 from llm_loadtest.engine.events import EngineEvent, RunFailed, WorkerReady
 from llm_loadtest.engine.priority import start_process
+from llm_loadtest.model.config import RunConfig
 
 _ABORT = "abort"
 _GO = "go"  # to a worker of a pool: every worker is ready, start the level

@@ -12,15 +12,13 @@ import platform
 import socket
 import time
 import uuid
-from urllib.parse import urlsplit, urlunsplit
 from collections.abc import Callable
+from urllib.parse import urlsplit, urlunsplit
 
 from llm_loadtest import __version__
 from llm_loadtest.adapters.registry import tokenizer_warning
-from llm_loadtest.config import RunConfig
 from llm_loadtest.engine.benchmark import Benchmark, RunStartError
 from llm_loadtest.engine.child import EngineProcess
-from llm_loadtest.engine.pool import EnginePool
 from llm_loadtest.engine.events import (
     EngineEvent,
     LevelFinished,
@@ -30,8 +28,10 @@ from llm_loadtest.engine.events import (
     RunStarted,
     TelemetryUpdate,
 )
-from llm_loadtest.engine.records import RequestRecord
-from llm_loadtest.results.model import RunResult, TokenSourceInfo, utc_now
+from llm_loadtest.engine.pool import EnginePool
+from llm_loadtest.model.config import RunConfig
+from llm_loadtest.model.records import RequestRecord
+from llm_loadtest.model.results import RunResult, TokenSourceInfo, utc_now
 
 TELEMETRY_PUBLISH_S = 1.0
 

@@ -11,8 +11,8 @@ from typing import Literal
 
 import numpy as np
 
-from llm_loadtest.engine.records import RequestRecord
-from llm_loadtest.results.model import GpuSample, LevelSummary, RunResult, ServerSample
+from llm_loadtest.model.records import RequestRecord
+from llm_loadtest.model.results import GpuSample, LevelSummary, RunResult, ServerSample
 
 Phase = Literal["preflight", "warmup", "running", "draining", "done"]
 
@@ -97,7 +97,7 @@ class RunFinished:
 
 @dataclass(slots=True)
 class RunFailed:
-    """The run could not start or broke; `exit_code` follows cli.md (2 config, 3 unreachable)."""
+    """The run could not start or broke; `exit_code` follows docs/cli.md (2 config, 3 unreachable)."""
 
     message: str
     exit_code: int

@@ -19,7 +19,6 @@ from collections.abc import AsyncIterator
 
 import numpy as np
 
-from llm_loadtest.config import RunConfig
 from llm_loadtest.engine.benchmark import SNAPSHOT_INTERVAL_S, level_summary
 from llm_loadtest.engine.child import EngineProcess
 from llm_loadtest.engine.events import (
@@ -32,6 +31,7 @@ from llm_loadtest.engine.events import (
     WorkerLevelDone,
     WorkerReady,
 )
+from llm_loadtest.model.config import RunConfig
 
 
 class EnginePool:

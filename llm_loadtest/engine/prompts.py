@@ -13,21 +13,12 @@ from __future__ import annotations
 
 import random
 
-from llm_loadtest.adapters.base import Prompt
+from llm_loadtest.model.records import Prompt
 from llm_loadtest.tokens.tokenizer import Tokenizer
 
 # Common words; with a leading space each is a single token in the BPE vocabularies we meet,
 # so a prompt's length can be set by counting words, then checked with the real tokenizer.
-_WORDS = (
-    "the of and to in is that for it as was with be by on not he this are or his from at which "
-    "but have an they you were her she there been one all we their has would when if so no "
-    "will more out up into do any your what some can only other new time could these two may "
-    "first then them its over such our man me even most made after also did many before must "
-    "through back years where much way well down should because each just those people how "
-    "too little state good very make world still own see men work long here get both between "
-    "life being under never day same another know while last might us great old year off come "
-    "since against go came right used take three"
-).split()
+_WORDS = ["the", "of", "and", "to", "in", "is", "that", "for", "it", "as", "was", "with", "be", "by", "on", "not", "he", "this", "are", "or", "his", "from", "at", "which", "but", "have", "an", "they", "you", "were", "her", "she", "there", "been", "one", "all", "we", "their", "has", "would", "when", "if", "so", "no", "will", "more", "out", "up", "into", "do", "any", "your", "what", "some", "can", "only", "other", "new", "time", "could", "these", "two", "may", "first", "then", "them", "its", "over", "such", "our", "man", "me", "even", "most", "made", "after", "also", "did", "many", "before", "must", "through", "back", "years", "where", "much", "way", "well", "down", "should", "because", "each", "just", "those", "people", "how", "too", "little", "state", "good", "very", "make", "world", "still", "own", "see", "men", "work", "long", "here", "get", "both", "between", "life", "being", "under", "never", "day", "same", "another", "know", "while", "last", "might", "us", "great", "old", "year", "off", "come", "since", "against", "go", "came", "right", "used", "take", "three"]
 
 BODIES = 64
 CHECKED_WHOLE = 16  # prompts checked whole before the opening + body sum is trusted

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from llm_loadtest.config import LevelSpec
+from llm_loadtest.model.config import LevelSpec
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from llm_loadtest.engine.records import RequestRecord, TokenSource
+from llm_loadtest.model.records import RequestRecord, TokenSource
 from llm_loadtest.tokens.tokenizer import Tokenizer
 
 

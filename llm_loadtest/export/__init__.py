@@ -1,4 +1,4 @@
-"""Exports of a stored or fresh run: JSON (results.md), CSV (levels or requests), XLSX."""
+"""Exports of a stored or fresh run: JSON (docs/results.md), CSV (levels or requests), XLSX."""
 
 from llm_loadtest.export.csv_export import to_csv
 from llm_loadtest.export.json_export import to_json, to_json_text

@@ -8,13 +8,13 @@ gives the very figure of the JSON; a null is an empty cell.
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any, Iterator, Literal
+from typing import IO, Any, Literal
 
 from llm_loadtest.export.tables import REQUEST_COLUMNS, RecordsArg, level_table, request_rows, sample_table
-from llm_loadtest.results.model import GpuSample, RunResult, ServerSample
+from llm_loadtest.model.results import GpuSample, RunResult, ServerSample
 
 SampleKind = Literal["gpu", "server"]
 SAMPLE_KINDS: tuple[SampleKind, ...] = ("gpu", "server")
@@ -24,7 +24,7 @@ def to_csv(
     result: RunResult, path: str | Path | IO[str], requests: RecordsArg = None, samples: SampleKind | None = None
 ) -> None:
     """Levels; or, when `requests` is given (a list, or level index -> records), requests;
-    or, when `samples` is "gpu" or "server", the run's samples of that kind (results.md's
+    or, when `samples` is "gpu" or "server", the run's samples of that kind (docs/results.md's
     fields, `t` in seconds since the run started)."""
     if requests is not None and samples is not None:
         raise ValueError("a CSV holds requests or samples, not both")

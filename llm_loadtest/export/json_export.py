@@ -1,4 +1,4 @@
-"""The result JSON, exactly as results.md promises it."""
+"""The result JSON, exactly as docs/results.md promises it."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 from typing import IO
 
-from llm_loadtest.results.model import RunResult
-from llm_loadtest.storage.redact import redact
+from llm_loadtest.model.redact import redact
+from llm_loadtest.model.results import RunResult
 
 
 def to_json_text(result: RunResult) -> str:

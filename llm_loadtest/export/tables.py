@@ -14,9 +14,9 @@ from typing import Any, Union, get_args, get_origin
 import numpy as np
 from pydantic import BaseModel
 
-from llm_loadtest.engine.records import RequestRecord
 from llm_loadtest.metrics.latency import NS_PER_MS, tpot_ms
-from llm_loadtest.results.model import LevelSummary, RunResult
+from llm_loadtest.model.records import RequestRecord
+from llm_loadtest.model.results import LevelSummary, RunResult
 
 # Records as given to an export: a mapping level index -> records, or one flat list.
 RecordsArg = Mapping[int, Sequence[RequestRecord]] | Sequence[RequestRecord] | None
@@ -168,7 +168,7 @@ REQUEST_COLUMNS = [
 def request_rows(result: RunResult, records: RecordsArg) -> Iterable[list[Any]]:
     """One row per request, in REQUEST_COLUMNS order; times in ms from the run's first request.
 
-    TPOT is metrics.md's (successful streamed requests with at least two output tokens), and
+    TPOT is docs/metrics.md's (successful streamed requests with at least two output tokens), and
     it comes from the same function as the summaries, so the two can never disagree.
     """
     groups = _groups(records)

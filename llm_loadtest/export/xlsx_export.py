@@ -15,10 +15,10 @@ from typing import Any
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.chart import Reference, ScatterChart, Series
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
 from llm_loadtest.export.tables import (
     REQUEST_COLUMNS,
@@ -28,8 +28,8 @@ from llm_loadtest.export.tables import (
     request_rows,
     sample_table,
 )
-from llm_loadtest.results.model import GpuSample, RunResult, ServerSample
-from llm_loadtest.storage.redact import redact
+from llm_loadtest.model.redact import redact
+from llm_loadtest.model.results import GpuSample, RunResult, ServerSample
 
 # Excel's limits: rows in a sheet (header row included), characters in a cell.
 MAX_ROWS = 1_048_576

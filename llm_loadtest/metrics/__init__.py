@@ -1,4 +1,4 @@
-"""Metrics: pure functions of request records, exactly as ../shared/spec/metrics.md defines them."""
+"""Metrics: pure functions of request records, exactly as docs/metrics.md defines them."""
 
 from llm_loadtest.metrics.client_health import (
     CLIENT_CPU_WARN_PERCENT,

@@ -1,4 +1,4 @@
-"""Is the client itself fast enough for its numbers to be believed? (metrics.md, "Client health")
+"""Is the client itself fast enough for its numbers to be believed? (docs/metrics.md, "Client health")
 
 A load generator that lags inflates every latency it reports. These checks do not correct the
 numbers; they put a visible one-line warning beside them.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from llm_loadtest.metrics.stats import stats
-from llm_loadtest.results.model import ClientHealth, LoopLag
+from llm_loadtest.model.results import ClientHealth, LoopLag
 
 # A periodic 10 ms timer firing this late at p99 means chunk timestamps are late by as much.
 LOOP_LAG_P99_WARN_MS = 5.0

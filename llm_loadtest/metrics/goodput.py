@@ -1,4 +1,4 @@
-"""Goodput: the share of requests that met every SLO given (metrics.md, "Goodput").
+"""Goodput: the share of requests that met every SLO given (docs/metrics.md, "Goodput").
 
 A request is good when it succeeded and every threshold given holds with a strict `<`.
 
@@ -15,10 +15,10 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from llm_loadtest.config import GoodputSLO
-from llm_loadtest.engine.records import RequestRecord
 from llm_loadtest.metrics.latency import latencies, level_duration_s, measured
-from llm_loadtest.results.model import Goodput, SLOCount
+from llm_loadtest.model.config import GoodputSLO
+from llm_loadtest.model.records import RequestRecord
+from llm_loadtest.model.results import Goodput, SLOCount
 
 
 def _active(slo: GoodputSLO | None) -> bool:

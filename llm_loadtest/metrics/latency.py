@@ -1,4 +1,4 @@
-"""Per-request derived figures (metrics.md, "Per request: derived"), as numpy arrays.
+"""Per-request derived figures (docs/metrics.md, "Per request: derived"), as numpy arrays.
 
 Every function here that takes records ignores warm-up ones, so that no caller can let one slip
 into a figure.
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from llm_loadtest.engine.records import RequestRecord
+from llm_loadtest.model.records import RequestRecord
 
 NS_PER_MS = 1_000_000.0
 NS_PER_S = 1_000_000_000.0

@@ -1,16 +1,16 @@
-"""One load level's summary (results.md `levels[]`), from its request records."""
+"""One load level's summary (docs/results.md `levels[]`), from its request records."""
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
 
-from llm_loadtest.config import GoodputSLO, LevelSpec
-from llm_loadtest.engine.records import RequestRecord
 from llm_loadtest.metrics.goodput import compute_goodput
 from llm_loadtest.metrics.latency import connect_ms, latencies, level_duration_s, measured
 from llm_loadtest.metrics.stats import stats
-from llm_loadtest.results.model import ClientHealth, LevelSummary, RequestCounts, TokenTotals
+from llm_loadtest.model.config import GoodputSLO, LevelSpec
+from llm_loadtest.model.records import RequestRecord
+from llm_loadtest.model.results import ClientHealth, LevelSummary, RequestCounts, TokenTotals
 
 
 def token_totals(counts: Iterable[int | None]) -> TokenTotals:
@@ -37,7 +37,7 @@ def summarize_level(
     input_len_requested: int | None = None,
     client: ClientHealth | None = None,
 ) -> LevelSummary:
-    """Every figure of one level, as metrics.md defines it. Warm-up records are ignored.
+    """Every figure of one level, as docs/metrics.md defines it. Warm-up records are ignored.
 
     Latency statistics are over successful requests and are None (not 0) when there is none.
     Throughputs and the achieved request rate are real measurements over the level's duration,

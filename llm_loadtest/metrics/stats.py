@@ -1,4 +1,4 @@
-"""Summary statistics of one metric, as metrics.md defines them.
+"""Summary statistics of one metric, as docs/metrics.md defines them.
 
 numpy's defaults on purpose (population std, ddof=0; linear percentile interpolation), so that
 anyone can reproduce a figure with two lines of numpy and compare with vLLM's `bench serve`,
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from llm_loadtest.results.model import Stats
+from llm_loadtest.model.results import Stats
 
 # min and max ride along as the 0th and 100th percentiles: one partition pass instead of three
 # full scans, which matters for the pooled ITL arrays (millions of values per level).
@@ -20,7 +20,7 @@ def stats(values_ms: np.ndarray | list[float] | None) -> Stats | None:
     """min, max, mean, std, p50/p90/p95/p99 of `values_ms`; None when there is no value.
 
     NaN means "absent" everywhere in this package, so NaNs are dropped first rather than allowed
-    to poison every figure. An array with nothing left gives None, never zeros (results.md).
+    to poison every figure. An array with nothing left gives None, never zeros (docs/results.md).
     """
     if values_ms is None:
         return None

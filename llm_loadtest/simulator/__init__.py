@@ -9,4 +9,5 @@
 - metrics.py: /metrics; chunklog.py: the truth log
 - server.py: app factory, `start_server` (in-process) and `run` (the command)
 - process.py: SimulatorProcess, the simulator in a child process
+- command.py: the command-line flags, shared by `llm-loadtest simulate` and `python -m`
 """

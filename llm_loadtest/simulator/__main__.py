@@ -9,17 +9,17 @@ from __future__ import annotations
 import argparse
 import sys
 
-from llm_loadtest.cli import CliError
-from llm_loadtest.cli import simulate
+from llm_loadtest.model.errors import LoadtestError
+from llm_loadtest.simulator import command
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m llm_loadtest.simulator")
-    simulate.add_options(parser)
+    command.add_options(parser)
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     try:
-        return simulate.handle(args)
-    except CliError as exc:
+        return command.handle(args)
+    except LoadtestError as exc:
         print(f"llm-loadtest: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:

@@ -13,19 +13,7 @@ import random
 
 WORDS: tuple[str, ...] = tuple(
     " " + w
-    for w in (
-        "the of and to in is that for it as with was on be by at this are from or have an they which one "
-        "you were all we her she there would their will when who him been has more if no out do so can what "
-        "up said about other into than its time only could new them man some these then two first may any "
-        "like now my such make over our even most me state after also made many did must before back see "
-        "through way where get much go well your know should down work year because come people just say "
-        "each those take day good how long own too little use us very great still men here life both between "
-        "old under last never place same another think house while high right might came off find states "
-        "since used give against three himself look few general hand school part small american home during "
-        "number again upon mind system world water light name city land line group point order hour word "
-        "side case fact story plan power money music game body night car friend family team paper food river "
-        "letter color"
-    ).split()
+    for w in ["the", "of", "and", "to", "in", "is", "that", "for", "it", "as", "with", "was", "on", "be", "by", "at", "this", "are", "from", "or", "have", "an", "they", "which", "one", "you", "were", "all", "we", "her", "she", "there", "would", "their", "will", "when", "who", "him", "been", "has", "more", "if", "no", "out", "do", "so", "can", "what", "up", "said", "about", "other", "into", "than", "its", "time", "only", "could", "new", "them", "man", "some", "these", "then", "two", "first", "may", "any", "like", "now", "my", "such", "make", "over", "our", "even", "most", "me", "state", "after", "also", "made", "many", "did", "must", "before", "back", "see", "through", "way", "where", "get", "much", "go", "well", "your", "know", "should", "down", "work", "year", "because", "come", "people", "just", "say", "each", "those", "take", "day", "good", "how", "long", "own", "too", "little", "use", "us", "very", "great", "still", "men", "here", "life", "both", "between", "old", "under", "last", "never", "place", "same", "another", "think", "house", "while", "high", "right", "might", "came", "off", "find", "states", "since", "used", "give", "against", "three", "himself", "look", "few", "general", "hand", "school", "part", "small", "american", "home", "during", "number", "again", "upon", "mind", "system", "world", "water", "light", "name", "city", "land", "line", "group", "point", "order", "hour", "word", "side", "case", "fact", "story", "plan", "power", "money", "music", "game", "body", "night", "car", "friend", "family", "team", "paper", "food", "river", "letter", "color"]
 )
 
 # JSON string bodies (no quotes) as bytes, so a chunk is built by joining bytes, not json.dumps.

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from llm_loadtest.engine.records import EMPTY_COUNTS, EMPTY_TIMES, Outcome, RequestRecord, TokenSource
+from llm_loadtest.model.records import EMPTY_COUNTS, EMPTY_TIMES, Outcome, RequestRecord, TokenSource
 
 _TIMES_U32 = 1  # schema 1, read only: every gap in 32 bits, the first one included
 _TIMES_I64 = 2  # every gap in 64 bits
@@ -186,7 +186,7 @@ def _token_code(low: int, high: int) -> int:
         return _TOKENS_U8
     if low >= 0 and high <= 0xFFFF:
         return _TOKENS_U16
-    if -(2**31) <= low and high < 2**31:
+    if low >= -(2**31) and high < 2**31:
         return _TOKENS_I32
     return _TOKENS_I64
 

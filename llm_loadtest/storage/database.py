@@ -17,7 +17,6 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
 
-
 _BEGIN_OPTION = "llm_loadtest_sqlite_begin"
 
 

@@ -1,4 +1,4 @@
-"""Where the results database lives (cli.md, "Where results live").
+"""Where the results database lives (docs/cli.md, "Where results live").
 
 Order: `--db` > `LLM_LOADTEST_DB` (an SQLAlchemy URL or a path) > `DATABASE_PATH` (a path)
 > `$XDG_DATA_HOME/llm-loadtest/benchmarks.db`. The folder of an SQLite file is created when

@@ -14,16 +14,17 @@ import json
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import Connection, Engine, and_, delete, func, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
-from llm_loadtest.config import RunConfig
-from llm_loadtest.engine.records import RequestRecord
-from llm_loadtest.results.model import (
+from llm_loadtest.model.config import RunConfig
+from llm_loadtest.model.records import RequestRecord
+from llm_loadtest.model.redact import redact, without_userinfo
+from llm_loadtest.model.results import (
     GpuSample,
     LevelSummary,
     RunResult,
@@ -36,7 +37,6 @@ from llm_loadtest.storage.database import describe_url, make_engine, read_transa
 from llm_loadtest.storage.errors import AmbiguousRunError, StoreError, UnknownRunError, describe
 from llm_loadtest.storage.location import resolve_database_url
 from llm_loadtest.storage.migrations import ensure_schema
-from llm_loadtest.storage.redact import redact, without_userinfo
 from llm_loadtest.storage.schema import (
     SCHEMA_VERSION,
     GpuSampleTable,
@@ -82,7 +82,7 @@ class RunRow:
 
 
 class Store:
-    """Open with `Store.open(db)`; `db` is a path or an SQLAlchemy URL (None: cli.md's order)."""
+    """Open with `Store.open(db)`; `db` is a path or an SQLAlchemy URL (None: docs/cli.md's order)."""
 
     def __init__(self, engine: Engine, where: str, busy_timeout_s: float):
         self._engine = engine
@@ -513,7 +513,7 @@ def _escape_like(text: str) -> str:
 def _to_db_time(value: datetime) -> datetime:
     # Stored as naive UTC: SQLite keeps no zone, and every backend then agrees.
     if value.tzinfo is not None:
-        value = value.astimezone(timezone.utc).replace(tzinfo=None)
+        value = value.astimezone(UTC).replace(tzinfo=None)
     return value
 
 
@@ -521,5 +521,5 @@ def _from_db_time(value: datetime | str) -> datetime:
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
     if value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc)
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from statistics import fmean
 
-from llm_loadtest.results.model import ServerSample
+from llm_loadtest.model.results import ServerSample
 
 KV_FULL = 0.98  # "about 100 %": vLLM rarely reports a full 1.0 before it preempts
 PREFIX_HIT_HIGH = 0.5

@@ -9,11 +9,12 @@ a laptop or a client machine) and `GpuError` (NVML is there but failing: worth a
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
-from llm_loadtest.results.model import GpuSample
+from llm_loadtest.model.results import GpuSample
 
 try:
     import pynvml as _pynvml

@@ -8,14 +8,14 @@ KV-cache usage (0..1) and prefix-cache hit rate (0..1). Parsing is prometheus_cl
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from llm_loadtest.results.model import ServerSample
+from llm_loadtest.model.results import ServerSample
 
 DEFAULT_TIMEOUT_S = 2.0
 

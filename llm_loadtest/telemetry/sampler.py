@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 
-from llm_loadtest.results.model import GpuSample, ServerSample
+from llm_loadtest.model.results import GpuSample, ServerSample
 from llm_loadtest.telemetry.nvml import GpuError, GpuReader, GpuUnavailable
 from llm_loadtest.telemetry.prometheus import (
     DEFAULT_TIMEOUT_S,

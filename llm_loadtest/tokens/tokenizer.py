@@ -12,7 +12,7 @@ import functools
 from pathlib import Path
 from typing import Protocol
 
-from llm_loadtest.config import ConfigError
+from llm_loadtest.model.config import ConfigError
 
 _SHIPPED = {
     # name: (file in this folder, sha256 published in tiktoken_ext.openai_public)

@@ -7,15 +7,16 @@ store, never from arithmetic here.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
-from llm_loadtest.config import RunConfig
 from llm_loadtest.engine.priority import yield_cpu_to_engine
+from llm_loadtest.model.config import RunConfig
 from llm_loadtest.tui.settings import DARK_THEME, LIGHT_THEME, UISettings, settings_path
 
 if TYPE_CHECKING:

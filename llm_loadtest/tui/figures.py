@@ -4,10 +4,10 @@ figure is read and written is `results.presentation`'s."""
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
-from llm_loadtest.results.model import LevelSummary, RunResult
-from llm_loadtest.results.presentation import FIGURES, select
+from llm_loadtest.model.results import LevelSummary, RunResult
+from llm_loadtest.report.presentation import FIGURES, select
 
 
 def _pick(levels: list[LevelSummary], value: Callable[[LevelSummary], float | None], best: Callable) -> LevelSummary | None:

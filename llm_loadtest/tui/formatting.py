@@ -7,9 +7,9 @@ from datetime import datetime
 
 from rich.text import Text
 
-from llm_loadtest.results import presentation
-from llm_loadtest.results.model import LevelSummary
-from llm_loadtest.results.presentation import Figure
+from llm_loadtest.model.results import LevelSummary
+from llm_loadtest.report import presentation
+from llm_loadtest.report.presentation import Figure
 
 DASH = "—"  # no figure, on screen
 

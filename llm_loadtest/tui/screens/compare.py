@@ -8,8 +8,8 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
 
-from llm_loadtest.results.model import LevelSummary, RunResult
-from llm_loadtest.results.presentation import Figure
+from llm_loadtest.model.results import LevelSummary, RunResult
+from llm_loadtest.report.presentation import Figure
 from llm_loadtest.tui import figures
 from llm_loadtest.tui import formatting as fmt
 from llm_loadtest.tui.widgets.charts import PALETTE, Chart, Series

@@ -22,7 +22,6 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
 
-from llm_loadtest.config import RunConfig
 from llm_loadtest.engine.events import (
     LevelFinished,
     LevelStarted,
@@ -34,7 +33,8 @@ from llm_loadtest.engine.events import (
     WarmupStarted,
 )
 from llm_loadtest.metrics.client_health import CLIENT_CPU_WARN_PERCENT, LOOP_LAG_P99_WARN_MS
-from llm_loadtest.results.model import GpuSample, LevelSummary, RunResult, ServerSample
+from llm_loadtest.model.config import RunConfig
+from llm_loadtest.model.results import GpuSample, LevelSummary, RunResult, ServerSample
 from llm_loadtest.tui import formatting as fmt
 from llm_loadtest.tui.screens.dialogs import ConfirmDialog
 from llm_loadtest.tui.widgets.charts import PALETTE, Chart, Series, show_errors_and_goodput

@@ -17,7 +17,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, Checkbox, Footer, Header, Input, Label, Select, Static
 
-from llm_loadtest.config import (
+from llm_loadtest.model.config import (
     ConfigError,
     GoodputSLO,
     RunConfig,
@@ -26,8 +26,8 @@ from llm_loadtest.config import (
     parse_goodput,
     parse_int_list,
 )
-from llm_loadtest.tui.screens.dialogs import PickDialog, PromptDialog
 from llm_loadtest.tui import server_probe
+from llm_loadtest.tui.screens.dialogs import PickDialog, PromptDialog
 
 ADAPTERS = [("OpenAI-compatible (vLLM, SGLang, Ollama, …)", "openai"), ("Triton", "triton"), ("TensorRT-LLM", "trtllm")]
 ENDPOINTS = [("chat  /v1/chat/completions", "chat"), ("completions  /v1/completions", "completions")]

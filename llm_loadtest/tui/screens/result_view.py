@@ -12,7 +12,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
 
-from llm_loadtest.results.model import RunResult
+from llm_loadtest.model.results import RunResult
 from llm_loadtest.tui import figures
 from llm_loadtest.tui import formatting as fmt
 from llm_loadtest.tui.screens.dialogs import ExportDialog

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 from rich.markup import escape
@@ -28,11 +28,11 @@ from textual.strip import Strip
 from textual.timer import Timer
 from textual_hires_canvas import Canvas
 from textual_plot import HiResMode, LegendLocation, PlotWidget
-from textual_plot.plot_widget import Legend
 from textual_plot.axis_formatter import CategoricalAxisFormatter, NumericAxisFormatter
+from textual_plot.plot_widget import Legend
 
-from llm_loadtest.results.model import LevelSummary
-from llm_loadtest.results.presentation import FIGURES
+from llm_loadtest.model.results import LevelSummary
+from llm_loadtest.report.presentation import FIGURES
 
 MAX_REDRAWS_PER_S = 4.0
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import DataTable
 
-from llm_loadtest.results.model import LevelSummary
-from llm_loadtest.results.presentation import PERCENTILES, latency_key, select
+from llm_loadtest.model.results import LevelSummary
+from llm_loadtest.report.presentation import PERCENTILES, latency_key, select
 from llm_loadtest.tui import formatting as fmt
 
 LATENCIES = ("ttft_ms", "tpot_ms", "itl_per_token_ms", "e2e_ms")

@@ -4,7 +4,8 @@ cursor stays where the user left it."""
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from rich.text import Text
 from textual.widgets import DataTable

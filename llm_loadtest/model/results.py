@@ -1,4 +1,4 @@
-"""The result of a run, as ../shared/spec/results.md promises it (JSON schema v1).
+"""The result of a run, as docs/results.md promises it (JSON schema v1).
 
 Every producer (engine, store, exports) and consumer (CLI tables, app) speaks these models.
 A statistic with no data is None (JSON null), never 0.
@@ -6,13 +6,13 @@ A statistic with no data is None (JSON null), never 0.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from llm_loadtest.config import RunConfig
-from llm_loadtest.results.presentation import level_label
+from llm_loadtest.model.config import RunConfig
+from llm_loadtest.model.levels import level_label
 
 SCHEMA = "llm-loadtest/result/v1"
 
@@ -141,4 +141,4 @@ class RunResult(BaseModel):
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc).replace(microsecond=0)
+    return datetime.now(UTC).replace(microsecond=0)

@@ -10,13 +10,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from llm_loadtest.results.presentation import level_label
+from llm_loadtest.model.errors import ConfigError
+from llm_loadtest.model.levels import level_label
 
 DEFAULT_TOKENIZER = "tiktoken:cl100k_base"
-
-
-class ConfigError(ValueError):
-    """Bad user input; the message is one line that says what and how to fix it."""
 
 
 class GoodputSLO(BaseModel):
@@ -36,7 +33,7 @@ MAX_WORKERS = 64
 
 
 class RunConfig(BaseModel):
-    """What to run. Field names are those of results.md's `config` object."""
+    """What to run. Field names are those of docs/results.md's `config` object."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 

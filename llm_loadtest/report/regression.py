@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from llm_loadtest.config import RunConfig
-from llm_loadtest.results.model import LevelSummary, RunResult
-from llm_loadtest.results.presentation import FIGURES
+from llm_loadtest.model.config import RunConfig
+from llm_loadtest.model.results import LevelSummary, RunResult
+from llm_loadtest.report.presentation import FIGURES
 
 # what a serving change can make worse: the rate of tokens, and the latency a user waits
 GATED_FIGURES = ("output_throughput", "ttft_p50", "ttft_p99", "tpot_p50", "e2e_p99")

@@ -1,4 +1,4 @@
-"""Per-request records, exactly as metrics.md defines them.
+"""Per-request records, exactly as docs/metrics.md defines them.
 
 Times are `time.perf_counter_ns()` values (CLOCK_MONOTONIC on Linux, shared by every process
 of the machine, so the simulator's log can be compared with them). Per-chunk data are numpy
@@ -28,6 +28,12 @@ class TokenSource(StrEnum):
     SERVER = "server"
     TOKENIZER = "tokenizer"
     SERVER_TOKENIZE = "server_tokenize"  # the server's own /tokenize endpoint on the text
+
+
+@dataclass(frozen=True, slots=True)
+class Prompt:
+    text: str
+    input_tokens: int  # by the tokenizer in use; the server's count may differ
 
 
 EMPTY_TIMES = np.empty(0, dtype=np.int64)
@@ -65,7 +71,7 @@ class RequestRecord:
 
     @property
     def error_class(self) -> str | None:
-        """`http_500`-style key for errors by class (results.md `errors`)."""
+        """`http_500`-style key for errors by class (docs/results.md `errors`)."""
         if self.ok:
             return None
         if self.outcome in (Outcome.HTTP_4XX, Outcome.HTTP_5XX) and self.http_status:

@@ -12,18 +12,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # config imports this module, and results.model imports config
-    from llm_loadtest.results.model import LevelSummary
+if TYPE_CHECKING:
+    from llm_loadtest.model.results import LevelSummary
 
 DASH = "-"  # no figure, in plain text; the app passes its own
-
-
-def level_label(concurrency: int | None, request_rate: float | None) -> str:
-    """A load level: "c=10" (closed loop), "5 req/s" or "5 req/s (max 10)" (open loop, capped)."""
-    if request_rate is None:
-        return f"c={concurrency}"
-    cap = f" (max {concurrency})" if concurrency else ""
-    return f"{request_rate:g} req/s{cap}"
 
 
 # --- numbers -------------------------------------------------------------------------------
