@@ -70,17 +70,25 @@ def main() -> None:
         for streams in stream_counts:
             log_path = Path(folder) / f"log-{streams}.jsonl"
             # the simulator's step grows with the batch like a real server's; 20 ms + 10 us/seq
-            with SimulatorProcess(ttft_ms=50, itl_ms=20, step_us_per_seq=10, prefill_us_per_token=0, max_seqs=max(streams, 1), chunk_log=log_path) as sim:
+            with SimulatorProcess(
+                ttft_ms=50, itl_ms=20, step_us_per_seq=10, prefill_us_per_token=0, max_seqs=max(streams, 1), chunk_log=log_path
+            ) as sim:
                 requests = max(8, streams * (1 if args.quick else 2))
                 level, records, cpu = asyncio.run(one_level(sim.url, streams, requests, output_len))
                 log = sim.read_chunk_log()
             chunks = sum(len(r.chunk_times_ns) for r in records)
             true_ttft, true_itl = truth([r for r in records if r.ok], log)
             print(f"== {streams} streams, {len(records)} requests, {chunks} chunks ({level.requests.failed} failed)")
-            print(f"   client CPU: {1000 * cpu / max(chunks, 1):.3f} s per 1,000 chunks ({cpu:.2f} s total, {level.client.cpu_percent or 0:.0f} % of a core during the level)")
+            print(
+                f"   client CPU: {1000 * cpu / max(chunks, 1):.3f} s per 1,000 chunks ({cpu:.2f} s total, {level.client.cpu_percent or 0:.0f} % of a core during the level)"
+            )
             print(f"   loop lag p99: {level.client.loop_lag_ms.p99} ms; warnings: {level.client.warnings or 'none'}")
-            print(f"   TTFT p50 {within(level.ttft_ms.p50, np.percentile(true_ttft, 50))}   p99 {within(level.ttft_ms.p99, np.percentile(true_ttft, 99))}")
-            print(f"   ITL  p50 {within(level.itl_ms.p50, np.percentile(true_itl, 50))}   p99 {within(level.itl_ms.p99, np.percentile(true_itl, 99))}")
+            print(
+                f"   TTFT p50 {within(level.ttft_ms.p50, np.percentile(true_ttft, 50))}   p99 {within(level.ttft_ms.p99, np.percentile(true_ttft, 99))}"
+            )
+            print(
+                f"   ITL  p50 {within(level.itl_ms.p50, np.percentile(true_itl, 50))}   p99 {within(level.itl_ms.p99, np.percentile(true_itl, 99))}"
+            )
             print(f"   memory: {record_bytes(records) / max(chunks, 1):.1f} bytes held per streamed chunk")
 
 

@@ -41,8 +41,7 @@ def section(title: str) -> None:
 
 
 def cli(*argv: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run([sys.executable, "-m", "llm_loadtest", *argv], cwd=ROOT,
-                          capture_output=True, text=True, timeout=timeout)
+    done = subprocess.run([sys.executable, "-m", "llm_loadtest", *argv], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
     print(f"$ llm-loadtest {' '.join(argv)}   -> exit {done.returncode}")
     for line in (done.stdout + done.stderr).rstrip().splitlines():
         print(f"  {line}")
@@ -88,8 +87,7 @@ def _load(url: str, stop: threading.Event, workers: int = 8) -> list[int]:
     import httpx
 
     codes: list[int] = []
-    body = {"model": "sim-model", "messages": [{"role": "user", "content": "hello"}],
-            "max_tokens": 64, "stream": True}
+    body = {"model": "sim-model", "messages": [{"role": "user", "content": "hello"}], "max_tokens": 64, "stream": True}
 
     def worker() -> None:
         with httpx.Client(timeout=60) as client:
@@ -110,14 +108,15 @@ def _load(url: str, stop: threading.Event, workers: int = 8) -> list[int]:
 
 def _print_gpu_samples(samples: list[GpuSample]) -> None:
     for s in samples:
-        print(f"  t={s.t:6.2f} gpu{s.gpu} util={s.util} mem={s.mem_used_mb}/{s.mem_total_mb} MiB "
-              f"temp={s.temp_c} C power={s.power_w}/{s.power_limit_w} W")
+        print(
+            f"  t={s.t:6.2f} gpu{s.gpu} util={s.util} mem={s.mem_used_mb}/{s.mem_total_mb} MiB "
+            f"temp={s.temp_c} C power={s.power_w}/{s.power_limit_w} W"
+        )
 
 
 def _print_server_samples(samples: list[ServerSample]) -> None:
     for s in samples:
-        print(f"  t={s.t:6.2f} running={s.running} waiting={s.waiting} "
-              f"kv={s.kv_cache_usage} prefix_hit={s.prefix_cache_hit_rate}")
+        print(f"  t={s.t:6.2f} running={s.running} waiting={s.waiting} kv={s.kv_cache_usage} prefix_hit={s.prefix_cache_hit_rate}")
 
 
 def step_sampling(seconds: float, has_gpu: bool) -> None:
@@ -157,16 +156,32 @@ def step_headless_run() -> None:
     from llm_loadtest.simulator.process import SimulatorProcess
 
     section("4. headless llm-loadtest run against the simulator")
-    probe = subprocess.run([sys.executable, "-m", "llm_loadtest", "run", "--help"],
-                           cwd=ROOT, capture_output=True, text=True, timeout=60)
+    probe = subprocess.run([sys.executable, "-m", "llm_loadtest", "run", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=60)
     if probe.returncode != 0:
         print("  `run` is not available in this build; skipped")
         return
     with SimulatorProcess(max_seqs=8, itl_ms=10) as sim, tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "result.json"
-        done = cli("run", "--headless", "--server", sim.url, "--model", "auto", "-c", "2,16",
-                   "-n", "48", "--input-len", "64", "--output-len", "64", "--no-save",
-                   "--output", str(out), timeout=300)
+        done = cli(
+            "run",
+            "--headless",
+            "--server",
+            sim.url,
+            "--model",
+            "auto",
+            "-c",
+            "2,16",
+            "-n",
+            "48",
+            "--input-len",
+            "64",
+            "--output-len",
+            "64",
+            "--no-save",
+            "--output",
+            str(out),
+            timeout=300,
+        )
         if done.returncode != 0 or not out.exists():
             failures.append(f"headless run exited {done.returncode}")
             return
@@ -189,8 +204,7 @@ def main() -> int:
     parser.add_argument("--no-run", action="store_true", help="skip the headless run")
     args = parser.parse_args()
 
-    print(f"llm-loadtest {__version__}, Python {platform.python_version()}, host {socket.gethostname()}, "
-          f"{platform.platform()}")
+    print(f"llm-loadtest {__version__}, Python {platform.python_version()}, host {socket.gethostname()}, {platform.platform()}")
     has_gpu = False
     try:
         step_commands()

@@ -62,13 +62,15 @@ def build_records(n: int, chunks: int, stream: bool, seed: int = 0) -> list[Requ
 
 
 def make_result(run_id: str, records: list[RequestRecord], levels: int, started: datetime) -> tuple[RunResult, list]:
-    config = RunConfig(server="http://127.0.0.1:8000", model="bench", concurrency=[2**i for i in range(levels)],
-                       num_prompts=max(1, len(records) // levels))
+    config = RunConfig(
+        server="http://127.0.0.1:8000", model="bench", concurrency=[2**i for i in range(levels)], num_prompts=max(1, len(records) // levels)
+    )
     size = len(records) // levels
     split = [records[i * size : (i + 1) * size] for i in range(levels)]
     summaries = [summarize_level(part, spec, None) for part, spec in zip(split, config.levels(), strict=True)]
-    result = RunResult(run_id=run_id, status="completed", started_at=started,
-                       finished_at=started + timedelta(minutes=5), config=config, levels=summaries)
+    result = RunResult(
+        run_id=run_id, status="completed", started_at=started, finished_at=started + timedelta(minutes=5), config=config, levels=summaries
+    )
     return result, split
 
 

@@ -115,7 +115,9 @@ def errors(level, records, log) -> tuple[float, float]:
     return level.ttft_ms.p99 - float(np.percentile(true_ttft, 99)), level.itl_ms.p99 - float(np.percentile(true_itl, 99))
 
 
-def one(mode: str, streams: int, requests: int, output_len: int, folder: Path, size: tuple[int, int]) -> tuple[float, float, float, float, int | None]:
+def one(
+    mode: str, streams: int, requests: int, output_len: int, folder: Path, size: tuple[int, int]
+) -> tuple[float, float, float, float, int | None]:
     """(TTFT p99 error, ITL p99 error, CPU seconds of this process, its CPU per second while
     the level ran, chart frames drawn)."""
     log_path = folder / f"log-{mode}-{streams}.jsonl"
@@ -143,7 +145,9 @@ def main() -> None:
     args = parser.parse_args()
     size = tuple(int(v) for v in args.size.lower().split("x"))
     output_len = 32 if args.quick else 128
-    print(f"{'streams':>7}  {'mode':<14} {'TTFT p99 err ms':>16} {'ITL p99 err ms':>15} {'UI CPU s':>9} {'level ms/s':>10} {'frames':>7}  spread (min..max) TTFT / ITL")
+    print(
+        f"{'streams':>7}  {'mode':<14} {'TTFT p99 err ms':>16} {'ITL p99 err ms':>15} {'UI CPU s':>9} {'level ms/s':>10} {'frames':>7}  spread (min..max) TTFT / ITL"
+    )
     verdicts = []
     modes = ("headless", "live screen")
     with tempfile.TemporaryDirectory() as tmp:
@@ -160,12 +164,17 @@ def main() -> None:
                 frames = runs[mode][-1][4]
                 found[mode] = (ttft, itl)
                 spread = "  /  ".join(f"{min(r[i] for r in runs[mode]):+.1f}..{max(r[i] for r in runs[mode]):+.1f}" for i in (0, 1))
-                print(f"{streams:>7}  {mode:<14} {ttft:>+16.3f} {itl:>+15.3f} {cpu:>9.2f} {level_cpu * 1000:>10.0f} {'' if frames is None else frames:>7}  {spread}", flush=True)
+                print(
+                    f"{streams:>7}  {mode:<14} {ttft:>+16.3f} {itl:>+15.3f} {cpu:>9.2f} {level_cpu * 1000:>10.0f} {'' if frames is None else frames:>7}  {spread}",
+                    flush=True,
+                )
             worse_ttft = abs(found["live screen"][0]) - abs(found["headless"][0])
             worse_itl = abs(found["live screen"][1]) - abs(found["headless"][1])
             ok = worse_ttft <= ALLOWED_WORSENING_MS and worse_itl <= ALLOWED_WORSENING_MS
             verdicts.append(ok)
-            print(f"{streams:>7}  {'app - headless':<14} {worse_ttft:>+16.3f} {worse_itl:>+15.3f}  {'ok' if ok else 'WORSE by more than 1 ms'}")
+            print(
+                f"{streams:>7}  {'app - headless':<14} {worse_ttft:>+16.3f} {worse_itl:>+15.3f}  {'ok' if ok else 'WORSE by more than 1 ms'}"
+            )
     print("within 1 ms at every load" if all(verdicts) else "the app worsened an error by more than 1 ms")
 
 

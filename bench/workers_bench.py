@@ -29,7 +29,16 @@ from llm_loadtest.simulator.process import SimulatorProcess  # noqa: E402
 
 
 async def one_level(url: str, streams: int, workers: int, output_len: int):
-    config = RunConfig(server=url, model="auto", concurrency=[streams], num_prompts=streams * 3, input_len=64, output_len=output_len, warmup=0, workers=workers)
+    config = RunConfig(
+        server=url,
+        model="auto",
+        concurrency=[streams],
+        num_prompts=streams * 3,
+        input_len=64,
+        output_len=output_len,
+        warmup=0,
+        workers=workers,
+    )
     kept: dict = {}
     controller = RunController(config, gpu=False)
     controller.subscribe(lambda e: kept.__setitem__("records", e.records) if isinstance(e, LevelFinished) else None)
@@ -58,18 +67,25 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--output-len", type=int, default=64)
     args = parser.parse_args()
-    print(f"{'streams':>7} {'workers':>7}  {'TTFT p50 err':>12} {'TTFT p99 err':>12} {'ITL p50 err':>11} {'ITL p99 err':>11} {'CPU % max':>9} {'lag p99':>7}")
+    print(
+        f"{'streams':>7} {'workers':>7}  {'TTFT p50 err':>12} {'TTFT p99 err':>12} {'ITL p50 err':>11} {'ITL p99 err':>11} {'CPU % max':>9} {'lag p99':>7}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         for streams in (int(s) for s in args.streams.split(",")):
             for workers in (int(w) for w in args.workers.split(",")):
                 runs = []
                 for repeat in range(args.repeats):
                     log_path = Path(tmp) / f"log-{streams}-{workers}-{repeat}.jsonl"
-                    with SimulatorProcess(ttft_ms=50, itl_ms=20, step_us_per_seq=10, prefill_us_per_token=0, max_seqs=streams, chunk_log=log_path) as sim:
+                    with SimulatorProcess(
+                        ttft_ms=50, itl_ms=20, step_us_per_seq=10, prefill_us_per_token=0, max_seqs=streams, chunk_log=log_path
+                    ) as sim:
                         level, records = asyncio.run(one_level(sim.url, streams, workers, args.output_len))
                         runs.append(errors(level, records, sim.read_chunk_log()))
                 m = np.median(np.array(runs), axis=0)
-                print(f"{streams:>7} {workers:>7}  {m[0]:>+12.2f} {m[1]:>+12.2f} {m[2]:>+11.2f} {m[3]:>+11.2f} {m[4]:>9.0f} {m[5]:>7.1f}", flush=True)
+                print(
+                    f"{streams:>7} {workers:>7}  {m[0]:>+12.2f} {m[1]:>+12.2f} {m[2]:>+11.2f} {m[3]:>+11.2f} {m[4]:>9.0f} {m[5]:>7.1f}",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

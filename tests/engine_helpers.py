@@ -24,9 +24,7 @@ class Outcome:
 async def run_benchmark(url: str, *, in_process: bool = True, api_key: str | None = None, run_id: str | None = None, **config) -> Outcome:
     config.setdefault("model", "auto")
     config.setdefault("warmup", 0)
-    controller = RunController(
-        RunConfig(server=url, **config), api_key=api_key, in_process=in_process, gpu=False, run_id=run_id
-    )
+    controller = RunController(RunConfig(server=url, **config), api_key=api_key, in_process=in_process, gpu=False, run_id=run_id)
     records: dict[int, list[RequestRecord]] = {}
 
     def keep(event) -> None:

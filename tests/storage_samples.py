@@ -50,7 +50,9 @@ def make_records(n: int, level: int, *, stream: bool = True, seed: int = 0, rate
                 output_token_source=TokenSource.SERVER if outcome is Outcome.SUCCESS else None,
                 input_token_source=TokenSource.TOKENIZER if outcome is Outcome.SUCCESS else None,
                 http_status=503 if outcome is Outcome.HTTP_5XX else (200 if outcome is Outcome.SUCCESS else None),
-                error="Service Unavailable" if outcome is Outcome.HTTP_5XX else ("timed out after 120 s" if outcome is Outcome.TIMEOUT else None),
+                error="Service Unavailable"
+                if outcome is Outcome.HTTP_5XX
+                else ("timed out after 120 s" if outcome is Outcome.TIMEOUT else None),
                 connect_ns=int(rng.integers(100_000, 900_000)) if i % 5 == 0 else 0,
                 stream=stream,
             )
@@ -60,9 +62,15 @@ def make_records(n: int, level: int, *, stream: bool = True, seed: int = 0, rate
 
 def warmup_records(n: int = 3) -> list[RequestRecord]:
     return [
-        RequestRecord(request_id=f"warm-{i}", t_start_ns=T0 - 10**9, t_end_ns=T0 - 5 * 10**8, warmup=True,
-                      chunk_times_ns=np.array([T0 - 9 * 10**8], dtype=np.int64), chunk_tokens=np.ones(1, np.int32),
-                      output_tokens=1)
+        RequestRecord(
+            request_id=f"warm-{i}",
+            t_start_ns=T0 - 10**9,
+            t_end_ns=T0 - 5 * 10**8,
+            warmup=True,
+            chunk_times_ns=np.array([T0 - 9 * 10**8], dtype=np.int64),
+            chunk_tokens=np.ones(1, np.int32),
+            output_tokens=1,
+        )
         for i in range(n)
     ]
 
@@ -80,14 +88,23 @@ def make_run(
     environment: dict | None = None,
 ) -> tuple[RunResult, list[list[RequestRecord]]]:
     config = RunConfig(
-        server="http://127.0.0.1:8000", model="sim-model", concurrency=list(concurrency), num_prompts=n,
-        stream=stream, goodput=goodput, preset="quick",
+        server="http://127.0.0.1:8000",
+        model="sim-model",
+        concurrency=list(concurrency),
+        num_prompts=n,
+        stream=stream,
+        goodput=goodput,
+        preset="quick",
     )
     levels = config.levels()
     records = [make_records(n, i, stream=stream) for i in range(len(levels))]
     # client health on the second level only, so that exports meet both a null and a full one
-    client = ClientHealth(loop_lag_ms=LoopLag(p50=0.1, p99=6.2, max=9.5), cpu_percent=35.0,
-                          scheduling_delay_ms=stats(np.array([0.01, 0.5, 2.0])), warnings=["loop lag p99 6.2 ms", "cpu 35 %"])
+    client = ClientHealth(
+        loop_lag_ms=LoopLag(p50=0.1, p99=6.2, max=9.5),
+        cpu_percent=35.0,
+        scheduling_delay_ms=stats(np.array([0.01, 0.5, 2.0])),
+        warnings=["loop lag p99 6.2 ms", "cpu 35 %"],
+    )
     summaries = [
         summarize_level(recs, spec, goodput, input_len_requested=config.input_len, client=client if i == 1 else None)
         for i, (recs, spec) in enumerate(zip(records, levels, strict=True))
@@ -100,11 +117,20 @@ def make_run(
         finished_at=started + timedelta(seconds=190),
         config=config,
         token_source=TokenSourceInfo(output="server", input="tokenizer"),
-        environment=environment if environment is not None else {"llm_loadtest": "0.1.0", "python": "3.11.7", "host": "bench-box", "gpus": []},
+        environment=environment
+        if environment is not None
+        else {"llm_loadtest": "0.1.0", "python": "3.11.7", "host": "bench-box", "gpus": []},
         levels=summaries,
-        gpu_samples=[GpuSample(t=i * 0.5, gpu=g, util=50.0 + i, mem_used_mb=1000.0 + i, mem_total_mb=81920.0, temp_c=60.0, power_w=300.5)
-                     for i in range(6) for g in range(2)] if samples else [],
-        server_samples=[ServerSample(t=i * 0.5, running=float(i), waiting=0.0, kv_cache_usage=0.1 * i) for i in range(6)] if samples else [],
+        gpu_samples=[
+            GpuSample(t=i * 0.5, gpu=g, util=50.0 + i, mem_used_mb=1000.0 + i, mem_total_mb=81920.0, temp_c=60.0, power_w=300.5)
+            for i in range(6)
+            for g in range(2)
+        ]
+        if samples
+        else [],
+        server_samples=[ServerSample(t=i * 0.5, running=float(i), waiting=0.0, kv_cache_usage=0.1 * i) for i in range(6)]
+        if samples
+        else [],
         warnings=["loop lag p99 6.2 ms > 5 ms: client-bound figures"],
     )
     return result, records

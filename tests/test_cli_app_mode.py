@@ -21,8 +21,9 @@ async def test_the_app_writes_the_output_and_log_and_exits_by_the_goodput_floor(
     sim = simulator(itl_ms=2, ttft_ms=20)
     output, log = tui_env / "result.json", tui_env / "run.jsonl"
     # every TTFT is above 1 ms: goodput 0 %, under the 50 % floor
-    config = RunConfig(server=sim.url, model="auto", concurrency=[1, 2], num_prompts=4, input_len=16, output_len=4, warmup=0,
-                       goodput=GoodputSLO(ttft_ms=1))
+    config = RunConfig(
+        server=sim.url, model="auto", concurrency=[1, 2], num_prompts=4, input_len=16, output_len=4, warmup=0, goodput=GoodputSLO(ttft_ms=1)
+    )
     runs = AppRuns(RunOptions(output=output, log_file=log, fail_under_goodput=50, gpu=False, metrics_url="http://127.0.0.1:9/metrics"))
     app = LoadTestApp(db=str(tui_env / "runs.db"), initial_config=config, start_live=True, controller_factory=runs.controller)
     async with app.run_test(size=(100, 32)) as pilot:

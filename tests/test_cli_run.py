@@ -16,7 +16,10 @@ from llm_loadtest.cli import main
 
 def run_cli(*args: str, env: dict | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "llm_loadtest", *args], capture_output=True, text=True, timeout=timeout,
+        [sys.executable, "-m", "llm_loadtest", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
         env={**os.environ, **(env or {})},
     )
 
@@ -84,10 +87,32 @@ def test_unknown_model_exits_2(simulator, capsys):
 def test_preset_with_flags_overriding_and_json_output(simulator, tmp_path, capsys):
     sim = simulator(ttft_ms=5, itl_ms=1, step_us_per_seq=0)
     out = tmp_path / "result.json"
-    code = main([
-        "run", "--headless", "-s", sim.url, "-m", "auto", "--preset", "quick", "-c", "2", "-n", "6",
-        "--output-len", "5", "--warmup", "1", "--goodput", "ttft:5000", "--no-save", "--in-process", "-o", str(out),
-    ])
+    code = main(
+        [
+            "run",
+            "--headless",
+            "-s",
+            sim.url,
+            "-m",
+            "auto",
+            "--preset",
+            "quick",
+            "-c",
+            "2",
+            "-n",
+            "6",
+            "--output-len",
+            "5",
+            "--warmup",
+            "1",
+            "--goodput",
+            "ttft:5000",
+            "--no-save",
+            "--in-process",
+            "-o",
+            str(out),
+        ]
+    )
     assert code == 0
     data = json.loads(out.read_text())
     assert data["schema"] == "llm-loadtest/result/v1" and data["status"] == "completed"
@@ -120,8 +145,25 @@ def test_api_key_is_sent_but_never_written(simulator, tmp_path):
     sim = simulator(api_key=secret, ttft_ms=5, itl_ms=1, fail_rate_500=0.2, seed=2)
     out, log = tmp_path / "r.json", tmp_path / "log.jsonl"
     extra = '{"user": "bench", "api_key": "EXTRA-SECRET-42"}'  # a key a user put in the body
-    args = ["run", "--headless", "-s", sim.url, "-m", "auto", "-n", "10", "-c", "2", "--no-save", "-o", str(out),
-            "--log-file", str(log), "--extra-body", extra]
+    args = [
+        "run",
+        "--headless",
+        "-s",
+        sim.url,
+        "-m",
+        "auto",
+        "-n",
+        "10",
+        "-c",
+        "2",
+        "--no-save",
+        "-o",
+        str(out),
+        "--log-file",
+        str(log),
+        "--extra-body",
+        extra,
+    ]
     refused = run_cli(*args)
     assert refused.returncode == 2 and "API key" in refused.stderr
     result = run_cli(*args, env={"LLM_LOADTEST_API_KEY": secret})
@@ -141,9 +183,31 @@ def test_ctrl_c_exits_130_and_writes_what_finished(simulator, tmp_path):
     sim = simulator(ttft_ms=5, itl_ms=20, step_us_per_seq=0)
     out = tmp_path / "r.json"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "llm_loadtest", "run", "--headless", "-s", sim.url, "-m", "auto", "-c", "2,4",
-         "-n", "400", "--output-len", "10", "--warmup", "0", "--no-save", "-o", str(out)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "llm_loadtest",
+            "run",
+            "--headless",
+            "-s",
+            sim.url,
+            "-m",
+            "auto",
+            "-c",
+            "2,4",
+            "-n",
+            "400",
+            "--output-len",
+            "10",
+            "--warmup",
+            "0",
+            "--no-save",
+            "-o",
+            str(out),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     time.sleep(4)
     proc.send_signal(signal.SIGINT)

@@ -62,8 +62,16 @@ async def test_streamed_metrics_match_what_the_simulator_did(simulator):
 
 async def test_every_fault_class_is_counted_and_totals_add_up(simulator):
     sim = simulator(
-        ttft_ms=5, itl_ms=1, step_us_per_seq=0, fail_rate_500=0.1, fail_rate_429=0.1, drop_rate=0.1,
-        malformed_rate=0.1, stall_rate=0.1, stall_s=3, seed=7,
+        ttft_ms=5,
+        itl_ms=1,
+        step_us_per_seq=0,
+        fail_rate_500=0.1,
+        fail_rate_429=0.1,
+        drop_rate=0.1,
+        malformed_rate=0.1,
+        stall_rate=0.1,
+        stall_s=3,
+        seed=7,
     )
     run = await run_benchmark(sim.url, concurrency=[8], num_prompts=120, input_len=16, output_len=16, timeout=1.5)
     level = run.result.levels[0]
@@ -167,7 +175,12 @@ async def test_child_process_gives_the_same_records_as_in_process(simulator):
         assert [r.request_id for r in a] != [] and sorted(r.request_id for r in a) == sorted(r.request_id for r in b)
         key = lambda r: r.request_id  # noqa: E731
         for x, y in zip(sorted(a, key=key), sorted(b, key=key)):
-            assert (x.outcome, x.output_tokens, x.input_tokens, len(x.chunk_times_ns)) == (y.outcome, y.output_tokens, y.input_tokens, len(y.chunk_times_ns))
+            assert (x.outcome, x.output_tokens, x.input_tokens, len(x.chunk_times_ns)) == (
+                y.outcome,
+                y.output_tokens,
+                y.input_tokens,
+                len(y.chunk_times_ns),
+            )
             assert y.outcome is Outcome.SUCCESS
     assert [lvl.concurrency for lvl in child.result.levels] == [1, 3]
     assert child.result.status == "completed"
@@ -214,7 +227,9 @@ async def test_live_figures_follow_the_streams_before_any_request_ends(simulator
         assert snap.ttft_p50_ms == pytest.approx(np.median([r.ttft_ns / 1e6 for r in first_wave])), snap
         assert snap.itl_p50_ms == pytest.approx(10, abs=2.5), snap
     steady = [s for s in snapshots if s.level_elapsed_s >= 0.75 and s.in_flight == 2]
-    assert all(s.output_throughput == pytest.approx(200, rel=0.3) for s in steady), [(s.level_elapsed_s, s.output_throughput) for s in steady]
+    assert all(s.output_throughput == pytest.approx(200, rel=0.3) for s in steady), [
+        (s.level_elapsed_s, s.output_throughput) for s in steady
+    ]
 
 
 async def test_live_throughput_counts_whole_responses_as_they_end(simulator):

@@ -84,8 +84,19 @@ def test_json_is_exactly_results_md(tmp_path, run):
     data = json.loads((tmp_path / "r.json").read_text())
     assert data == result.to_json_dict()
     assert data["schema"] == "llm-loadtest/result/v1"
-    promised = {"schema", "run_id", "status", "started_at", "finished_at", "config", "token_source",
-                "environment", "levels", "gpu_samples", "server_samples"}
+    promised = {
+        "schema",
+        "run_id",
+        "status",
+        "started_at",
+        "finished_at",
+        "config",
+        "token_source",
+        "environment",
+        "levels",
+        "gpu_samples",
+        "server_samples",
+    }
     assert promised <= set(data)
     assert data["started_at"].startswith("2026-11-27T12:00:00")
     assert len(data["levels"]) == 3
@@ -96,9 +107,25 @@ def test_json_is_exactly_results_md(tmp_path, run):
 
 
 # A level of results.md, key by key (written here from the document, not from the model).
-RESULTS_MD_LEVEL = ("concurrency", "request_rate", "requests", "duration_s", "input_tokens", "output_tokens",
-                    "output_throughput", "total_throughput", "request_rate_achieved", "ttft_ms", "tpot_ms",
-                    "itl_ms", "itl_per_token_ms", "e2e_ms", "error_rate", "goodput", "client")
+RESULTS_MD_LEVEL = (
+    "concurrency",
+    "request_rate",
+    "requests",
+    "duration_s",
+    "input_tokens",
+    "output_tokens",
+    "output_throughput",
+    "total_throughput",
+    "request_rate_achieved",
+    "ttft_ms",
+    "tpot_ms",
+    "itl_ms",
+    "itl_per_token_ms",
+    "e2e_ms",
+    "error_rate",
+    "goodput",
+    "client",
+)
 RESULTS_MD_STATS = {"min", "max", "mean", "std", "p50", "p90", "p95", "p99"}
 
 
@@ -133,14 +160,34 @@ def test_every_level_of_every_export_path_keeps_results_md_keys(tmp_path, run):
     to_csv(result, tmp_path / "levels.csv")
     with open(tmp_path / "levels.csv", newline="") as handle:
         columns = set(next(csv.reader(handle)))
-    expected = {"concurrency", "request_rate", "duration_s", "output_throughput", "total_throughput",
-                "request_rate_achieved", "error_rate", "requests_total", "requests_succeeded", "requests_failed",
-                "input_tokens_total", "input_tokens_mean", "output_tokens_total", "output_tokens_mean",
-                "goodput_percent", "goodput_good", "goodput_total", "goodput_rate", "client_cpu_percent",
-                "client_warnings", "requests_errors_http_503", "requests_errors_timeout",
-                "goodput_by_slo_ttft_met", "goodput_by_slo_ttft_total", "goodput_by_slo_tpot_met"}
-    expected |= {f"{name}_{stat}" for name in ("ttft_ms", "tpot_ms", "itl_ms", "itl_per_token_ms", "e2e_ms")
-                 for stat in RESULTS_MD_STATS}
+    expected = {
+        "concurrency",
+        "request_rate",
+        "duration_s",
+        "output_throughput",
+        "total_throughput",
+        "request_rate_achieved",
+        "error_rate",
+        "requests_total",
+        "requests_succeeded",
+        "requests_failed",
+        "input_tokens_total",
+        "input_tokens_mean",
+        "output_tokens_total",
+        "output_tokens_mean",
+        "goodput_percent",
+        "goodput_good",
+        "goodput_total",
+        "goodput_rate",
+        "client_cpu_percent",
+        "client_warnings",
+        "requests_errors_http_503",
+        "requests_errors_timeout",
+        "goodput_by_slo_ttft_met",
+        "goodput_by_slo_ttft_total",
+        "goodput_by_slo_tpot_met",
+    }
+    expected |= {f"{name}_{stat}" for name in ("ttft_ms", "tpot_ms", "itl_ms", "itl_per_token_ms", "e2e_ms") for stat in RESULTS_MD_STATS}
     expected |= {f"client_loop_lag_ms_{stat}" for stat in ("p50", "p99", "max")}
     assert expected <= columns, expected - columns
 
@@ -156,14 +203,23 @@ def test_csv_levels_hold_every_figure_of_the_json(tmp_path, run):
         assert row["run_id"] == result.run_id and row["level_index"] == str(index)
         assert_row_matches_level(row, level, parse_csv_cell)
     # the promised columns are there even where a figure is null (stable columns across runs)
-    for column in ("ttft_ms_p50", "tpot_ms_p99", "itl_per_token_ms_p95", "e2e_ms_p99", "goodput_percent",
-                   "client_loop_lag_ms_p99", "connect_ms_p50"):
+    for column in (
+        "ttft_ms_p50",
+        "tpot_ms_p99",
+        "itl_per_token_ms_p95",
+        "e2e_ms_p99",
+        "goodput_percent",
+        "client_loop_lag_ms_p99",
+        "connect_ms_p50",
+    ):
         assert column in rows[0]
 
 
 def test_csv_requests_give_back_the_level_statistics(tmp_path, run):
     result, records = run
-    to_csv(result, tmp_path / "requests.csv", requests={i: ([*warmup_records(), *recs] if i == 0 else recs) for i, recs in enumerate(records)})
+    to_csv(
+        result, tmp_path / "requests.csv", requests={i: ([*warmup_records(), *recs] if i == 0 else recs) for i, recs in enumerate(records)}
+    )
     with open(tmp_path / "requests.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     flat = [r for level in records for r in level]
@@ -199,9 +255,7 @@ def test_csv_samples_give_back_every_sample(tmp_path, run, kind):
 def test_csv_samples_of_a_run_without_any_is_the_header(tmp_path):
     result, _ = make_run(samples=False)
     to_csv(result, tmp_path / "gpu.csv", samples="gpu")
-    assert (tmp_path / "gpu.csv").read_text().splitlines() == [
-        "t,gpu,util,mem_used_mb,mem_total_mb,temp_c,power_w,power_limit_w"
-    ]
+    assert (tmp_path / "gpu.csv").read_text().splitlines() == ["t,gpu,util,mem_used_mb,mem_total_mb,temp_c,power_w,power_limit_w"]
 
 
 def _run_with_differing_counts():
@@ -228,6 +282,7 @@ def _run_with_differing_counts():
 
 def _met(records, slo: str, limit_ms: float) -> int:
     """metrics.md's per-SLO count, worked out here from the raw times: succeeded and strictly under."""
+
     def value_ms(r) -> float:
         ttft = int(r.chunk_times_ns[0]) - r.t_start_ns
         if slo == "ttft":
@@ -244,17 +299,32 @@ def _check_differing_counts(rows: list[dict[str, Any]], records, failed, parse) 
     got = [{k: parse(v) for k, v in row.items() if k.startswith(COUNT_MAP_PREFIXES)} for row in rows]
     n = [len(recs) for recs in records]
     # counted here from the records themselves, not from the summaries
-    assert got[0] == {"requests_errors_http_503": failed[0], "requests_errors_timeout": 0,
-                      "goodput_by_slo_ttft_met": _met(records[0], "ttft", 300), "goodput_by_slo_ttft_total": n[0],
-                      "goodput_by_slo_tpot_met": _met(records[0], "tpot", 40), "goodput_by_slo_tpot_total": n[0],
-                      "goodput_by_slo_e2e_met": 0, "goodput_by_slo_e2e_total": 0}
-    assert got[1] == {"requests_errors_http_503": 0, "requests_errors_timeout": failed[1],
-                      "goodput_by_slo_ttft_met": _met(records[1], "ttft", 300), "goodput_by_slo_ttft_total": n[1],
-                      "goodput_by_slo_tpot_met": 0, "goodput_by_slo_tpot_total": 0,
-                      "goodput_by_slo_e2e_met": _met(records[1], "e2e", 900), "goodput_by_slo_e2e_total": n[1]}
+    assert got[0] == {
+        "requests_errors_http_503": failed[0],
+        "requests_errors_timeout": 0,
+        "goodput_by_slo_ttft_met": _met(records[0], "ttft", 300),
+        "goodput_by_slo_ttft_total": n[0],
+        "goodput_by_slo_tpot_met": _met(records[0], "tpot", 40),
+        "goodput_by_slo_tpot_total": n[0],
+        "goodput_by_slo_e2e_met": 0,
+        "goodput_by_slo_e2e_total": 0,
+    }
+    assert got[1] == {
+        "requests_errors_http_503": 0,
+        "requests_errors_timeout": failed[1],
+        "goodput_by_slo_ttft_met": _met(records[1], "ttft", 300),
+        "goodput_by_slo_ttft_total": n[1],
+        "goodput_by_slo_tpot_met": 0,
+        "goodput_by_slo_tpot_total": 0,
+        "goodput_by_slo_e2e_met": _met(records[1], "e2e", 900),
+        "goodput_by_slo_e2e_total": n[1],
+    }
     # no failure at all: zeros; no SLO at all: goodput is null, so are its counts
-    assert got[2] == {"requests_errors_http_503": 0, "requests_errors_timeout": 0,
-                      **{f"goodput_by_slo_{s}_{c}": None for s in ("ttft", "tpot", "e2e") for c in ("met", "total")}}
+    assert got[2] == {
+        "requests_errors_http_503": 0,
+        "requests_errors_timeout": 0,
+        **{f"goodput_by_slo_{s}_{c}": None for s in ("ttft", "tpot", "e2e") for c in ("met", "total")},
+    }
     # the figures are neither all nor none of the requests, so the counts say something
     assert 0 < got[0]["goodput_by_slo_tpot_met"] < n[0] and 0 < got[1]["goodput_by_slo_e2e_met"] < n[1]
 
@@ -359,7 +429,7 @@ def test_xlsx_cleans_control_characters_and_cuts_strings_excel_cannot_hold(tmp_p
     assert level[5].error and level[7].error  # a 5xx and a timeout (storage_samples)
     level[5].error = "upstream said \x1b[31mboom\x1b[0m\x00\x07 done\ttab"
     level[7].error = "x" * 40_000
-    level[18].error = "\U0001F600" * 20_000  # 20,000 characters, 40,000 UTF-16 units for Excel
+    level[18].error = "\U0001f600" * 20_000  # 20,000 characters, 40,000 UTF-16 units for Excel
     result.warnings.append("bell\x07 and " + "w" * 33_000)
     to_xlsx(result, dict(enumerate(records)), tmp_path / "r.xlsx")
 
@@ -376,7 +446,7 @@ def test_xlsx_cleans_control_characters_and_cuts_strings_excel_cannot_hold(tmp_p
     assert cut == "x" * (xlsx_export.MAX_CELL_CHARS - 1) + xlsx_export.TRUNCATED_MARK
     wide = errors[level[18].request_id]
     assert _utf16_units(wide) <= xlsx_export.MAX_CELL_CHARS and wide.endswith(xlsx_export.TRUNCATED_MARK)
-    assert set(wide[:-1]) == {"\U0001F600"} and len(wide) > 16_000
+    assert set(wide[:-1]) == {"\U0001f600"} and len(wide) > 16_000
     # an ordinary error is untouched
     assert errors[level[16].request_id] == level[16].error
 
@@ -405,9 +475,19 @@ def test_libreoffice_opens_the_xlsx_with_its_charts(tmp_path, run):
     to_xlsx(result, dict(enumerate(records)), tmp_path / "run.xlsx")
     for target in ("pdf", "ods"):
         subprocess.run(
-            ["libreoffice", "--headless", f"-env:UserInstallation=file://{tmp_path}/lo-profile",
-             "--convert-to", target, "--outdir", str(tmp_path / "out"), str(tmp_path / "run.xlsx")],
-            check=True, capture_output=True, timeout=180,
+            [
+                "libreoffice",
+                "--headless",
+                f"-env:UserInstallation=file://{tmp_path}/lo-profile",
+                "--convert-to",
+                target,
+                "--outdir",
+                str(tmp_path / "out"),
+                str(tmp_path / "run.xlsx"),
+            ],
+            check=True,
+            capture_output=True,
+            timeout=180,
         )
     assert (tmp_path / "out" / "run.pdf").stat().st_size > 10_000
     with zipfile.ZipFile(tmp_path / "out" / "run.ods") as ods:

@@ -85,9 +85,7 @@ def stats_of(values: list[float]) -> Stats:
     """Reference figures, computed the plain numpy way metrics.md names."""
     a = np.array(values, dtype=np.float64)
     p50, p90, p95, p99 = np.percentile(a, [50, 90, 95, 99])
-    return Stats(
-        min=a.min(), max=a.max(), mean=a.mean(), std=a.std(), p50=p50, p90=p90, p95=p95, p99=p99
-    )
+    return Stats(min=a.min(), max=a.max(), mean=a.mean(), std=a.std(), p50=p50, p90=p90, p95=p95, p99=p99)
 
 
 def assert_stats(got: Stats | None, values: list[float]) -> None:
@@ -469,9 +467,7 @@ def test_client_health_no_samples():
 
 
 def test_client_health_thresholds_are_strict():
-    on_the_line = client_health(
-        np.full(50, LOOP_LAG_P99_WARN_MS), CLIENT_CPU_WARN_PERCENT, np.full(10, SCHEDULING_DELAY_P99_WARN_MS)
-    )
+    on_the_line = client_health(np.full(50, LOOP_LAG_P99_WARN_MS), CLIENT_CPU_WARN_PERCENT, np.full(10, SCHEDULING_DELAY_P99_WARN_MS))
     assert on_the_line.warnings == []
     over = client_health(np.full(50, 6.0), 97.0, np.full(10, 12.0))
     assert len(over.warnings) == 3
@@ -504,8 +500,13 @@ def test_large_level_is_linear_and_correct():
     chunk = starts[:, None] + 30_000_000 + np.cumsum(gaps, axis=1)
     records = [
         RequestRecord(
-            f"q{i}", int(starts[i]), int(chunk[i, -1]), chunk_times_ns=chunk[i],
-            chunk_tokens=np.full(k, 2, dtype=np.int32), output_tokens=2 * k, input_tokens=10,
+            f"q{i}",
+            int(starts[i]),
+            int(chunk[i, -1]),
+            chunk_times_ns=chunk[i],
+            chunk_tokens=np.full(k, 2, dtype=np.int32),
+            output_tokens=2 * k,
+            input_tokens=10,
         )
         for i in range(n)
     ]

@@ -71,10 +71,16 @@ USAGE = {"prompt_tokens": 1, "completion_tokens": 3, "total_tokens": 4}
 
 
 async def test_plain_stream_with_role_only_first_chunk():
-    record = await read([
-        sse(chat_event(role="assistant")), sse(chat_event("a")), sse(chat_event(" b")), sse(chat_event(" c", finish="length")),
-        sse(chat_event(usage=USAGE)), sse("[DONE]"),
-    ])
+    record = await read(
+        [
+            sse(chat_event(role="assistant")),
+            sse(chat_event("a")),
+            sse(chat_event(" b")),
+            sse(chat_event(" c", finish="length")),
+            sse(chat_event(usage=USAGE)),
+            sse("[DONE]"),
+        ]
+    )
     assert record.outcome is Outcome.SUCCESS
     assert len(record.chunk_times_ns) == 3  # the role-only chunk is not content
     assert record.output_tokens == 3 and record.input_tokens == 1
@@ -104,10 +110,15 @@ async def test_comments_keepalives_and_events_split_or_merged_across_reads():
 
 
 async def test_reasoning_deltas_are_content_and_flagged():
-    record = await read([
-        sse(chat_event(role="assistant")), sse(chat_event(reasoning="think")),
-        sse({"choices": [{"delta": {"reasoning": "more"}}]}), sse(chat_event("answer", finish="stop")), sse("[DONE]"),
-    ])
+    record = await read(
+        [
+            sse(chat_event(role="assistant")),
+            sse(chat_event(reasoning="think")),
+            sse({"choices": [{"delta": {"reasoning": "more"}}]}),
+            sse(chat_event("answer", finish="stop")),
+            sse("[DONE]"),
+        ]
+    )
     assert record.outcome is Outcome.SUCCESS
     assert len(record.chunk_times_ns) == 3
     assert record.reasoning_chunks == 2

@@ -85,4 +85,3 @@ def test_the_app_lowers_its_thread_only_when_asked(tmp_path):
 
     assert in_thread(lambda: open_app(False)) == normal
     assert in_thread(lambda: open_app(True)) == min(normal + HOST_NICENESS, 19)
-

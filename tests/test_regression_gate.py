@@ -12,8 +12,12 @@ from llm_loadtest.storage.store import Store
 
 
 def test_each_level_both_runs_have_is_checked_figure_by_figure():
-    baseline = make_result("a1a1a1a1-0000-4000-8000-000000000001", levels=[make_level(1, 100.0, 20.0, 10.0), make_level(5, 400.0, 25.0, 12.0)])
-    slower = make_result("b2b2b2b2-0000-4000-8000-000000000002", levels=[make_level(5, 380.0, 30.0, 12.0), make_level(10, 700.0, 40.0, 14.0)])
+    baseline = make_result(
+        "a1a1a1a1-0000-4000-8000-000000000001", levels=[make_level(1, 100.0, 20.0, 10.0), make_level(5, 400.0, 25.0, 12.0)]
+    )
+    slower = make_result(
+        "b2b2b2b2-0000-4000-8000-000000000002", levels=[make_level(5, 380.0, 30.0, 12.0), make_level(10, 700.0, 40.0, 14.0)]
+    )
     check = regression_check(baseline, slower, 10)
     assert {c.level for c in check.changes} == {"c=5"} and check.unchecked == ["c=10"]  # c=1 and c=10 are in one run only
     by_figure = {c.figure: c for c in check.changes}

@@ -19,8 +19,27 @@ def test_a_headless_run_is_stored_and_recomputes_to_itself(simulator, tmp_path):
 
     sim = simulator(ttft_ms=5, itl_ms=1, fail_rate_500=0.1, seed=4)
     db = tmp_path / "runs.db"
-    code = main(["run", "--headless", "-s", sim.url, "-m", "auto", "-c", "1,3", "-n", "12", "--output-len", "8",
-                 "--goodput", "ttft:50", "--db", str(db), "--in-process"])
+    code = main(
+        [
+            "run",
+            "--headless",
+            "-s",
+            sim.url,
+            "-m",
+            "auto",
+            "-c",
+            "1,3",
+            "-n",
+            "12",
+            "--output-len",
+            "8",
+            "--goodput",
+            "ttft:50",
+            "--db",
+            str(db),
+            "--in-process",
+        ]
+    )
     assert code == 0
     with Store.open(str(db)) as store:
         [row] = store.list_runs()
@@ -30,8 +49,11 @@ def test_a_headless_run_is_stored_and_recomputes_to_itself(simulator, tmp_path):
             records = store.get_records(row.run_id, index)
             assert len(records) == 12
             again = metrics.summarize_level(
-                records, result.config.levels()[index], result.config.goodput,
-                input_len_requested=result.config.input_len, client=level.client,
+                records,
+                result.config.levels()[index],
+                result.config.goodput,
+                input_len_requested=result.config.input_len,
+                client=level.client,
             )
             assert again == level
 
@@ -41,9 +63,29 @@ def test_sigkill_mid_level_leaves_an_aborted_run_with_every_finished_level(simul
     sim = simulator(ttft_ms=5, itl_ms=10, step_us_per_seq=0)
     db = tmp_path / "runs.db"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "llm_loadtest", "run", "--headless", "-s", sim.url, "-m", "auto", "-c", "4,1",
-         "-n", "16", "--output-len", "5", "--warmup", "0", "--db", str(db)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "llm_loadtest",
+            "run",
+            "--headless",
+            "-s",
+            sim.url,
+            "-m",
+            "auto",
+            "-c",
+            "4,1",
+            "-n",
+            "16",
+            "--output-len",
+            "5",
+            "--warmup",
+            "0",
+            "--db",
+            str(db),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     # wait for the first level to land, then kill the run in the middle of the second
     deadline = time.monotonic() + 30

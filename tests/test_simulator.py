@@ -203,9 +203,7 @@ async def test_metrics_use_vllm_names_and_count_tokens(client):
 async def test_chunk_log_records_each_request(sim, client):
     request_id = f"test-{uuid.uuid4().hex}"
     t_before = time.perf_counter_ns()
-    await stream_events(
-        client, "/v1/chat/completions", chat_body(max_tokens=5, stream=True), headers={"X-Request-Id": request_id}
-    )
+    await stream_events(client, "/v1/chat/completions", chat_body(max_tokens=5, stream=True), headers={"X-Request-Id": request_id})
     entry = sim.read_chunk_log()[request_id]
     assert entry["endpoint"] == "chat" and entry["stream"] is True
     assert entry["fault"] is None and entry["status"] == 200
@@ -231,10 +229,7 @@ async def test_tokens_per_chunk_queueing_and_disconnect(simulator):
         # 12 requests for 4 slots: 8 wait, and the metrics say so while they do
         bodies = [completion_body(max_tokens=40, stream=True) for _ in range(12)]
         ids = [f"q{i}-{uuid.uuid4().hex}" for i in range(12)]
-        tasks = [
-            asyncio.create_task(stream_events(client, "/v1/completions", b, headers={"X-Request-Id": i}))
-            for b, i in zip(bodies, ids)
-        ]
+        tasks = [asyncio.create_task(stream_events(client, "/v1/completions", b, headers={"X-Request-Id": i})) for b, i in zip(bodies, ids)]
         seen = []
         while not all(t.done() for t in tasks):
             text = (await client.get("/metrics")).text
@@ -277,8 +272,9 @@ async def test_chunk_gaps_follow_the_step_model(simulator):
     async with httpx.AsyncClient(base_url=sim.url, timeout=10) as client:
         await asyncio.gather(
             *(
-                stream_events(client, "/v1/completions", completion_body(max_tokens=40, stream=True, prompt=prompt),
-                              headers={"X-Request-Id": i})
+                stream_events(
+                    client, "/v1/completions", completion_body(max_tokens=40, stream=True, prompt=prompt), headers={"X-Request-Id": i}
+                )
                 for i in ids
             )
         )
@@ -331,8 +327,16 @@ async def _classify_stream(client: httpx.AsyncClient, request_id: str) -> tuple[
 async def test_faults_appear_at_their_rates_and_in_their_form(simulator):
     rate = 0.1
     sim = simulator(
-        ttft_ms=1, itl_ms=1, step_us_per_seq=0, seed=3, stall_s=0.3,
-        fail_rate_500=rate, fail_rate_429=rate, drop_rate=rate, stall_rate=rate, malformed_rate=rate,
+        ttft_ms=1,
+        itl_ms=1,
+        step_us_per_seq=0,
+        seed=3,
+        stall_s=0.3,
+        fail_rate_500=rate,
+        fail_rate_429=rate,
+        drop_rate=rate,
+        stall_rate=rate,
+        malformed_rate=rate,
     )
     n = 300
     ids = [f"f{i}-{uuid.uuid4().hex}" for i in range(n)]
@@ -346,9 +350,7 @@ async def test_faults_appear_at_their_rates_and_in_their_form(simulator):
 
         seen = await asyncio.gather(*(one(i) for i in ids))
         # non-streaming requests only get the HTTP errors
-        statuses = Counter(
-            [(await client.post("/v1/completions", json=completion_body(max_tokens=2))).status_code for _ in range(60)]
-        )
+        statuses = Counter([(await client.post("/v1/completions", json=completion_body(max_tokens=2))).status_code for _ in range(60)])
     assert set(statuses) <= {200, 500, 429} and statuses[500] > 0 and statuses[429] > 0
 
     log = sim.read_chunk_log()
@@ -460,9 +462,10 @@ def test_signal_stops_cleanly(command, sig):
         assert re.fullmatch(r"llm-loadtest simulator listening on http://127\.0\.0\.1:\d+\n", line)
         url = line.split()[-1]
         # a stream in flight does not hold the exit up
-        with httpx.Client(base_url=url, timeout=5) as client, client.stream(
-            "POST", "/v1/completions", json=completion_body(max_tokens=5000, stream=True)
-        ) as response:
+        with (
+            httpx.Client(base_url=url, timeout=5) as client,
+            client.stream("POST", "/v1/completions", json=completion_body(max_tokens=5000, stream=True)) as response,
+        ):
             next(response.iter_lines())
             proc.send_signal(sig)
             assert proc.wait(10) == 0
@@ -476,7 +479,10 @@ def test_signal_stops_cleanly(command, sig):
 def test_bad_option_is_one_line_and_exit_2():
     result = subprocess.run(
         [sys.executable, "-m", "llm_loadtest.simulator", "--port", "0", "--drop-rate", "1.5"],
-        capture_output=True, text=True, env=SimulatorProcess().env, timeout=30,
+        capture_output=True,
+        text=True,
+        env=SimulatorProcess().env,
+        timeout=30,
     )
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0 and "--drop-rate" in result.stderr

@@ -268,8 +268,9 @@ def test_two_processes_writing_at_once_both_land(db):
     holder.execute("BEGIN IMMEDIATE")  # the write lock: both writers must queue behind it
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), str(REPO / "tests")]))
     writers = [
-        subprocess.Popen([sys.executable, "-c", WRITER, db, f"proc-{i}", "1500"], env=env,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, db, f"proc-{i}", "1500"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
         for i in range(2)
     ]
     try:
@@ -428,8 +429,9 @@ def test_a_schema_1_database_is_upgraded_and_its_requests_read_back_exactly(db):
     blobs = [_schema_1_blob(r) for r in flat]
     assert {b[0] for b in blobs if b} == {1, 2}  # both of schema 1's forms are in there
     with sqlite3.connect(db) as raw:
-        raw.executemany("UPDATE request SET chunk_times = ? WHERE request_id = ?",
-                        [(blob, r.request_id) for blob, r in zip(blobs, flat, strict=True)])
+        raw.executemany(
+            "UPDATE request SET chunk_times = ? WHERE request_id = ?", [(blob, r.request_id) for blob, r in zip(blobs, flat, strict=True)]
+        )
         raw.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
         raw.execute("UPDATE run SET schema_version = 1")
     with Store.open(db) as store:
@@ -439,9 +441,13 @@ def test_a_schema_1_database_is_upgraded_and_its_requests_read_back_exactly(db):
         store.save(*make_run(run_id="new-run"))
     with sqlite3.connect(db) as raw:
         assert raw.execute("SELECT value FROM meta").fetchone()[0] == str(SCHEMA_VERSION) == "2"
-        codes = {row[0] for row in raw.execute(
-            "SELECT DISTINCT substr(hex(chunk_times), 1, 2) FROM request JOIN run ON run.pk = request.run_pk "
-            "WHERE run.run_id = 'new-run' AND chunk_times IS NOT NULL")}
+        codes = {
+            row[0]
+            for row in raw.execute(
+                "SELECT DISTINCT substr(hex(chunk_times), 1, 2) FROM request JOIN run ON run.pk = request.run_pk "
+                "WHERE run.run_id = 'new-run' AND chunk_times IS NOT NULL"
+            )
+        }
     assert codes == {"03", "02"}  # first gap apart; 64-bit gaps only for the stalls
 
 
@@ -514,8 +520,9 @@ def test_another_programs_tables_are_not_taken_over(db):
 def _three_runs(store: Store) -> None:
     base = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
     for i, run_id in enumerate(("aaaa1111-0000", "aaaa2222-0000", "bbbb3333-0000")):
-        result, records = make_run(run_id=run_id, n=20, started_at=base + timedelta(minutes=i),
-                                   status=("completed", "failed", "completed")[i], samples=False)
+        result, records = make_run(
+            run_id=run_id, n=20, started_at=base + timedelta(minutes=i), status=("completed", "failed", "completed")[i], samples=False
+        )
         store.save(result, records)
 
 
@@ -569,9 +576,7 @@ def test_delete_removes_the_run_and_everything_under_it(db):
 
 
 def test_no_secret_reaches_the_database(db):
-    result, records = make_run(
-        environment={"python": "3.11", "api_key": FAKE_KEY, "headers": {"Authorization": f"Bearer {FAKE_KEY}"}}
-    )
+    result, records = make_run(environment={"python": "3.11", "api_key": FAKE_KEY, "headers": {"Authorization": f"Bearer {FAKE_KEY}"}})
     result.config.extra_body = {"api_key": FAKE_KEY, "temperature": 0}
     # RunConfig refuses credentials in the server URL; a config that has them anyway (built
     # without validation, or by an older version) must still not reach the database

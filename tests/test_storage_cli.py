@@ -31,8 +31,13 @@ def db(tmp_path, monkeypatch) -> str:
     path = str(tmp_path / "bench.db")
     with Store.open(path) as store:
         for i, run_id in enumerate(IDS):
-            result, records = make_run(run_id=run_id, n=30, started_at=BASE + timedelta(minutes=i),
-                                       status="failed" if i == 1 else "completed", concurrency=(1, 4) if i == 2 else (1, 4, 16))
+            result, records = make_run(
+                run_id=run_id,
+                n=30,
+                started_at=BASE + timedelta(minutes=i),
+                status="failed" if i == 1 else "completed",
+                concurrency=(1, 4) if i == 2 else (1, 4, 16),
+            )
             store.save(result, records)
     return path
 
@@ -141,8 +146,13 @@ def _delete_on_a_terminal(db: str, prefix: str, keys: bytes) -> tuple[int, str, 
     """`llm-loadtest delete PREFIX` as typed at a terminal (stdin a real pty), answered with `keys`."""
     master, slave = pty.openpty()
     try:
-        process = subprocess.Popen([sys.executable, "-m", "llm_loadtest", "delete", prefix, "--db", db],
-                                   stdin=slave, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "llm_loadtest", "delete", prefix, "--db", db],
+            stdin=slave,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=REPO,
+        )
         os.write(master, keys)
         out, err = process.communicate(timeout=60)
     finally:
@@ -311,8 +321,13 @@ def test_a_database_folder_that_cannot_be_made_is_one_line_and_exit_2(tmp_path, 
     blocker = tmp_path / "passwd"
     blocker.write_text("root:x:0:0\n")
     db = str(blocker / "x.db")
-    for argv in (["history"], ["show", "abc"], ["export", "abc", "-o", str(tmp_path / "r.json")],
-                 ["delete", "abc", "--yes"], ["compare", "abc", "def"]):
+    for argv in (
+        ["history"],
+        ["show", "abc"],
+        ["export", "abc", "-o", str(tmp_path / "r.json")],
+        ["delete", "abc", "--yes"],
+        ["compare", "abc", "def"],
+    ):
         code, out, err = run_cli(capsys, *argv, "--db", db)
         assert code == 2, argv
         assert out == "" and len(err.strip().splitlines()) == 1, (argv, err)

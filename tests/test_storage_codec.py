@@ -23,8 +23,12 @@ def _record(i: int, gaps, tokens=None, t_start: int = T0) -> RequestRecord:
     if tokens is None:
         tokens = np.ones(len(gaps), dtype=np.int32)
     return RequestRecord(
-        request_id=f"r-{i}", t_start_ns=t_start, t_end_ns=t_start + 10**10, chunk_times_ns=times,
-        chunk_tokens=np.asarray(tokens), output_tokens=int(np.sum(tokens)) if len(gaps) else None,
+        request_id=f"r-{i}",
+        t_start_ns=t_start,
+        t_end_ns=t_start + 10**10,
+        chunk_times_ns=times,
+        chunk_tokens=np.asarray(tokens),
+        output_tokens=int(np.sum(tokens)) if len(gaps) else None,
     )
 
 
@@ -126,8 +130,15 @@ def test_no_chunks_is_null():
 )
 def test_unknown_or_damaged_blobs_are_an_error(times, tokens):
     row = {name: None for name in codec.RECORD_COLUMNS} | {
-        "request_id": "x", "t_start_ns": T0, "t_end_ns": T0, "outcome": "success", "connect_ns": 0,
-        "stream": True, "reasoning_chunks": 0, "chunk_times": times, "chunk_tokens": tokens,
+        "request_id": "x",
+        "t_start_ns": T0,
+        "t_end_ns": T0,
+        "outcome": "success",
+        "connect_ns": 0,
+        "stream": True,
+        "reasoning_chunks": 0,
+        "chunk_times": times,
+        "chunk_tokens": tokens,
     }
     with pytest.raises(codec.CodecError):
         codec.records_from_rows([row])
@@ -140,11 +151,20 @@ def test_schema_1_blobs_are_still_read():
     rows = []
     for i, (code, dtype, gaps) in enumerate(((1, "<u4", narrow), (2, "<i8", wide), (1, "<u4", [7]))):
         blob = bytes((code,)) + np.asarray(gaps, dtype=dtype).tobytes()
-        rows.append({name: None for name in codec.RECORD_COLUMNS} | {
-            "request_id": f"old-{i}", "t_start_ns": T0 + i, "t_end_ns": T0 + 10**10, "outcome": "success",
-            "connect_ns": 0, "stream": True, "reasoning_chunks": 0, "chunk_times": blob,
-            "chunk_tokens": b"\x00" + struct.pack("<I", len(gaps)),
-        })
+        rows.append(
+            {name: None for name in codec.RECORD_COLUMNS}
+            | {
+                "request_id": f"old-{i}",
+                "t_start_ns": T0 + i,
+                "t_end_ns": T0 + 10**10,
+                "outcome": "success",
+                "connect_ns": 0,
+                "stream": True,
+                "reasoning_chunks": 0,
+                "chunk_times": blob,
+                "chunk_tokens": b"\x00" + struct.pack("<I", len(gaps)),
+            }
+        )
     back = codec.records_from_rows(rows)
     for record, gaps, i in zip(back, (narrow, wide, [7]), range(3), strict=True):
         assert record.chunk_times_ns.tolist() == (T0 + i + np.cumsum(gaps)).tolist()

@@ -26,18 +26,43 @@ def test_the_api_key_of_a_run_is_in_no_database_byte_export_or_log(simulator, tm
     db = tmp_path / "db" / "runs.db"
     out = tmp_path / "out"
     out.mkdir()
-    code = main([
-        "run", "--headless", "-s", sim.url, "-m", "auto", "-c", "1,2", "-n", "8", "--output-len", "6",
-        "--api-key", FAKE_KEY, "--db", str(db), "-o", str(out / "run.json"), "--log-file", str(out / "run.log"),
-        "--in-process",
-    ])
+    code = main(
+        [
+            "run",
+            "--headless",
+            "-s",
+            sim.url,
+            "-m",
+            "auto",
+            "-c",
+            "1,2",
+            "-n",
+            "8",
+            "--output-len",
+            "6",
+            "--api-key",
+            FAKE_KEY,
+            "--db",
+            str(db),
+            "-o",
+            str(out / "run.json"),
+            "--log-file",
+            str(out / "run.log"),
+            "--in-process",
+        ]
+    )
     assert code == 0
     with Store.open(str(db)) as store:
         [row] = store.list_runs()
         assert row.status == "completed" and row.levels == 2
         assert len(store.get_records(row.run_id)) == 16
-    for name, extra in (("levels.csv", []), ("requests.csv", ["--requests"]), ("run.xlsx", []), ("export.json", []),
-                        ("server.csv", ["--samples", "server"])):
+    for name, extra in (
+        ("levels.csv", []),
+        ("requests.csv", ["--requests"]),
+        ("run.xlsx", []),
+        ("export.json", []),
+        ("server.csv", ["--samples", "server"]),
+    ):
         assert main(["export", row.run_id[:8], "-o", str(out / name), "--db", str(db), *extra]) == 0
     assert main(["show", row.run_id[:8], "--json", "--goodput", "ttft:20", "--db", str(db)]) == 0
     assert main(["history", "--db", str(db)]) == 0

@@ -63,12 +63,20 @@ def test_gpu_table(use_nvml, capsys) -> None:
 
 
 def test_gpu_not_supported_fields_show_na(use_nvml, capsys) -> None:
-    use_nvml(FakeNvml([FakeGpu(errors={
-        "nvmlDeviceGetUtilizationRates": NOT_SUPPORTED,
-        "nvmlDeviceGetPowerUsage": NOT_SUPPORTED,
-        "nvmlDeviceGetEnforcedPowerLimit": NOT_SUPPORTED,
-        "nvmlDeviceGetTemperature": NOT_SUPPORTED,
-    })]))
+    use_nvml(
+        FakeNvml(
+            [
+                FakeGpu(
+                    errors={
+                        "nvmlDeviceGetUtilizationRates": NOT_SUPPORTED,
+                        "nvmlDeviceGetPowerUsage": NOT_SUPPORTED,
+                        "nvmlDeviceGetEnforcedPowerLimit": NOT_SUPPORTED,
+                        "nvmlDeviceGetTemperature": NOT_SUPPORTED,
+                    }
+                )
+            ]
+        )
+    )
     code, out, _ = run_cli(["gpu"], capsys)
     assert code == 0
     row = out.splitlines()[1]
@@ -230,6 +238,5 @@ def test_real_command_in_process(command, capsys) -> None:
 @pytest.mark.skipif(not _whole_cli_importable(), reason="the other sub-commands are not in the tree yet")
 @pytest.mark.parametrize("command", ["gpu", "info"])
 def test_real_command_end_to_end(command) -> None:
-    done = subprocess.run([sys.executable, "-m", "llm_loadtest", command],
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run([sys.executable, "-m", "llm_loadtest", command], capture_output=True, text=True, timeout=60)
     _check_without_nvml(command, done.returncode, done.stdout, done.stderr)

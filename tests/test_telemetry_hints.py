@@ -70,8 +70,7 @@ def test_without_windows_every_sample_is_one_level() -> None:
 
 
 def test_order_is_stable() -> None:
-    mixed = [ServerSample(t=i, waiting=i * 2 + 1, kv_cache_usage=0.99, prefix_cache_hit_rate=0.9)
-             for i in range(6)]
+    mixed = [ServerSample(t=i, waiting=i * 2 + 1, kv_cache_usage=0.99, prefix_cache_hit_rate=0.9) for i in range(6)]
     hints = cause_hints(mixed, [(0, 5)], server_sent_usage=False)
     assert hints[0].startswith("level 1:")
     assert "KV cache" in hints[1] and "prefix-cache" in hints[2] and "usage" in hints[3]

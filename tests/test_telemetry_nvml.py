@@ -23,8 +23,14 @@ from llm_loadtest.telemetry.nvml import GpuError, GpuReader, GpuUnavailable
 
 
 def test_reads_every_gpu_in_mib_and_watts() -> None:
-    nvml = FakeNvml([FakeGpu(), FakeGpu(name="NVIDIA L4", mem_used_mb=512, mem_total_mb=23034,
-                                        util_percent=7, temp_c=51, power_mw=27_250, power_limit_mw=72_000)])
+    nvml = FakeNvml(
+        [
+            FakeGpu(),
+            FakeGpu(
+                name="NVIDIA L4", mem_used_mb=512, mem_total_mb=23034, util_percent=7, temp_c=51, power_mw=27_250, power_limit_mw=72_000
+            ),
+        ]
+    )
     reader = GpuReader(nvml)
     assert reader.available()
     assert reader.driver_version() == "550.54.15"
@@ -37,18 +43,26 @@ def test_reads_every_gpu_in_mib_and_watts() -> None:
 
     sample = second.to_sample(1.5)
     assert sample.model_dump() == {
-        "t": 1.5, "gpu": 1, "util": 7.0, "mem_used_mb": 512.0, "mem_total_mb": 23034.0,
-        "temp_c": 51.0, "power_w": 27.25, "power_limit_w": 72.0,
+        "t": 1.5,
+        "gpu": 1,
+        "util": 7.0,
+        "mem_used_mb": 512.0,
+        "mem_total_mb": 23034.0,
+        "temp_c": 51.0,
+        "power_w": 27.25,
+        "power_limit_w": 72.0,
     }
 
 
 def test_not_supported_fields_are_none_not_errors() -> None:
     # a MIG slice: no utilisation, no power reading; an old driver lacks a function
-    gpu = FakeGpu(errors={
-        "nvmlDeviceGetUtilizationRates": NOT_SUPPORTED,
-        "nvmlDeviceGetPowerUsage": NOT_SUPPORTED,
-        "nvmlDeviceGetEnforcedPowerLimit": FUNCTION_NOT_FOUND,
-    })
+    gpu = FakeGpu(
+        errors={
+            "nvmlDeviceGetUtilizationRates": NOT_SUPPORTED,
+            "nvmlDeviceGetPowerUsage": NOT_SUPPORTED,
+            "nvmlDeviceGetEnforcedPowerLimit": FUNCTION_NOT_FOUND,
+        }
+    )
     (reading,) = GpuReader(FakeNvml([gpu])).read()
     assert reading.util_percent is None
     assert reading.power_w is None and reading.power_limit_w is None

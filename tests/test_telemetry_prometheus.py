@@ -119,7 +119,7 @@ def test_vllm_old_names_and_created_samples_ignored() -> None:
 
 
 def test_both_kv_names_are_not_counted_twice() -> None:
-    text = VLLM_OLD + "# TYPE vllm:kv_cache_usage_perc gauge\nvllm:kv_cache_usage_perc{model_name=\"m\"} 0.5\n"
+    text = VLLM_OLD + '# TYPE vllm:kv_cache_usage_perc gauge\nvllm:kv_cache_usage_perc{model_name="m"} 0.5\n'
     assert parse_metrics(text).kv_cache_usage == 0.5
 
 
@@ -269,7 +269,10 @@ async def _scrape(url: str, t: float = 0.0, scraper: ServerMetricsScraper | None
 async def test_scrape_sglang_over_http(canned_server: str) -> None:
     sample = await _scrape(f"{canned_server}/sglang/metrics", t=1.25)
     assert sample.model_dump() == {
-        "t": 1.25, "running": 22.0, "waiting": 8.0, "kv_cache_usage": 0.91,
+        "t": 1.25,
+        "running": 22.0,
+        "waiting": 8.0,
+        "kv_cache_usage": 0.91,
         "prefix_cache_hit_rate": pytest.approx(0.4),
     }
 
@@ -291,7 +294,11 @@ async def test_scrape_turns_counters_into_a_rate(canned_server: str) -> None:
 async def test_scrape_of_non_finite_values_gives_valid_json(canned_server: str) -> None:
     sample = await _scrape(f"{canned_server}/nan/metrics", t=2.0)
     assert sample.model_dump() == {
-        "t": 2.0, "running": 3.0, "waiting": None, "kv_cache_usage": 0.4, "prefix_cache_hit_rate": None,
+        "t": 2.0,
+        "running": 3.0,
+        "waiting": None,
+        "kv_cache_usage": 0.4,
+        "prefix_cache_hit_rate": None,
     }
     json.loads(sample.model_dump_json(), parse_constant=lambda name: pytest.fail(f"{name} in the JSON"))
 
@@ -339,8 +346,7 @@ def test_scrape_the_simulator_idle(simulator) -> None:
 
 def test_scrape_the_simulator_under_load(simulator) -> None:
     sim = simulator(max_seqs=2, ttft_ms=10, itl_ms=10)
-    body = {"model": "sim-model", "messages": [{"role": "user", "content": "hi"}],
-            "max_tokens": 40, "stream": False}
+    body = {"model": "sim-model", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 40, "stream": False}
 
     def one_request() -> int:
         return httpx.post(f"{sim.url}/v1/chat/completions", json=body, timeout=30).status_code

@@ -213,8 +213,7 @@ class FlakyMetrics:
                 }[step]
                 data = body.encode()
                 self.wfile.write(
-                    f"HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {len(data)}\r\n"
-                    f"Connection: close\r\n\r\n".encode() + data
+                    f"HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {len(data)}\r\nConnection: close\r\n\r\n".encode() + data
                 )
 
         lock = threading.Lock()
@@ -338,8 +337,7 @@ def test_samples_the_simulator(simulator) -> None:
     body = {"model": "sim-model", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 40}
     with sampler, httpx.Client(timeout=30) as client:
         _wait_for(lambda: sampler.latest()[1] is not None)
-        threads = [threading.Thread(target=client.post, args=(f"{sim.url}/v1/chat/completions",),
-                                    kwargs={"json": body}) for _ in range(3)]
+        threads = [threading.Thread(target=client.post, args=(f"{sim.url}/v1/chat/completions",), kwargs={"json": body}) for _ in range(3)]
         for thread in threads:
             thread.start()
         _wait_for(lambda: (sampler.latest()[1].waiting or 0) >= 1)

@@ -103,8 +103,25 @@ async def test_error_events_and_error_statuses_are_failures_with_their_message(s
 
 def test_model_not_ready_exits_3(simulator, capsys):
     sim = simulator(api="triton", triton_not_ready=True)
-    code = main(["run", "--headless", "-s", sim.url, "-m", "sim-model", "--adapter", "triton", "-n", "2",
-                 "--warmup", "0", "--no-save", "--in-process", "--no-gpu"])
+    code = main(
+        [
+            "run",
+            "--headless",
+            "-s",
+            sim.url,
+            "-m",
+            "sim-model",
+            "--adapter",
+            "triton",
+            "-n",
+            "2",
+            "--warmup",
+            "0",
+            "--no-save",
+            "--in-process",
+            "--no-gpu",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 3
     assert "model 'sim-model' is not ready" in err and "has no available versions" in err
@@ -113,24 +130,65 @@ def test_model_not_ready_exits_3(simulator, capsys):
 
 def test_unknown_model_exits_2_and_names_the_served_ones(simulator, capsys):
     sim = simulator(api="triton")
-    code = main(["run", "--headless", "-s", sim.url, "-m", "llama", "--adapter", "triton", "-n", "2",
-                 "--warmup", "0", "--no-save", "--in-process", "--no-gpu"])
+    code = main(
+        [
+            "run",
+            "--headless",
+            "-s",
+            sim.url,
+            "-m",
+            "llama",
+            "--adapter",
+            "triton",
+            "-n",
+            "2",
+            "--warmup",
+            "0",
+            "--no-save",
+            "--in-process",
+            "--no-gpu",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2
     assert "model 'llama' is not served" in err and "sim-model" in err
 
 
 def test_unreachable_triton_server_exits_3(capsys):
-    code = main(["run", "--headless", "-s", "http://127.0.0.1:9", "-m", "m", "--adapter", "triton",
-                 "--no-save", "--in-process", "--no-gpu"])
+    code = main(
+        ["run", "--headless", "-s", "http://127.0.0.1:9", "-m", "m", "--adapter", "triton", "--no-save", "--in-process", "--no-gpu"]
+    )
     assert code == 3
     assert "cannot reach http://127.0.0.1:9" in capsys.readouterr().err
 
 
 def test_headless_triton_run_completes(simulator, capsys):
     sim = simulator(api="triton", ttft_ms=2, itl_ms=1)
-    code = main(["run", "--headless", "-s", sim.url, "-m", "sim-model", "--adapter", "triton", "-n", "4", "-c", "2",
-                 "--output-len", "6", "--input-len", "16", "--warmup", "1", "--no-save", "--in-process", "--no-gpu"])
+    code = main(
+        [
+            "run",
+            "--headless",
+            "-s",
+            sim.url,
+            "-m",
+            "sim-model",
+            "--adapter",
+            "triton",
+            "-n",
+            "4",
+            "-c",
+            "2",
+            "--output-len",
+            "6",
+            "--input-len",
+            "16",
+            "--warmup",
+            "1",
+            "--no-save",
+            "--in-process",
+            "--no-gpu",
+        ]
+    )
     assert code == 0, capsys.readouterr().err
 
 
@@ -219,7 +277,9 @@ async def test_live_figures_follow_a_triton_stream_before_it_ends(simulator, cum
     from llm_loadtest.model.config import RunConfig
 
     sim = simulator(api="triton", triton_cumulative=cumulative, ttft_ms=20, itl_ms=10, step_us_per_seq=0, prefill_us_per_token=0)
-    config = RunConfig(server=sim.url, model="sim-model", adapter="triton", concurrency=[2], num_prompts=2, input_len=16, output_len=150, warmup=0)
+    config = RunConfig(
+        server=sim.url, model="sim-model", adapter="triton", concurrency=[2], num_prompts=2, input_len=16, output_len=150, warmup=0
+    )
     controller = RunController(config, in_process=True, gpu=False)
     snapshots: list = []
     controller.subscribe(lambda e: snapshots.append(e) if isinstance(e, ProgressSnapshot) else None)

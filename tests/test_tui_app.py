@@ -262,7 +262,10 @@ async def test_live_screen_shows_progress_charts_and_telemetry(tui_env, store):
         app.open_live_run(make_result("x").config, None)
         await wait_for(pilot, lambda: isinstance(app.screen, LiveRunScreen) and app.screen.events_seen > 10)
         live = app.screen
-        await wait_for(pilot, lambda: "Level 2/3" in str(live.query_one("#progress").render()) and live.query_one("#level-table", LevelTable).row_count == 1)
+        await wait_for(
+            pilot,
+            lambda: "Level 2/3" in str(live.query_one("#progress").render()) and live.query_one("#level-table", LevelTable).row_count == 1,
+        )
         await pilot.pause(0.3)
         progress = str(live.query_one("#progress").render())
         assert "Level 2/3 c=5" in progress and "100%" in progress and "50/50" in progress
@@ -419,7 +422,9 @@ class ThousandRuns:
 
     def list_runs(self, status=None, search=None, limit=None):
         self.calls += 1
-        rows = [r for r in self.rows if (status is None or r.status == status) and (search is None or search in r.model or search in r.server)]
+        rows = [
+            r for r in self.rows if (status is None or r.status == status) and (search is None or search in r.model or search in r.server)
+        ]
         return rows[:limit] if limit else rows
 
     def status_counts(self):
@@ -442,7 +447,9 @@ async def test_history_with_a_thousand_runs_updates_rows_in_place(tui_env):
         table.add_row = lambda *a, **k: added.append(k) or original_add(*a, **k)
         # the running run finishes: a refresh changes its cells only
         finished = store.rows[0]
-        store.rows[0] = RunRow(**{**{f: getattr(finished, f) for f in finished.__dataclass_fields__}, "status": "completed", "best_output_throughput": 1234.5})
+        store.rows[0] = RunRow(
+            **{**{f: getattr(finished, f) for f in finished.__dataclass_fields__}, "status": "completed", "best_output_throughput": 1234.5}
+        )
         app.screen._refresh_running()
         await pilot.pause()
         assert added == [] and table.row_count == 1000

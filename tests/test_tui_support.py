@@ -101,7 +101,9 @@ def make_level(
             rate=1.0,
             by_slo={"ttft": SLOCount(met=int(total * goodput / 100), total=total)},
         ),
-        client=ClientHealth(loop_lag_ms=LoopLag(p50=0.1, p99=0.8 if not warnings else 7.5, max=2.0), cpu_percent=35.0, warnings=warnings or []),
+        client=ClientHealth(
+            loop_lag_ms=LoopLag(p50=0.1, p99=0.8 if not warnings else 7.5, max=2.0), cpu_percent=35.0, warnings=warnings or []
+        ),
         input_len_requested=128,
     )
 
@@ -146,7 +148,9 @@ def make_result(
         config=config,
         levels=levels,
         warnings=warnings or [],
-        gpu_samples=[GpuSample(t=float(t), gpu=0, util=50.0 + t, mem_used_mb=40_000, mem_total_mb=81_920, power_w=300.0) for t in range(5)] if gpu else [],
+        gpu_samples=[GpuSample(t=float(t), gpu=0, util=50.0 + t, mem_used_mb=40_000, mem_total_mb=81_920, power_w=300.0) for t in range(5)]
+        if gpu
+        else [],
     )
 
 
@@ -258,14 +262,27 @@ def scripted_events(config: RunConfig, *, stop_after_level: int | None = None, t
             if telemetry:
                 events.append(
                     TelemetryUpdate(
-                        gpu=[GpuSample(t=t, gpu=0, util=60.0 + 5 * index + step, mem_used_mb=41_000.0, mem_total_mb=81_920.0, power_w=250.0 + 10 * step)],
+                        gpu=[
+                            GpuSample(
+                                t=t,
+                                gpu=0,
+                                util=60.0 + 5 * index + step,
+                                mem_used_mb=41_000.0,
+                                mem_total_mb=81_920.0,
+                                power_w=250.0 + 10 * step,
+                            )
+                        ],
                         server=ServerSample(t=t, running=float(step + index), waiting=float(index), kv_cache_usage=0.1 * (index + 1)),
                     )
                 )
         if stop_after_level is not None and index >= stop_after_level:
             return events
         events.append(
-            LevelFinished(level_index=index, summary=make_level(config.concurrency[index], 100.0 * (index + 1) + 35, 17.0 + 5 * index, 10.0 + index, failed=1), records=[])
+            LevelFinished(
+                level_index=index,
+                summary=make_level(config.concurrency[index], 100.0 * (index + 1) + 35, 17.0 + 5 * index, 10.0 + index, failed=1),
+                records=[],
+            )
         )
     return events
 
@@ -275,7 +292,17 @@ class FakeController:
 
     instances: list[FakeController] = []
 
-    def __init__(self, config: RunConfig, *, api_key: str | None = None, store=None, stop_after_level: int | None = None, hang: bool = False, fail: Exception | None = None, events: list | None = None):
+    def __init__(
+        self,
+        config: RunConfig,
+        *,
+        api_key: str | None = None,
+        store=None,
+        stop_after_level: int | None = None,
+        hang: bool = False,
+        fail: Exception | None = None,
+        events: list | None = None,
+    ):
         self.config = config
         self.api_key = api_key
         self.store = store
@@ -310,7 +337,12 @@ class FakeController:
             await self._abort_event.wait()
         n_done = len(self.config.levels()) if not self.hang else (self.stop_after_level or 0)
         levels = [make_level(self.config.concurrency[i], 100.0 * (i + 1) + 35, 17.0 + 5 * i, 10.0 + i, failed=1) for i in range(n_done)]
-        result = make_result(self.run_id, model=self.config.model, levels=levels or [make_level(1, 1.0, 1.0, 1.0)], status="aborted" if self.aborted else "completed")
+        result = make_result(
+            self.run_id,
+            model=self.config.model,
+            levels=levels or [make_level(1, 1.0, 1.0, 1.0)],
+            status="aborted" if self.aborted else "completed",
+        )
         if self.store is not None:
             self.store.save(result)
         for listener in self.listeners:
@@ -391,5 +423,3 @@ def test_sample_results_store_round_trip(store):
     results = fill_store(store)
     assert [row.run_id for row in store.list_runs()] == [r.run_id for r in reversed(results)]
     assert store.get_result(RUN_IDS[1]).levels[2].output_throughput == 1890.4
-
-

@@ -45,9 +45,22 @@ def test_a_level_is_dealt_out_and_nothing_is_lost(spec, prompts, workers, expect
 def test_snapshots_add_up_and_keep_the_worst_tail():
     def snapshot(completed, failed, tput, p50, p99, phase="running"):
         return ProgressSnapshot(
-            t=1.0, level_index=0, n_levels=1, level_label="c=4", phase=phase, completed=completed, failed=failed,
-            in_flight=2, target=None, level_elapsed_s=1.0, level_duration_s=5.0, output_tokens=10 * completed,
-            output_throughput=tput, ttft_p50_ms=p50, ttft_p99_ms=p99, errors={"http_500": failed} if failed else {},
+            t=1.0,
+            level_index=0,
+            n_levels=1,
+            level_label="c=4",
+            phase=phase,
+            completed=completed,
+            failed=failed,
+            in_flight=2,
+            target=None,
+            level_elapsed_s=1.0,
+            level_duration_s=5.0,
+            output_tokens=10 * completed,
+            output_throughput=tput,
+            ttft_p50_ms=p50,
+            ttft_p99_ms=p99,
+            errors={"http_500": failed} if failed else {},
         )
 
     merged = merge_snapshots([snapshot(6, 1, 100.0, 20.0, 40.0), snapshot(4, 0, 80.0, 30.0, 90.0, "done")], target=20)

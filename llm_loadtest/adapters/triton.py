@@ -160,9 +160,7 @@ class TritonAdapter(HttpAdapter):
         if self.model == "auto":
             ready = [entry["name"] for entry in await self._index(session) if entry.get("state") == "READY"]
             if not ready:
-                raise ServerConfigError(
-                    f"--model auto: {self.server} lists no ready model in /v2/repository/index; give --model NAME"
-                )
+                raise ServerConfigError(f"--model auto: {self.server} lists no ready model in /v2/repository/index; give --model NAME")
             self.model = ready[0]
         status, text = await self._get(session, self.model_url + "/ready")
         if status == 200:

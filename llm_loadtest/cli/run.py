@@ -116,7 +116,20 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     if not model:
         raise ConfigError("give the model with --model NAME (or --model auto to ask the server)")
     values.update(server=server, model=model)
-    simple = ("adapter", "endpoint", "burstiness", "max_concurrency", "input_len", "output_len", "stream", "warmup", "timeout", "tokenizer", "seed", "workers")
+    simple = (
+        "adapter",
+        "endpoint",
+        "burstiness",
+        "max_concurrency",
+        "input_len",
+        "output_len",
+        "stream",
+        "warmup",
+        "timeout",
+        "tokenizer",
+        "seed",
+        "workers",
+    )
     values.update({name: getattr(args, name) for name in simple if getattr(args, name) is not None})
     if args.concurrency is not None:
         values["concurrency"] = parse_int_list(args.concurrency, "--concurrency")

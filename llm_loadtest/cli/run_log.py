@@ -30,8 +30,12 @@ class RunLog:
             for record in event.records:
                 if not record.ok:
                     self._write(
-                        "request_failed", level=event.level_index, request_id=record.request_id,
-                        error=record.error_class, message=record.error, http_status=record.http_status,
+                        "request_failed",
+                        level=event.level_index,
+                        request_id=record.request_id,
+                        error=record.error_class,
+                        message=record.error,
+                        http_status=record.http_status,
                     )
             self._write("level_end", level=event.level_index, summary=event.summary.model_dump(mode="json"))
         elif isinstance(event, RunFinished):

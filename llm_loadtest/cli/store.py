@@ -68,7 +68,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     compare = subparsers.add_parser("compare", help=f"2 to {MAX_COMPARE} stored runs side by side")
     compare.add_argument("run_ids", metavar="RUN_ID", nargs="+")
-    compare.add_argument("--max-regression", type=percent_limit, metavar="PERCENT", help=MAX_REGRESSION_HELP + "; the first run is the baseline")
+    compare.add_argument(
+        "--max-regression", type=percent_limit, metavar="PERCENT", help=MAX_REGRESSION_HELP + "; the first run is the baseline"
+    )
     compare.set_defaults(handler=handle_compare)
 
     for parser in (history, show, remove, export, compare):
@@ -203,7 +205,9 @@ def handle_compare(args: argparse.Namespace) -> int:
                 raise CliError(f"runs {baseline.run_id[:8]} and {result.run_id[:8]} ran different workloads ({', '.join(differences)})", 2)
             check = regression_check(baseline, result, args.max_regression)
             if not check.changes:
-                raise CliError(f"runs {baseline.run_id[:8]} and {result.run_id[:8]} have no figure to compare (no shared level, or it failed)", 2)
+                raise CliError(
+                    f"runs {baseline.run_id[:8]} and {result.run_id[:8]} have no figure to compare (no shared level, or it failed)", 2
+                )
             checks.append((result, check))
     print(compare_table(results))
     for result, check in checks:

@@ -128,7 +128,14 @@ def regression_table(check: RegressionCheck, baseline_id: str, max_worse_pct: fl
     """Each gated figure against the baseline run; the last lines say what was left out and the verdict."""
     head = f"regression check against run {baseline_id[:SHORT_ID]} (a figure more than {max_worse_pct:g}% worse fails)"
     rows = [
-        [c.level, FIGURES[c.figure].label, FIGURES[c.figure].format(c.baseline), FIGURES[c.figure].format(c.value), f"{c.worse_pct:+.1f}%", "WORSE" if c.regressed else "ok"]
+        [
+            c.level,
+            FIGURES[c.figure].label,
+            FIGURES[c.figure].format(c.baseline),
+            FIGURES[c.figure].format(c.value),
+            f"{c.worse_pct:+.1f}%",
+            "WORSE" if c.regressed else "ok",
+        ]
         for c in check.changes
     ]
     lines = [head, text_table(["level", "figure", "baseline", "this run", "worse by", ""], rows, [False, False, True, True, True, False])]

@@ -65,8 +65,7 @@ def _fmt_num(value: float | None, unit: str = "", digits: int = 0) -> str:
 def _info_rows(reader: GpuReader) -> list[tuple[str, str]]:
     rows = [
         ("llm-loadtest", __version__),
-        ("Python", f"{platform.python_version()} ({platform.python_implementation()}, "
-                   f"{platform.system()} {platform.machine()})"),
+        ("Python", f"{platform.python_version()} ({platform.python_implementation()}, {platform.system()} {platform.machine()})"),
     ]
     rows += [(name, _version_of(name)) for name in LIBRARIES]
     rows.append(("nvidia-ml-py", _version_of("nvidia-ml-py")))

@@ -159,7 +159,12 @@ class Benchmark:
         if share is not None and share.request_rate is not None:
             seed = cfg.seed + index + ARRIVAL_SEED_STRIDE * self.worker
             offsets = arrival_offsets(
-                share.request_rate, cfg.burstiness, count=share.num_prompts, duration=cfg.duration, seed=seed, first_at_once=self.worker == 0
+                share.request_rate,
+                cfg.burstiness,
+                count=share.num_prompts,
+                duration=cfg.duration,
+                seed=seed,
+                first_at_once=self.worker == 0,
             )
             expected = len(offsets)
         elif share is not None:
@@ -285,8 +290,12 @@ class Benchmark:
         chunks = live.begin()
         try:
             record = await self.adapter.send(
-                session, self.prompts.get(i), self._request_id(live.index, i),
-                t_scheduled_ns=t_scheduled_ns, timeout=self.config.timeout, chunks=chunks,
+                session,
+                self.prompts.get(i),
+                self._request_id(live.index, i),
+                t_scheduled_ns=t_scheduled_ns,
+                timeout=self.config.timeout,
+                chunks=chunks,
             )
         finally:
             ttft_seen = live.end(chunks)

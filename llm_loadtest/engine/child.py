@@ -155,7 +155,9 @@ def _child_main(config_data: dict, api_key: str | None, run_id: str, t0_ns: int,
         conn.close()
 
 
-async def _serve(config: RunConfig, api_key: str | None, run_id: str, t0_ns: int, worker: tuple[int, int] | None, conn: Connection, emit, flush) -> None:
+async def _serve(
+    config: RunConfig, api_key: str | None, run_id: str, t0_ns: int, worker: tuple[int, int] | None, conn: Connection, emit, flush
+) -> None:
     from llm_loadtest.engine.benchmark import Benchmark, RunStartError
 
     loop = asyncio.get_running_loop()
@@ -167,8 +169,14 @@ async def _serve(config: RunConfig, api_key: str | None, run_id: str, t0_ns: int
 
     try:
         bench = Benchmark(
-            config, api_key=api_key, run_id=run_id, emit=emit, t0_ns=t0_ns, flush=flush,
-            worker=worker or (0, 1), gate=gate if worker is not None else None,
+            config,
+            api_key=api_key,
+            run_id=run_id,
+            emit=emit,
+            t0_ns=t0_ns,
+            flush=flush,
+            worker=worker or (0, 1),
+            gate=gate if worker is not None else None,
         )
     except RunStartError as exc:
         emit(RunFailed(str(exc), exc.exit_code))

@@ -20,9 +20,7 @@ SampleKind = Literal["gpu", "server"]
 SAMPLE_KINDS: tuple[SampleKind, ...] = ("gpu", "server")
 
 
-def to_csv(
-    result: RunResult, path: str | Path | IO[str], requests: RecordsArg = None, samples: SampleKind | None = None
-) -> None:
+def to_csv(result: RunResult, path: str | Path | IO[str], requests: RecordsArg = None, samples: SampleKind | None = None) -> None:
     """Levels; or, when `requests` is given (a list, or level index -> records), requests;
     or, when `samples` is "gpu" or "server", the run's samples of that kind (docs/results.md's
     fields, `t` in seconds since the run started)."""

@@ -67,11 +67,7 @@ def _is_count_map(annotation: Any) -> bool:
     value = get_args(annotation)[1]
     if value is int:
         return True
-    return (
-        isinstance(value, type)
-        and issubclass(value, BaseModel)
-        and all(f.annotation is int for f in value.model_fields.values())
-    )
+    return isinstance(value, type) and issubclass(value, BaseModel) and all(f.annotation is int for f in value.model_fields.values())
 
 
 def _at(value: Any, path: tuple[str, ...]) -> Any:

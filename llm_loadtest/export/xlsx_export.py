@@ -80,8 +80,13 @@ def _write_summary(sheet: Any, result: RunResult, truncated: int) -> None:
     about += [(f"environment.{k}", v) for k, v in flatten_dict(document["environment"])]
     about += [("warning", w) for w in result.warnings]
     if truncated:
-        about.append(("warning", f"Requests sheet holds the first {MAX_ROWS - 1:,} of {truncated:,} requests "
-                                 "(Excel's limit); export --format csv --requests has them all"))
+        about.append(
+            (
+                "warning",
+                f"Requests sheet holds the first {MAX_ROWS - 1:,} of {truncated:,} requests "
+                "(Excel's limit); export --format csv --requests has them all",
+            )
+        )
     rows += [[_cell(sheet, key, _BOLD), value] for key, value in about]
     rows.append([])
 

@@ -86,9 +86,7 @@ def tpot_ms(e2e_ns: np.ndarray, ttft_ns: np.ndarray, output_tokens: np.ndarray) 
     return result
 
 
-def itl_ms(
-    chunk_times_ns: Sequence[np.ndarray], chunk_tokens: Sequence[np.ndarray] | None = None
-) -> tuple[np.ndarray, np.ndarray]:
+def itl_ms(chunk_times_ns: Sequence[np.ndarray], chunk_tokens: Sequence[np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Pooled inter-chunk gaps, and the same gaps divided by the tokens of the later chunk.
 
     One array of chunk arrival times per request. All requests are concatenated and diffed in
@@ -125,8 +123,7 @@ def itl_ms(
     token_lengths = np.fromiter((len(t) for t in chunk_tokens), dtype=np.int64, count=len(chunk_tokens))
     if not np.array_equal(token_lengths, lengths):
         chunk_tokens = [
-            tok if len(tok) == n else np.zeros(n, dtype=np.int32)
-            for tok, n in zip(chunk_tokens, lengths.tolist(), strict=True)
+            tok if len(tok) == n else np.zeros(n, dtype=np.int32) for tok, n in zip(chunk_tokens, lengths.tolist(), strict=True)
         ]
     later_tokens = np.concatenate(chunk_tokens)[1:][within]
     if (later_tokens == 1).all():
@@ -155,9 +152,7 @@ def latencies(records: Iterable[RequestRecord]) -> Latencies:
     ttft_raw = [r.ttft_ns for r in ok]
     has_ttft = np.fromiter((t is not None for t in ttft_raw), dtype=bool, count=n)
     ttft_ns = np.fromiter((0 if t is None else t for t in ttft_raw), dtype=np.int64, count=n)
-    out = np.fromiter(
-        (-1 if r.output_tokens is None else r.output_tokens for r in ok), dtype=np.int64, count=n
-    )
+    out = np.fromiter((-1 if r.output_tokens is None else r.output_tokens for r in ok), dtype=np.int64, count=n)
     streamed = np.fromiter((r.stream for r in ok), dtype=bool, count=n)
 
     ttft = np.where(has_ttft, ttft_ns / NS_PER_MS, np.nan)

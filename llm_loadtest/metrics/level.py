@@ -78,9 +78,7 @@ def summarize_level(
         itl_per_token_ms=itl_per_token,
         e2e_ms=stats(lat.e2e_ms),
         error_rate=(total - succeeded) / total if total else None,
-        goodput=compute_goodput(
-            goodput, lat.ttft_ms, lat.tpot_ms, lat.e2e_ms, total=total, duration_s=duration_s
-        ),
+        goodput=compute_goodput(goodput, lat.ttft_ms, lat.tpot_ms, lat.e2e_ms, total=total, duration_s=duration_s),
         client=client,
         input_len_requested=input_len_requested,
         connect_ms=stats(connect_ms(kept)),

@@ -19,9 +19,7 @@ MAX_GAPS_PER_STREAM = 16
 
 def live_figures(output_tokens: float, window_s: float, ttft_ms: np.ndarray, itl_ms: np.ndarray) -> dict[str, float | None]:
     """Output throughput and TTFT / ITL p50 and p99 (ms) over the window."""
-    figures: dict[str, float | None] = dict.fromkeys(
-        ("output_throughput", "ttft_p50_ms", "ttft_p99_ms", "itl_p50_ms", "itl_p99_ms")
-    )
+    figures: dict[str, float | None] = dict.fromkeys(("output_throughput", "ttft_p50_ms", "ttft_p99_ms", "itl_p50_ms", "itl_p99_ms"))
     if window_s > 0:
         figures["output_throughput"] = max(output_tokens, 0.0) / window_s
     if len(ttft_ms):
@@ -51,4 +49,3 @@ def gaps_in_window_ns(chunk_times_ns: Sequence[int] | np.ndarray, window_start_n
 def tokens_per_chunk(tokens: int, chunks: int) -> float:
     """What a streamed chunk is worth in tokens, from the requests that finished (1 before any)."""
     return tokens / chunks if tokens > 0 and chunks > 0 else 1.0
-

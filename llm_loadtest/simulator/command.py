@@ -30,25 +30,19 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     server.add_argument("--max-model-len", type=int, default=8192, help="prompt + max_tokens limit (default 8192)")
     server.add_argument("--chunk-log", default=None, metavar="PATH", help="write one JSON line per finished request")
     server.add_argument(
-        "--api", choices=["openai", "triton"], default="openai",
+        "--api",
+        choices=["openai", "triton"],
+        default="openai",
         help="openai (/v1, vLLM-like, default) or triton (Triton's generate extension under /v2)",
     )
-    server.add_argument(
-        "--triton-cumulative", action="store_true", help="with --api triton: stream the text so far, not deltas"
-    )
-    server.add_argument(
-        "--triton-not-ready", action="store_true", help="with --api triton: the model's ready endpoint answers 400"
-    )
+    server.add_argument("--triton-cumulative", action="store_true", help="with --api triton: stream the text so far, not deltas")
+    server.add_argument("--triton-not-ready", action="store_true", help="with --api triton: the model's ready endpoint answers 400")
 
     timing = parser.add_argument_group("timing model")
     timing.add_argument("--ttft-ms", type=float, default=50.0, help="fixed time to first token (default 50)")
-    timing.add_argument(
-        "--prefill-us-per-token", type=float, default=20.0, help="prefill cost per prompt token (default 20)"
-    )
+    timing.add_argument("--prefill-us-per-token", type=float, default=20.0, help="prefill cost per prompt token (default 20)")
     timing.add_argument("--itl-ms", type=float, default=20.0, help="fixed part of a decode step (default 20)")
-    timing.add_argument(
-        "--step-us-per-seq", type=float, default=50.0, help="decode step cost per running sequence (default 50)"
-    )
+    timing.add_argument("--step-us-per-seq", type=float, default=50.0, help="decode step cost per running sequence (default 50)")
     timing.add_argument("--max-seqs", type=int, default=256, help="running batch size; the rest wait (default 256)")
     timing.add_argument(
         "--tokens-per-chunk", type=int, default=1, help="tokens per streamed chunk, as with speculative decoding (default 1)"
@@ -60,16 +54,14 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     faults.add_argument("--drop-rate", type=float, default=0.0, help="cut the connection after about half the tokens")
     faults.add_argument("--stall-rate", type=float, default=0.0, help="pause the stream after about half the tokens")
     faults.add_argument("--stall-s", type=float, default=5.0, help="length of a stall in seconds (default 5)")
+    faults.add_argument("--malformed-rate", type=float, default=0.0, help="send one 'data: {not json' event mid-stream, then go on")
     faults.add_argument(
-        "--malformed-rate", type=float, default=0.0, help="send one 'data: {not json' event mid-stream, then go on"
-    )
-    faults.add_argument(
-        "--error-event-rate", type=float, default=0.0,
+        "--error-event-rate",
+        type=float,
+        default=0.0,
         help="send one error event ('data: {\"error\": ...}') after about half the tokens, then end the stream",
     )
-    faults.add_argument(
-        "--reject-stream-options", action="store_true", help="answer 400 to requests that carry stream_options"
-    )
+    faults.add_argument("--reject-stream-options", action="store_true", help="answer 400 to requests that carry stream_options")
     faults.add_argument("--no-usage", action="store_true", help="never send usage (as llama.cpp's server)")
 
 

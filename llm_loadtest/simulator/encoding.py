@@ -38,8 +38,7 @@ class StreamEncoder:
             self._after = b'},"logprobs":null,"finish_reason":null}]}\n\n'
             self._after_last = b'},"logprobs":null,"finish_reason":"length"}]}\n\n'
             self.role_event = (
-                b"data: " + head + b',"choices":[{"index":0,"delta":{"role":"assistant"},'
-                b'"logprobs":null,"finish_reason":null}]}\n\n'
+                b"data: " + head + b',"choices":[{"index":0,"delta":{"role":"assistant"},"logprobs":null,"finish_reason":null}]}\n\n'
             )
         else:
             self._before = b"data: " + head + b',"choices":[{"index":0,"text":'

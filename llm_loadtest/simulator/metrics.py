@@ -15,24 +15,20 @@ class SimMetrics:
         self.registry = CollectorRegistry(auto_describe=True)
         labels = ["model_name"]
         # The gauges read the scheduler at scrape time; nothing to update on the hot path.
-        Gauge(
-            "vllm:num_requests_running", "Requests in the running batch.", labels, registry=self.registry
-        ).labels(model).set_function(lambda: scheduler.num_running)
-        Gauge(
-            "vllm:num_requests_waiting", "Requests waiting to be admitted.", labels, registry=self.registry
-        ).labels(model).set_function(lambda: scheduler.num_waiting)
-        Gauge(
-            "vllm:gpu_cache_usage_perc", "Simulated KV-cache usage, 1 = full.", labels, registry=self.registry
-        ).labels(model).set_function(scheduler.cache_usage)
-        self._prompt_tokens = Counter(
-            "vllm:prompt_tokens", "Prefilled prompt tokens.", labels, registry=self.registry
-        ).labels(model)
-        self._generation_tokens = Counter(
-            "vllm:generation_tokens", "Generated tokens.", labels, registry=self.registry
-        ).labels(model)
-        self._requests = Counter(
-            "vllm:request_success", "Finished requests.", [*labels, "finished_reason"], registry=self.registry
-        ).labels(model, "length")
+        Gauge("vllm:num_requests_running", "Requests in the running batch.", labels, registry=self.registry).labels(model).set_function(
+            lambda: scheduler.num_running
+        )
+        Gauge("vllm:num_requests_waiting", "Requests waiting to be admitted.", labels, registry=self.registry).labels(model).set_function(
+            lambda: scheduler.num_waiting
+        )
+        Gauge("vllm:gpu_cache_usage_perc", "Simulated KV-cache usage, 1 = full.", labels, registry=self.registry).labels(
+            model
+        ).set_function(scheduler.cache_usage)
+        self._prompt_tokens = Counter("vllm:prompt_tokens", "Prefilled prompt tokens.", labels, registry=self.registry).labels(model)
+        self._generation_tokens = Counter("vllm:generation_tokens", "Generated tokens.", labels, registry=self.registry).labels(model)
+        self._requests = Counter("vllm:request_success", "Finished requests.", [*labels, "finished_reason"], registry=self.registry).labels(
+            model, "length"
+        )
         scheduler.on_tokens = self._generation_tokens.inc
 
     def count_prompt(self, tokens: int) -> None:

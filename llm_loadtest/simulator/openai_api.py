@@ -39,9 +39,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/v1/models", list_models)
     app.router.add_post("/v1/completions", completions)
     app.router.add_post("/v1/chat/completions", chat_completions)
-    app.middlewares.append(
-        api_key_middleware(("/v1/",), ApiError(401, "Invalid or missing API key.", "AuthenticationError"))
-    )
+    app.middlewares.append(api_key_middleware(("/v1/",), ApiError(401, "Invalid or missing API key.", "AuthenticationError")))
 
 
 async def list_models(request: web.Request) -> web.Response:
@@ -73,9 +71,7 @@ async def tokenize(request: web.Request) -> web.Response:
     except ApiError as exc:
         return exc.response()
     tokens = state.tokenizer.encode(text)
-    return web.json_response(
-        {"count": len(tokens), "max_model_len": state.options.max_model_len, "tokens": tokens, "token_strs": None}
-    )
+    return web.json_response({"count": len(tokens), "max_model_len": state.options.max_model_len, "tokens": tokens, "token_strs": None})
 
 
 async def completions(request: web.Request) -> web.StreamResponse:
@@ -130,9 +126,7 @@ class _Reply:
 
     def whole_body(self, words: list[int]) -> dict[str, Any]:
         req = self._req
-        return full_response(
-            req.endpoint, self._completion_id, self._created, req.model, words, req.prompt_tokens, self._with_usage
-        )
+        return full_response(req.endpoint, self._completion_id, self._created, req.model, words, req.prompt_tokens, self._with_usage)
 
     def shutting_down(self) -> web.Response:
         # raised: aiohttp answers it as plain text (returning an HTTPException is deprecated)

@@ -108,9 +108,7 @@ def _positive_int(body: dict[str, Any], name: str) -> int | None:
     return value
 
 
-def parse_generation(
-    body: dict[str, Any], endpoint: Endpoint, model: str, tokenizer: Tokenizer, max_model_len: int
-) -> GenRequest:
+def parse_generation(body: dict[str, Any], endpoint: Endpoint, model: str, tokenizer: Tokenizer, max_model_len: int) -> GenRequest:
     requested_model = body.get("model", model)
     if requested_model != model:
         raise model_not_found(str(requested_model))

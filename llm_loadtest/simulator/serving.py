@@ -159,9 +159,7 @@ async def handle_generation(
             state.chunk_log.write(entry)
 
 
-async def _whole(
-    request: web.Request, state: SimState, reply: Reply, words: list[int], entry: ChunkLogEntry
-) -> web.StreamResponse:
+async def _whole(request: web.Request, state: SimState, reply: Reply, words: list[int], entry: ChunkLogEntry) -> web.StreamResponse:
     seq = Sequence(prompt_tokens=reply.prompt_tokens, max_tokens=reply.max_tokens)
     with _batched(state, seq, entry):
         received = 0

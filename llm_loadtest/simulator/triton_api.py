@@ -174,9 +174,7 @@ async def _parse(request: web.Request, state: SimState, entry: ChunkLogEntry) ->
     prompt_tokens = state.tokenizer.count(text)
     limit = state.options.max_model_len
     if prompt_tokens + max_tokens > limit:
-        raise TritonError(
-            400, f"input length {prompt_tokens} + max_tokens {max_tokens} exceeds the model's limit of {limit} tokens"
-        )
+        raise TritonError(400, f"input length {prompt_tokens} + max_tokens {max_tokens} exceeds the model's limit of {limit} tokens")
     # the route chose streaming, and started the log entry with it
     return _Reply(prompt_tokens, max_tokens, entry.stream, state.options)
 
@@ -194,8 +192,11 @@ class _Reply:
         self._model = options.model
         self._cumulative = options.triton_cumulative
         self._head = (
-            b'data: {"model_name":' + json.dumps(options.model).encode()
-            + b',"model_version":"' + MODEL_VERSION.encode() + b'","text_output":'
+            b'data: {"model_name":'
+            + json.dumps(options.model).encode()
+            + b',"model_version":"'
+            + MODEL_VERSION.encode()
+            + b'","text_output":'
         )
 
     def content_event(self, words: list[int], start: int, end: int) -> bytes:

@@ -130,9 +130,7 @@ def decode_times_many(blobs: Sequence[bytes | None], t_starts: Sequence[int]) ->
     if not narrow:
         return out
     # each request as [its first gap, then its 32-bit gaps], all requests in one array
-    rest = np.frombuffer(
-        b"".join(memoryview(blobs[i])[offset:] for i, offset in zip(narrow, offsets, strict=True)), dtype="<u4"
-    )
+    rest = np.frombuffer(b"".join(memoryview(blobs[i])[offset:] for i, offset in zip(narrow, offsets, strict=True)), dtype="<u4")
     rest_lengths = np.fromiter(
         ((len(blobs[i]) - offset) // 4 for i, offset in zip(narrow, offsets, strict=True)), dtype=np.int64, count=len(narrow)
     )
@@ -191,9 +189,7 @@ def _token_code(low: int, high: int) -> int:
     return _TOKENS_I64
 
 
-def _record_to_row(
-    record: RequestRecord, run_pk: int, level_index: int, times: bytes | None, tokens: bytes | None
-) -> dict[str, Any]:
+def _record_to_row(record: RequestRecord, run_pk: int, level_index: int, times: bytes | None, tokens: bytes | None) -> dict[str, Any]:
     t_start = int(record.t_start_ns)
     return {
         "run_pk": run_pk,

@@ -26,16 +26,12 @@ def describe(exc: BaseException, where: str, busy_timeout_s: float) -> StoreErro
     text = detail.lower()
     if "locked" in text or "busy" in text:
         return StoreError(
-            f"database {where} is locked by another process (waited {busy_timeout_s:g} s); "
-            "try again when it is done, or use another --db"
+            f"database {where} is locked by another process (waited {busy_timeout_s:g} s); try again when it is done, or use another --db"
         )
     if "readonly" in text or "read-only" in text or "read only" in text:
         return StoreError(f"database {where} is read-only; make it writable or use another --db")
     if "not a database" in text or "malformed" in text or "corrupt" in text:
-        return StoreError(
-            f"database {where} is corrupt or not an llm-loadtest database ({detail}); "
-            "move it away or use another --db"
-        )
+        return StoreError(f"database {where} is corrupt or not an llm-loadtest database ({detail}); move it away or use another --db")
     if "unable to open" in text:
         return StoreError(f"cannot open database {where} ({detail}); check the path and its permissions, or use another --db")
     return StoreError(f"database {where}: {detail}")

@@ -91,6 +91,4 @@ def _make_folder(database: Path) -> None:
             reason = f"a part of {blocker} is a file, not a folder"
         else:
             reason = f"{blocker}: {exc.strerror or type(exc).__name__}"
-        raise StoreError(
-            f"cannot create the folder of database {database} ({reason}); choose another --db"
-        ) from exc
+        raise StoreError(f"cannot create the folder of database {database} ({reason}); choose another --db") from exc

@@ -50,7 +50,6 @@ def _create_tables(conn: Connection) -> None:
     MetaTable.metadata.create_all(conn, tables=TABLES, checkfirst=True)
 
 
-
 def _current_version(conn: Connection, where: str) -> int | None:
     tables = set(inspect(conn).get_table_names())
     if "meta" not in tables:

@@ -148,9 +148,7 @@ class Store:
                 raise StoreError(f"run {result.run_id} is already stored in {self.where}")
             conn.execute(_RUN.insert().values(**row))
 
-    def add_level(
-        self, run_id: str, level_index: int, summary: LevelSummary, records: Sequence[RequestRecord]
-    ) -> None:
+    def add_level(self, run_id: str, level_index: int, summary: LevelSummary, records: Sequence[RequestRecord]) -> None:
         """Store one finished level and its requests in one transaction (again: replaces it)."""
         with self._write() as conn:
             run_pk = self._run_pk(conn, run_id)
@@ -159,9 +157,7 @@ class Store:
             for start in range(0, len(rows), _INSERT_BATCH):
                 conn.execute(_REQUEST.insert(), rows[start : start + _INSERT_BATCH])
 
-    def add_samples(
-        self, run_id: str, gpu: Sequence[GpuSample] = (), server: Sequence[ServerSample] = ()
-    ) -> None:
+    def add_samples(self, run_id: str, gpu: Sequence[GpuSample] = (), server: Sequence[ServerSample] = ()) -> None:
         """Append telemetry samples; call as often as they come (e.g. with each batch of
         `TelemetrySampler.drain()`). `finish_run` then adds only the result's later samples."""
         if not gpu and not server:
@@ -218,9 +214,7 @@ class Store:
             run = conn.execute(select(_RUN).where(_RUN.c.run_id == run_id)).mappings().first()
             if run is None:
                 raise UnknownRunError(f"no run {run_id!r} in {self.where}")
-            levels = conn.execute(
-                select(_LEVEL.c.summary).where(_LEVEL.c.run_pk == run["pk"]).order_by(_LEVEL.c.level_index)
-            ).scalars()
+            levels = conn.execute(select(_LEVEL.c.summary).where(_LEVEL.c.run_pk == run["pk"]).order_by(_LEVEL.c.level_index)).scalars()
             summaries = [LevelSummary.model_validate_json(text) for text in levels]
             gpu = [_sample(GpuSample, row) for row in self._sample_rows(conn, _GPU, run["pk"])]
             server = [_sample(ServerSample, row) for row in self._sample_rows(conn, _SERVER, run["pk"])]
@@ -248,9 +242,7 @@ class Store:
             by_level.setdefault(index, []).append(record)
         return by_level
 
-    def list_runs(
-        self, *, status: str | None = None, search: str | None = None, limit: int | None = None
-    ) -> list[RunRow]:
+    def list_runs(self, *, status: str | None = None, search: str | None = None, limit: int | None = None) -> list[RunRow]:
         """Newest first. `search` matches a part of the id, server, model or preset."""
         levels = (
             select(
@@ -409,9 +401,7 @@ class Store:
             )
         )
 
-    def _insert_samples(
-        self, conn: Connection, run_pk: int, gpu: Sequence[GpuSample], server: Sequence[ServerSample]
-    ) -> None:
+    def _insert_samples(self, conn: Connection, run_pk: int, gpu: Sequence[GpuSample], server: Sequence[ServerSample]) -> None:
         if gpu:
             conn.execute(_GPU.insert(), [_sample_row(s, run_pk, _GPU_COLUMNS) for s in gpu])
         if server:
@@ -437,9 +427,7 @@ class Store:
         """Mark `running` runs whose writing process is gone as `aborted`; keep what they stored."""
         with self._read() as conn:
             running = conn.execute(
-                select(_RUN.c.pk, _RUN.c.pid, _RUN.c.host, _RUN.c.process_started, _RUN.c.warnings).where(
-                    _RUN.c.status == "running"
-                )
+                select(_RUN.c.pk, _RUN.c.pid, _RUN.c.host, _RUN.c.process_started, _RUN.c.warnings).where(_RUN.c.status == "running")
             ).all()
         orphans = [row for row in running if liveness.writer_is_gone(row.pid, row.host, row.process_started)]
         if not orphans:

@@ -83,10 +83,7 @@ def _kv_hint(per_level: list[list[ServerSample]], *, labelled: bool) -> str | No
     if peak is None:
         return None
     where = f" (level {', '.join(map(str, levels))})" if labelled else ""
-    return (
-        f"the server's KV cache reached {peak * 100:.0f} %{where}: requests waited for cache "
-        "space or were preempted and recomputed"
-    )
+    return f"the server's KV cache reached {peak * 100:.0f} %{where}: requests waited for cache space or were preempted and recomputed"
 
 
 def _prefix_hint(samples: list[ServerSample]) -> str | None:

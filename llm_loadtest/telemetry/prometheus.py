@@ -130,11 +130,7 @@ def _mean(values: list[float] | None) -> float | None:
 def parse_metrics(text: str) -> MetricSnapshot:
     """Parse Prometheus text; raise `ServerMetricsUnavailable` if it is not, or knows nothing."""
     try:
-        parsed = [
-            (s.name, dict(s.labels), float(s.value))
-            for family in text_string_to_metric_families(text)
-            for s in family.samples
-        ]
+        parsed = [(s.name, dict(s.labels), float(s.value)) for family in text_string_to_metric_families(text) for s in family.samples]
     except (ValueError, TypeError, IndexError, KeyError) as exc:
         raise ServerMetricsUnavailable(f"/metrics is not Prometheus text ({exc})") from exc
     # NaN and ±Inf are valid Prometheus values (a gauge before its first update, a ratio of

@@ -80,10 +80,7 @@ class TelemetrySampler:
         with self._lock:
             notes = list(self._notes)
             if self._scrape_failures:
-                notes.append(
-                    f"{self._scrape_failures} server metric scrape(s) failed "
-                    f"(last: {self._last_scrape_error})"
-                )
+                notes.append(f"{self._scrape_failures} server metric scrape(s) failed (last: {self._last_scrape_error})")
             if self._gpu_failures:
                 notes.append(f"{self._gpu_failures} GPU reading(s) failed (last: {self._last_gpu_error})")
             return notes
@@ -211,9 +208,7 @@ class TelemetrySampler:
                     self._last_scrape_error = str(exc)
                 if self._first_failures >= FIRST_SCRAPE_TRIES:
                     self._server_live = False
-                    self._add_note(
-                        f"{NOTE_METRICS_UNREACHABLE} ({self._first_failures} tries in a row failed; last: {exc})"
-                    )
+                    self._add_note(f"{NOTE_METRICS_UNREACHABLE} ({self._first_failures} tries in a row failed; last: {exc})")
             return
         with self._lock:
             if not self._server_ever_ok:

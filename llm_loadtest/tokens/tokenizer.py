@@ -50,9 +50,7 @@ class TiktokenTokenizer:
         filename, sha256 = _SHIPPED[name]
         ranks = load_tiktoken_bpe(str(Path(__file__).with_name(filename)), expected_hash=sha256)
         self.name = f"tiktoken:{name}"
-        self._encoding = tiktoken.Encoding(
-            name=name, pat_str=_CL100K_PATTERN, mergeable_ranks=ranks, special_tokens=_CL100K_SPECIAL
-        )
+        self._encoding = tiktoken.Encoding(name=name, pat_str=_CL100K_PATTERN, mergeable_ranks=ranks, special_tokens=_CL100K_SPECIAL)
 
     def encode(self, text: str) -> list[int]:
         return self._encoding.encode_ordinary(text)

@@ -172,7 +172,10 @@ class LoadTestApp(App[int]):
                 self.notify("stopping the run; what was measured is being saved…")
                 running[0].abort(then_quit=True)
 
-        self.push_screen(ConfirmDialog("A run is in progress. Abort it and quit? What it measured so far is kept.", yes="Abort and quit", no="Stay"), confirmed)
+        self.push_screen(
+            ConfirmDialog("A run is in progress. Abort it and quit? What it measured so far is kept.", yes="Abort and quit", no="Stay"),
+            confirmed,
+        )
 
     def action_toggle_theme(self) -> None:
         self.theme = LIGHT_THEME if self.theme == DARK_THEME else DARK_THEME

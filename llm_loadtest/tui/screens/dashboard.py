@@ -13,10 +13,7 @@ from llm_loadtest.tui.widgets.run_table import RunTable
 
 RECENT_RUNS = 10
 
-EMPTY_TEXT = (
-    "No runs yet. Press [b]n[/b] to configure a benchmark, "
-    "or try [b]llm-loadtest demo[/b] for one against the built-in simulator."
-)
+EMPTY_TEXT = "No runs yet. Press [b]n[/b] to configure a benchmark, or try [b]llm-loadtest demo[/b] for one against the built-in simulator."
 
 
 class DashboardScreen(Screen):

@@ -45,9 +45,7 @@ class HistoryScreen(Screen):
         yield Header(show_clock=False)
         with Horizontal(id="filters"):
             yield Label("Status", classes="filter-label")
-            yield Select(
-                [(status, status) for status in STATUSES], prompt="all", id="status-filter", compact=True
-            )
+            yield Select([(status, status) for status in STATUSES], prompt="all", id="status-filter", compact=True)
             yield Label("Search", classes="filter-label")
             yield Input(placeholder="model or server", id="search", compact=True)
         yield RunTable(["mark", "id", "started", "status", "model", "server", "preset", "levels", "best", "errors"], id="runs")

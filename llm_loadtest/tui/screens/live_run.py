@@ -375,7 +375,11 @@ class LiveRunScreen(Screen):
             item("waiting for the first snapshot", "waiting for the first snapshot", "")
         else:
             item("tok/s", "out tok/s", fmt.figure_value("output_throughput", snap.output_throughput))
-            item("TTFT", "TTFT p50/p99", f"{fmt.figure_value('ttft_p50', snap.ttft_p50_ms)}/{fmt.figure_value('ttft_p99', snap.ttft_p99_ms)} ms")
+            item(
+                "TTFT",
+                "TTFT p50/p99",
+                f"{fmt.figure_value('ttft_p50', snap.ttft_p50_ms)}/{fmt.figure_value('ttft_p99', snap.ttft_p99_ms)} ms",
+            )
             item("ITL", "ITL p50/p99", f"{fmt.figure_value('itl_p50', snap.itl_p50_ms)}/{fmt.figure_value('itl_p99', snap.itl_p99_ms)} ms")
             item("flight", "in flight", str(snap.in_flight))
             errors = fmt.figure_value("error_rate", snap.error_rate, "%")
@@ -389,7 +393,9 @@ class LiveRunScreen(Screen):
         bad = (lag is not None and lag > LOOP_LAG_P99_WARN_MS) or (cpu is not None and cpu > CLIENT_CPU_WARN_PERCENT) or bool(warnings)
         health.append("● ", style="bold red" if bad else "bold green")
         health.append("client distorts the figures" if bad else "client OK", style="bold red" if bad else "green")
-        health.append(f"  loop lag p99 {fmt.figure_value('loop_lag_p99', lag, ' ms')} · CPU {fmt.figure_value('cpu_percent', cpu, '%')}", style="dim")
+        health.append(
+            f"  loop lag p99 {fmt.figure_value('loop_lag_p99', lag, ' ms')} · CPU {fmt.figure_value('cpu_percent', cpu, '%')}", style="dim"
+        )
         if warnings:
             health.append(f"  {warnings[-1]}", style="red")
         self._put("#health", health)
@@ -403,7 +409,9 @@ class LiveRunScreen(Screen):
         elif self.state == "finished" and self.result is not None:
             status = self.result.status
             style = fmt.STATUS_STYLES.get(status, "")
-            text = Text.assemble(("✓ " if status == "completed" else "■ ", style), (f"run {status}", style), ("  · v view result · escape back", "dim"))
+            text = Text.assemble(
+                ("✓ " if status == "completed" else "■ ", style), (f"run {status}", style), ("  · v view result · escape back", "dim")
+            )
         elif self.state == "starting":
             text = Text("starting the engine…", style="dim")
         elif self.snapshot is not None and self.snapshot.errors:
@@ -466,8 +474,7 @@ class LiveRunScreen(Screen):
         if latest is not None:
             kv = None if latest.kv_cache_usage is None else latest.kv_cache_usage * 100
             self._put(
-                "#server-now",
-                f"running {fmt.num(latest.running, 0)} · waiting {fmt.num(latest.waiting, 0)} · KV cache {fmt.pct(kv)}"
+                "#server-now", f"running {fmt.num(latest.running, 0)} · waiting {fmt.num(latest.waiting, 0)} · KV cache {fmt.pct(kv)}"
             )
 
     # --- actions -------------------------------------------------------------------------
@@ -513,7 +520,9 @@ class LiveRunScreen(Screen):
                 self.abort()
 
         self.app.push_screen(
-            ConfirmDialog("Abort this run? Requests that finished are kept and the run is saved as aborted.", yes="Abort", no="Keep running"),
+            ConfirmDialog(
+                "Abort this run? Requests that finished are kept and the run is saved as aborted.", yes="Abort", no="Keep running"
+            ),
             confirmed,
         )
 

@@ -127,14 +127,23 @@ class NewBenchmarkScreen(Screen):
                     yield Field("Load pattern", Select(LOAD_MODES, value="concurrency", allow_blank=False, id="load-mode", compact=True))
                     yield Field("Concurrency", Input(placeholder="1,10,50", id="concurrency", compact=True), classes="closed-loop")
                     yield Field("Rates (req/s)", Input(placeholder="2,5.5", id="request-rate", compact=True), classes="open-loop")
-                    yield Field("Burstiness", Input(type="number", placeholder="1 = Poisson", id="burstiness", compact=True), classes="open-loop")
-                    yield Field("Max concurrency", Input(type="integer", placeholder="no cap", id="max-concurrency", compact=True), classes="open-loop")
+                    yield Field(
+                        "Burstiness", Input(type="number", placeholder="1 = Poisson", id="burstiness", compact=True), classes="open-loop"
+                    )
+                    yield Field(
+                        "Max concurrency",
+                        Input(type="integer", placeholder="no cap", id="max-concurrency", compact=True),
+                        classes="open-loop",
+                    )
                     yield Field("Level ends after", Select(STOP_MODES, value="count", allow_blank=False, id="stop-mode", compact=True))
                     yield Field("Requests/level", Input(type="integer", id="num-prompts", compact=True), classes="count-mode")
                     yield Field("Seconds/level", Input(type="number", id="duration", compact=True), classes="duration-mode")
                     yield Field("Warm-up requests", Input(type="integer", id="warmup", compact=True))
                     yield Field("Timeout (s)", Input(type="number", id="timeout", compact=True))
-                    yield Field("Client processes", Input(type="integer", placeholder="1 (more for hundreds of fast streams)", id="workers", compact=True))
+                    yield Field(
+                        "Client processes",
+                        Input(type="integer", placeholder="1 (more for hundreds of fast streams)", id="workers", compact=True),
+                    )
                     yield Field("Goodput SLO", Input(placeholder="ttft:500,tpot:50,e2e:5000 (ms)", id="goodput", compact=True))
         yield Static("", id="validation", classes="error-line")
         yield Static("", id="probe-result", classes="hint")
@@ -391,7 +400,9 @@ class NewBenchmarkScreen(Screen):
             return
         current = self.query_one("#preset", Select).value
         suggestion = current if isinstance(current, str) and current in self._presets and not self._presets[current].builtin else ""
-        self.app.push_screen(PromptDialog("Save these settings as a preset named:", value=suggestion, placeholder="my-preset"), self._save_preset)
+        self.app.push_screen(
+            PromptDialog("Save these settings as a preset named:", value=suggestion, placeholder="my-preset"), self._save_preset
+        )
 
     def _save_preset(self, name: str | None) -> None:
         if not name or self.config is None:

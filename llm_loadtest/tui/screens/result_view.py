@@ -109,12 +109,16 @@ class ResultScreen(Screen):
         best = figures.best_throughput_level(result)
         self.query_one("#card-tput", Card).show(fmt.figure("output_throughput", best), f"best @ {best.label}" if best else "")
         ttft_level = figures.best_ttft_level(result)
-        self.query_one("#card-ttft", Card).show(fmt.figure("ttft_p50", ttft_level, " ms"), f"best @ {ttft_level.label}" if ttft_level else "")
+        self.query_one("#card-ttft", Card).show(
+            fmt.figure("ttft_p50", ttft_level, " ms"), f"best @ {ttft_level.label}" if ttft_level else ""
+        )
         self.query_one("#card-level", Card).show(best.label if best else fmt.DASH, "by tok/s" if best else "")
         worst = figures.worst_error_level(result)
         worst_rate = worst.error_rate if worst else None
         self.query_one("#card-errors", Card).show(
-            fmt.figure("error_rate", worst, "%"), f"worst @ {worst.label}" if worst and worst_rate else "all levels", style="red" if worst_rate else "green"
+            fmt.figure("error_rate", worst, "%"),
+            f"worst @ {worst.label}" if worst and worst_rate else "all levels",
+            style="red" if worst_rate else "green",
         )
         if c.goodput is None or c.goodput.is_empty():
             self.query_one("#card-goodput", Card).show(fmt.DASH, "no SLO given", style="dim")

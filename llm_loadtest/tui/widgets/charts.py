@@ -166,7 +166,9 @@ class Chart(PlotWidget, can_focus=False):
         self.set_ylimits(*self._y_limits)
 
     # --- feeding -----------------------------------------------------------------------
-    def set_series(self, series: list[Series], *, categories: list[str] | None = None, x_limits: tuple[float | None, float | None] | None = None) -> None:
+    def set_series(
+        self, series: list[Series], *, categories: list[str] | None = None, x_limits: tuple[float | None, float | None] | None = None
+    ) -> None:
         """Replace what the chart shows; the drawing itself happens at most 4 times a second."""
         self._series = series
         if categories is not None:
