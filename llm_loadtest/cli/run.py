@@ -90,6 +90,9 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     add("--metrics-url", help="Prometheus /metrics to scrape (default: the server's)")
     add("--gpu-interval", type=positive_seconds, default=1.0, help="seconds between GPU / server samples (default 1)")
     add("--no-gpu", action="store_true", help="do not sample local GPUs")
+    add("--prometheus-port", type=int, metavar="PORT", help="serve our live figures for Prometheus on this port during the run")
+    add("--prometheus-host", default="127.0.0.1", metavar="HOST", help="address for --prometheus-port (default 127.0.0.1)")
+    add("--pushgateway", metavar="URL", help="push each level's figures to this Prometheus Pushgateway when it ends")
 
 
 def positive_seconds(text: str) -> float:
@@ -180,6 +183,9 @@ def handle_run(args: argparse.Namespace) -> int:
         metrics_url=args.metrics_url,
         gpu=not args.no_gpu,
         telemetry_interval_s=args.gpu_interval,
+        prometheus_port=args.prometheus_port,
+        prometheus_host=args.prometheus_host,
+        pushgateway=args.pushgateway,
     )
     if args.baseline is not None:
         options.baseline = baseline_for(config, args.baseline, args.db)

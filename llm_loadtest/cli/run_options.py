@@ -19,6 +19,7 @@ from llm_loadtest.report.regression import regression_check
 
 if TYPE_CHECKING:
     from llm_loadtest.engine.controller import RunController
+    from llm_loadtest.publish.prometheus import PrometheusPublisher
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 130
 DEFAULT_MAX_REGRESSION = 10.0  # percent
@@ -37,11 +38,16 @@ class RunOptions:
     telemetry_interval_s: float = 1.0
     baseline: RunResult | None = None  # the regression gate's, when --baseline is given
     max_regression: float = DEFAULT_MAX_REGRESSION
+    prometheus_port: int | None = None
+    prometheus_host: str = "127.0.0.1"
+    pushgateway: str | None = None
+    _publisher: PrometheusPublisher | None = None
 
     def check_files(self) -> None:
         """Find out before the run, not after it, that a file cannot be written."""
         _check_writable(self.output, "--output")
         _check_writable(self.log_file, "--log-file")
+        self.publisher()  # a port that is taken is found before the run
 
     def controller(self, config: RunConfig, *, api_key: str | None = None, store=None) -> RunController:
         """A controller with the telemetry settings, writing `--log-file` (lines carry the run id)."""
@@ -58,7 +64,22 @@ class RunOptions:
         )
         if self.log_file:
             controller.subscribe(RunLog(self.log_file, controller.run_id, config))
+        if (publisher := self.publisher()) is not None:
+            controller.subscribe(publisher.listener(config, controller.run_id))
         return controller
+
+    def publisher(self) -> PrometheusPublisher | None:
+        """Our figures for Prometheus, one endpoint for every run of this process."""
+        if self.prometheus_port is not None and not 0 <= self.prometheus_port <= 65535:
+            raise CliError(f"--prometheus-port must be 0 to 65535 (got {self.prometheus_port})")
+        if self._publisher is None and (self.prometheus_port is not None or self.pushgateway):
+            from llm_loadtest.publish.prometheus import PrometheusPublisher
+
+            try:
+                self._publisher = PrometheusPublisher(port=self.prometheus_port, host=self.prometheus_host, pushgateway=self.pushgateway)
+            except OSError as exc:
+                raise CliError(f"--prometheus-port {self.prometheus_port}: {exc.strerror or exc}") from None
+        return self._publisher
 
     def finish(self, result: RunResult) -> int:
         """Check for regressions, write `--output` and return the run's exit code."""
