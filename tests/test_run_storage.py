@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
 
 import pytest
 
+from llm_loadtest import metrics
 from llm_loadtest.cli import main
 from llm_loadtest.storage.store import Store
 
 
 def test_a_headless_run_is_stored_and_recomputes_to_itself(simulator, tmp_path):
-    from llm_loadtest import metrics
-
     sim = simulator(ttft_ms=5, itl_ms=1, fail_rate_500=0.1, seed=4)
     db = tmp_path / "runs.db"
     code = main(
@@ -59,8 +59,9 @@ def test_a_headless_run_is_stored_and_recomputes_to_itself(simulator, tmp_path):
 
 
 @pytest.mark.slow
-def test_sigkill_mid_level_leaves_an_aborted_run_with_every_finished_level(simulator, tmp_path):
-    sim = simulator(ttft_ms=5, itl_ms=10, step_us_per_seq=0)
+def test_sigkill_mid_level_keeps_the_finished_requests_of_the_cut_level_and_reads_aborted(simulator, tmp_path, capsys):
+    # level 2 (c=1) takes 16 requests of 20 chunks 20 ms apart: seconds, long enough to kill it
+    sim = simulator(ttft_ms=5, itl_ms=20, step_us_per_seq=0)
     db = tmp_path / "runs.db"
     proc = subprocess.Popen(
         [
@@ -78,7 +79,7 @@ def test_sigkill_mid_level_leaves_an_aborted_run_with_every_finished_level(simul
             "-n",
             "16",
             "--output-len",
-            "5",
+            "20",
             "--warmup",
             "0",
             "--db",
@@ -87,22 +88,55 @@ def test_sigkill_mid_level_leaves_an_aborted_run_with_every_finished_level(simul
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    # wait for the first level to land, then kill the run in the middle of the second
-    deadline = time.monotonic() + 30
-    run_id = None
-    while time.monotonic() < deadline:
-        if db.exists():
-            with Store.open(str(db)) as store:
-                runs = store.list_runs()
-                if runs and runs[0].levels >= 1:
-                    run_id = runs[0].run_id
-                    break
+    # wait until requests of the second level are in the database while that level still runs
+    deadline = time.monotonic() + 60
+    cut_before_kill: set[str] = set()
+    while time.monotonic() < deadline and proc.poll() is None:
+        cut_before_kill = _stored_ids(db, level_index=1)
+        if len(cut_before_kill) >= 3:
+            break
         time.sleep(0.05)
-    assert run_id, "the first level never reached the database"
+    assert len(cut_before_kill) >= 3, "no request of the level in progress reached the database before the level ended"
+    assert not _level_rows(db, level_index=1), "the second level ended before it could be cut"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=10)
+
+    assert main(["history", "--db", str(db)]) == 0
+    history = capsys.readouterr().out
+    assert "aborted" in history and "running" not in history
     with Store.open(str(db)) as store:
-        result = store.get_result(run_id)
-        assert result.status == "aborted"
-        assert len(result.levels) >= 1
-        assert len(store.get_records(run_id, 0)) == 16
+        [row] = store.list_runs()
+        assert row.status == "aborted" and row.levels == 2
+        result = store.get_result(row.run_id)
+        records = store.get_records_by_level(row.run_id)
+    assert result.status == "aborted"
+    first, cut = result.levels
+    assert not first.partial and first.requests.total == 16 and len(records[0]) == 16
+    # every request stored while the level ran is kept, and the level is summarised from them
+    kept = {r.request_id for r in records[1]}
+    assert cut_before_kill <= kept
+    assert cut.partial and cut.concurrency == 1 and cut.requests.total == len(kept) < 16
+    assert cut == metrics.summarize_level(
+        records[1], result.config.levels()[1], result.config.goodput, input_len_requested=result.config.input_len
+    ).model_copy(update={"partial": True})
+    assert any("level 2 (c=1) cut" in warning for warning in result.warnings)
+    # what was kept is what the simulator says it served: whole streams of 20 tokens
+    served = sim.read_chunk_log()
+    for record in records[1]:
+        assert record.ok and record.output_tokens == served[record.request_id]["completion_tokens"] == 20
+
+
+def _stored_ids(db, level_index: int) -> set[str]:
+    if not db.exists():
+        return set()
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as raw:
+        try:
+            rows = raw.execute("SELECT request_id FROM request WHERE level_index = ?", (level_index,)).fetchall()
+        except sqlite3.OperationalError:  # the schema is not there yet
+            return set()
+    return {row[0] for row in rows}
+
+
+def _level_rows(db, level_index: int) -> list:
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as raw:
+        return raw.execute("SELECT level_index FROM level WHERE level_index = ?", (level_index,)).fetchall()

@@ -217,6 +217,94 @@ def test_a_killed_writer_leaves_an_aborted_run_with_its_finished_levels(db):
         assert_same_records(store.get_records(run_id), records[0] + records[1])
 
 
+MID_LEVEL_WRITER = textwrap.dedent(
+    """
+    import os, signal, sys, time
+    from storage_samples import make_run
+    from llm_loadtest.storage import Store
+    result, records = make_run(run_id=sys.argv[2])
+    store = Store.open(sys.argv[1])
+    store.begin_run(result.model_copy(update={"levels": [], "status": "running"}))
+    store.add_level(result.run_id, 0, result.levels[0], records[0])
+    store.add_requests(result.run_id, 1, records[1][:10])  # the level in progress, batch by batch
+    store.add_requests(result.run_id, 1, records[1][10:20])
+    print("ready", file=sys.stderr, flush=True)
+    if sys.argv[3] == "die":
+        os.kill(os.getpid(), signal.SIGKILL)
+    time.sleep(600)
+    """
+)
+
+
+def _cut_level(result, records):
+    """What the second level of `make_run` reads as when its process died after 20 requests."""
+    return summarize_level(
+        records[1][:20], result.config.levels()[1], result.config.goodput, input_len_requested=result.config.input_len
+    ).model_copy(update={"partial": True})
+
+
+def test_requests_of_a_level_in_progress_are_kept_and_replaced_when_it_ends(db):
+    result, records = make_run()
+    with Store.open(db) as store:
+        store.begin_run(result.model_copy(update={"levels": [], "status": "running"}))
+        store.add_level(result.run_id, 0, result.levels[0], records[0])
+        store.add_requests(result.run_id, 1, records[1][:10])
+        store.add_requests(result.run_id, 1, records[1][10:20])
+        assert_same_records(store.get_records(result.run_id, 1), records[1][:20])
+        live = store.get_result(result.run_id)
+        assert live.status == "running"
+        assert live.levels == [result.levels[0], _cut_level(result, records)]
+        assert store.list_runs()[0].levels == 1  # finished levels only
+
+        store.add_level(result.run_id, 1, result.levels[1], records[1])
+        store.add_requests(result.run_id, 1, records[1][:5])  # a batch that comes late is not a double
+        assert_same_records(store.get_records(result.run_id, 1), records[1])
+        assert store.get_result(result.run_id).levels == result.levels[:2]
+
+
+def test_a_reader_opened_before_its_writer_died_reads_the_run_aborted(db):
+    """The app keeps one store open: a run whose process dies meanwhile must not read `running`."""
+    run_id = "dead0000-0000-4000-8000-00000000000a"
+    writer = _python(MID_LEVEL_WRITER, db, run_id, "wait", wait=False)
+    try:
+        assert writer.stderr.readline().strip() == "ready"
+        store = Store.open(db)
+        assert store.list_runs()[0].status == "running"
+    finally:
+        writer.kill()
+        writer.wait(timeout=30)
+    result, records = make_run(run_id=run_id)
+    with store:
+        [row] = store.list_runs()
+        assert row.status == "aborted" and row.levels == 2
+        assert store.status_counts() == {"aborted": 1}
+        back = store.get_result(run_id)
+        assert back.status == "aborted"
+        assert back.levels == [result.levels[0], _cut_level(result, records)]
+        assert any("level 2 (c=4) cut, summarised from its 20 stored requests" in w for w in back.warnings)
+        assert_same_records(store.get_records(run_id), records[0] + records[1][:20])
+
+
+def test_a_read_only_database_still_reads_a_dead_writers_run_aborted(db):
+    run_id = "dead0000-0000-4000-8000-00000000000b"
+    killed = _python(MID_LEVEL_WRITER, db, run_id, "die")
+    assert killed.returncode == -signal.SIGKILL, killed.stderr.read()
+    result, records = make_run(run_id=run_id)
+    with Store.open(f"sqlite:///file:{db}?mode=ro&uri=true") as store:
+        assert [row.status for row in store.list_runs()] == ["aborted"]
+        assert store.list_runs(status="aborted") and not store.list_runs(status="running")
+        assert store.status_counts() == {"aborted": 1}
+        back = store.get_result(run_id)
+        assert back.status == "aborted" and back.levels == [result.levels[0], _cut_level(result, records)]
+    with sqlite3.connect(db) as raw:  # nothing could be written there
+        assert raw.execute("SELECT status FROM run").fetchall() == [("running",)]
+    with Store.open(db) as store:  # a store that can write settles it once, for every later reader
+        assert store.get_result(run_id).levels == back.levels
+    with sqlite3.connect(db) as raw:
+        assert raw.execute("SELECT status FROM run").fetchall() == [("aborted",)]
+        assert raw.execute("SELECT level_index FROM level ORDER BY level_index").fetchall() == [(0,), (1,)]
+
+
 def test_a_running_run_of_a_live_process_is_left_alone(db):
     result, _ = make_run()
     with Store.open(db) as store:

@@ -27,6 +27,8 @@ PORTABLE = [
     cases.test_the_same_run_cannot_begin_twice,
     cases.test_a_killed_writer_leaves_an_aborted_run_with_its_finished_levels,
     cases.test_a_running_run_of_a_live_process_is_left_alone,
+    cases.test_requests_of_a_level_in_progress_are_kept_and_replaced_when_it_ends,
+    cases.test_a_reader_opened_before_its_writer_died_reads_the_run_aborted,
     cases.test_two_threads_writing_at_once_both_land,
     cases.test_prefixes_resolve_to_one_run,
     cases.test_list_runs_newest_first_with_filters,

@@ -27,6 +27,7 @@ from llm_loadtest.engine.events import (
     LevelFinished,
     LevelStarted,
     ProgressSnapshot,
+    RequestsFinished,
     RunStarted,
     WarmupStarted,
     WorkerLevelDone,
@@ -44,6 +45,8 @@ from llm_loadtest.model.results import LevelSummary
 from llm_loadtest.tokens.tokenizer import get_tokenizer
 
 SNAPSHOT_INTERVAL_S = 0.25
+# finished requests go to the store about this often, so that a killed run loses at most these
+REQUESTS_BATCH_S = 1.0
 DEFAULT_E2E_ESTIMATE_S = 2.0
 MAX_PREOPENED_CONNECTIONS = 1024
 LIVE_WINDOW_S = 2.0
@@ -318,9 +321,15 @@ class Benchmark:
             raise errors[0]
 
     async def _report(self, live: _LiveLevel, lag: LoopLagMonitor, cpu: CpuMeter) -> None:
+        batched_at = time.monotonic()
         while True:
             await asyncio.sleep(SNAPSHOT_INTERVAL_S)
             self.emit(live.snapshot(self.t0_ns, lag, cpu.percent()))
+            if time.monotonic() - batched_at >= REQUESTS_BATCH_S:
+                batched_at = time.monotonic()
+                # handed over as they are; the sender thread pickles them, not this loop
+                if finished := live.take_finished():
+                    self.emit(RequestsFinished(live.index, finished))
 
     def _request_id(self, level: int, i: int) -> str:
         return f"{self._id_prefix}-{level}-{i}"
@@ -355,6 +364,7 @@ class _LiveLevel:
         self.phase = "running"
         self.started_ns = time.perf_counter_ns()
         self.records: list[RequestRecord] = []
+        self._batched = 0  # records already handed out by take_finished
         self.streaming: dict[int, Chunks] = {}  # the requests in flight, by id of their chunks
         self._ttft_seen: set[int] = set()  # those whose first chunk is in first_tokens already
         self.first_tokens: deque[tuple[int, float]] = deque(maxlen=self.MAX_WINDOW_ITEMS)  # (arrival, TTFT ms)
@@ -408,6 +418,12 @@ class _LiveLevel:
         else:
             self.failed += 1
             self.errors[record.error_class] = self.errors.get(record.error_class, 0) + 1
+
+    def take_finished(self) -> list[RequestRecord]:
+        """The requests that ended since the last call, cancelled ones left out."""
+        finished = self.records[self._batched :]
+        self._batched = len(self.records)
+        return [r for r in finished if r.outcome is not Outcome.CANCELLED]
 
     def snapshot(self, t0_ns: int, lag: LoopLagMonitor, cpu_percent: float | None) -> ProgressSnapshot:
         now = time.perf_counter_ns()

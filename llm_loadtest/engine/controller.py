@@ -23,11 +23,13 @@ from llm_loadtest.engine.events import (
     EngineEvent,
     LevelFinished,
     ProgressSnapshot,
+    RequestsFinished,
     RunFailed,
     RunFinished,
     RunStarted,
     TelemetryUpdate,
 )
+from llm_loadtest.engine.level_batches import counted_copies
 from llm_loadtest.engine.pool import EnginePool
 from llm_loadtest.model.config import RunConfig
 from llm_loadtest.model.records import RequestRecord
@@ -91,6 +93,8 @@ class RunController:
                     failure = event
                     continue
                 await self._take(event)
+                if isinstance(event, RequestsFinished):
+                    continue  # for the store only
                 self._publish(event)
                 self._publish_telemetry(event)
         finally:
@@ -147,6 +151,8 @@ class RunController:
             self.result.config.model = event.model
             self._stored_run = True
             await self._store("begin_run", self.result)
+        elif isinstance(event, RequestsFinished):
+            await self._keep_requests(event)
         elif isinstance(event, LevelFinished):
             self.result.levels.append(event.summary)
             self._records_by_level[event.level_index] = event.records
@@ -155,6 +161,14 @@ class RunController:
             drain = getattr(self._sampler, "drain", None)
             if drain is not None:
                 await self._keep_samples(*drain())
+
+    async def _keep_requests(self, event: RequestsFinished) -> None:
+        """Finished requests of the level in progress go to the database now, so that a killed
+        run keeps them; the level's end replaces them with the engine's own, counted records."""
+        if self.store is None or not self._stored_run:
+            return
+        records = await asyncio.to_thread(counted_copies, event.records, self.config.tokenizer)
+        await self._store("add_requests", self.run_id, event.level_index, records)
 
     async def _keep_samples(self, gpu: list, server: list) -> None:
         """Samples go to the result, and to the database as the run goes, not only at its end."""

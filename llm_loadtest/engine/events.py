@@ -76,6 +76,16 @@ class LevelStarted:
 
 
 @dataclass(slots=True)
+class RequestsFinished:
+    """Requests of the level in progress that finished since the last batch (about every
+    second), for the store to keep before the level ends; the level's own LevelFinished then
+    carries them all again, with their tokens counted, and replaces them."""
+
+    level_index: int
+    records: list[RequestRecord]
+
+
+@dataclass(slots=True)
 class LevelFinished:
     level_index: int
     summary: LevelSummary
@@ -103,7 +113,17 @@ class RunFailed:
     exit_code: int
 
 
-EngineEvent = RunStarted | WarmupStarted | ProgressSnapshot | LevelStarted | LevelFinished | TelemetryUpdate | RunFinished | RunFailed
+EngineEvent = (
+    RunStarted
+    | WarmupStarted
+    | ProgressSnapshot
+    | LevelStarted
+    | RequestsFinished
+    | LevelFinished
+    | TelemetryUpdate
+    | RunFinished
+    | RunFailed
+)
 
 
 # Between the worker processes of `--workers N` and their pool (engine.pool); never published.

@@ -89,6 +89,9 @@ class LevelSummary(BaseModel):
     # the prompt length asked for, beside what the server says it saw (input_tokens.mean)
     input_len_requested: int | None = None
     connect_ms: Stats | None = None
+    # The level did not run to its end: its process was killed, so its figures were computed
+    # afterwards from the requests stored while it ran (client health unknown).
+    partial: bool = False
 
     @property
     def label(self) -> str:

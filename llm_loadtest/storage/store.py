@@ -1,9 +1,13 @@
 """The results store: every run, its levels, requests and samples, in one SQL database.
 
 Writes follow a run as it happens, so that a run killed at any moment keeps what it had
-measured: the run row is written `running` when the run starts, each level (its summary and
-every request) in one transaction when it finishes, and the final status at the end. A run
-left `running` by a process that is gone is marked `aborted` the next time a store opens.
+measured: the run row is written `running` when the run starts, the requests of the level in
+progress in batches as they finish (about every second), each level (its summary and every
+request, replacing the batches) in one transaction when it finishes, and the final status at
+the end. A run left `running` by a process that is gone is told apart from a live one by
+every read (`list_runs`, `get_result`, `status_counts`): it reads `aborted`, and a level its
+process did not finish reads as a `partial` level summarised from its stored requests. Where
+the database can be written, that is stored too, once.
 
 Every method opens its own connection, so one Store may be shared by threads.
 """
@@ -21,6 +25,7 @@ from pydantic import ValidationError
 from sqlalchemy import Connection, Engine, and_, delete, func, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
+from llm_loadtest import metrics
 from llm_loadtest.model.config import RunConfig
 from llm_loadtest.model.records import RequestRecord
 from llm_loadtest.model.redact import redact, without_userinfo
@@ -101,7 +106,7 @@ class Store:
         try:
             with store._guard():
                 ensure_schema(engine, where)
-            store._abort_orphans()
+            store._settle_orphans()
         except BaseException:
             engine.dispose()
             raise
@@ -153,9 +158,18 @@ class Store:
         with self._write() as conn:
             run_pk = self._run_pk(conn, run_id)
             self._replace_level(conn, run_pk, level_index, summary)
-            rows = codec.rows_for_level(records, run_pk, level_index)
-            for start in range(0, len(rows), _INSERT_BATCH):
-                conn.execute(_REQUEST.insert(), rows[start : start + _INSERT_BATCH])
+            self._insert_requests(conn, codec.rows_for_level(records, run_pk, level_index))
+
+    def add_requests(self, run_id: str, level_index: int, records: Sequence[RequestRecord]) -> None:
+        """Append finished requests of a level still running (`add_level` replaces them at its
+        end); ignored once the level is stored, so a late batch never doubles a request."""
+        if not records:
+            return
+        with self._write() as conn:
+            run_pk = self._run_pk(conn, run_id)
+            if self._stored_levels(conn, run_pk) & {level_index}:
+                return
+            self._insert_requests(conn, codec.rows_for_level(records, run_pk, level_index))
 
     def add_samples(self, run_id: str, gpu: Sequence[GpuSample] = (), server: Sequence[ServerSample] = ()) -> None:
         """Append telemetry samples; call as often as they come (e.g. with each batch of
@@ -179,7 +193,7 @@ class Store:
         with self._write() as conn:
             run_pk = self._run_pk(conn, result.run_id)
             conn.execute(update(_RUN).where(_RUN.c.pk == run_pk).values(**values))
-            stored = set(conn.execute(select(_LEVEL.c.level_index).where(_LEVEL.c.run_pk == run_pk)).scalars())
+            stored = self._stored_levels(conn, run_pk)
             for index, summary in enumerate(result.levels):
                 if index not in stored:
                     self._replace_level(conn, run_pk, index, summary)
@@ -210,23 +224,30 @@ class Store:
     # -- reading ---------------------------------------------------------------------------
 
     def get_result(self, run_id: str) -> RunResult:
+        """The run as stored; a level that was still running when it was read (or when its
+        process was killed) is summarised from the requests stored so far, `partial`."""
+        orphans = self._settle_orphans()
         with self._read() as conn:
             run = conn.execute(select(_RUN).where(_RUN.c.run_id == run_id)).mappings().first()
             if run is None:
                 raise UnknownRunError(f"no run {run_id!r} in {self.where}")
-            levels = conn.execute(select(_LEVEL.c.summary).where(_LEVEL.c.run_pk == run["pk"]).order_by(_LEVEL.c.level_index)).scalars()
-            summaries = [LevelSummary.model_validate_json(text) for text in levels]
+            config = _config(json.loads(run["config"]), run_id)
+            levels = conn.execute(
+                select(_LEVEL.c.level_index, _LEVEL.c.summary).where(_LEVEL.c.run_pk == run["pk"]).order_by(_LEVEL.c.level_index)
+            ).all()
+            by_index = {row.level_index: LevelSummary.model_validate_json(row.summary) for row in levels}
+            by_index.update(self._cut_levels(conn, run["pk"], config))
             gpu = [_sample(GpuSample, row) for row in self._sample_rows(conn, _GPU, run["pk"])]
             server = [_sample(ServerSample, row) for row in self._sample_rows(conn, _SERVER, run["pk"])]
             return RunResult(
                 run_id=run["run_id"],
-                status=run["status"],
+                status="aborted" if run["pk"] in orphans else run["status"],
                 started_at=_from_db_time(run["started_at"]),
                 finished_at=_from_db_time(run["finished_at"]) if run["finished_at"] is not None else None,
-                config=_config(json.loads(run["config"]), run_id),
+                config=config,
                 token_source=TokenSourceInfo.model_validate(json.loads(run["token_source"])),
                 environment=json.loads(run["environment"]),
-                levels=summaries,
+                levels=[by_index[index] for index in sorted(by_index)],
                 gpu_samples=gpu,
                 server_samples=server,
                 warnings=json.loads(run["warnings"]),
@@ -244,6 +265,7 @@ class Store:
 
     def list_runs(self, *, status: str | None = None, search: str | None = None, limit: int | None = None) -> list[RunRow]:
         """Newest first. `search` matches a part of the id, server, model or preset."""
+        orphans = self._settle_orphans()
         levels = (
             select(
                 _LEVEL.c.run_pk,
@@ -256,6 +278,7 @@ class Store:
             .subquery()
         )
         query = select(
+            _RUN.c.pk,
             _RUN.c.run_id,
             _RUN.c.status,
             _RUN.c.started_at,
@@ -269,7 +292,9 @@ class Store:
             levels.c.total,
         ).outerjoin(levels, levels.c.run_pk == _RUN.c.pk)
         if status:
-            query = query.where(_RUN.c.status == status)
+            # orphans that a read-only database could not mark still read `running` in SQL
+            wanted = {status, "running"} if status == "aborted" and orphans else {status}
+            query = query.where(_RUN.c.status.in_(wanted))
         if search:
             pattern = f"%{_escape_like(search.lower())}%"
             query = query.where(
@@ -285,10 +310,10 @@ class Store:
             query = query.limit(limit)
         with self._read() as conn:
             rows = conn.execute(query).all()
-        return [
+        runs = [
             RunRow(
                 run_id=row.run_id,
-                status=row.status,
+                status="aborted" if row.pk in orphans else row.status,
                 started_at=_from_db_time(row.started_at),
                 finished_at=_from_db_time(row.finished_at) if row.finished_at is not None else None,
                 server=row.server,
@@ -300,11 +325,18 @@ class Store:
             )
             for row in rows
         ]
+        return [run for run in runs if not status or run.status == status]
 
     def status_counts(self) -> dict[str, int]:
+        orphans = self._settle_orphans()
         with self._read() as conn:
             rows = conn.execute(select(_RUN.c.status, func.count()).group_by(_RUN.c.status)).all()
-        return {status: int(count) for status, count in rows}
+        counts = {status: int(count) for status, count in rows}
+        if orphans:  # left `running` by a read-only database
+            counts["running"] -= len(orphans)
+            counts["aborted"] = counts.get("aborted", 0) + len(orphans)
+            counts = {status: count for status, count in counts.items() if count}
+        return counts
 
     def resolve_run_id(self, prefix: str) -> str:
         """The one run whose id is `prefix` or starts with it."""
@@ -386,6 +418,9 @@ class Store:
         where = and_(_LEVEL.c.run_pk == run_pk, _LEVEL.c.level_index == index)
         conn.execute(delete(_REQUEST).where(_REQUEST.c.run_pk == run_pk, _REQUEST.c.level_index == index))
         conn.execute(delete(_LEVEL).where(where))
+        self._insert_level(conn, run_pk, index, summary)
+
+    def _insert_level(self, conn: Connection, run_pk: int, index: int, summary: LevelSummary) -> None:
         conn.execute(
             _LEVEL.insert().values(
                 run_pk=run_pk,
@@ -401,6 +436,34 @@ class Store:
             )
         )
 
+    def _insert_requests(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
+        for start in range(0, len(rows), _INSERT_BATCH):
+            conn.execute(_REQUEST.insert(), rows[start : start + _INSERT_BATCH])
+
+    def _stored_levels(self, conn: Connection, run_pk: int) -> set[int]:
+        return set(conn.execute(select(_LEVEL.c.level_index).where(_LEVEL.c.run_pk == run_pk)).scalars())
+
+    def _cut_levels(self, conn: Connection, run_pk: int, config: RunConfig) -> dict[int, LevelSummary]:
+        """Levels with stored requests but no summary (still running, or their process was
+        killed), summarised from those requests and marked `partial`."""
+        with_requests = set(conn.execute(select(_REQUEST.c.level_index).where(_REQUEST.c.run_pk == run_pk).distinct()).scalars())
+        specs = config.levels()
+        cut: dict[int, LevelSummary] = {}
+        for index in sorted(with_requests - self._stored_levels(conn, run_pk)):
+            if index >= len(specs):
+                continue  # a configuration this version reads differently: nothing to pair it with
+            records = codec.records_from_rows(self._request_rows(conn, run_pk, index))
+            summary = metrics.summarize_level(records, specs[index], config.goodput, input_len_requested=config.input_len)
+            cut[index] = summary.model_copy(update={"partial": True})
+        return cut
+
+    def _request_rows(self, conn: Connection, run_pk: int, level_index: int | None) -> list[Mapping[str, Any]]:
+        columns = [_REQUEST.c[name] for name in codec.RECORD_COLUMNS]
+        query = select(_REQUEST.c.level_index, *columns).where(_REQUEST.c.run_pk == run_pk)
+        if level_index is not None:
+            query = query.where(_REQUEST.c.level_index == level_index)
+        return list(conn.execute(query.order_by(_REQUEST.c.level_index, _REQUEST.c.pk)).mappings().all())
+
     def _insert_samples(self, conn: Connection, run_pk: int, gpu: Sequence[GpuSample], server: Sequence[ServerSample]) -> None:
         if gpu:
             conn.execute(_GPU.insert(), [_sample_row(s, run_pk, _GPU_COLUMNS) for s in gpu])
@@ -414,39 +477,46 @@ class Store:
         return list(conn.execute(select(table).where(table.c.run_pk == run_pk).order_by(table.c.pk)).mappings())
 
     def _iter_records(self, run_id: str, level_index: int | None) -> Iterator[tuple[int, RequestRecord]]:
-        columns = [_REQUEST.c[name] for name in codec.RECORD_COLUMNS]
         with self._read() as conn:
-            run_pk = self._run_pk(conn, run_id)
-            query = select(_REQUEST.c.level_index, *columns).where(_REQUEST.c.run_pk == run_pk)
-            if level_index is not None:
-                query = query.where(_REQUEST.c.level_index == level_index)
-            rows = conn.execute(query.order_by(_REQUEST.c.level_index, _REQUEST.c.pk)).mappings().all()
+            rows = self._request_rows(conn, self._run_pk(conn, run_id), level_index)
         yield from zip((row["level_index"] for row in rows), codec.records_from_rows(rows), strict=True)
 
-    def _abort_orphans(self) -> None:
-        """Mark `running` runs whose writing process is gone as `aborted`; keep what they stored."""
+    def _settle_orphans(self) -> set[int]:
+        """The `running` runs whose writing process is gone (their pks): each is marked
+        `aborted`, and a level it did not finish is stored as a `partial` level summarised
+        from its stored requests. A database that cannot be written is left as it is; the
+        readers still tell these runs apart by the pks returned."""
         with self._read() as conn:
             running = conn.execute(
-                select(_RUN.c.pk, _RUN.c.pid, _RUN.c.host, _RUN.c.process_started, _RUN.c.warnings).where(_RUN.c.status == "running")
+                select(_RUN.c.pk, _RUN.c.pid, _RUN.c.host, _RUN.c.process_started).where(_RUN.c.status == "running")
             ).all()
-        orphans = [row for row in running if liveness.writer_is_gone(row.pid, row.host, row.process_started)]
+        orphans = {row.pk: row for row in running if liveness.writer_is_gone(row.pid, row.host, row.process_started)}
         if not orphans:
-            return
+            return set()
         try:
             with self._write() as conn:
-                for row in orphans:
-                    warnings = json.loads(row.warnings) + [
-                        f"the process that ran it (pid {row.pid} on {row.host}) ended before the run did; "
-                        f"marked aborted at {utc_now().isoformat()}, finished levels kept"
-                    ]
-                    conn.execute(
-                        update(_RUN)
-                        .where(_RUN.c.pk == row.pk, _RUN.c.status == "running")
-                        .values(status="aborted", warnings=_dumps(warnings))
-                    )
+                for pk, row in orphans.items():
+                    self._mark_aborted(conn, pk, row.pid, row.host)
         except StoreError:
-            # A read-only or busy database can still be read; the next writable open marks them.
-            pass
+            # A read-only or busy database can still be read; the next writable read marks them.
+            return set(orphans)
+        return set()
+
+    def _mark_aborted(self, conn: Connection, run_pk: int, pid: int, host: str) -> None:
+        claimed = conn.execute(update(_RUN).where(_RUN.c.pk == run_pk, _RUN.c.status == "running").values(status="aborted"))
+        if claimed.rowcount != 1:
+            return  # another reader settled it first
+        run = conn.execute(select(_RUN.c.run_id, _RUN.c.config, _RUN.c.warnings).where(_RUN.c.pk == run_pk)).one()
+        cut = self._cut_levels(conn, run_pk, _config(json.loads(run.config), run.run_id))
+        for index, summary in cut.items():
+            self._insert_level(conn, run_pk, index, summary)
+        kept = f"{len(self._stored_levels(conn, run_pk)) - len(cut)} finished levels kept"
+        for index, summary in cut.items():
+            kept += f"; level {index + 1} ({summary.label}) cut, summarised from its {summary.requests.total} stored requests"
+        warnings = json.loads(run.warnings) + [
+            f"the process that ran it (pid {pid} on {host}) ended before the run did; marked aborted at {utc_now().isoformat()}, {kept}"
+        ]
+        conn.execute(update(_RUN).where(_RUN.c.pk == run_pk).values(warnings=_dumps(warnings)))
 
 
 def _records_by_level(
