@@ -54,6 +54,9 @@ def assert_row_matches_level(row: dict[str, Any], level: dict[str, Any], parse, 
         elif isinstance(value, list):
             assert parse(row[key]) == "; ".join(map(str, value)), key
             seen.add(key)
+        elif isinstance(value, bool):
+            assert parse(row[key]) is value, key
+            seen.add(key)
         else:
             got = parse(row[key])
             # a number reads back as the same number (openpyxl gives 256.0 back as 256)
@@ -65,6 +68,8 @@ def assert_row_matches_level(row: dict[str, Any], level: dict[str, Any], parse, 
 def parse_csv_cell(text: str) -> Any:
     if text == "":
         return None
+    if text in ("True", "False"):
+        return text == "True"
     for kind in (int, float):
         try:
             return kind(text)
@@ -500,3 +505,50 @@ def test_libreoffice_opens_the_xlsx_with_its_charts(tmp_path, run):
 def test_columns_first_seen_late_stay_beside_their_group():
     rows = [{"a": 1, "errors_x": 1, "z": 0}, {"a": 1, "errors_x": 1, "errors_y": 2, "z": 0}, {"a": 1, "errors_w": 3, "z": 0}]
     assert merged_columns(rows) == ["a", "errors_w", "errors_x", "errors_y", "z"]
+
+
+async def test_the_apps_xlsx_export_has_the_same_requests_rows_as_the_clis(tmp_path, monkeypatch):
+    """Both read the stored requests through one path: every Requests row names its level."""
+    from textual.widgets import RadioButton
+
+    from llm_loadtest.cli import main
+    from llm_loadtest.storage import Store
+    from llm_loadtest.tui.app import LoadTestApp
+    from llm_loadtest.tui.screens.dialogs import ExportDialog
+    from llm_loadtest.tui.screens.result_view import ResultScreen
+
+    monkeypatch.chdir(tmp_path)
+    db = str(tmp_path / "runs.db")
+    result, records = make_run(n=12)
+    with Store.open(db) as store:
+        store.save(result, records)
+    assert main(["export", result.run_id[:8], "--db", db, "-o", str(tmp_path / "cli.xlsx")]) == 0
+
+    with Store.open(db) as store:
+        app = LoadTestApp(store=store)
+        async with app.run_test(size=(100, 32)) as pilot:
+            app.open_result(result.run_id)
+            while not (isinstance(app.screen, ResultScreen) and app.screen.result is not None):
+                await pilot.pause(0.02)
+            result_screen = app.screen
+            await pilot.press("e")
+            while not isinstance(app.screen, ExportDialog):
+                await pilot.pause(0.02)
+            app.screen.query_one("#fmt-xlsx", RadioButton).value = True
+            await pilot.pause()
+            await pilot.press("enter")
+            while not result_screen.exported:
+                await pilot.pause(0.05)
+    [from_app] = result_screen.exported
+
+    def request_rows(path) -> list[tuple]:
+        return list(openpyxl.load_workbook(path, read_only=True)["Requests"].iter_rows(values_only=True))
+
+    cli_rows, app_rows = request_rows(tmp_path / "cli.xlsx"), request_rows(from_app)
+    assert app_rows == cli_rows
+    header, *rows = cli_rows
+    assert len(rows) == sum(len(level) for level in records)
+    index, concurrency = header.index("level_index"), header.index("concurrency")
+    assert [(row[index], row[concurrency]) for row in rows] == [
+        (level, result.levels[level].concurrency) for level, recs in enumerate(records) for _ in recs
+    ]

@@ -156,21 +156,16 @@ def handle_export(args: argparse.Namespace) -> int:
         path = Path(args.output)
         if path.is_dir() or not path.parent.exists():
             raise CliError(f"-o {args.output}: not a file in an existing folder", 2)
-    from llm_loadtest.export import to_csv, to_json, to_xlsx
+    from llm_loadtest.export import export_records, write_export
 
     with open_store(args.db) as store:
         run_id = store.resolve_run_id(args.run_id)
         result = store.get_result(run_id)
-        records = store.get_records_by_level(run_id) if fmt == "xlsx" or args.requests else None
+        records = export_records(store, run_id, fmt, requests=args.requests)
     target = sys.stdout if to_stdout else args.output
     existed = to_stdout or Path(args.output).exists()
     try:
-        if fmt == "json":
-            to_json(result, target)
-        elif fmt == "csv":
-            to_csv(result, target, requests=records, samples=args.samples)
-        else:
-            to_xlsx(result, records, args.output)
+        write_export(result, fmt, target, records, samples=args.samples)
     except Exception as exc:  # noqa: BLE001 - whatever breaks an export is one line, not a traceback
         if not existed:
             with suppress(OSError):

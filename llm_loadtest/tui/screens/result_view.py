@@ -29,15 +29,7 @@ def write_export(result: RunResult, fmt_name: str, path: Path, store: object | N
     from llm_loadtest import export
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    if fmt_name == "json":
-        export.to_json(result, path)
-    elif fmt_name == "csv":
-        export.to_csv(result, path)
-    elif fmt_name == "xlsx":
-        records = store.get_records(result.run_id) if store is not None else []
-        export.to_xlsx(result, records, path)
-    else:
-        raise ValueError(f"unknown export format {fmt_name!r}")
+    export.write_export(result, fmt_name, path, export.export_records(store, result.run_id, fmt_name))
     return path
 
 
