@@ -13,6 +13,7 @@ from llm_loadtest.model.errors import ExitCode, LoadtestError
 # `handler(args) -> int` as the parser default.
 COMMAND_MODULES = [
     "llm_loadtest.cli.run",
+    "llm_loadtest.cli.recommend",
     "llm_loadtest.cli.simulate",
     "llm_loadtest.cli.telemetry",
     "llm_loadtest.cli.store",

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from llm_loadtest.model.config import RunConfig
 from llm_loadtest.model.levels import level_label
+from llm_loadtest.model.search import SearchRecord
 
 SCHEMA = "llm-loadtest/result/v1"
 
@@ -138,9 +139,13 @@ class RunResult(BaseModel):
     gpu_samples: list[GpuSample] = Field(default_factory=list)
     server_samples: list[ServerSample] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)
+    search: SearchRecord | None = None  # a `recommend` run's capacity search
 
     def to_json_dict(self) -> dict:
-        return self.model_dump(mode="json", by_alias=True)
+        data = self.model_dump(mode="json", by_alias=True)
+        if data["search"] is None:  # results.md: only a recommend run has the key
+            del data["search"]
+        return data
 
 
 def utc_now() -> datetime:

@@ -12,11 +12,28 @@ Model (deliberately simple, close to vLLM's scheduler):
   `itl_ms + step_us_per_seq * running` microseconds.
 - Step times are absolute deadlines on the loop clock (CLOCK_MONOTONIC): a late wake-up
   shortens the next wait instead of shifting every later step, so no drift builds up.
+
+The knee this implies (closed loop, C users, prompts of I tokens, O output tokens, one token
+a chunk; M = max_seqs, step(n) = itl_ms + step_us_per_seq * n / 1000 ms):
+- C <= M: everyone runs at once. TPOT = step(C), growing linearly with C; TTFT =
+  ttft_ms + prefill_us_per_token * I / 1000 plus up to one step (the first token leaves at a
+  step boundary).
+- C > M: M run, C - M wait in the queue. TPOT stays step(M), throughput stops growing at
+  M * O / E2E(M) tok/s, and each request waits about (C - M) / M * E2E(M) before its
+  prefill, so TTFT climbs with every user added.
+So under SLOs TTFT < T and TPOT < P the largest concurrency that still meets them is
+    min(C_tpot, C_ttft, C_queue)
+    C_tpot  = the largest C with step(C) < P
+    C_ttft  = the largest C with ttft_ms + prefill + step(C) < T (a first token that just
+              missed a step boundary)
+    C_queue = M + the users whose average wait (C - M) / M * E2E(M) still fits in T - TTFT(M)
+`implied_knee` computes it; the capacity tests check `recommend` against it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections import deque
 from collections.abc import Callable
@@ -194,3 +211,33 @@ class BatchScheduler:
             else:
                 # Only prefilling or stalled sequences left: the clock restarts when one is ready.
                 next_step = None
+
+
+def implied_knee(options: SimOptions, *, input_tokens: int, output_tokens: int, ttft_ms: float | None, tpot_ms: float | None) -> int:
+    """The largest closed-loop concurrency whose requests all meet TTFT < ttft_ms and TPOT <
+    tpot_ms (None: no such SLO) under `options`, by the formula in this module's docstring;
+    0 when even one user misses."""
+
+    def step_ms(running: int) -> float:
+        return options.itl_ms + options.step_us_per_seq * running / 1000
+
+    prefill_ms = options.ttft_ms + options.prefill_us_per_token * input_tokens / 1000
+    bound = options.max_seqs
+    if tpot_ms is not None:
+        bound = min(bound, _largest_below(options.itl_ms, options.step_us_per_seq / 1000, tpot_ms))
+    if ttft_ms is not None:
+        bound = min(bound, _largest_below(prefill_ms + options.itl_ms, options.step_us_per_seq / 1000, ttft_ms))
+    if bound < options.max_seqs or ttft_ms is None:
+        return max(bound, 0)
+    full = options.max_seqs
+    e2e_ms = prefill_ms + step_ms(full) * max(output_tokens, 1)
+    slack_ms = ttft_ms - (prefill_ms + step_ms(full))
+    queued = math.ceil(slack_ms * full / e2e_ms) - 1 if slack_ms > 0 else 0
+    return full + max(queued, 0)
+
+
+def _largest_below(base: float, per_user: float, limit: float) -> int:
+    """The largest integer C with base + per_user * C < limit (a large number when per_user is 0)."""
+    if per_user <= 0:
+        return 1 << 30 if base < limit else 0
+    return math.ceil((limit - base) / per_user) - 1

@@ -36,6 +36,7 @@ class FakeGpu:
     temp_c: int = 38
     power_mw: int = 120_500
     power_limit_mw: int = 700_000
+    pids: list[int] = field(default_factory=list)  # compute processes on this GPU
     errors: dict[str, int] = field(default_factory=dict)
 
 
@@ -137,3 +138,8 @@ class FakeNvml:
         gpu = self._gpu(handle)
         self._enter("nvmlDeviceGetEnforcedPowerLimit", gpu)
         return gpu.power_limit_mw
+
+    def nvmlDeviceGetComputeRunningProcesses(self, handle: Any) -> list[SimpleNamespace]:
+        gpu = self._gpu(handle)
+        self._enter("nvmlDeviceGetComputeRunningProcesses", gpu)
+        return [SimpleNamespace(pid=pid, usedGpuMemory=None) for pid in gpu.pids]

@@ -175,6 +175,14 @@ class GpuReader:
             raise GpuUnavailable("no NVIDIA GPU: NVML found no device")
         return [self._read_one(i) for i in range(self._count)]
 
+    def process_ids(self, index: int) -> set[int] | None:
+        """Pids of the compute processes on GPU `index`; None when NVML cannot say (an old
+        driver, or a container that hides other processes)."""
+        self._ensure_init()
+        handle = self._call(self._nvml.nvmlDeviceGetHandleByIndex, index)
+        processes = self._field(self._nvml.nvmlDeviceGetComputeRunningProcesses, handle)
+        return None if processes is None else {int(p.pid) for p in processes}
+
     def _read_one(self, index: int) -> GpuReading:
         nvml = self._nvml
         handle = self._call(nvml.nvmlDeviceGetHandleByIndex, index)

@@ -1,0 +1,87 @@
+"""`recommend --headless`: progress on stderr (a line per probe), the answer on stdout, the
+result JSON with `-o`, and docs/cli.md's exit codes."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+from llm_loadtest.capacity.events import ProbeFinished, ProbeStarted
+from llm_loadtest.capacity.gpus import flag_gpus, serving_gpus
+from llm_loadtest.capacity.search import CapacitySearch
+from llm_loadtest.cli import CliError
+from llm_loadtest.cli.headless import _open_store
+from llm_loadtest.cli.recommend import exit_code_for
+from llm_loadtest.cli.run_options import RunOptions, write_atomically
+from llm_loadtest.cli.signals import install_interrupt
+from llm_loadtest.engine.controller import RunStartError
+from llm_loadtest.export.json_export import to_json_text
+from llm_loadtest.model.config import RunConfig
+from llm_loadtest.model.results import RunResult
+from llm_loadtest.model.search import SearchTarget
+from llm_loadtest.report.capacity import probe_line, search_report
+
+
+def recommend_headless(
+    config: RunConfig, target: SearchTarget, api_key: str | None, options: RunOptions, *, gpus: tuple[int | None, str | None]
+) -> int:
+    store = _open_store(options) if options.save else None
+    try:
+        result = asyncio.run(_search(config, target, api_key, options, store, gpus))
+    finally:
+        if store is not None:
+            store.close()
+    print(search_report(result.search))
+    if options.output:
+        try:
+            write_atomically(options.output, to_json_text(result))
+        except OSError as exc:
+            print(f"llm-loadtest: error: cannot write --output {options.output}: {exc.strerror or exc}", file=sys.stderr)
+            return exit_code_for(result) or 2
+    code = exit_code_for(result)
+    if code == 1:
+        print(f"llm-loadtest: the target cannot be met: {result.search.answer.reason}", file=sys.stderr)
+    return code
+
+
+async def _search(config, target, api_key, options: RunOptions, store, gpus: tuple[int | None, str | None]) -> RunResult:
+    counted = flag_gpus(*gpus)
+    note = None
+    if counted is None:
+        counted, note = await asyncio.to_thread(serving_gpus, config.server)
+    search = CapacitySearch(
+        config,
+        target,
+        make_controller=lambda probe_config: options.controller(probe_config, api_key=api_key),
+        store=store,
+        gpus=counted,
+        gpu_note=note,
+    )
+    search.subscribe(SearchProgress(target.goodput_percent))
+    install_interrupt(asyncio.get_running_loop(), search.abort)
+    try:
+        return await search.run()
+    except RunStartError as exc:
+        raise CliError(str(exc), exc.exit_code) from None
+
+
+class SearchProgress:
+    """A line as each probe starts and ends, with the bracket so far."""
+
+    def __init__(self, target_percent: float, stream=None):
+        self.target_percent = target_percent
+        self.stream = stream or sys.stderr
+        self.finished = 0
+
+    def __call__(self, event) -> None:
+        if isinstance(event, ProbeStarted):
+            print(f"probe {event.number}: {event.phase} at {event.label}, shape {event.input_len}/{event.output_len}", file=self.stream)
+        elif isinstance(event, ProbeFinished):
+            self.finished += 1
+            print(probe_line(self.finished, event.probe, self.target_percent), file=self.stream)
+            holds, misses = event.holds, event.misses
+            print(f"  bracket: meets at {_load(holds)}, misses at {_load(misses)}", file=self.stream, flush=True)
+
+
+def _load(value: float | None) -> str:
+    return "-" if value is None else f"{value:g}"

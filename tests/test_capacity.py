@@ -1,0 +1,219 @@
+"""`llm-loadtest recommend`: the search policy, the Pareto frontier, and the whole search
+against the simulator, whose parameters imply the knee it must find."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from llm_loadtest.capacity.gpus import serving_gpus
+from llm_loadtest.capacity.policy import SearchPolicy
+from llm_loadtest.cli import main
+from llm_loadtest.metrics.pareto import pareto_frontier
+from llm_loadtest.simulator.batching import implied_knee
+from llm_loadtest.simulator.options import SimOptions
+from llm_loadtest.storage.store import Store
+from llm_loadtest.telemetry.fake_nvml import FakeGpu, FakeNvml
+from llm_loadtest.telemetry.nvml import GpuReader
+
+# ---- the policy, over verdicts given by hand ---------------------------------------------------
+
+
+def drive(policy: SearchPolicy, passes, limit: int = 60) -> list[tuple[float, str]]:
+    """Run the policy against `passes(load, nth_time)`; the probes it asked for."""
+    asked: list[tuple[float, str]] = []
+    while (step := policy.next_probe()) is not None:
+        asked.append((step.load, step.phase))
+        policy.record(step.load, passes(step.load, sum(1 for load, _ in asked if load == step.load)))
+        assert len(asked) < limit, "the policy does not converge"
+    return asked
+
+
+def test_policy_grows_bisects_and_confirms_both_ends():
+    policy = SearchPolicy(start=1)
+    asked = drive(policy, lambda load, _: load <= 19)
+    assert (policy.holds, policy.misses, policy.done_because()) == (19, 20, "bracketed")
+    assert [load for load, phase in asked if phase == "grow"] == [1, 2, 4, 8, 16, 32]
+    assert len(policy.verdicts[19]) >= 2 and len(policy.verdicts[20]) >= 2
+
+
+def test_one_noisy_probe_cannot_move_the_answer():
+    # the first probe at 8 fails by chance (a hiccup); every other probe tells the truth
+    policy = SearchPolicy(start=1)
+    drive(policy, lambda load, nth: load <= 19 and not (load == 8 and nth == 1))
+    assert (policy.holds, policy.misses) == (19, 20)
+    # and a lucky pass just past the knee is outvoted too
+    policy = SearchPolicy(start=1)
+    drive(policy, lambda load, nth: load <= 19 or (load == 20 and nth == 1))
+    assert (policy.holds, policy.misses) == (19, 20)
+
+
+def test_policy_refuses_only_after_confirming_that_one_user_misses():
+    policy = SearchPolicy(start=1)
+    asked = drive(policy, lambda load, _: False)
+    assert asked == [(1, "grow"), (1, "confirm")] and policy.done_because() == "refused"
+
+
+def test_policy_stops_at_the_peak_asked_about():
+    policy = SearchPolicy(start=1, cap=50)
+    asked = drive(policy, lambda load, _: True)
+    assert max(load for load, _ in asked) == 50 and policy.done_because() == "peak_holds"
+
+
+def test_rate_policy_closes_the_bracket_to_five_percent():
+    policy = SearchPolicy(start=2.0, integer=False)
+    drive(policy, lambda load, _: load <= 13.3)
+    assert policy.holds <= 13.3 < policy.misses <= policy.holds * 1.05
+
+
+def test_pareto_frontier_keeps_only_undominated_points():
+    points = [(10, 50), (20, 40), (15, 30), (30, 10), (None, 99), (20, 40), (5, 50)]
+    assert pareto_frontier(points) == [0, 1, 3]
+
+
+# ---- the command, against the simulator --------------------------------------------------------
+
+# TPOT = itl_ms + step_us_per_seq * users / 1000 = 60 + 10 C ms: under 155 ms up to 9 users
+TPOT_KNEE = dict(ttft_ms=10, itl_ms=60, step_us_per_seq=10_000, max_seqs=64, prefill_us_per_token=0)
+# 4 slots: a fifth user waits for one, and that wait breaks a TTFT SLO of 150 ms
+QUEUE_KNEE = dict(ttft_ms=20, itl_ms=20, step_us_per_seq=10_000, max_seqs=4, prefill_us_per_token=0)
+FAST_PROBES = ["--probe-requests", "8", "--probe-seconds", "0.5", "--warmup", "1", "--in-process", "--gpu-interval", "0.2"]
+
+
+def recommend(url: str, *args: str, timeout: float = 240) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "llm_loadtest", "recommend", "--headless", "-s", url, "-m", "auto", *FAST_PROBES, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.mark.slow
+def test_recommend_finds_the_knee_the_simulator_parameters_imply(simulator, tmp_path):
+    sim = simulator(**TPOT_KNEE)
+    knee = implied_knee(SimOptions(**TPOT_KNEE), input_tokens=32, output_tokens=4, ttft_ms=None, tpot_ms=155)
+    assert knee == 9
+    out, db = tmp_path / "search.json", tmp_path / "runs.db"
+    done = recommend(
+        sim.url,
+        "--goodput",
+        "tpot:155",
+        "--peak-concurrency",
+        "100",
+        "--input-len",
+        "32",
+        "--output-len",
+        "4",
+        "--gpus",
+        "2",
+        "--gpu-name",
+        "H100",
+        "-o",
+        str(out),
+        "--db",
+        str(db),
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(out.read_text())
+    search = result["search"]
+    answer = search["answer"]
+    assert abs(answer["holds"] - knee) <= 1 and answer["misses"] == answer["holds"] + 1
+    assert answer["stop"] == "bracketed"
+    # 100 users at `holds` per replica, 2 GPUs a replica
+    replicas = -(-100 // int(answer["holds"]))
+    assert (answer["replicas"], answer["gpus_total"]) == (replicas, 2 * replicas)
+    assert f"= {2 * replicas} × H100" in done.stdout and "TPOT gave out first" in done.stdout
+    # each end of the bracket was probed at least twice
+    loads = [p["concurrency"] for p in search["probes"]]
+    assert loads.count(answer["holds"]) >= 2 and loads.count(answer["misses"]) >= 2
+    # every probe is a level of one stored run, with its requests; the simulator served them all
+    assert len(result["levels"]) == len(search["probes"])
+    with Store.open(str(db)) as store:
+        stored = store.get_result(result["run_id"])
+        assert [level.concurrency for level in stored.levels] == loads
+        records = store.get_records(result["run_id"])
+    served = sim.read_chunk_log()
+    assert len(records) == sum(p["requests"] for p in search["probes"])
+    full = [entry for entry in served.values() if entry["completion_tokens"] == 4]
+    assert len(full) == len(records) + 1  # and the one warm-up request before the first probe
+    assert len(served) - len(full) == len(loads)  # each probe's one-token preflight
+
+
+@pytest.mark.slow
+def test_recommend_names_the_queue_when_the_batch_is_full(simulator):
+    sim = simulator(**QUEUE_KNEE)
+    knee = implied_knee(SimOptions(**QUEUE_KNEE), input_tokens=32, output_tokens=8, ttft_ms=150, tpot_ms=None)
+    assert knee == 4
+    done = recommend(sim.url, "--goodput", "ttft:150", "--peak-concurrency", "64", "--input-len", "32", "--output-len", "8", "--no-save")
+    assert done.returncode == 0, done.stderr
+    holds = int(done.stdout.split(" holds ")[1].split()[0])
+    assert abs(holds - knee) <= 1
+    assert "queue started to grow" in done.stdout and "TTFT gave out first" in done.stdout
+
+
+@pytest.mark.slow
+def test_recommend_stops_early_on_a_failing_server(simulator, tmp_path):
+    sim = simulator(fail_rate_500=0.5, ttft_ms=5, itl_ms=2)
+    out = tmp_path / "search.json"
+    done = recommend(sim.url, "--goodput", "ttft:1000", "--peak-concurrency", "64", "--output-len", "4", "--no-save", "-o", str(out))
+    assert done.returncode == 1
+    answer = json.loads(out.read_text())["search"]["answer"]
+    assert answer["stop"] == "server_errors" and answer["holds"] is None
+    assert "http_500" in answer["reason"] and "cannot be met" in done.stderr.splitlines()[-1]
+    # the warm-up, one preflight and one probe: no search past a failing server
+    assert len(sim.read_chunk_log()) == 1 + 1 + 8
+
+
+@pytest.mark.slow
+def test_recommend_refuses_when_one_user_already_misses(simulator, tmp_path):
+    sim = simulator(ttft_ms=5, itl_ms=20)
+    out = tmp_path / "search.json"
+    done = recommend(sim.url, "--goodput", "tpot:5", "--peak-concurrency", "64", "--output-len", "4", "--no-save", "-o", str(out))
+    assert done.returncode == 1
+    search = json.loads(out.read_text())["search"]
+    assert search["answer"]["stop"] == "refused" and "even c=1 misses" in search["answer"]["reason"]
+    assert [p["concurrency"] for p in search["probes"]] == [1, 1]
+
+
+def test_missing_goodput_is_one_line_and_exit_2(capsys):
+    code = main(["recommend", "--headless", "-s", "http://127.0.0.1:9", "-m", "x", "--peak-concurrency", "10", "--no-save"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "--goodput" in err[0]
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--goodput", "tpot:50"], "--peak-concurrency"),
+        (["--goodput", "tpot:50", "--peak-concurrency", "10", "-c", "4"], "--concurrency"),
+        (["--goodput", "tpot:50", "--peak-concurrency", "10", "--isl-osl", "128x128"], "--isl-osl"),
+        (["--goodput", "tpot:50", "--peak-concurrency", "10", "--gpu-name", "H100"], "--gpus"),
+    ],
+)
+def test_bad_recommend_arguments_get_one_line(capsys, args, fragment):
+    code = main(["recommend", "--headless", "-s", "http://127.0.0.1:9", "-m", "x", "--no-save", *args])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and fragment in err[0]
+
+
+# ---- which GPUs serve the model ----------------------------------------------------------------
+
+
+def test_the_gpus_that_run_the_server_process_are_counted(simulator):
+    sim = simulator()
+    other = FakeGpu(name="NVIDIA H100 80GB HBM3", pids=[1])
+    serving = [FakeGpu(name="NVIDIA H100 80GB HBM3", pids=[sim.pid]) for _ in range(2)]
+    gpus, note = serving_gpus(sim.url, GpuReader(FakeNvml([other, *serving])))
+    assert note is None and (gpus.count, gpus.name, gpus.source) == (2, "NVIDIA H100 80GB HBM3", "nvml")
+
+
+def test_gpus_of_a_remote_server_or_of_other_processes_are_not_counted(simulator):
+    sim = simulator()
+    gpus, note = serving_gpus("http://10.0.0.1:8000", GpuReader(FakeNvml([FakeGpu(pids=[sim.pid])])))
+    assert gpus is None and "not on this machine" in note
+    gpus, note = serving_gpus(sim.url, GpuReader(FakeNvml([FakeGpu(pids=[1])])))
+    assert gpus is None and "none of the local GPUs" in note
