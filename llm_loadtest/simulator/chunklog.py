@@ -17,11 +17,17 @@ class ChunkLogEntry:
     request_id: str
     endpoint: str  # "chat" or "completions"; "generate" in Triton mode
     stream: bool
-    t_recv_ns: int  # the handler started
+    # the kernel's arrival time of the request's last bytes on the accepted connection (its
+    # receive stamp), so that the server's own load cannot move it; when the handler started
+    # where the connection is not stamped
+    t_recv_ns: int
     t_first_sched_ns: int | None = None  # admitted to the running batch
-    # as each content chunk's bytes were handed to the socket (just before the write); a non-streaming response is one
-    # "chunk" carrying every token, written with the body
+    # right after each content chunk's bytes were handed to the socket (the write returned); a non-streaming response is
+    # one "chunk" carrying every token, written with the body
     chunk_send_ns: list[int] = field(default_factory=list)
+    # right before each of those writes: a client's kernel stamp of the chunk lies between the
+    # two (on loopback the kernel delivers during the write), however the server was scheduled
+    chunk_write_ns: list[int] = field(default_factory=list)
     chunk_tokens: list[int] = field(default_factory=list)
     prompt_tokens: int | None = None
     completion_tokens: int = 0  # tokens actually sent

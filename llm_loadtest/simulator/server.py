@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import signal
+import socket
 import sys
 from collections.abc import AsyncIterator, Callable
 
@@ -15,8 +16,9 @@ from llm_loadtest.simulator.chunklog import ChunkLog
 from llm_loadtest.simulator.metrics import SimMetrics
 from llm_loadtest.simulator.openai_api import add_routes
 from llm_loadtest.simulator.options import SimOptions
-from llm_loadtest.simulator.serving import STATE, SimState
+from llm_loadtest.simulator.serving import LISTENER, STATE, SimState
 from llm_loadtest.tokens.tokenizer import get_tokenizer
+from llm_loadtest.transport.server import StampingListener
 
 PROMPT_TOKENIZER = "tiktoken:cl100k_base"
 LISTENING = "llm-loadtest simulator listening on"
@@ -67,19 +69,42 @@ async def start_server(options: SimOptions, host: str = "127.0.0.1", port: int =
     """Start in the running event loop; returns the runner (call `await runner.cleanup()`) and base URL."""
     app = create_app(options)
     app.on_shutdown.append(_close_streams)
+    listener = await _listen(host, port)
+    # the truth log takes a request's arrival from the kernel's stamp on its connection
+    app[LISTENER] = listener
     runner = web.AppRunner(
         app,
         access_log=None,  # a line per request would cost more than the simulated work
         handler_cancellation=True,  # a client that leaves frees its batch slot at once
         shutdown_timeout=SHUTDOWN_TIMEOUT_S,
     )
-    await runner.setup()
-    # A load test may open hundreds of connections at once: with the default backlog of 128
-    # some SYNs would be dropped and those clients would wait a second to retry.
-    site = web.TCPSite(runner, host, port, backlog=LISTEN_BACKLOG)
-    await site.start()
-    bound_host, bound_port = runner.addresses[0][:2]
+    try:
+        await runner.setup()
+        site = web.SockSite(runner, listener, backlog=LISTEN_BACKLOG)
+        await site.start()
+    except BaseException:
+        listener.close()
+        raise
+    bound_host, bound_port = listener.getsockname()[:2]
     return runner, f"http://{_url_host(bound_host)}:{bound_port}"
+
+
+async def _listen(host: str, port: int) -> StampingListener:
+    """A listening socket as aiohttp's TCPSite would make it, whose connections stamp their reads."""
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    family, _, _, _, address = infos[0]
+    listener = StampingListener(family)
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(address)
+        # A load test may open hundreds of connections at once: with the default backlog of 128
+        # some SYNs would be dropped and those clients would wait a second to retry.
+        listener.listen(LISTEN_BACKLOG)
+        listener.setblocking(False)
+    except OSError:
+        listener.close()
+        raise
+    return listener
 
 
 def _url_host(host: str) -> str:

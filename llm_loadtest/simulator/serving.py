@@ -27,6 +27,7 @@ from llm_loadtest.simulator.metrics import SimMetrics
 from llm_loadtest.simulator.options import SimOptions
 from llm_loadtest.simulator.words import pick_words
 from llm_loadtest.tokens.tokenizer import Tokenizer
+from llm_loadtest.transport.server import StampingListener
 
 SSE_HEADERS = {"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache"}
 # The malformed-event fault: an SSE event whose data is not JSON.
@@ -48,6 +49,7 @@ class SimState:
 
 
 STATE = web.AppKey("sim_state", SimState)
+LISTENER = web.AppKey("sim_listener", StampingListener)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -128,18 +130,21 @@ async def handle_generation(
 ) -> web.StreamResponse:
     """Serve one generation request and log it. `endpoint` and `stream` start its chunk log
     entry; `parse` may update the entry (OpenAI knows `stream` only from the body)."""
-    t_recv_ns = time.perf_counter_ns()
+    t_handler_ns = time.perf_counter_ns()
     state = request.app[STATE]
     options = state.options
     rng = request_rng(options.seed, next(state.arrivals))
     request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex
-    entry = ChunkLogEntry(request_id=request_id, endpoint=endpoint, stream=stream, t_recv_ns=t_recv_ns)
+    entry = ChunkLogEntry(request_id=request_id, endpoint=endpoint, stream=stream, t_recv_ns=t_handler_ns)
     try:
         try:
             reply = await parse(request, state, entry)
         except RequestError as exc:
             entry.status = exc.status
             return exc.response()
+        finally:
+            # the request is read whole now: its connection's latest read carried its last bytes
+            entry.t_recv_ns = request_arrival_ns(request) or t_handler_ns
         entry.prompt_tokens = reply.prompt_tokens
         fault = draw_fault(rng, options, reply.stream)
         entry.fault = fault.value if fault is not None else None
@@ -170,10 +175,11 @@ async def _whole(request: web.Request, state: SimState, reply: Reply, words: lis
             received += n
         response = web.json_response(reply.whole_body(words), headers={"X-Request-Id": entry.request_id})
         await response.prepare(request)
-        # stamped as the bytes go to the socket: a later stamp (after draining) can fall
-        # after the client has already read them
-        entry.chunk_send_ns.append(time.perf_counter_ns())
+        entry.chunk_write_ns.append(time.perf_counter_ns())
         await response.write_eof()
+        # right after the body went to the socket (no await in between that could wait on a
+        # busy loop): the kernel has the bytes, the client may stamp them from now on
+        entry.chunk_send_ns.append(time.perf_counter_ns())
         entry.chunk_tokens.append(received)
         entry.completion_tokens = received
         state.metrics.count_success()
@@ -208,9 +214,10 @@ async def _stream(
                 _drop_connection(request)
                 return response
             data = reply.content_event(words, sent, sent + n)
-            # just before the write, as for a whole response
-            entry.chunk_send_ns.append(time.perf_counter_ns())
+            entry.chunk_write_ns.append(time.perf_counter_ns())
             await response.write(data)
+            # right after the write, as for a whole response
+            entry.chunk_send_ns.append(time.perf_counter_ns())
             entry.chunk_tokens.append(n)
             sent += n
             entry.completion_tokens = sent
@@ -234,6 +241,18 @@ def _batched(state: SimState, seq: Sequence, entry: ChunkLogEntry) -> Iterator[N
     finally:
         entry.t_first_sched_ns = seq.t_admitted_ns
         state.scheduler.cancel(seq)
+
+
+def request_arrival_ns(request: web.Request) -> int | None:
+    """The kernel's arrival time (perf_counter clock) of the latest bytes read on the request's
+    connection; None when the server does not stamp its connections."""
+    listener = request.app.get(LISTENER)
+    transport = request.transport
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    if listener is None or sock is None:
+        return None
+    connection = listener.connection(sock.fileno())
+    return connection.arrival_ns if connection is not None and connection.arrival_ns else None
 
 
 def _drop_connection(request: web.Request) -> None:
