@@ -19,6 +19,7 @@ from llm_loadtest.report.regression import regression_check
 
 if TYPE_CHECKING:
     from llm_loadtest.engine.controller import RunController
+    from llm_loadtest.engine.protocols import RunStore
     from llm_loadtest.publish.prometheus import PrometheusPublisher
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -49,7 +50,7 @@ class RunOptions:
         _check_writable(self.log_file, "--log-file")
         self.publisher()  # a port that is taken is found before the run
 
-    def controller(self, config: RunConfig, *, api_key: str | None = None, store=None) -> RunController:
+    def controller(self, config: RunConfig, *, api_key: str | None = None, store: RunStore | None = None) -> RunController:
         """A controller with the telemetry settings, writing `--log-file` (lines carry the run id)."""
         from llm_loadtest.engine.controller import RunController
 
@@ -110,7 +111,7 @@ class AppRuns:
         self.options = options
         self._last: RunResult | None = None
 
-    def controller(self, config: RunConfig, *, api_key: str | None = None, store=None) -> RunController:
+    def controller(self, config: RunConfig, *, api_key: str | None = None, store: RunStore | None = None) -> RunController:
         """The app's controller factory."""
         controller = self.options.controller(config, api_key=api_key, store=store)
         controller.subscribe(self._remember)

@@ -13,6 +13,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 import numpy as np
@@ -26,10 +27,13 @@ from llm_loadtest.engine.events import (
     EngineEvent,
     LevelFinished,
     LevelStarted,
+    Phase,
     ProgressSnapshot,
     RequestsFinished,
+    RunFailed,
     RunStarted,
     WarmupStarted,
+    WorkerEvent,
     WorkerLevelDone,
 )
 from llm_loadtest.engine.health import CpuMeter, LoopLagMonitor
@@ -58,6 +62,27 @@ class RunStartError(LoadtestError):
     """The run cannot start; `exit_code` follows docs/cli.md (2 configuration, 3 unreachable)."""
 
 
+def open_benchmark(config: RunConfig, *, emit: Callable[[EngineEvent | WorkerEvent], None], **options: Any) -> Benchmark | None:
+    """A benchmark that emits to `emit`; None, once it emitted the RunFailed that says why,
+    when the run cannot start (a tokenizer that cannot be loaded)."""
+    try:
+        return Benchmark(config, emit=emit, **options)
+    except RunStartError as exc:
+        emit(RunFailed(str(exc), exc.exit_code))
+        return None
+
+
+async def run_benchmark(bench: Benchmark) -> None:
+    """Run it to its end; a failure becomes a RunFailed event, so that whoever listens keeps
+    what was measured before it."""
+    try:
+        await bench.run()
+    except RunStartError as exc:
+        bench.emit(RunFailed(str(exc), exc.exit_code))
+    except Exception as exc:
+        bench.emit(RunFailed(f"engine error: {type(exc).__name__}: {exc}", 1))
+
+
 class Benchmark:
     def __init__(
         self,
@@ -65,7 +90,7 @@ class Benchmark:
         *,
         api_key: str | None,
         run_id: str,
-        emit: Callable[[EngineEvent], None],
+        emit: Callable[[EngineEvent | WorkerEvent], None],
         t0_ns: int | None = None,
         flush: Callable[[], Awaitable[None]] | None = None,
         worker: tuple[int, int] = (0, 1),
@@ -212,7 +237,7 @@ class Benchmark:
             return share.concurrency
         # uncapped rate: about rate x request time, with room for bursts
         e2e_s = self._warmup_e2e_s or DEFAULT_E2E_ESTIMATE_S
-        return min(MAX_PREOPENED_CONNECTIONS, math.ceil(share.request_rate * e2e_s * 1.5) + 1)
+        return min(MAX_PREOPENED_CONNECTIONS, math.ceil((share.request_rate or 0.0) * e2e_s * 1.5) + 1)
 
     async def _count_with_server(self, session, records: list[RequestRecord]) -> None:
         """Output tokens by the server's own tokenizer, for servers that send no usage."""
@@ -224,7 +249,7 @@ class Benchmark:
 
         async def one(record: RequestRecord) -> bool:
             async with limit:
-                tokens = await count(session, "".join(record.chunk_texts))
+                tokens = await count(session, "".join(record.chunk_texts or ()))
             if tokens is not None:
                 record.output_tokens = tokens
                 record.output_token_source = TokenSource.SERVER_TOKENIZE
@@ -250,7 +275,7 @@ class Benchmark:
         async def worker() -> None:
             nonlocal issued
             while not self._stopping:
-                if deadline is None and issued >= share.num_prompts:
+                if deadline is None and issued >= (share.num_prompts or 0):
                     return
                 if deadline is not None and time.perf_counter_ns() >= deadline:
                     return
@@ -361,7 +386,7 @@ class _LiveLevel:
         self.spec = spec
         self.target = target
         self.duration = duration
-        self.phase = "running"
+        self.phase: Phase = "running"
         self.started_ns = time.perf_counter_ns()
         self.records: list[RequestRecord] = []
         self._batched = 0  # records already handed out by take_finished
@@ -417,7 +442,8 @@ class _LiveLevel:
             self.recent.append((record.t_end_ns, record.chunk_times_ns))
         else:
             self.failed += 1
-            self.errors[record.error_class] = self.errors.get(record.error_class, 0) + 1
+            error = record.error_class or record.outcome.value
+            self.errors[error] = self.errors.get(error, 0) + 1
 
     def take_finished(self) -> list[RequestRecord]:
         """The requests that ended since the last call, cancelled ones left out."""

@@ -15,10 +15,10 @@ import queue
 import signal
 import sys
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from multiprocessing.connection import Connection
 
-from llm_loadtest.engine.events import EngineEvent, RunFailed, WorkerReady
+from llm_loadtest.engine.events import EngineEvent, RunFailed, WorkerEvent, WorkerLevelDone, WorkerReady
 from llm_loadtest.engine.priority import start_process
 from llm_loadtest.model.config import RunConfig
 
@@ -36,6 +36,13 @@ class EngineProcess:
         self._abort_requested = False
 
     async def events(self) -> AsyncIterator[EngineEvent]:
+        """What the engine tells, as one engine on its own tells it."""
+        async for event in self.worker_events():
+            if not isinstance(event, WorkerReady | WorkerLevelDone):  # only a pool's workers send those
+                yield event
+
+    async def worker_events(self) -> AsyncIterator[EngineEvent | WorkerEvent]:
+        """Everything the child sends, a pool worker's own events included (engine.pool)."""
         _start_resource_tracker()
         context = multiprocessing.get_context("spawn")
         parent_end, child_end = context.Pipe(duplex=True)
@@ -156,9 +163,16 @@ def _child_main(config_data: dict, api_key: str | None, run_id: str, t0_ns: int,
 
 
 async def _serve(
-    config: RunConfig, api_key: str | None, run_id: str, t0_ns: int, worker: tuple[int, int] | None, conn: Connection, emit, flush
+    config: RunConfig,
+    api_key: str | None,
+    run_id: str,
+    t0_ns: int,
+    worker: tuple[int, int] | None,
+    conn: Connection,
+    emit: Callable[[EngineEvent | WorkerEvent], None],
+    flush: Callable[[], Awaitable[None]],
 ) -> None:
-    from llm_loadtest.engine.benchmark import Benchmark, RunStartError
+    from llm_loadtest.engine.benchmark import open_benchmark, run_benchmark
 
     loop = asyncio.get_running_loop()
     go: asyncio.Queue[bool] = asyncio.Queue()
@@ -167,19 +181,17 @@ async def _serve(
         emit(WorkerReady(level))
         await go.get()  # the pool's go, or an abort
 
-    try:
-        bench = Benchmark(
-            config,
-            api_key=api_key,
-            run_id=run_id,
-            emit=emit,
-            t0_ns=t0_ns,
-            flush=flush,
-            worker=worker or (0, 1),
-            gate=gate if worker is not None else None,
-        )
-    except RunStartError as exc:
-        emit(RunFailed(str(exc), exc.exit_code))
+    bench = open_benchmark(
+        config,
+        api_key=api_key,
+        run_id=run_id,
+        emit=emit,
+        t0_ns=t0_ns,
+        flush=flush,
+        worker=worker or (0, 1),
+        gate=gate if worker is not None else None,
+    )
+    if bench is None:
         return
 
     def readable() -> None:
@@ -196,10 +208,6 @@ async def _serve(
 
     loop.add_reader(conn.fileno(), readable)
     try:
-        await bench.run()
-    except RunStartError as exc:
-        emit(RunFailed(str(exc), exc.exit_code))
-    except Exception as exc:  # reported to the parent, which keeps what was measured
-        emit(RunFailed(f"engine error: {type(exc).__name__}: {exc}", 1))
+        await run_benchmark(bench)
     finally:
         loop.remove_reader(conn.fileno())

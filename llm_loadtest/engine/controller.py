@@ -12,12 +12,13 @@ import platform
 import socket
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
 from llm_loadtest import __version__
 from llm_loadtest.adapters.registry import tokenizer_warning
-from llm_loadtest.engine.benchmark import Benchmark, RunStartError
+from llm_loadtest.engine.benchmark import RunStartError
 from llm_loadtest.engine.child import EngineProcess
 from llm_loadtest.engine.events import (
     EngineEvent,
@@ -29,11 +30,16 @@ from llm_loadtest.engine.events import (
     RunStarted,
     TelemetryUpdate,
 )
+from llm_loadtest.engine.in_process import InProcessEngine
 from llm_loadtest.engine.level_batches import counted_copies
 from llm_loadtest.engine.pool import EnginePool
+from llm_loadtest.engine.protocols import EngineRunner, EventListener, RunStore
 from llm_loadtest.model.config import RunConfig
-from llm_loadtest.model.records import RequestRecord
-from llm_loadtest.model.results import RunResult, TokenSourceInfo, utc_now
+from llm_loadtest.model.records import RequestRecord, TokenSource
+from llm_loadtest.model.results import GpuSample, RunResult, ServerSample, TokenSourceInfo, utc_now
+
+if TYPE_CHECKING:
+    from llm_loadtest.telemetry.sampler import TelemetrySampler
 
 TELEMETRY_PUBLISH_S = 1.0
 
@@ -46,7 +52,7 @@ class RunController:
         config: RunConfig,
         *,
         api_key: str | None = None,
-        store=None,
+        store: RunStore | None = None,
         in_process: bool = False,
         run_id: str | None = None,
         gpu: bool = True,
@@ -62,17 +68,17 @@ class RunController:
         self._gpu = gpu
         self._telemetry_interval_s = telemetry_interval_s
         self._metrics_url = metrics_url or default_metrics_url(config)
-        self._listeners: list[Callable[[EngineEvent], None]] = []
+        self._listeners: list[EventListener] = []
         self._abort_requested = False
-        self._engine: Benchmark | EngineProcess | EnginePool | None = None
+        self._engine: EngineRunner | None = None
         self._stored_run = False
-        self._sampler = None
+        self._sampler: TelemetrySampler | None = None
         self._last_telemetry = 0.0
         self._unstored_levels: list[LevelFinished] = []
         self._records_by_level: dict[int, list[RequestRecord]] = {}
         self.result = RunResult(run_id=self.run_id, status="running", started_at=utc_now(), config=config.model_copy(deep=True))
 
-    def subscribe(self, listener: Callable[[EngineEvent], None]) -> None:
+    def subscribe(self, listener: EventListener) -> None:
         self._listeners.append(listener)
 
     def abort(self) -> None:
@@ -98,7 +104,9 @@ class RunController:
                 self._publish(event)
                 self._publish_telemetry(event)
         finally:
-            leftover = await asyncio.to_thread(self._sampler.stop) if self._sampler is not None else ([], [])
+            leftover: tuple[list[GpuSample], list[ServerSample]] = ([], [])
+            if self._sampler is not None:
+                leftover = await asyncio.to_thread(self._sampler.stop)
         if failure is not None and not self._stored_run:
             self._publish(failure)
             raise RunStartError(failure.message, failure.exit_code)
@@ -111,56 +119,35 @@ class RunController:
 
     # ---- engine ---------------------------------------------------------------------------
 
-    async def _engine_events(self, t0_ns: int):
-        if not self._in_process:
-            if self.config.workers > 1:
-                self._engine = EnginePool(self.config, api_key=self._api_key, run_id=self.run_id, t0_ns=t0_ns, workers=self.config.workers)
-            else:
-                self._engine = EngineProcess(self.config, api_key=self._api_key, run_id=self.run_id, t0_ns=t0_ns)
-            if self._abort_requested:
-                self._engine.abort()
-            async for event in self._engine.events():
-                yield event
-            return
-        queue: asyncio.Queue = asyncio.Queue()
-        try:
-            self._engine = Benchmark(self.config, api_key=self._api_key, run_id=self.run_id, emit=queue.put_nowait, t0_ns=t0_ns)
-        except RunStartError as exc:
-            yield RunFailed(str(exc), exc.exit_code)
-            return
+    async def _engine_events(self, t0_ns: int) -> AsyncIterator[EngineEvent]:
+        self._engine = self._runner(t0_ns)
         if self._abort_requested:
             self._engine.abort()
-
-        async def drive() -> None:
-            try:
-                await self._engine.run()
-            except RunStartError as exc:
-                queue.put_nowait(RunFailed(str(exc), exc.exit_code))
-            except Exception as exc:  # as the child process reports it: what was measured is kept
-                queue.put_nowait(RunFailed(f"engine error: {type(exc).__name__}: {exc}", 1))
-            finally:
-                queue.put_nowait(None)
-
-        task = asyncio.get_running_loop().create_task(drive())
-        while (event := await queue.get()) is not None:
+        async for event in self._engine.events():
             yield event
-        await task
+
+    def _runner(self, t0_ns: int) -> EngineRunner:
+        key, run_id = self._api_key, self.run_id
+        if self._in_process:
+            return InProcessEngine(self.config, api_key=key, run_id=run_id, t0_ns=t0_ns)
+        if self.config.workers > 1:
+            return EnginePool(self.config, api_key=key, run_id=run_id, t0_ns=t0_ns, workers=self.config.workers)
+        return EngineProcess(self.config, api_key=key, run_id=run_id, t0_ns=t0_ns)
 
     async def _take(self, event: EngineEvent) -> None:
         if isinstance(event, RunStarted):
             self.result.config.model = event.model
             self._stored_run = True
-            await self._store("begin_run", self.result)
+            await self._store(lambda store: store.begin_run(self.result))
         elif isinstance(event, RequestsFinished):
             await self._keep_requests(event)
         elif isinstance(event, LevelFinished):
             self.result.levels.append(event.summary)
             self._records_by_level[event.level_index] = event.records
-            if not await self._store("add_level", self.run_id, event.level_index, event.summary, event.records):
+            if not await self._store_level(event):
                 self._unstored_levels.append(event)
-            drain = getattr(self._sampler, "drain", None)
-            if drain is not None:
-                await self._keep_samples(*drain())
+            if self._sampler is not None:
+                await self._keep_samples(*self._sampler.drain())
 
     async def _keep_requests(self, event: RequestsFinished) -> None:
         """Finished requests of the level in progress go to the database now, so that a killed
@@ -168,14 +155,14 @@ class RunController:
         if self.store is None or not self._stored_run:
             return
         records = await asyncio.to_thread(counted_copies, event.records, self.config.tokenizer)
-        await self._store("add_requests", self.run_id, event.level_index, records)
+        await self._store(lambda store: store.add_requests(self.run_id, event.level_index, records))
 
-    async def _keep_samples(self, gpu: list, server: list) -> None:
+    async def _keep_samples(self, gpu: list[GpuSample], server: list[ServerSample]) -> None:
         """Samples go to the result, and to the database as the run goes, not only at its end."""
         self.result.gpu_samples.extend(gpu)
         self.result.server_samples.extend(server)
         if gpu or server:
-            await self._store("add_samples", self.run_id, gpu, server)
+            await self._store(lambda store: store.add_samples(self.run_id, gpu, server))
 
     def _publish(self, event: EngineEvent) -> None:
         for listener in self._listeners:
@@ -215,25 +202,28 @@ class RunController:
             result.status = "completed"
         self.store_error = None  # judged again by the writes that settle the run
         for level in self._unstored_levels:  # a database that failed once may take them now
-            await self._store("add_level", self.run_id, level.level_index, level.summary, level.records)
-        await self._store("finish_run", result)
+            await self._store_level(level)
+        await self._store(lambda store: store.finish_run(result))
         if self.store_error:
             result.warnings.append(self.store_error)
 
-    async def _store(self, method: str, *args) -> bool:
+    async def _store_level(self, level: LevelFinished) -> bool:
+        return await self._store(lambda store: store.add_level(self.run_id, level.level_index, level.summary, level.records))
+
+    async def _store(self, write: Callable[[RunStore], None]) -> bool:
         """A failing database never costs the run: the first error is reported, and every later
         write is still tried (finish_run stores any level an earlier write lost). The writes run
         off this loop, so that the app stays responsive while a large level is stored."""
         if self.store is None:
             return False
         try:
-            await asyncio.to_thread(getattr(self.store, method), *args)
+            await asyncio.to_thread(write, self.store)
         except Exception as exc:
             self.store_error = self.store_error or f"results not saved to the database: {str(exc).splitlines()[0]}"
             return False
         return True
 
-    def _start_sampler(self, t0_ns: int):
+    def _start_sampler(self, t0_ns: int) -> TelemetrySampler | None:
         try:
             from llm_loadtest.telemetry.sampler import TelemetrySampler
         except ImportError:
@@ -246,7 +236,7 @@ class RunController:
 def token_source(records: list[RequestRecord]) -> TokenSourceInfo:
     ok = [r for r in records if r.ok]
 
-    def source(values: set) -> str | None:
+    def source(values: set[TokenSource]) -> str | None:
         if len(values) == 1:
             return next(iter(values)).value
         return "mixed" if values else None

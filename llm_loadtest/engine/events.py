@@ -144,3 +144,6 @@ class WorkerLevelDone:
     records: list[RequestRecord]
     loop_lag_ms: np.ndarray
     cpu_percent: float | None
+
+
+WorkerEvent = WorkerReady | WorkerLevelDone

@@ -28,6 +28,7 @@ from llm_loadtest.engine.events import (
     ProgressSnapshot,
     RunFailed,
     RunStarted,
+    WorkerEvent,
     WorkerLevelDone,
     WorkerReady,
 )
@@ -46,11 +47,11 @@ class EnginePool:
             worker.abort()
 
     async def events(self) -> AsyncIterator[EngineEvent]:
-        inbox: asyncio.Queue = asyncio.Queue()
+        inbox: asyncio.Queue[tuple[int, EngineEvent | WorkerEvent | None]] = asyncio.Queue()
 
         async def pump(index: int, worker: EngineProcess) -> None:
             try:
-                async for event in worker.events():
+                async for event in worker.worker_events():
                     inbox.put_nowait((index, event))
             except Exception as exc:  # a worker that cannot start: the others must not wait for it
                 inbox.put_nowait((index, RunFailed(f"client worker {index + 1} failed: {type(exc).__name__}: {exc}", 1)))

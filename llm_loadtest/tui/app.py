@@ -7,15 +7,16 @@ store, never from arithmetic here.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
 from llm_loadtest.engine.priority import yield_cpu_to_engine
+from llm_loadtest.engine.protocols import ControllerFactory, RunControl, RunStore
 from llm_loadtest.model.config import RunConfig
 from llm_loadtest.tui.settings import DARK_THEME, LIGHT_THEME, UISettings, settings_path
 
@@ -23,8 +24,6 @@ if TYPE_CHECKING:
     from llm_loadtest.storage.store import Store
 
 API_KEY_ENV = ("LLM_LOADTEST_API_KEY", "OPENAI_API_KEY")
-
-ControllerFactory = Callable[..., Any]
 
 
 def api_key_from_env() -> str | None:
@@ -35,7 +34,7 @@ def api_key_from_env() -> str | None:
     return None
 
 
-def default_controller_factory(config: RunConfig, *, api_key: str | None = None, store: Any = None) -> Any:
+def default_controller_factory(config: RunConfig, *, api_key: str | None = None, store: RunStore | None = None) -> RunControl:
     from llm_loadtest.engine.controller import RunController
 
     return RunController(config, api_key=api_key, store=store)
