@@ -298,10 +298,11 @@ async def test_chunk_gaps_follow_the_step_model(simulator):
 # ---------------------------------------------------------------- faults
 
 
-async def _classify_stream(client: httpx.AsyncClient, request_id: str) -> tuple[str, list[float]]:
-    """What the client saw: ok, http_500, http_429, drop, stall or malformed; and chunk times."""
+async def _classify_stream(client: httpx.AsyncClient, request_id: str) -> tuple[str, list[int]]:
+    """What the client saw, from the content alone (a busy machine can make any stream look
+    slow): complete, http_500, http_429, drop or malformed; and its chunks' arrival times."""
     body = chat_body(max_tokens=6, stream=True)
-    times: list[float] = []
+    times: list[int] = []
     lines: list[str] = []
     try:
         async with client.stream("POST", "/v1/chat/completions", json=body, headers={"X-Request-Id": request_id}) as r:
@@ -312,26 +313,25 @@ async def _classify_stream(client: httpx.AsyncClient, request_id: str) -> tuple[
             async for line in r.aiter_lines():
                 if line.startswith("data: "):
                     lines.append(line[6:])
-                    times.append(time.perf_counter())
+                    times.append(time.perf_counter_ns())
     except (httpx.RemoteProtocolError, httpx.ReadError):
         assert "[DONE]" not in lines
         return "drop", times
     assert lines[-1] == "[DONE]"
     if "{not json" in lines:
         return "malformed", times
-    if max(np.diff(times)) > 0.2:
-        return "stall", times
-    return "ok", times
+    return "complete", times
 
 
 async def test_faults_appear_at_their_rates_and_in_their_form(simulator):
     rate = 0.1
+    stall_s = 0.3
     sim = simulator(
         ttft_ms=1,
         itl_ms=1,
         step_us_per_seq=0,
         seed=3,
-        stall_s=0.3,
+        stall_s=stall_s,
         fail_rate_500=rate,
         fail_rate_429=rate,
         drop_rate=rate,
@@ -344,31 +344,39 @@ async def test_faults_appear_at_their_rates_and_in_their_form(simulator):
     async with httpx.AsyncClient(base_url=sim.url, timeout=10, limits=limits) as client:
         gate = asyncio.Semaphore(30)
 
-        async def one(request_id: str) -> str:
+        async def one(request_id: str) -> tuple[str, list[int]]:
             async with gate:
-                return (await _classify_stream(client, request_id))[0]
+                return await _classify_stream(client, request_id)
 
-        seen = await asyncio.gather(*(one(i) for i in ids))
+        seen = dict(zip(ids, await asyncio.gather(*(one(i) for i in ids)), strict=True))
         # non-streaming requests only get the HTTP errors
         statuses = Counter([(await client.post("/v1/completions", json=completion_body(max_tokens=2))).status_code for _ in range(60)])
     assert set(statuses) <= {200, 500, 429} and statuses[500] > 0 and statuses[429] > 0
 
     log = sim.read_chunk_log()
-    counts = Counter(seen)
-    for fault in ("http_500", "http_429", "drop", "stall", "malformed"):
-        # what the client saw is exactly what the server says it did
-        assert counts[fault] == sum(1 for i in ids if log[i]["fault"] == fault), fault
-        assert abs(counts[fault] / n - rate) < 0.06, (fault, counts)
-    for i, what in zip(ids, seen):
-        entry = log[i]
-        if what == "drop":
+    # what the client saw is exactly what the server says it did; a stall looks complete
+    client_form = {"http_500": "http_500", "http_429": "http_429", "drop": "drop", "malformed": "malformed", "stall": "complete"}
+    for request_id, (what, _) in seen.items():
+        assert what == client_form.get(log[request_id]["fault"], "complete"), (request_id, what, log[request_id]["fault"])
+    faults = Counter(log[i]["fault"] for i in ids)
+    for fault in client_form:
+        assert abs(faults[fault] / n - rate) < 0.06, (fault, faults)
+    for request_id, (_, arrivals) in seen.items():
+        entry = log[request_id]
+        if entry["fault"] == "drop":
             assert entry["completion_tokens"] == 3  # about half of 6
-        if what == "stall":
-            gaps = np.diff(entry["chunk_send_ns"]) / 1e9
-            assert entry["completion_tokens"] == 6
-            assert max(gaps) == pytest.approx(0.3, abs=0.05)
-        if what == "http_500":
+        if entry["fault"] == "http_500":
             assert entry["status"] == 500 and entry["chunk_send_ns"] == []
+        if entry["fault"] != "stall":
+            assert entry["stall_ns"] is None
+            continue
+        # the simulator paused the stream after half its tokens for at least stall_s, by its
+        # own step clock, and sent the chunks after the pause once it ended
+        began, resumed = entry["stall_ns"]
+        assert entry["completion_tokens"] == 6 and entry["chunk_tokens"] == [1] * 6
+        assert resumed - began >= stall_s * 1e9 - 1  # rounding to whole ns
+        assert all(t >= resumed - 1_000 for t in entry["chunk_send_ns"][3:])  # 1 µs: the loop clock is a float
+        assert arrivals[-1] > entry["chunk_send_ns"][-1]  # [DONE] came after the last chunk
 
 
 async def test_api_key(simulator):

@@ -60,6 +60,10 @@ class Sequence:
     ready_at: float = 0.0
     paused_until: float = 0.0
     stalled: bool = False
+    # the step times (loop clock, CLOCK_MONOTONIC seconds) at which the stall began and the
+    # sequence emitted again, for the chunk log: what the simulator did, not what a client saw
+    stall_began: float | None = None
+    stall_resumed: float | None = None
     done: bool = False
 
 
@@ -160,7 +164,10 @@ class BatchScheduler:
             if seq.stall_after is not None and not seq.stalled and seq.emitted >= seq.stall_after:
                 seq.stalled = True
                 seq.paused_until = deadline + stall_s
+                seq.stall_began = deadline
                 continue
+            if seq.stalled and seq.stall_resumed is None:
+                seq.stall_resumed = deadline
             n = min(per_chunk, seq.max_tokens - seq.emitted)
             seq.emitted += n
             emitted += n

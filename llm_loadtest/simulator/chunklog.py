@@ -32,6 +32,9 @@ class ChunkLogEntry:
     prompt_tokens: int | None = None
     completion_tokens: int = 0  # tokens actually sent
     fault: str | None = None  # an injected fault: http_500, http_429, drop, stall, malformed, error_event
+    # a stall: [began, resumed], the scheduler's step times around it (resumed is null when the
+    # stream ended first); the same clock as the other times
+    stall_ns: list[int | None] | None = None
     status: int = 200  # the HTTP status sent
     client_gone: bool = False  # the client disconnected before the response ended
     t_done_ns: int | None = None

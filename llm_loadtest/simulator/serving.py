@@ -240,7 +240,14 @@ def _batched(state: SimState, seq: Sequence, entry: ChunkLogEntry) -> Iterator[N
         raise
     finally:
         entry.t_first_sched_ns = seq.t_admitted_ns
+        if seq.stall_began is not None:
+            entry.stall_ns = [_loop_ns(seq.stall_began), _loop_ns(seq.stall_resumed)]
         state.scheduler.cancel(seq)
+
+
+def _loop_ns(seconds: float | None) -> int | None:
+    # the event loop's clock is time.monotonic(), CLOCK_MONOTONIC as perf_counter_ns() on Linux
+    return None if seconds is None else round(seconds * 1e9)
 
 
 def request_arrival_ns(request: web.Request) -> int | None:
