@@ -135,6 +135,8 @@ def test_recommend_finds_the_knee_the_simulator_parameters_imply(simulator, tmp_
     with Store.open(str(db)) as store:
         stored = store.get_result(result["run_id"])
         assert [level.concurrency for level in stored.levels] == loads
+        assert stored.search.answer == stored.search.answers[0] and stored.search.answer.holds == answer["holds"]
+        assert len(stored.search.probes) == len(loads)
         records = store.get_records(result["run_id"])
     served = sim.read_chunk_log()
     assert len(records) == sum(p["requests"] for p in search["probes"])

@@ -528,7 +528,7 @@ def test_a_schema_1_database_is_upgraded_and_its_requests_read_back_exactly(db):
         # a run written now, beside the old one, uses the new form
         store.save(*make_run(run_id="new-run"))
     with sqlite3.connect(db) as raw:
-        assert raw.execute("SELECT value FROM meta").fetchone()[0] == str(SCHEMA_VERSION) == "2"
+        assert raw.execute("SELECT value FROM meta").fetchone()[0] == str(SCHEMA_VERSION) == "3"
         codes = {
             row[0]
             for row in raw.execute(
@@ -537,6 +537,20 @@ def test_a_schema_1_database_is_upgraded_and_its_requests_read_back_exactly(db):
             )
         }
     assert codes == {"03", "02"}  # first gap apart; 64-bit gaps only for the stalls
+
+
+def test_a_schema_2_database_gains_the_search_column_and_keeps_its_runs(db):
+    result, records = make_run()
+    with Store.open(db) as store:
+        store.save(result, records)
+    with sqlite3.connect(db) as raw:
+        raw.execute("ALTER TABLE run DROP COLUMN search")
+        raw.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+    with Store.open(db) as store:
+        assert store.get_result(result.run_id) == result
+    with sqlite3.connect(db) as raw:
+        assert raw.execute("SELECT value FROM meta").fetchone()[0] == "3"
+        assert raw.execute("SELECT search FROM run").fetchall() == [(None,)]
 
 
 def test_a_slow_first_token_costs_4_more_bytes_not_4_a_chunk(db):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import Connection, Engine, inspect, select
+from sqlalchemy import Connection, Engine, inspect, select, text
 
 from llm_loadtest.storage.database import read_transaction, write_transaction
 from llm_loadtest.storage.errors import StoreError
@@ -26,8 +26,14 @@ def _first_gap_apart(conn: Connection) -> None:
     moves on so that an older llm-loadtest refuses the database instead of failing on a row."""
 
 
+def _search_column(conn: Connection) -> None:
+    """2 -> 3: runs carry a capacity search (`recommend`); older runs have none (NULL)."""
+    if "search" not in {column["name"] for column in inspect(conn).get_columns("run")}:
+        conn.execute(text("ALTER TABLE run ADD COLUMN search TEXT"))
+
+
 # MIGRATIONS[n] upgrades a database from schema n to n + 1, inside one transaction.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _first_gap_apart}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _first_gap_apart, 2: _search_column}
 
 
 def ensure_schema(engine: Engine, where: str) -> None:

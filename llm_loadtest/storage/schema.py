@@ -33,7 +33,8 @@ from sqlmodel import Field, SQLModel
 
 # Bump with a migration in `migrations.py` whenever a table or a blob format changes.
 # 2: chunk times keep the first gap (the TTFT) in a 64-bit header of its own (see `codec`).
-SCHEMA_VERSION = 2
+# 3: a run's capacity search (`recommend`), a JSON document in `run.search`.
+SCHEMA_VERSION = 3
 
 # BIGINT is not a rowid alias on SQLite; everywhere else it is the safe width for a key.
 _KEY = BigInteger().with_variant(Integer(), "sqlite")
@@ -71,6 +72,8 @@ class RunTable(SQLModel, table=True):
     environment: str = Field(sa_column=Column(Text, nullable=False))
     token_source: str = Field(sa_column=Column(Text, nullable=False))
     warnings: str = Field(sa_column=Column(Text, nullable=False))
+    # a `recommend` run's search (target, probes, answer); NULL for other runs
+    search: str | None = Field(default=None, sa_column=Column(Text))
     # who writes the run: a run left `running` by a process that is gone is `aborted`
     pid: int | None = Field(default=None, sa_column=Column(Integer))
     host: str | None = Field(default=None, sa_column=Column(String(255)))

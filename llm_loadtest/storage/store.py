@@ -37,6 +37,7 @@ from llm_loadtest.model.results import (
     TokenSourceInfo,
     utc_now,
 )
+from llm_loadtest.model.search import SearchRecord
 from llm_loadtest.storage import codec, liveness
 from llm_loadtest.storage.database import describe_url, make_engine, read_transaction, write_transaction
 from llm_loadtest.storage.errors import AmbiguousRunError, StoreError, UnknownRunError, describe
@@ -143,6 +144,7 @@ class Store:
             "environment": _dumps(redact(result.environment)),
             "token_source": _dumps(result.token_source.model_dump(mode="json")),
             "warnings": _dumps(list(result.warnings)),
+            "search": _search(result),
             "pid": pid,
             "host": liveness.this_host(),
             "process_started": process_started,
@@ -189,6 +191,7 @@ class Store:
             "environment": _dumps(redact(result.environment)),
             "token_source": _dumps(result.token_source.model_dump(mode="json")),
             "warnings": _dumps(list(result.warnings)),
+            "search": _search(result),
         }
         with self._write() as conn:
             run_pk = self._run_pk(conn, result.run_id)
@@ -251,6 +254,7 @@ class Store:
                 gpu_samples=gpu,
                 server_samples=server,
                 warnings=json.loads(run["warnings"]),
+                search=SearchRecord.model_validate_json(run["search"]) if run["search"] else None,
             )
 
     def get_records(self, run_id: str, level_index: int | None = None) -> list[RequestRecord]:
@@ -558,6 +562,10 @@ def _sample(model: type[GpuSample] | type[ServerSample], row: Mapping[str, Any])
     if row["extra"]:
         data.update(json.loads(row["extra"]))
     return model.model_validate(data)
+
+
+def _search(result: RunResult) -> str | None:
+    return result.search.model_dump_json() if result.search is not None else None
 
 
 def _dumps(value: Any) -> str:
