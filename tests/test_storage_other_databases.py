@@ -3,17 +3,28 @@
     LLM_LOADTEST_TEST_DATABASE_URL=postgresql+psycopg://user@127.0.0.1:5432/postgres pytest tests/test_storage_other_databases.py
 
 Each case gets a database of its own, created and dropped through that URL's server (the
-URL's database is only used to connect). Skipped when the variable is not set: CI has no
-database server; SQLite runs every case in test_storage.py.
+URL's database is only used to connect). Skipped when the variable is not set; `.ci/run`
+starts a throwaway PostgreSQL and sets it, so CI runs them every time.
 """
 
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
+import time
 import uuid
+from pathlib import Path
 
 import pytest
 import test_storage as cases
+
+from llm_loadtest import metrics
+from llm_loadtest.cli import main
+from llm_loadtest.storage import Store, StoreError
+
+REPO = Path(__file__).resolve().parents[1]
 
 URL = os.environ.get("LLM_LOADTEST_TEST_DATABASE_URL")
 
@@ -58,3 +69,117 @@ def fresh_database() -> str:
 @pytest.mark.parametrize("case", PORTABLE, ids=[case.__name__.removeprefix("test_") for case in PORTABLE])
 def test_on_another_database(case, fresh_database):
     case(fresh_database)
+
+
+# -- the team's store, end to end: headless runs of the command line writing into it --------
+
+
+def _run_command(url: str, db: str, *flags: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "llm_loadtest",
+        "run",
+        "--headless",
+        "-s",
+        url,
+        "-m",
+        "auto",
+        "--input-len",
+        "16",
+        "--output-len",
+        "8",
+        "--warmup",
+        "0",
+        "--db",
+        db,
+        *flags,
+    ]
+
+
+def _status(db: str) -> dict[str, str]:
+    with Store.open(db) as store:
+        return {row.run_id: row.status for row in store.list_runs()}
+
+
+@pytest.mark.slow
+def test_a_headless_run_is_stored_in_it_and_reads_back_as_measured(simulator, fresh_database, capsys):
+    sim = simulator(ttft_ms=5, itl_ms=2, fail_rate_500=0.1, seed=5)
+    code = main(["run", "--headless", "-s", sim.url, "-m", "auto", "-c", "1,3", "-n", "12", "--output-len", "8", "--db", fresh_database])
+    assert code == 0
+    served = sim.read_chunk_log()
+    with Store.open(fresh_database) as store:
+        [row] = store.list_runs()
+        result = store.get_result(row.run_id)
+        by_level = store.get_records_by_level(row.run_id)
+    assert result.status == "completed" and [level.concurrency for level in result.levels] == [1, 3]
+    for index, level in enumerate(result.levels):
+        records = by_level[index]
+        assert len(records) == 12 and not level.partial
+        assert level == metrics.summarize_level(
+            records, result.config.levels()[index], result.config.goodput, input_len_requested=result.config.input_len, client=level.client
+        )
+        for record in records:  # what the server says it did for each stored request
+            entry = served[record.request_id]
+            assert record.ok == (entry["fault"] is None)
+            if record.ok:
+                assert record.output_tokens == entry["completion_tokens"] and len(record.chunk_times_ns) == len(entry["chunk_send_ns"])
+    capsys.readouterr()
+    assert main(["history", "--db", fresh_database]) == 0
+    assert row.run_id[:8] in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_two_clients_write_runs_at_once_and_history_shows_both(simulator, fresh_database, capsys):
+    """A team shares one store: a long run is still being written when a second client's run
+    is written beside it, start to end."""
+    sim = simulator(ttft_ms=5, itl_ms=5)
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    long_run = subprocess.Popen(
+        _run_command(sim.url, fresh_database, "-c", "2", "--duration", "600"), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    try:
+        first = _wait_for(lambda: _running_with_requests(fresh_database), "the first client's run to store requests")
+        short_run = subprocess.run(
+            _run_command(sim.url, fresh_database, "-c", "2", "-n", "8"), env=env, capture_output=True, text=True, timeout=240
+        )
+        assert short_run.returncode == 0, short_run.stderr
+        statuses = _status(fresh_database)
+        # the first run was written all through the second one
+        assert statuses.pop(first) == "running" and list(statuses.values()) == ["completed"]
+        [second] = statuses
+    finally:
+        long_run.send_signal(signal.SIGINT)  # what it measured is kept, the run reads aborted
+        long_run.wait(timeout=60)
+    assert long_run.returncode == 130, long_run.stderr.read()
+    with Store.open(fresh_database) as store:
+        assert store.get_result(second).levels[0].requests.total == 8
+        kept = store.get_result(first)
+        assert kept.status == "aborted" and kept.levels[0].requests.total > 0
+    capsys.readouterr()
+    assert main(["history", "--db", fresh_database]) == 0
+    history = capsys.readouterr().out
+    assert first[:8] in history and second[:8] in history
+    assert "1 completed" in history and "1 aborted" in history
+
+
+def _running_with_requests(db: str) -> str | None:
+    """The id of a run still being written that has requests stored already."""
+    with Store.open(db) as store:
+        for row in store.list_runs(status="running"):
+            if store.get_records(row.run_id):
+                return row.run_id
+    return None
+
+
+def _wait_for(probe, what: str, timeout_s: float = 120.0):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            found = probe()
+        except StoreError:  # the schema is being created by the run
+            found = None
+        if found:
+            return found
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
