@@ -316,7 +316,10 @@ async def test_unreachable_server_is_shown_with_its_exit_code(tui_env, store):
 
 
 async def test_client_health_turns_red_on_warnings(tui_env, store):
+    import numpy as np
+
     from llm_loadtest.engine.events import ProgressSnapshot
+    from llm_loadtest.metrics.client_health import client_health
 
     app = make_app(store, hang=True, stop_after_level=0)
     async with app.run_test(size=SIZE) as pilot:
@@ -324,7 +327,8 @@ async def test_client_health_turns_red_on_warnings(tui_env, store):
         await wait_for(pilot, lambda: isinstance(app.screen, LiveRunScreen) and app.screen.events_seen > 3)
         live = app.screen
         snap = live.snapshot
-        live.on_engine_event(ProgressSnapshot(**{**{f: getattr(snap, f) for f in snap.__slots__}, "loop_lag_p99_ms": 9.0}))
+        lagging = client_health(np.full(100, 9.0), 31.0)  # the warning the engine's snapshot carries
+        live.on_engine_event(ProgressSnapshot(**{**{f: getattr(snap, f) for f in snap.__slots__}, "client": lagging}))
         await wait_for(pilot, lambda: "distorts" in str(live.query_one("#health").render()))
         health = live.query_one("#health").render()
         assert "distorts" in str(health) and any("red" in str(span.style) for span in health.spans)

@@ -254,8 +254,7 @@ def scripted_events(config: RunConfig, *, stop_after_level: int | None = None, t
                     itl_p50_ms=10.0 + index,
                     itl_p99_ms=14.0 + 2 * index,
                     error_rate=(step // 3) / max(1, target * step // 4),
-                    loop_lag_p99_ms=0.7,
-                    cpu_percent=31.0,
+                    client=ClientHealth(loop_lag_ms=LoopLag(p50=0.2, p99=0.7, max=1.5), cpu_percent=31.0),
                     errors={"http_5xx": step // 3} if step // 3 else {},
                 )
             )

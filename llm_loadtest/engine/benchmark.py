@@ -10,6 +10,7 @@ import asyncio
 import gc
 import math
 import time
+from array import array
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ from llm_loadtest.engine.prompts import PromptFactory
 from llm_loadtest.engine.session import open_session
 from llm_loadtest.engine.shares import LevelShare, level_share
 from llm_loadtest.engine.token_accounting import account_tokens
+from llm_loadtest.metrics.latency import NS_PER_MS
 from llm_loadtest.metrics.live import gaps_in_window_ns, live_figures, tokens_per_chunk
 from llm_loadtest.model.config import ConfigError, LevelSpec, RunConfig
 from llm_loadtest.model.errors import LoadtestError, ServerConfigError, ServerUnreachable
@@ -404,6 +406,7 @@ class _LiveLevel:
         # (time, chunks so far, tokens of whole responses so far)
         self._totals: deque[tuple[int, int, int]] = deque([(self.started_ns, 0, 0)])
         self.errors: dict[str, int] = {}
+        self._scheduling_delays_ns = array("q")
 
     @property
     def in_flight(self) -> int:
@@ -428,6 +431,8 @@ class _LiveLevel:
         if record.outcome is Outcome.CANCELLED:
             return
         self.completed += 1
+        if record.t_scheduled_ns is not None and not record.warmup:  # as metrics.scheduling_delay_ms counts
+            self._scheduling_delays_ns.append(record.t_start_ns - record.t_scheduled_ns)
         if record.ok:
             tokens = _tokens_so_far(record)
             self.output_tokens += tokens
@@ -450,6 +455,10 @@ class _LiveLevel:
         finished = self.records[self._batched :]
         self._batched = len(self.records)
         return [r for r in finished if r.outcome is not Outcome.CANCELLED]
+
+    def scheduling_delays_ms(self) -> np.ndarray:
+        """Of the requests that ended so far, kept as they end: a snapshot never walks them all."""
+        return np.frombuffer(self._scheduling_delays_ns, dtype=np.int64) / NS_PER_MS
 
     def snapshot(self, t0_ns: int, lag: LoopLagMonitor, cpu_percent: float | None) -> ProgressSnapshot:
         now = time.perf_counter_ns()
@@ -508,8 +517,7 @@ class _LiveLevel:
             level_duration_s=self.duration,
             output_tokens=self.output_tokens,
             error_rate=self.failed / self.completed if self.completed else None,
-            loop_lag_p99_ms=lag.recent_p99(),
-            cpu_percent=cpu_percent,
+            client=metrics.level_client_health(self.spec, lag.samples(), cpu_percent, self.scheduling_delays_ms()),
             errors=dict(self.errors),
             **figures,
         )
@@ -531,8 +539,7 @@ def level_summary(
     config: RunConfig, spec: LevelSpec, records: list[RequestRecord], loop_lag_ms: np.ndarray, cpu_percent: float | None
 ) -> LevelSummary:
     """A level's figures from its records and the client's health while it ran."""
-    delays = metrics.scheduling_delay_ms(records) if spec.request_rate is not None else None
-    client = metrics.client_health(loop_lag_ms, cpu_percent, delays, warn_scheduling_delay=spec.concurrency is None)
+    client = metrics.level_client_health(spec, loop_lag_ms, cpu_percent, metrics.scheduling_delay_ms(records))
     return metrics.summarize_level(records, spec, config.goodput, input_len_requested=config.input_len, client=client)
 
 

@@ -12,7 +12,7 @@ from typing import Literal
 import numpy as np
 
 from llm_loadtest.model.records import RequestRecord
-from llm_loadtest.model.results import GpuSample, LevelSummary, RunResult, ServerSample
+from llm_loadtest.model.results import ClientHealth, GpuSample, LevelSummary, RunResult, ServerSample
 
 Phase = Literal["preflight", "warmup", "running", "draining", "done"]
 
@@ -40,8 +40,9 @@ class ProgressSnapshot:
     itl_p50_ms: float | None = None
     itl_p99_ms: float | None = None
     error_rate: float | None = None
-    loop_lag_p99_ms: float | None = None
-    cpu_percent: float | None = None
+    # the level's client health so far (the same computation as its summary's, which it
+    # equals in the level's last snapshot; approximate across the workers of a pool)
+    client: ClientHealth | None = None
     errors: dict[str, int] = field(default_factory=dict)
 
     @property

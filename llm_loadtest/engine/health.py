@@ -39,10 +39,9 @@ class LoopLagMonitor:
         del self._samples[:]
         return samples
 
-    def recent_p99(self, n: int = 100) -> float | None:
-        if not self._samples:
-            return None
-        return float(np.percentile(np.frombuffer(self._samples, dtype=np.float64)[-n:], 99))
+    def samples(self) -> np.ndarray:
+        """Samples since the last take, left in place."""
+        return np.frombuffer(self._samples, dtype=np.float64).copy()
 
     def stop(self) -> None:
         if self._task:

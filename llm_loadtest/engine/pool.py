@@ -7,8 +7,8 @@ connections), says it is ready and waits; when all are ready they start together
 next level starts only after every worker finished this one. The pool merges what they
 report into the events one engine would send: a level's summary is computed here from
 all the workers' records together (never by averaging their summaries). Live snapshots are
-combined approximately (counts and rates add up; p50s are averaged, p99s the highest);
-the summary is exact.
+combined approximately (counts and rates add up; p50s are averaged, p99s the highest; the
+client health is the worst worker's); the summary is exact.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from llm_loadtest.engine.events import (
     WorkerReady,
 )
 from llm_loadtest.model.config import RunConfig
+from llm_loadtest.model.results import ClientHealth
 
 
 class EnginePool:
@@ -196,7 +197,15 @@ def merge_snapshots(snapshots: list[ProgressSnapshot], target: int | None) -> Pr
         itl_p50_ms=mean("itl_p50_ms"),
         itl_p99_ms=highest("itl_p99_ms"),
         error_rate=failed / completed if completed else None,
-        loop_lag_p99_ms=highest("loop_lag_p99_ms"),
-        cpu_percent=highest("cpu_percent"),
+        client=_worst_client(snapshots),
         errors=errors,
     )
+
+
+def _worst_client(snapshots: list[ProgressSnapshot]) -> ClientHealth | None:
+    """The health of the worker that warns most, then lags most: a pooled level's own health
+    needs every worker's samples, which only its summary has."""
+    healths = [s.client for s in snapshots if s.client is not None]
+    if not healths:
+        return None
+    return max(healths, key=lambda h: (len(h.warnings), h.loop_lag_ms.p99 or 0.0))

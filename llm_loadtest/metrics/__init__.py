@@ -5,6 +5,7 @@ from llm_loadtest.metrics.client_health import (
     LOOP_LAG_P99_WARN_MS,
     SCHEDULING_DELAY_P99_WARN_MS,
     client_health,
+    level_client_health,
 )
 from llm_loadtest.metrics.goodput import compute_goodput, recompute_goodput
 from llm_loadtest.metrics.latency import (
@@ -30,6 +31,7 @@ __all__ = [
     "connect_ms",
     "itl_ms",
     "latencies",
+    "level_client_health",
     "level_duration_s",
     "measured",
     "recompute_goodput",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from llm_loadtest.metrics.stats import stats
+from llm_loadtest.model.config import LevelSpec
 from llm_loadtest.model.results import ClientHealth, LoopLag
 
 # A periodic 10 ms timer firing this late at p99 means chunk timestamps are late by as much.
@@ -64,3 +65,14 @@ def client_health(
             "the client sent requests later than the arrival pattern asked, so the offered rate is lower"
         )
     return ClientHealth(loop_lag_ms=loop_lag, cpu_percent=cpu_percent, scheduling_delay_ms=delay, warnings=warnings)
+
+
+def level_client_health(
+    spec: LevelSpec, loop_lag_ms: np.ndarray | None, cpu_percent: float | None, scheduling_delay_ms: np.ndarray | None
+) -> ClientHealth:
+    """A level's client health: what the live screen shows while the level runs (its samples so
+    far) and what its summary keeps (all of them) are this one computation, so that the two
+    never disagree about a warning. Scheduling delay counts in rate mode only, and warns only
+    without a concurrency cap."""
+    delays = scheduling_delay_ms if spec.request_rate is not None else None
+    return client_health(loop_lag_ms, cpu_percent, delays, warn_scheduling_delay=spec.concurrency is None)

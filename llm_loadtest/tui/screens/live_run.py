@@ -32,7 +32,6 @@ from llm_loadtest.engine.events import (
     TelemetryUpdate,
     WarmupStarted,
 )
-from llm_loadtest.metrics.client_health import CLIENT_CPU_WARN_PERCENT, LOOP_LAG_P99_WARN_MS
 from llm_loadtest.model.config import RunConfig
 from llm_loadtest.model.results import GpuSample, LevelSummary, RunResult, ServerSample
 from llm_loadtest.tui import formatting as fmt
@@ -387,10 +386,15 @@ class LiveRunScreen(Screen):
         self._put("#figures", text)
 
         health = Text()
-        lag = snap.loop_lag_p99_ms if snap else None
-        cpu = snap.cpu_percent if snap else None
+        client = snap.client if snap else None
+        if snap is not None and snap.level_index in self.levels:  # finished: its stored health
+            client = self.levels[snap.level_index].client
+        lag = client.loop_lag_ms.p99 if client else None
+        cpu = client.cpu_percent if client else None
         warnings = [w for level in self.levels.values() if level.client for w in level.client.warnings]
-        bad = (lag is not None and lag > LOOP_LAG_P99_WARN_MS) or (cpu is not None and cpu > CLIENT_CPU_WARN_PERCENT) or bool(warnings)
+        if client is not None and snap is not None and snap.level_index not in self.levels:
+            warnings += client.warnings
+        bad = bool(warnings)
         health.append("● ", style="bold red" if bad else "bold green")
         health.append("client distorts the figures" if bad else "client OK", style="bold red" if bad else "green")
         health.append(
