@@ -251,13 +251,14 @@ def test_stream_text_two_event_edge_case_is_read_as_cumulative():
 # ---- configuration ---------------------------------------------------------------------------
 
 
-def test_tokenizer_warning_only_for_tiktoken_on_servers_that_are_not_openai():
+def test_tokenizer_warning_whenever_tiktoken_counted_what_the_server_did_not():
     base = dict(server="http://x", model="m")
-    assert tokenizer_warning(RunConfig(**base)) is None
-    assert "--tokenizer" in tokenizer_warning(RunConfig(**base, adapter="triton"))
-    assert tokenizer_warning(RunConfig(**base, adapter="triton", tokenizer="/models/llama/tokenizer.json")) is None
     server = TokenSourceInfo(output="server", input="server")
-    assert tokenizer_warning(RunConfig(**base, adapter="trtllm"), server) is None
+    tokenizer = TokenSourceInfo(output="tokenizer", input="tokenizer")
+    for adapter in ("openai", "triton", "trtllm"):
+        assert tokenizer_warning(RunConfig(**base, adapter=adapter), server) is None
+        assert "--tokenizer" in tokenizer_warning(RunConfig(**base, adapter=adapter), tokenizer)
+    assert tokenizer_warning(RunConfig(**base, adapter="triton", tokenizer="/models/llama/tokenizer.json"), tokenizer) is None
     assert tokenizer_warning(RunConfig(**base, adapter="trtllm"), TokenSourceInfo(output="server_tokenize", input="server")) is None
     assert tokenizer_warning(RunConfig(**base, adapter="trtllm"), TokenSourceInfo(output="tokenizer", input="server"))
 

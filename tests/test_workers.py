@@ -15,6 +15,7 @@ from llm_loadtest.engine.events import LevelFinished, ProgressSnapshot
 from llm_loadtest.engine.pool import merge_snapshots
 from llm_loadtest.engine.shares import level_share
 from llm_loadtest.model.config import LevelSpec, RunConfig
+from llm_loadtest.model.request_ids import parse_request_id
 
 pytestmark = pytest.mark.slow
 
@@ -91,8 +92,8 @@ async def test_three_workers_run_each_level_together_and_their_records_make_its_
 
     ids = [r.request_id for records in levels.values() for r in records]
     assert len(set(ids)) == 24
-    assert Counter(r.request_id.split("-")[0][-2:] for r in levels[0]) == {"w0": 12}  # one stream: one worker
-    assert Counter(r.request_id.split("-")[0][-2:] for r in levels[1]) == {"w0": 4, "w1": 4, "w2": 4}
+    assert Counter(parse_request_id(r.request_id).worker for r in levels[0]) == {0: 12}  # one stream: one worker
+    assert Counter(parse_request_id(r.request_id).worker for r in levels[1]) == {0: 4, 1: 4, 2: 4}
     # lock-step: the second level started after every worker ended the first
     assert min(r.t_start_ns for r in levels[1]) > max(r.t_end_ns for r in levels[0])
     assert in_flight_at_most(levels[0]) == 1 and in_flight_at_most(levels[1]) == 6

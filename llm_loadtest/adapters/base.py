@@ -2,12 +2,14 @@
 
 An adapter turns one prompt into one `RequestRecord`: it builds the request, sends it on the
 engine's aiohttp session, reads the response (streamed or not), and stamps each chunk with
-the time its bytes came off the socket (`adapters.exchange.arrival_clock`).
+the time its bytes came off the socket (`adapters.exchange.arrival_clock`). It also knows its
+server: how to tell it is ready, which models it serves, where its metrics are. The registry
+(adapters.registry) finds an adapter class by name.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
 import aiohttp
 
@@ -18,14 +20,29 @@ if TYPE_CHECKING:
 
 
 class Adapter(Protocol):
-    name: str
+    label: ClassVar[str]  # how the app's form names it
+    endpoints: ClassVar[tuple[str, ...]]  # the config endpoints it offers, the default first; () when it has its own path
     # a cheap GET used to open keep-alive connections before a level
     warm_url: str
 
+    @classmethod
+    def metrics_url(cls, server: str) -> str:
+        """Where the server's Prometheus metrics usually are."""
+        ...
+
     def headers(self, request_id: str | None = None) -> dict[str, str]: ...
 
-    async def preflight(self, session: aiohttp.ClientSession) -> str:
-        """Check the server is reachable and serves the model; return the resolved model name.
+    async def check_ready(self, session: aiohttp.ClientSession) -> None:
+        """Raises ServerUnreachable (or ServerConfigError for a refused key) unless the server is ready."""
+        ...
+
+    async def list_models(self, session: aiohttp.ClientSession) -> list[str]:
+        """The models the server says it can serve now; [] when it does not say."""
+        ...
+
+    async def preflight(self, session: aiohttp.ClientSession, request_id: str) -> str:
+        """Check the server is reachable, serves the model and accepts a request exactly like
+        the run's (sent with `request_id`); return the resolved model name.
 
         Raises ServerUnreachable or ServerConfigError with a one-line message.
         """
@@ -44,3 +61,6 @@ class Adapter(Protocol):
         """Send one request and return its record; never raises for a failed request.
         `chunks`, when given, fills as the response arrives (the progress display reads it)."""
         ...
+
+
+AdapterClass = type[Adapter]

@@ -1,6 +1,6 @@
 """One HTTP request and its record, for every adapter: the send, the clock, the error classes.
 
-An adapter supplies how to read a successful response into `Chunks`; this module sends,
+An adapter supplies how to read a successful response into `Chunks` (adapters.http); this module sends,
 stamps, and turns every way a request can end into an outcome. It never raises for a failed
 request: a load tester that loses a record because a server answered oddly lies about it.
 """
@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import aiohttp
 import numpy as np
 
-from llm_loadtest.model.records import Outcome, Prompt, RequestRecord, TokenSource
+from llm_loadtest.model.records import Outcome, RequestRecord
 
 _ERROR_BODY_LIMIT = 300
 # requests made before and after the run (not measured) get this long at most
@@ -110,7 +110,7 @@ async def exchange(
                     record.t_end_ns = clock()
                     record.http_status = resp.status
                     outcome = Outcome.HTTP_4XX if resp.status < 500 else Outcome.HTTP_5XX
-                    fail(record, outcome, f"HTTP {resp.status}: {excerpt(error_message(body))}")
+                    fail(record, outcome, http_error(resp.status, body))
                 else:
                     await read(record, resp, chunks, clock)
     except Problem as exc:
@@ -140,43 +140,18 @@ async def exchange(
         record.connect_ns = trace.end_ns - trace.start_ns
 
 
-class HttpAdapter:
-    """What every JSON-over-HTTP adapter shares: one request, one record, input tokens.
-
-    A subclass gives `url`, `stream`, `body(prompt_text)`, `headers(request_id)`, and the
-    readers `read_stream` / `read_whole(record, resp, chunks, clock, prompt_text)`.
-    """
-
-    async def send(
-        self,
-        session: aiohttp.ClientSession,
-        prompt: Prompt,
-        request_id: str,
-        *,
-        t_scheduled_ns: int | None = None,
-        timeout: float | None = None,
-        chunks: Chunks | None = None,
-    ) -> RequestRecord:
-        payload = json.dumps(self.body(prompt.text)).encode()
-        record = RequestRecord(request_id=request_id, t_start_ns=0, t_end_ns=0, t_scheduled_ns=t_scheduled_ns, stream=self.stream)
-        reader = self.read_stream if self.stream else self.read_whole
-
-        async def read(record: RequestRecord, resp: aiohttp.ClientResponse, chunks: Chunks, clock: Callable[[], int]) -> None:
-            await reader(record, resp, chunks, clock, prompt.text)
-
-        await exchange(session, self.url, payload, self.headers(request_id), record, read, timeout=timeout, chunks=chunks)
-        if record.input_tokens is None:  # the server said nothing: the tokenizer's count
-            record.input_tokens = prompt.input_tokens
-            record.input_token_source = TokenSource.TOKENIZER
-        return record
-
-
 def fail(record: RequestRecord, outcome: Outcome, message: str) -> None:
     """Mark the record failed; its end is now unless the reader already stamped it."""
     record.outcome = outcome
     record.error = message
     if not record.t_end_ns:
         record.t_end_ns = time.perf_counter_ns()
+
+
+def http_error(status: int, body: str) -> str:
+    """`HTTP 400: message`, or `HTTP 400 (empty body)` when the server said nothing more."""
+    message = excerpt(error_message(body))
+    return f"HTTP {status}: {message}" if message else f"HTTP {status} (empty body)"
 
 
 def error_message(text: str) -> str:

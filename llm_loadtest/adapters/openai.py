@@ -1,44 +1,34 @@
 """OpenAI-compatible servers: vLLM, SGLang, Ollama, LMDeploy, llama.cpp, trtllm-serve.
 
 `/v1/chat/completions` or `/v1/completions`, streamed (SSE) or not. Token truth is the
-server's `usage`; without it, the server's own `/tokenize`, then a local tokenizer.
+server's `usage`; without it, the server's own tokenize endpoint (adapters.tokenize), then a
+local tokenizer.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import aiohttp
 
-from llm_loadtest.adapters.exchange import SIDE_REQUEST_TIMEOUT_S, Chunks, HttpAdapter, Problem, excerpt, short
+from llm_loadtest.adapters.exchange import Chunks, Problem, excerpt, http_error
+from llm_loadtest.adapters.http import HttpAdapter
 from llm_loadtest.adapters.sse import SSEReader
+from llm_loadtest.adapters.tokenize import ServerTokenizer
 from llm_loadtest.model.errors import ServerConfigError, ServerUnreachable
 from llm_loadtest.model.records import Outcome, RequestRecord, TokenSource
-
-# the forms of a tokenize endpoint we know: (path, body with None where the text goes)
-_TOKENIZE_FORMS = (
-    ("/tokenize", {"prompt": None, "add_special_tokens": False}),  # vLLM, SGLang (model added)
-    ("/tokenize", {"content": None}),  # llama.cpp
-    ("/extras/tokenize", {"text": None}),  # older servers
-)
 
 
 @dataclass
 class OpenAIAdapter(HttpAdapter):
-    server: str
-    model: str
-    endpoint: str = "chat"
-    stream: bool = True
-    output_len: int = 128
-    api_key: str | None = field(default=None, repr=False)
-    ignore_eos: bool = True
-    extra_body: dict | None = None
-    name: str = "openai"
-    # switched off by the preflight probe when the server rejects the field
+    label: ClassVar[str] = "OpenAI-compatible (vLLM, SGLang, Ollama, …)"
+    endpoints: ClassVar[tuple[str, ...]] = ("chat", "completions")
+
+    # switched off by the preflight when the server rejects the field
     send_stream_options: bool = True
-    _tokenize_form: tuple[str, dict] | None = field(default=None, repr=False)
+    _tokenizer: ServerTokenizer = field(default_factory=ServerTokenizer, repr=False)
 
     @property
     def warm_url(self) -> str:
@@ -48,14 +38,6 @@ class OpenAIAdapter(HttpAdapter):
     def url(self) -> str:
         path = "/v1/chat/completions" if self.endpoint == "chat" else "/v1/completions"
         return self.server + path
-
-    def headers(self, request_id: str | None = None) -> dict[str, str]:
-        headers = {"Content-Type": "application/json"}
-        if self.api_key:
-            headers["Authorization"] = f"Bearer {self.api_key}"
-        if request_id:
-            headers["X-Request-Id"] = request_id
-        return headers
 
     def body(self, prompt_text: str, max_tokens: int | None = None) -> dict:
         body: dict = {"model": self.model, "max_tokens": max_tokens or self.output_len, "stream": self.stream}
@@ -71,72 +53,65 @@ class OpenAIAdapter(HttpAdapter):
             body.update(self.extra_body)
         return body
 
-    # ---- before the run -------------------------------------------------------------------
+    # ---- the server ---------------------------------------------------------------------
 
-    async def preflight(self, session: aiohttp.ClientSession) -> str:
-        try:
-            async with asyncio.timeout(SIDE_REQUEST_TIMEOUT_S):
-                status, text = await self._models(session)
-                self._check_model(status, text)
-                await self._probe_fields(session)
-        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-            raise ServerUnreachable(f"cannot reach {self.server}: {short(exc)}") from None
-        return self.model
+    async def check_ready(self, session: aiohttp.ClientSession) -> None:
+        status, text = await self.get(session, "/v1/models")
+        self._check_key(status)
+        if status != 200:
+            raise ServerUnreachable(f"{self.server} is not ready: GET /v1/models answered {http_error(status, text)}")
 
-    async def _models(self, session: aiohttp.ClientSession) -> tuple[int, str]:
-        async with session.get(self.server + "/v1/models", headers=self.headers()) as resp:
-            return resp.status, await resp.text(errors="replace")
+    async def list_models(self, session: aiohttp.ClientSession) -> list[str]:
+        status, text = await self.get(session, "/v1/models")
+        self._check_key(status)
+        return model_ids(text) if status == 200 else []
 
-    def _check_model(self, status: int, text: str) -> None:
+    def _check_key(self, status: int) -> None:
         if status in (401, 403):
             raise ServerConfigError(f"{self.server} refused the API key (HTTP {status}); set --api-key or LLM_LOADTEST_API_KEY")
-        models = _model_ids(text) if status == 200 else []
+
+    # ---- before the run -------------------------------------------------------------------
+
+    async def preflight(self, session: aiohttp.ClientSession, request_id: str) -> str:
+        models = await self.list_models(session)
         if self.model == "auto":
             if not models:
                 raise ServerConfigError(f"--model auto: {self.server}/v1/models lists no model; give --model NAME")
             self.model = models[0]
         elif models and self.model not in models:
             raise ServerConfigError(f"model {self.model!r} is not served by {self.server}; it serves: {', '.join(models)}")
+        await self._first_request(session, request_id)
+        return self.model
 
-    async def _probe_fields(self, session: aiohttp.ClientSession) -> None:
-        """One tiny request; a server that rejects an optional field gets asked without it."""
+    async def _first_request(self, session: aiohttp.ClientSession, request_id: str) -> None:
+        """A request like the run's; a server that rejects an optional field gets asked without it."""
         for _ in range(3):
-            async with session.post(self.url, json=self.body("Hello", max_tokens=1), headers=self.headers()) as resp:
-                status, text = resp.status, await resp.text(errors="replace")
-            if status == 200:
-                return
-            if status == 400 and self.stream and self.send_stream_options and "stream_options" in text:
+            record = await self.first_request(session, request_id)
+            error = record.error or ""
+            if record.http_status == 400 and self.stream and self.send_stream_options and "stream_options" in error:
                 self.send_stream_options = False
-            elif status == 400 and self.ignore_eos and "ignore_eos" in text:
+            elif record.http_status == 400 and self.ignore_eos and "ignore_eos" in error:
                 self.ignore_eos = False
-            elif status in (401, 403):
-                raise ServerConfigError(f"{self.url} refused the API key (HTTP {status}); set --api-key or LLM_LOADTEST_API_KEY")
-            elif status == 404:
-                raise ServerConfigError(f"{self.url} answered 404: {excerpt(text)}")
             else:
-                return  # a transient failure here is the run's to measure, not ours
+                break
+        self.stop_if_refused(record)
 
     # ---- after a level --------------------------------------------------------------------
 
     async def server_token_count(self, session: aiohttp.ClientSession, text: str) -> int | None:
         """The server's own token count of `text`, for servers that send no usage: their count
-        beats a local tokenizer that is not the model's. None when the server has no such endpoint."""
-        forms = [self._tokenize_form] if self._tokenize_form else _TOKENIZE_FORMS
-        for path, form in forms:
-            body = {key: (text if value is None else value) for key, value in form.items()}
-            if "prompt" in body:
-                body["model"] = self.model
-            try:
-                async with asyncio.timeout(SIDE_REQUEST_TIMEOUT_S):
-                    async with session.post(self.server + path, json=body, headers=self.headers()) as resp:
-                        data = await resp.json(content_type=None) if resp.status == 200 else None
-            except (aiohttp.ClientError, OSError, TimeoutError, ValueError):
-                data = None
-            count = _token_count(data)
-            if count is not None:
-                self._tokenize_form = (path, form)
-                return count
-        return None
+        beats a local tokenizer that is not the model's. None when it has no endpoint we know."""
+
+        async def post(path: str, body: dict) -> tuple[int, str]:
+            return await self.post(session, path, body)
+
+        return await self._tokenizer.count(post, text, self.model)
+
+    @property
+    def tokenize_endpoint(self) -> str | None:
+        """Which tokenize endpoint answered (adapters.tokenize), once one has."""
+        form = self._tokenizer.form
+        return form.description if form is not None else None
 
     # ---- one request ----------------------------------------------------------------------
 
@@ -217,17 +192,16 @@ def _take_usage(record: RequestRecord, usage: dict) -> None:
         record.input_token_source = TokenSource.SERVER
 
 
-def _token_count(data) -> int | None:
-    if not isinstance(data, dict):
-        return None
-    count = data.get("count")
-    if count is None and isinstance(data.get("tokens"), list):
-        count = len(data["tokens"])
-    return count if isinstance(count, int) else None
-
-
-def _model_ids(text: str) -> list[str]:
+def model_ids(text: str) -> list[str]:
+    """OpenAI's `{"data": [{"id": ...}]}`; Ollama's native `{"models": [{"name": ...}]}` too."""
     try:
-        return [str(item["id"]) for item in json.loads(text).get("data", [])]
-    except (ValueError, AttributeError, KeyError, TypeError):
+        payload = json.loads(text)
+    except ValueError:
         return []
+    items = payload.get("data", payload.get("models")) if isinstance(payload, dict) else None
+    names = []
+    for item in items if isinstance(items, list) else []:
+        name = (item.get("id") or item.get("name")) if isinstance(item, dict) else None
+        if name:
+            names.append(str(name))
+    return names

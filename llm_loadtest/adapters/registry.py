@@ -1,52 +1,81 @@
-"""Which adapter serves a configuration."""
+"""The adapters by name: the one place that lists them (docs/adapters.md says how to add one).
+
+Each adapter class carries what the rest of the program asks of a server kind: its label in
+the app's form, the endpoints it offers, its readiness check and model listing, and where its
+server's Prometheus metrics usually are. The CLI's `--adapter` choices and the app's list come
+from here. Classes are imported when first asked for, so that `--help` loads no HTTP client.
+"""
 
 from __future__ import annotations
 
-from llm_loadtest.adapters.base import Adapter
-from llm_loadtest.adapters.openai import OpenAIAdapter
-from llm_loadtest.model.config import RunConfig
+from importlib import import_module
+from typing import TYPE_CHECKING
 
-# What each adapter speaks (docs/adapters.md has the details):
-# - openai: OpenAI's /v1 API (vLLM, SGLang, Ollama, LMDeploy, llama.cpp).
-# - trtllm: trtllm-serve, TensorRT-LLM's OpenAI-compatible server; the OpenAI adapter with
-#   its defaults: chat or completions, `ignore_eos` and `stream_options.include_usage` are
-#   accepted, so token counts come from the server's usage.
-# - triton: Triton Inference Server's generate extension (TensorRT-LLM's ensemble or
-#   tensorrt_llm_bls models, vLLM and Python backends); no usage, the tokenizer counts.
+from llm_loadtest.model.config import RunConfig
+from llm_loadtest.model.errors import ConfigError
+from llm_loadtest.model.results import TokenSourceInfo
+
+if TYPE_CHECKING:
+    from llm_loadtest.adapters.base import Adapter, AdapterClass
+
+DEFAULT_ADAPTER = "openai"
+
+# name -> "module:Class"; the first is the default
+ADAPTERS: dict[str, str] = {
+    "openai": "llm_loadtest.adapters.openai:OpenAIAdapter",
+    "triton": "llm_loadtest.adapters.triton:TritonAdapter",
+    "trtllm": "llm_loadtest.adapters.trtllm:TrtllmAdapter",
+}
+
+
+def adapter_names() -> list[str]:
+    return list(ADAPTERS)
+
+
+def adapter_class(name: str) -> AdapterClass:
+    """The class registered as `name`; ConfigError (exit 2) naming the known ones otherwise."""
+    try:
+        module, _, attribute = ADAPTERS[name].partition(":")
+    except KeyError:
+        raise ConfigError(f"unknown adapter {name!r}; give one of: {', '.join(ADAPTERS)}") from None
+    return getattr(import_module(module), attribute)
+
+
+def adapter_choices() -> list[tuple[str, str]]:
+    """(label, name) of every adapter, for a form's list."""
+    return [(adapter_class(name).label, name) for name in ADAPTERS]
 
 
 def make_adapter(config: RunConfig, api_key: str | None) -> Adapter:
-    common = dict(
+    return adapter_class(config.adapter)(
         server=config.server,
         model=config.model,
+        endpoint=config.endpoint,
         stream=config.stream,
         output_len=config.output_len,
         api_key=api_key,
         ignore_eos=config.ignore_eos,
         extra_body=config.extra_body,
     )
-    if config.adapter in ("openai", "trtllm"):
-        return OpenAIAdapter(endpoint=config.endpoint, name=config.adapter, **common)
-    if config.adapter == "triton":
-        from llm_loadtest.adapters.triton import TritonAdapter
-
-        return TritonAdapter(**common)
-    raise ValueError(f"unknown adapter {config.adapter!r}")
 
 
-def tokenizer_warning(config: RunConfig, token_source=None) -> str | None:
-    """A warning for the result when tiktoken counted tokens for a server that is not OpenAI's.
+def metrics_url(config: RunConfig) -> str:
+    """Where the server's Prometheus metrics usually are, by its adapter."""
+    return adapter_class(config.adapter).metrics_url(config.server)
 
-    `token_source` is the result's TokenSourceInfo (output / input: server, server_tokenize,
-    tokenizer, mixed): when the server counted both, the local tokenizer only shaped the
-    prompts and no warning is due.
+
+def tokenizer_warning(config: RunConfig, token_source: TokenSourceInfo) -> str | None:
+    """A warning for the result when tiktoken counted some tokens: it is no model's own.
+
+    When the server counted both (its usage, or its tokenize endpoint), the local tokenizer
+    only shaped the prompts and no warning is due.
     """
-    if config.adapter == "openai" or not config.tokenizer.startswith("tiktoken:"):
+    if not config.tokenizer.startswith("tiktoken:"):
         return None
-    if token_source is not None and {token_source.output, token_source.input} <= {"server", "server_tokenize"}:
+    if {token_source.output, token_source.input} <= {"server", "server_tokenize", None}:
         return None
     return (
-        f"token counts come from {config.tokenizer}, not the model's own tokenizer (the {config.adapter} "
-        "server sent no usage): give --tokenizer PATH (the model's Hugging Face tokenizer.json or "
+        f"token counts come from {config.tokenizer}, not the model's own tokenizer (the server sent no usage and "
+        "no tokenize endpoint answered): give --tokenizer PATH (the model's Hugging Face tokenizer.json or "
         "folder) for exact token counts and prompt lengths"
     )

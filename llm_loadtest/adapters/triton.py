@@ -12,14 +12,15 @@ per stream and keeps only the new part of each event. See docs/adapters.md.
 
 from __future__ import annotations
 
-import asyncio
 import json
-from dataclasses import dataclass, field
-from urllib.parse import quote
+from dataclasses import dataclass
+from typing import ClassVar
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import aiohttp
 
-from llm_loadtest.adapters.exchange import SIDE_REQUEST_TIMEOUT_S, Chunks, HttpAdapter, Problem, error_message, excerpt, short
+from llm_loadtest.adapters.exchange import Chunks, Problem, error_message, excerpt
+from llm_loadtest.adapters.http import HttpAdapter
 from llm_loadtest.adapters.sse import SSEReader
 from llm_loadtest.model.errors import ServerConfigError, ServerUnreachable
 from llm_loadtest.model.records import Outcome, RequestRecord
@@ -111,37 +112,32 @@ class StreamText:
 
 @dataclass
 class TritonAdapter(HttpAdapter):
-    server: str
-    model: str
-    stream: bool = True
-    output_len: int = 128
-    api_key: str | None = field(default=None, repr=False)
+    label: ClassVar[str] = "Triton Inference Server (generate extension)"
+    # Triton's generate path is the model's own: the config's endpoint is not used
+    endpoints: ClassVar[tuple[str, ...]] = ()
+    # Triton serves Prometheus metrics on a port of their own
+    METRICS_PORT: ClassVar[int] = 8002
+
     # Triton has no common "ignore EOS" input: TensorRT-LLM models stop at `end_id`, vLLM
     # models read `ignore_eos` from their sampling parameters. Pass them with --extra-body.
-    ignore_eos: bool = True
-    extra_body: dict | None = None
-    endpoint: str = "generate"
-    name: str = "triton"
+
+    @classmethod
+    def metrics_url(cls, server: str) -> str:
+        parts = urlsplit(server)
+        host = f"[{parts.hostname}]" if ":" in (parts.hostname or "") else parts.hostname
+        return urlunsplit((parts.scheme, f"{host}:{cls.METRICS_PORT}", "/metrics", "", ""))
 
     @property
     def warm_url(self) -> str:
         return self.server + "/v2/health/ready"
 
     @property
-    def model_url(self) -> str:
-        return f"{self.server}/v2/models/{quote(self.model, safe='')}"
+    def model_path(self) -> str:
+        return f"/v2/models/{quote(self.model, safe='')}"
 
     @property
     def url(self) -> str:
-        return self.model_url + ("/generate_stream" if self.stream else "/generate")
-
-    def headers(self, request_id: str | None = None) -> dict[str, str]:
-        headers = {"Content-Type": "application/json"}
-        if self.api_key:  # Triton itself has no keys; a gateway in front of it may
-            headers["Authorization"] = f"Bearer {self.api_key}"
-        if request_id:
-            headers["X-Request-Id"] = request_id
-        return headers
+        return self.server + self.model_path + ("/generate_stream" if self.stream else "/generate")
 
     def body(self, prompt_text: str, max_tokens: int | None = None) -> dict:
         # `max_tokens` and `stream` are inputs of TensorRT-LLM's ensemble / tensorrt_llm_bls
@@ -151,20 +147,34 @@ class TritonAdapter(HttpAdapter):
             body.update(self.extra_body)
         return body
 
-    # ---- before the run -------------------------------------------------------------------
+    # ---- the server ---------------------------------------------------------------------
 
-    async def preflight(self, session: aiohttp.ClientSession) -> str:
-        status, text = await self._get(session, self.server + "/v2/health/ready")
+    async def check_ready(self, session: aiohttp.ClientSession) -> None:
+        status, text = await self.get(session, "/v2/health/ready")
         if status != 200:
             raise ServerUnreachable(f"{self.server} is not ready: GET /v2/health/ready answered HTTP {status}{_detail(text)}")
+
+    async def list_models(self, session: aiohttp.ClientSession) -> list[str]:
+        """The models ready to serve, from the repository index."""
+        return [entry["name"] for entry in await self._index(session) if entry.get("state") == "READY"]
+
+    # ---- before the run -------------------------------------------------------------------
+
+    async def preflight(self, session: aiohttp.ClientSession, request_id: str) -> str:
+        await self.check_ready(session)
         if self.model == "auto":
-            ready = [entry["name"] for entry in await self._index(session) if entry.get("state") == "READY"]
+            ready = await self.list_models(session)
             if not ready:
                 raise ServerConfigError(f"--model auto: {self.server} lists no ready model in /v2/repository/index; give --model NAME")
             self.model = ready[0]
-        status, text = await self._get(session, self.model_url + "/ready")
+        await self._check_model(session)
+        self.stop_if_refused(await self.first_request(session, request_id))
+        return self.model
+
+    async def _check_model(self, session: aiohttp.ClientSession) -> None:
+        status, text = await self.get(session, self.model_path + "/ready")
         if status == 200:
-            return self.model
+            return
         if status in (401, 403):
             raise ServerConfigError(f"{self.server} refused the request (HTTP {status}); set --api-key if a gateway needs one")
         names = [entry["name"] for entry in await self._index(session)]
@@ -172,23 +182,12 @@ class TritonAdapter(HttpAdapter):
             raise ServerConfigError(f"model {self.model!r} is not served by {self.server}; it serves: {', '.join(names)}")
         raise ModelNotReady(f"model {self.model!r} is not ready on {self.server} (HTTP {status}{_detail(text)})")
 
-    async def _get(self, session: aiohttp.ClientSession, url: str) -> tuple[int, str]:
-        try:
-            async with asyncio.timeout(SIDE_REQUEST_TIMEOUT_S):
-                async with session.get(url, headers=self.headers()) as resp:
-                    return resp.status, await resp.text(errors="replace")
-        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-            raise ServerUnreachable(f"cannot reach {self.server}: {short(exc)}") from None
-
     async def _index(self, session: aiohttp.ClientSession) -> list[dict]:
         """The model repository index; [] when the server does not offer it."""
         try:
-            async with asyncio.timeout(SIDE_REQUEST_TIMEOUT_S):
-                async with session.post(self.server + "/v2/repository/index", json={}, headers=self.headers()) as resp:
-                    if resp.status != 200:
-                        return []
-                    entries = json.loads(await resp.text())
-        except (TimeoutError, aiohttp.ClientError, OSError, ValueError):
+            status, text = await self.post(session, "/v2/repository/index", {})
+            entries = json.loads(text) if status == 200 else []
+        except (ServerUnreachable, ValueError):
             return []
         if not isinstance(entries, list):
             return []

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
+from llm_loadtest.adapters.registry import DEFAULT_ADAPTER, adapter_names
 from llm_loadtest.cli import MAX_REGRESSION_HELP, CliError, percent_limit
 from llm_loadtest.model.config import (
     ConfigError,
@@ -57,7 +58,7 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     add = parser.add_argument
     add("--server", "-s", help="base URL, e.g. http://localhost:8000 (env LLM_LOADTEST_SERVER)")
     add("--model", "-m", help="model name; auto asks the server (/v1/models, or Triton's repository index) (env LLM_LOADTEST_MODEL)")
-    add("--adapter", choices=["openai", "triton", "trtllm"], help="server API (default openai)")
+    add("--adapter", choices=adapter_names(), help=f"server API (default {DEFAULT_ADAPTER})")
     add("--endpoint", choices=["chat", "completions"], help="chat (/v1/chat/completions) or completions")
     add("--concurrency", "-c", help="comma-separated levels, run one after another (default 1)")
     add("--request-rate", help="open-loop arrivals per second; comma list for several levels")

@@ -29,6 +29,29 @@ def levels_table(levels: list[LevelSummary]) -> str:
     return text_table(headers, rows)
 
 
+def token_count_lines(result: RunResult) -> list[str]:
+    """Who counted the tokens, in words: the server, its tokenize endpoint, or our estimate."""
+    source, cfg = result.token_source, result.config
+    estimate = tokenizer_words(cfg.tokenizer)
+    output = {
+        "server": "output tokens from the server's usage",
+        "server_tokenize": f"output tokens counted by the server's tokenize endpoint ({source.tokenize_endpoint or 'unknown'})",
+        "tokenizer": f"output tokens estimated by {estimate}",
+        "mixed": f"output tokens from the server where it counted them, else estimated by {estimate}",
+    }.get(source.output or "", "output tokens: none counted")
+    seen = "input tokens the server saw" if source.input == "server" else f"input tokens by {estimate}"
+    means = ", ".join("-" if level.input_tokens.mean is None else f"{level.input_tokens.mean:g}" for level in result.levels)
+    return [output, f"{seen}, mean per level: {means} (asked for {cfg.input_len})"]
+
+
+def tokenizer_words(tokenizer: str) -> str:
+    """`tiktoken:cl100k_base` -> `tiktoken cl100k`; a path -> `the tokenizer at PATH`."""
+    kind, _, name = tokenizer.partition(":")
+    if kind == "tiktoken" and name:
+        return f"tiktoken {name.removesuffix('_base')}"
+    return f"the tokenizer at {tokenizer}"
+
+
 def result_report(result: RunResult) -> str:
     cfg = result.config
     mode = f"{cfg.num_prompts} requests per level" if cfg.duration is None else f"{cfg.duration:g} s per level"
@@ -36,11 +59,8 @@ def result_report(result: RunResult) -> str:
         mode += f", {cfg.workers} client processes"
     head = [
         f"run {result.run_id}  {result.status}  {cfg.server}  model {cfg.model}",
-        f"{cfg.endpoint}, {'streaming' if cfg.stream else 'not streaming'}, input {cfg.input_len} / output {cfg.output_len} tokens, {mode}"
-        + f"; tokens from: output {result.token_source.output or '-'}, input {result.token_source.input or '-'}",
-        "input tokens the server saw, mean per level: "
-        + ", ".join("-" if level.input_tokens.mean is None else f"{level.input_tokens.mean:g}" for level in result.levels)
-        + f" (asked for {cfg.input_len})",
+        f"{cfg.endpoint}, {'streaming' if cfg.stream else 'not streaming'}, input {cfg.input_len} / output {cfg.output_len} tokens, {mode}",
+        *token_count_lines(result),
         "times in ms",
     ]
     parts = ["\n".join(head), levels_table(result.levels)]

@@ -33,6 +33,7 @@ from llm_loadtest.engine.events import (
     RequestsFinished,
     RunFailed,
     RunStarted,
+    ServerTokenizeFound,
     WarmupStarted,
     WorkerEvent,
     WorkerLevelDone,
@@ -47,6 +48,7 @@ from llm_loadtest.metrics.live import gaps_in_window_ns, live_figures, tokens_pe
 from llm_loadtest.model.config import ConfigError, LevelSpec, RunConfig
 from llm_loadtest.model.errors import LoadtestError, ServerConfigError, ServerUnreachable
 from llm_loadtest.model.records import Outcome, RequestRecord, TokenSource
+from llm_loadtest.model.request_ids import RequestKind, make_request_id
 from llm_loadtest.model.results import LevelSummary
 from llm_loadtest.tokens.tokenizer import get_tokenizer
 
@@ -109,19 +111,20 @@ class Benchmark:
         self._flush = flush
         self.worker, self.workers = worker
         self._gate = gate
-        # request ids and prompt openings stay unique across workers
+        # prompt openings stay unique across workers (request ids carry the worker)
         self._id_prefix = run_id[:8] if self.workers == 1 else f"{run_id[:8]}w{self.worker}"
         self.t0_ns = t0_ns or time.perf_counter_ns()
         try:
             self.tokenizer = get_tokenizer(config.tokenizer)
+            self.adapter: Adapter = make_adapter(config, api_key)
         except ConfigError as exc:
             raise RunStartError(str(exc), 2) from None
-        self.adapter: Adapter = make_adapter(config, api_key)
         self.prompts = PromptFactory(self.tokenizer, config.input_len, config.seed, namespace=self._id_prefix + "-")
         self._stopping = False
         self._stopped = asyncio.Event()
         self._workers: set[asyncio.Task] = set()
         self._warmup_e2e_s: float | None = None
+        self._tokenize_told = False
 
     def abort(self) -> None:
         """Stop sending, cancel what is in flight; what finished is kept."""
@@ -134,7 +137,7 @@ class Benchmark:
         levels = self.config.levels()
         async with open_session() as session:
             try:
-                model = await self.adapter.preflight(session)
+                model = await self.adapter.preflight(session, self._request_id(0, 0, RequestKind.PREFLIGHT))
             except ServerUnreachable as exc:
                 raise RunStartError(str(exc), 3) from None
             except ServerConfigError as exc:
@@ -171,7 +174,9 @@ class Benchmark:
         async def worker() -> None:
             while queue and not self._stopping:
                 i = queue.pop()
-                record = await self.adapter.send(session, warm.get(i), f"{self._id_prefix}-w{i}", timeout=self.config.timeout)
+                record = await self.adapter.send(
+                    session, warm.get(i), self._request_id(0, i, RequestKind.WARMUP), timeout=self.config.timeout
+                )
                 if record.ok:
                     e2e.append(record.e2e_ns)
 
@@ -259,6 +264,9 @@ class Benchmark:
 
         if await one(missing[0]):  # a server without the endpoint is asked once, not per request
             await self._gather(one(r) for r in missing[1:])
+            if not self._tokenize_told:
+                self._tokenize_told = True
+                self.emit(ServerTokenizeFound(getattr(self.adapter, "tokenize_endpoint", None) or "unknown"))
 
     def _finish_level(self, index: int, spec: LevelSpec, level: _LevelRun) -> None:
         records = level.records
@@ -358,8 +366,10 @@ class Benchmark:
                 if finished := live.take_finished():
                     self.emit(RequestsFinished(live.index, finished))
 
-    def _request_id(self, level: int, i: int) -> str:
-        return f"{self._id_prefix}-{level}-{i}"
+    def _request_id(self, level: int, i: int, kind: RequestKind = RequestKind.MEASURED) -> str:
+        """A UUID that every server accepts, carrying the run, worker, level and index
+        (model.request_ids.parse_request_id reads them back)."""
+        return make_request_id(self.run_id, worker=self.worker, level=level, index=i, kind=kind)
 
 
 @dataclass(slots=True)

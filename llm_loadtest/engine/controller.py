@@ -14,10 +14,9 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit, urlunsplit
 
 from llm_loadtest import __version__
-from llm_loadtest.adapters.registry import tokenizer_warning
+from llm_loadtest.adapters.registry import metrics_url, tokenizer_warning
 from llm_loadtest.engine.benchmark import RunStartError
 from llm_loadtest.engine.child import EngineProcess
 from llm_loadtest.engine.events import (
@@ -28,6 +27,7 @@ from llm_loadtest.engine.events import (
     RunFailed,
     RunFinished,
     RunStarted,
+    ServerTokenizeFound,
     TelemetryUpdate,
 )
 from llm_loadtest.engine.in_process import InProcessEngine
@@ -35,6 +35,7 @@ from llm_loadtest.engine.level_batches import counted_copies
 from llm_loadtest.engine.pool import EnginePool
 from llm_loadtest.engine.protocols import EngineRunner, EventListener, RunStore
 from llm_loadtest.model.config import RunConfig
+from llm_loadtest.model.errors import ConfigError
 from llm_loadtest.model.records import RequestRecord, TokenSource
 from llm_loadtest.model.results import GpuSample, RunResult, ServerSample, TokenSourceInfo, utc_now
 
@@ -67,7 +68,7 @@ class RunController:
         self._in_process = in_process
         self._gpu = gpu
         self._telemetry_interval_s = telemetry_interval_s
-        self._metrics_url = metrics_url or default_metrics_url(config)
+        self._metrics_url = metrics_url or _default_metrics_url(config)
         self._listeners: list[EventListener] = []
         self._abort_requested = False
         self._engine: EngineRunner | None = None
@@ -76,6 +77,7 @@ class RunController:
         self._last_telemetry = 0.0
         self._unstored_levels: list[LevelFinished] = []
         self._records_by_level: dict[int, list[RequestRecord]] = {}
+        self._tokenize_endpoint: str | None = None
         self.result = RunResult(run_id=self.run_id, status="running", started_at=utc_now(), config=config.model_copy(deep=True))
 
     def subscribe(self, listener: EventListener) -> None:
@@ -141,6 +143,8 @@ class RunController:
             await self._store(lambda store: store.begin_run(self.result))
         elif isinstance(event, RequestsFinished):
             await self._keep_requests(event)
+        elif isinstance(event, ServerTokenizeFound):
+            self._tokenize_endpoint = event.endpoint
         elif isinstance(event, LevelFinished):
             self.result.levels.append(event.summary)
             self._records_by_level[event.level_index] = event.records
@@ -183,6 +187,8 @@ class RunController:
         result.finished_at = utc_now()
         records = [r for level in self._records_by_level.values() for r in level]
         result.token_source = token_source(records)
+        if result.token_source.output in ("server_tokenize", "mixed"):
+            result.token_source.tokenize_endpoint = self._tokenize_endpoint
         warnings: list[str] = []
         if failure is not None:
             warnings.append(failure.message)
@@ -261,13 +267,13 @@ def _cause_hints(result: RunResult, records_by_level: dict[int, list[RequestReco
     return cause_hints(result.server_samples, windows, server_sent_usage=sent_usage)
 
 
-def default_metrics_url(config: RunConfig) -> str:
-    """Where the server's Prometheus metrics usually are: Triton serves them on port 8002."""
-    if config.adapter != "triton":
-        return config.server
-    parts = urlsplit(config.server)
-    host = f"[{parts.hostname}]" if ":" in (parts.hostname or "") else parts.hostname
-    return urlunsplit((parts.scheme, f"{host}:8002", "/metrics", "", ""))
+def _default_metrics_url(config: RunConfig) -> str | None:
+    """The server's metrics where its adapter says they usually are; none for an unknown
+    adapter (the engine reports that one)."""
+    try:
+        return metrics_url(config)
+    except ConfigError:
+        return None
 
 
 def environment() -> dict:

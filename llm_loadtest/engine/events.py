@@ -63,6 +63,13 @@ class RunStarted:
 
 
 @dataclass(slots=True)
+class ServerTokenizeFound:
+    """The server sent no usage and its tokenize endpoint counted the output tokens (adapters.tokenize)."""
+
+    endpoint: str  # who answered, e.g. "llama-cpp-python: POST /extras/tokenize/count"
+
+
+@dataclass(slots=True)
 class WarmupStarted:
     """Warm-up requests are being sent before the first level (excluded from every figure)."""
 
@@ -116,6 +123,7 @@ class RunFailed:
 
 EngineEvent = (
     RunStarted
+    | ServerTokenizeFound
     | WarmupStarted
     | ProgressSnapshot
     | LevelStarted

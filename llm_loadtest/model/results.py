@@ -101,8 +101,12 @@ class LevelSummary(BaseModel):
 
 
 class TokenSourceInfo(BaseModel):
+    """Where the token counts came from: server (usage), server_tokenize, tokenizer, mixed."""
+
     output: str | None = None
     input: str | None = None
+    # which tokenize endpoint counted, when the server's did (e.g. "vLLM, SGLang: POST /tokenize")
+    tokenize_endpoint: str | None = None
 
 
 class GpuSample(BaseModel):

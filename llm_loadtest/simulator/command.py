@@ -7,6 +7,7 @@ import argparse
 from typing import TYPE_CHECKING
 
 from llm_loadtest.model.errors import ConfigError
+from llm_loadtest.simulator.options import TOKENIZE_FORMS
 
 if TYPE_CHECKING:
     from llm_loadtest.simulator.options import SimOptions
@@ -63,6 +64,16 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     )
     faults.add_argument("--reject-stream-options", action="store_true", help="answer 400 to requests that carry stream_options")
     faults.add_argument("--no-usage", action="store_true", help="never send usage (as llama.cpp's server)")
+    faults.add_argument(
+        "--tokenize",
+        choices=TOKENIZE_FORMS,
+        default="vllm",
+        help="the tokenize endpoint offered: vLLM's /tokenize (default, SGLang's too), llama-server's /tokenize, "
+        "llama-cpp-python's /extras/tokenize, LMDeploy's /v1/encode, or none (as Ollama)",
+    )
+    faults.add_argument(
+        "--strict-request-id", action="store_true", help="answer an empty 400 to an X-Request-Id that is not a UUID (as llama-cpp-python)"
+    )
 
 
 def options_from_args(args: argparse.Namespace) -> SimOptions:
@@ -90,6 +101,8 @@ def options_from_args(args: argparse.Namespace) -> SimOptions:
             error_event_rate=args.error_event_rate,
             reject_stream_options=args.reject_stream_options,
             no_usage=args.no_usage,
+            tokenize=args.tokenize,
+            strict_request_id=args.strict_request_id,
             api=args.api,
             triton_cumulative=args.triton_cumulative,
             triton_not_ready=args.triton_not_ready,

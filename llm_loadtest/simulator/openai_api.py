@@ -1,4 +1,5 @@
-"""The HTTP routes: OpenAI's /v1 API as vLLM serves it, plus /health, /metrics and /tokenize."""
+"""The HTTP routes: OpenAI's /v1 API as vLLM serves it, plus /health, /metrics and a tokenize
+endpoint (simulator.tokenize_api)."""
 
 from __future__ import annotations
 
@@ -10,17 +11,17 @@ from aiohttp import web
 from llm_loadtest.simulator.chunklog import ChunkLogEntry
 from llm_loadtest.simulator.encoding import DONE, StreamEncoder, full_response
 from llm_loadtest.simulator.faults import Fault
+from llm_loadtest.simulator.options import SimOptions
 from llm_loadtest.simulator.protocol import (
     ApiError,
     Endpoint,
     GenRequest,
     bad_request,
-    chat_prompt_text,
-    model_not_found,
     parse_generation,
     read_json,
 )
 from llm_loadtest.simulator.serving import STATE, SimState, api_key_middleware, handle_generation, health, metrics
+from llm_loadtest.simulator.tokenize_api import add_tokenize_routes
 
 _ERROR_EVENT = (
     b'data: {"error":{"object":"error","message":"Simulated engine error mid-stream.",'
@@ -32,10 +33,10 @@ _FAULT_ERRORS = {
 }
 
 
-def add_routes(app: web.Application) -> None:
+def add_routes(app: web.Application, options: SimOptions) -> None:
     app.router.add_get("/health", health)
     app.router.add_get("/metrics", metrics)
-    app.router.add_post("/tokenize", tokenize)
+    add_tokenize_routes(app, options.tokenize)
     app.router.add_get("/v1/models", list_models)
     app.router.add_post("/v1/completions", completions)
     app.router.add_post("/v1/chat/completions", chat_completions)
@@ -54,24 +55,6 @@ async def list_models(request: web.Request) -> web.Response:
         "max_model_len": state.options.max_model_len,
     }
     return web.json_response({"object": "list", "data": [model]})
-
-
-async def tokenize(request: web.Request) -> web.Response:
-    state = request.app[STATE]
-    try:
-        body = await read_json(request)
-        if "model" in body and body["model"] != state.options.model:
-            raise model_not_found(str(body["model"]))
-        if isinstance(body.get("prompt"), str):
-            text = body["prompt"]
-        elif "messages" in body:
-            text = chat_prompt_text(body["messages"])
-        else:
-            raise bad_request("give `prompt` (a string) or `messages`")
-    except ApiError as exc:
-        return exc.response()
-    tokens = state.tokenizer.encode(text)
-    return web.json_response({"count": len(tokens), "max_model_len": state.options.max_model_len, "tokens": tokens, "token_strs": None})
 
 
 async def completions(request: web.Request) -> web.StreamResponse:

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 MAX_MODEL_LEN = 8192
 APIS = ("openai", "triton")
+# the tokenize endpoints an OpenAI server may offer (simulator.tokenize_api)
+TOKENIZE_FORMS = ("vllm", "llama-server", "llama-cpp-python", "lmdeploy", "none")
 
 
 class OptionsError(ValueError):
@@ -34,6 +36,10 @@ class SimOptions:
     error_event_rate: float = 0.0
     reject_stream_options: bool = False
     no_usage: bool = False
+    # which tokenize endpoint an OpenAI server offers (simulator.tokenize_api)
+    tokenize: str = "vllm"
+    # answer an empty 400 to an X-Request-Id that is not a UUID, as llama-cpp-python does
+    strict_request_id: bool = False
     # which API is served: OpenAI's /v1, or Triton's generate extension (/v2)
     api: str = "openai"
     triton_cumulative: bool = False
@@ -55,6 +61,8 @@ class SimOptions:
             raise OptionsError("the fault rates together must not exceed 1")
         if not self.model:
             raise OptionsError("--model must not be empty")
+        if self.tokenize not in TOKENIZE_FORMS:
+            raise OptionsError(f"--tokenize must be one of {', '.join(TOKENIZE_FORMS)}")
         if self.api not in APIS:
             raise OptionsError(f"--api must be one of {', '.join(APIS)}")
         for name in ("triton_cumulative", "triton_not_ready"):

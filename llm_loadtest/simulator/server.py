@@ -16,7 +16,7 @@ from llm_loadtest.simulator.chunklog import ChunkLog
 from llm_loadtest.simulator.metrics import SimMetrics
 from llm_loadtest.simulator.openai_api import add_routes
 from llm_loadtest.simulator.options import SimOptions
-from llm_loadtest.simulator.serving import LISTENER, STATE, SimState
+from llm_loadtest.simulator.serving import LISTENER, STATE, SimState, strict_request_id
 from llm_loadtest.tokens.tokenizer import get_tokenizer
 from llm_loadtest.transport.server import StampingListener
 
@@ -31,12 +31,14 @@ def create_app(options: SimOptions) -> web.Application:
     # Big client bodies (long prompts) are normal here: allow 64 MiB, aiohttp's default is 1 MiB.
     app = web.Application(client_max_size=64 * 1024 * 1024)
     app.cleanup_ctx.append(_lifecycle(options))
+    if options.strict_request_id:
+        app.middlewares.append(strict_request_id)
     if options.api == "triton":
         from llm_loadtest.simulator import triton_api
 
         triton_api.add_routes(app)
     else:
-        add_routes(app)
+        add_routes(app, options)
     return app
 
 

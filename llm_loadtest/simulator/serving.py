@@ -111,6 +111,19 @@ def api_key_middleware(prefixes: tuple[str, ...], unauthorized: RequestError) ->
     return check_api_key
 
 
+@web.middleware
+async def strict_request_id(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """`--strict-request-id`: an `X-Request-Id` that is not a UUID gets an empty HTTP 400, as
+    llama-cpp-python's server answers it (its middleware validates the header)."""
+    given = request.headers.get("X-Request-Id")
+    if given is not None:
+        try:
+            uuid.UUID(given)
+        except ValueError:
+            return web.Response(status=400)
+    return await handler(request)
+
+
 async def health(request: web.Request) -> web.Response:
     return web.Response(status=200)
 

@@ -17,6 +17,8 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, Checkbox, Footer, Header, Input, Label, Select, Static
 
+from llm_loadtest.adapters import connection
+from llm_loadtest.adapters.registry import DEFAULT_ADAPTER, adapter_choices, adapter_class
 from llm_loadtest.model.config import (
     ConfigError,
     GoodputSLO,
@@ -26,10 +28,8 @@ from llm_loadtest.model.config import (
     parse_goodput,
     parse_int_list,
 )
-from llm_loadtest.tui import server_probe
 from llm_loadtest.tui.screens.dialogs import PickDialog, PromptDialog
 
-ADAPTERS = [("OpenAI-compatible (vLLM, SGLang, Ollama, …)", "openai"), ("Triton", "triton"), ("TensorRT-LLM", "trtllm")]
 ENDPOINTS = [("chat  /v1/chat/completions", "chat"), ("completions  /v1/completions", "completions")]
 LOAD_MODES = [("Concurrency levels", "concurrency"), ("Request rate (open loop)", "rate")]
 STOP_MODES = [("Requests per level", "count"), ("Seconds per level", "duration")]
@@ -116,7 +116,7 @@ class NewBenchmarkScreen(Screen):
                         Button("List", id="fill-models", compact=True),
                     )
                     yield Field("API key", Input(password=True, placeholder="none (env LLM_LOADTEST_API_KEY)", id="api-key", compact=True))
-                    yield Field("Adapter", Select(ADAPTERS, value="openai", allow_blank=False, id="adapter", compact=True))
+                    yield Field("Adapter", Select(adapter_choices(), value=DEFAULT_ADAPTER, allow_blank=False, id="adapter", compact=True))
                     yield Field("Endpoint", Select(ENDPOINTS, value="chat", allow_blank=False, id="endpoint", compact=True))
                     yield Label("Requests", classes="section-title")
                     yield Field("Input tokens", Input(type="integer", id="input-len", compact=True))
@@ -315,8 +315,8 @@ class NewBenchmarkScreen(Screen):
             widget.display = duration
         for widget in self.query(".count-mode"):
             widget.display = not duration
-        # Triton's generate endpoints take no OpenAI path
-        self.query_one("#endpoint", Select).disabled = self.query_one("#adapter", Select).value == "triton"
+        # an adapter with a path of its own (Triton's generate) takes no OpenAI endpoint
+        self.query_one("#endpoint", Select).disabled = not adapter_class(str(self.query_one("#adapter", Select).value)).endpoints
 
     # --- reacting ------------------------------------------------------------------------
     @on(Select.Changed, "#preset")
@@ -366,7 +366,7 @@ class NewBenchmarkScreen(Screen):
 
     @work(exclusive=True, group="probe")
     async def _probe(self, server: str, adapter: str) -> None:
-        result = await server_probe.probe(server, self._api_key(), adapter)
+        result = await connection.check_connection(adapter, server, self._api_key())
         self._show_probe(result.message, ok=result.ok)
 
     def _show_probe(self, message: str, ok: bool | None) -> None:
@@ -376,11 +376,11 @@ class NewBenchmarkScreen(Screen):
 
     def action_fill_models(self) -> None:
         self._show_probe("asking the server for its models…", ok=None)
-        self._fill_models(self._text("server"))
+        self._fill_models(self._text("server"), str(self.query_one("#adapter", Select).value))
 
     @work(exclusive=True, group="probe")
-    async def _fill_models(self, server: str) -> None:
-        result = await server_probe.list_models(server, self._api_key())
+    async def _fill_models(self, server: str, adapter: str) -> None:
+        result = await connection.list_models(adapter, server, self._api_key())
         if not result.ok:
             self._show_probe(result.message, ok=False)
             return

@@ -1,0 +1,112 @@
+"""What every JSON-over-HTTP adapter shares: its settings, headers, one request and its record,
+the side requests made before a run, and the first request that stands for the run's.
+
+A subclass gives its class facts (`label`, `endpoints`, and `metrics_url` when its
+server keeps metrics elsewhere), `url`, `warm_url`, `body(prompt_text, max_tokens)`, the
+readers `read_stream` / `read_whole(record, resp, chunks, clock, prompt_text)`, and
+`check_ready`, `list_models`, `preflight`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import aiohttp
+
+from llm_loadtest.adapters.exchange import SIDE_REQUEST_TIMEOUT_S, Chunks, exchange, short
+from llm_loadtest.model.errors import ServerConfigError, ServerUnreachable
+from llm_loadtest.model.records import Outcome, Prompt, RequestRecord, TokenSource
+
+# the preflight's prompt: one short line, answered with one token
+PREFLIGHT_PROMPT = Prompt("Hello", 1)
+# 4xx statuses that say "not now" rather than "never": the run measures them
+_TRANSIENT_REFUSALS = (408, 429)
+
+
+@dataclass
+class HttpAdapter:
+    label: ClassVar[str]
+    # the config endpoints the adapter offers (the first is the default); () when it has its own path
+    endpoints: ClassVar[tuple[str, ...]] = ()
+
+    server: str
+    model: str
+    endpoint: str = "chat"
+    stream: bool = True
+    output_len: int = 128
+    api_key: str | None = field(default=None, repr=False)
+    ignore_eos: bool = True
+    extra_body: dict | None = None
+
+    @classmethod
+    def metrics_url(cls, server: str) -> str:
+        """Where the server's Prometheus metrics usually are: its own /metrics."""
+        return server.rstrip("/") + "/metrics"
+
+    def headers(self, request_id: str | None = None) -> dict[str, str]:
+        headers = {"Content-Type": "application/json"}
+        if self.api_key:  # a server without keys ignores it; a gateway in front of it may want one
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        if request_id:
+            headers["X-Request-Id"] = request_id
+        return headers
+
+    async def send(
+        self,
+        session: aiohttp.ClientSession,
+        prompt: Prompt,
+        request_id: str,
+        *,
+        t_scheduled_ns: int | None = None,
+        timeout: float | None = None,
+        chunks: Chunks | None = None,
+        max_tokens: int | None = None,
+    ) -> RequestRecord:
+        payload = json.dumps(self.body(prompt.text, max_tokens)).encode()
+        record = RequestRecord(request_id=request_id, t_start_ns=0, t_end_ns=0, t_scheduled_ns=t_scheduled_ns, stream=self.stream)
+        reader = self.read_stream if self.stream else self.read_whole
+
+        async def read(record: RequestRecord, resp: aiohttp.ClientResponse, chunks: Chunks, clock: Callable[[], int]) -> None:
+            await reader(record, resp, chunks, clock, prompt.text)
+
+        await exchange(session, self.url, payload, self.headers(request_id), record, read, timeout=timeout, chunks=chunks)
+        if record.input_tokens is None:  # the server said nothing: the tokenizer's count
+            record.input_tokens = prompt.input_tokens
+            record.input_token_source = TokenSource.TOKENIZER
+        return record
+
+    # ---- before the run -------------------------------------------------------------------
+
+    async def first_request(self, session: aiohttp.ClientSession, request_id: str) -> RequestRecord:
+        """One request exactly like the run's (headers, id, body shape), asking for one token."""
+        return await self.send(session, PREFLIGHT_PROMPT, request_id, timeout=SIDE_REQUEST_TIMEOUT_S, max_tokens=1)
+
+    def stop_if_refused(self, record: RequestRecord) -> None:
+        """A server that refuses the first request would refuse the run's: stop before it starts.
+        Slow or failing answers (timeouts, 5xx, 429) are the run's to measure."""
+        status = record.http_status
+        if record.outcome is Outcome.CONNECT:
+            raise ServerUnreachable(f"cannot reach {self.server}: {record.error}")
+        if status in (401, 403):
+            raise ServerConfigError(f"{self.url} refused the API key (HTTP {status}); set --api-key or LLM_LOADTEST_API_KEY")
+        if status is not None and 400 <= status < 500 and status not in _TRANSIENT_REFUSALS:
+            raise ServerConfigError(f"{self.url} refused a request like the run's: {record.error}")
+
+    async def get(self, session: aiohttp.ClientSession, path: str) -> tuple[int, str]:
+        """GET a side URL under the server: (status, body text); ServerUnreachable when it cannot."""
+        return await self._side_request(session.get(self.server + path, headers=self.headers()))
+
+    async def post(self, session: aiohttp.ClientSession, path: str, body: dict) -> tuple[int, str]:
+        return await self._side_request(session.post(self.server + path, json=body, headers=self.headers()))
+
+    async def _side_request(self, request) -> tuple[int, str]:
+        try:
+            async with asyncio.timeout(SIDE_REQUEST_TIMEOUT_S):
+                async with request as resp:
+                    return resp.status, await resp.text(errors="replace")
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            raise ServerUnreachable(f"cannot reach {self.server}: {short(exc)}") from None
