@@ -9,15 +9,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from llm_loadtest.capacity.gpus import flag_gpus
+from llm_loadtest.capacity.recommend import EXIT_INTERRUPTED, exit_code_for
+from llm_loadtest.capacity.target import DEFAULT_MAX_PROBES, DEFAULT_MIN_REQUESTS, DEFAULT_MIN_SECONDS, make_target, parse_shapes
 from llm_loadtest.cli import CliError
-from llm_loadtest.cli.run import METRICS_NOTE, add_run_options, api_key_from, config_from_args
-from llm_loadtest.model.config import ConfigError, RunConfig, parse_goodput
+from llm_loadtest.cli.run import IN_MEMORY_DB, METRICS_NOTE, add_run_options, api_key_from, config_from_args
+from llm_loadtest.model.config import ConfigError, RunConfig
 from llm_loadtest.model.search import SearchTarget
 
-EXIT_ANSWERED, EXIT_CANNOT_MEET, EXIT_INTERRUPTED = 0, 1, 130
-DEFAULT_MIN_REQUESTS = 50
-DEFAULT_MIN_SECONDS = 10.0
-DEFAULT_MAX_PROBES = 24
 # `run` flags that set the load, which the search chooses itself
 LOAD_FLAGS = {
     "concurrency": "--concurrency",
@@ -92,73 +91,67 @@ def handle_recommend(args: argparse.Namespace) -> int:
         telemetry_interval_s=args.gpu_interval,
     )
     options.check_files()
-    from llm_loadtest.cli.recommend_headless import recommend_headless
+    if args.headless:
+        from llm_loadtest.cli.recommend_headless import recommend_headless
 
-    return recommend_headless(config, target, api_key_from(args), options, gpus=(args.gpus, args.gpu_name))
+        return recommend_headless(config, target, api_key_from(args), options, gpus=(args.gpus, args.gpu_name))
+    return recommend_in_app(config, target, api_key_from(args), options, flag_gpus(args.gpus, args.gpu_name))
+
+
+def recommend_in_app(config: RunConfig, target: SearchTarget, api_key: str | None, options, gpus) -> int:
+    from llm_loadtest.cli.run_options import write_atomically
+    from llm_loadtest.export.json_export import to_json_text
+    from llm_loadtest.tui.app import LoadTestApp
+
+    def controller(probe_config: RunConfig, *, api_key: str | None = None, store=None):
+        return options.controller(probe_config, api_key=api_key, store=store)
+
+    # the app keeps a store for its screens; with --no-save it lives in memory
+    app = LoadTestApp(
+        initial_config=config,
+        api_key=api_key,
+        db=options.db if options.save else IN_MEMORY_DB,
+        controller_factory=controller,
+        yield_cpu=True,
+        capacity=(target, gpus),
+    )
+    app.run()
+    result = app.capacity_result
+    if result is None:
+        return EXIT_INTERRUPTED
+    if options.output:
+        write_atomically(options.output, to_json_text(result))
+    return exit_code_for(result)
 
 
 def search_from_args(args: argparse.Namespace) -> tuple[RunConfig, SearchTarget]:
     """The base workload and what to search for; one-line errors (exit 2) for anything wrong."""
-    if not args.goodput:
-        raise CliError("recommend needs the SLOs that make a request good: --goodput ttft:MS,tpot:MS (e.g. --goodput ttft:500,tpot:50)", 2)
     given = [flag for name, flag in LOAD_FLAGS.items() if getattr(args, name, None) is not None]
-    if given:
-        raise CliError(
-            f"recommend chooses the load itself: drop {', '.join(given)} (size probes with --probe-requests / --probe-seconds)", 2
-        )
-    if args.peak_concurrency is None and args.peak_rate is None:
-        raise CliError("recommend needs the peak to plan for: --peak-concurrency N (users) or --peak-rate RPS", 2)
-    if args.gpu_name and not args.gpus:
-        raise CliError("--gpu-name needs --gpus N, the GPUs one replica uses", 2)
     try:
-        slo = parse_goodput(args.goodput)
-        shapes = parse_shapes(args.isl_osl) if args.isl_osl else []
+        if not given and args.gpu_name and not args.gpus:
+            raise ConfigError("--gpu-name needs --gpus N, the GPUs one replica uses")
+        target = make_target(
+            goodput=args.goodput,
+            peak_concurrency=args.peak_concurrency,
+            peak_rate=args.peak_rate,
+            goodput_percent=args.goodput_target,
+            shapes=parse_shapes(args.isl_osl) if args.isl_osl else [],
+            min_requests=args.probe_requests,
+            min_seconds=args.probe_seconds,
+            max_probes=args.max_probes,
+        )
+        if given:
+            raise ConfigError(
+                f"recommend chooses the load itself: drop {', '.join(given)} (size probes with --probe-requests / --probe-seconds)"
+            )
         config = config_from_args(args)
     except ConfigError as exc:
         raise CliError(str(exc), 2) from None
-    if shapes:
-        config = config.model_copy(update={"input_len": shapes[0][0], "output_len": shapes[0][1]})
-    target = SearchTarget(
-        mode="concurrency" if args.peak_concurrency is not None else "rate",
-        slo=slo,
-        goodput_percent=args.goodput_target,
-        peak_concurrency=args.peak_concurrency,
-        peak_rate=args.peak_rate,
-        min_requests=args.probe_requests,
-        min_seconds=args.probe_seconds,
-        max_probes=args.max_probes,
-        shapes=shapes or [(config.input_len, config.output_len)],
-    )
+    if target.shapes:
+        config = config.model_copy(update={"input_len": target.shapes[0][0], "output_len": target.shapes[0][1]})
+    else:
+        target.shapes = [(config.input_len, config.output_len)]
     return config, target
-
-
-def parse_shapes(text: str) -> list[tuple[int, int]]:
-    """`128/128,512/256` -> [(128, 128), (512, 256)]."""
-    shapes = []
-    for part in text.split(","):
-        if not part.strip():
-            continue
-        prompt, sep, output = part.partition("/")
-        try:
-            shape = (int(prompt), int(output))
-        except ValueError:
-            shape = (0, 0)
-        if not sep or min(shape) < 1:
-            raise ConfigError(f"--isl-osl takes PROMPT/OUTPUT token pairs, e.g. 128/128,512/256 (cannot read {part.strip()!r})")
-        shapes.append(shape)
-    if not shapes:
-        raise ConfigError("--isl-osl takes PROMPT/OUTPUT token pairs, e.g. 128/128,512/256")
-    return shapes
-
-
-def exit_code_for(result) -> int:
-    """0 answered; 1 the target cannot be met at all; 130 interrupted (docs/cli.md)."""
-    answer = result.search.answer if result.search is not None else None
-    if result.status == "aborted" or (answer is not None and answer.stop == "interrupted"):
-        return EXIT_INTERRUPTED
-    if answer is None or answer.holds is None:
-        return EXIT_CANNOT_MEET
-    return EXIT_ANSWERED
 
 
 def _positive_int(text: str) -> int:

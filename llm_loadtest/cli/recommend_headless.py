@@ -8,10 +8,10 @@ import sys
 
 from llm_loadtest.capacity.events import ProbeFinished, ProbeStarted
 from llm_loadtest.capacity.gpus import flag_gpus, serving_gpus
+from llm_loadtest.capacity.recommend import exit_code_for
 from llm_loadtest.capacity.search import CapacitySearch
 from llm_loadtest.cli import CliError
 from llm_loadtest.cli.headless import _open_store
-from llm_loadtest.cli.recommend import exit_code_for
 from llm_loadtest.cli.run_options import RunOptions, write_atomically
 from llm_loadtest.cli.signals import install_interrupt
 from llm_loadtest.engine.controller import RunStartError

@@ -18,6 +18,8 @@ from textual.screen import Screen
 from llm_loadtest.engine.priority import yield_cpu_to_engine
 from llm_loadtest.engine.protocols import ControllerFactory, RunControl, RunStore
 from llm_loadtest.model.config import RunConfig
+from llm_loadtest.model.results import RunResult
+from llm_loadtest.model.search import GpuCount, SearchTarget
 from llm_loadtest.tui.settings import DARK_THEME, LIGHT_THEME, UISettings, settings_path
 
 if TYPE_CHECKING:
@@ -54,6 +56,7 @@ class LoadTestApp(App[int]):
         "screens/result_view.tcss",
         "screens/history.tcss",
         "screens/compare.tcss",
+        "screens/capacity.tcss",
     ]
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
     VERTICAL_BREAKPOINTS = [(0, "-short"), (32, "-tall")]
@@ -75,6 +78,7 @@ class LoadTestApp(App[int]):
         controller_factory: ControllerFactory | None = None,
         settings_file: Path | None = None,
         yield_cpu: bool = False,
+        capacity: tuple[SearchTarget, GpuCount | None] | None = None,
     ) -> None:
         self._settings_file = settings_file or settings_path()
         self.settings = UISettings.load(self._settings_file)
@@ -88,6 +92,8 @@ class LoadTestApp(App[int]):
         self.run_exit_code = 0
         self.theme = self.settings.theme
         self._yield_cpu = yield_cpu
+        self.capacity = capacity  # `recommend` without --headless: the search opens at once
+        self.capacity_result: RunResult | None = None  # the last search's, for `recommend -o`
 
     def on_load(self) -> None:
         if self._yield_cpu:
@@ -119,7 +125,9 @@ class LoadTestApp(App[int]):
         return DashboardScreen()
 
     def on_mount(self) -> None:
-        if self.initial_config is not None and self.start_live:
+        if self.initial_config is not None and self.capacity is not None:
+            self.open_capacity(self.initial_config, self.default_api_key(), *self.capacity)
+        elif self.initial_config is not None and self.start_live:
             self.open_live_run(self.initial_config, self.default_api_key())
         elif self.initial_config is not None:
             self.open_new_benchmark(self.initial_config)
@@ -133,6 +141,21 @@ class LoadTestApp(App[int]):
         from llm_loadtest.tui.screens.live_run import LiveRunScreen
 
         self.push_screen(LiveRunScreen(config, api_key=api_key))
+
+    def open_capacity(self, config: RunConfig, api_key: str | None, target: SearchTarget, gpus: GpuCount | None = None) -> None:
+        from llm_loadtest.tui.screens.capacity import CapacityScreen
+
+        self.push_screen(CapacityScreen(config, target, api_key=api_key, gpus=gpus))
+
+    def ask_capacity(self, config: RunConfig, api_key: str | None) -> None:
+        """The new benchmark screen's Find capacity: ask the question, then search."""
+        from llm_loadtest.tui.screens.capacity import CapacityDialog
+
+        def answered(question: tuple[SearchTarget, GpuCount | None] | None) -> None:
+            if question is not None:
+                self.open_capacity(config, api_key, *question)
+
+        self.push_screen(CapacityDialog(config), answered)
 
     def open_result(self, run_id: str) -> None:
         from llm_loadtest.tui.screens.result_view import ResultScreen
@@ -199,10 +222,17 @@ def run_app(
     db: str | None = None,
     start_live: bool = False,
     controller_factory: ControllerFactory | None = None,
+    capacity: tuple[SearchTarget, GpuCount | None] | None = None,
 ) -> int:
     """Open the app; returns the process exit code (that of the last run, if any)."""
     app = LoadTestApp(
-        initial_config=initial_config, api_key=api_key, db=db, start_live=start_live, controller_factory=controller_factory, yield_cpu=True
+        initial_config=initial_config,
+        api_key=api_key,
+        db=db,
+        start_live=start_live,
+        controller_factory=controller_factory,
+        yield_cpu=True,
+        capacity=capacity,
     )
     result = app.run()
     return result if isinstance(result, int) else app.run_exit_code

@@ -91,6 +91,7 @@ class NewBenchmarkScreen(Screen):
         Binding("ctrl+t", "test_connection", "Test connection", priority=True),
         Binding("ctrl+l", "fill_models", "List models", priority=True),
         Binding("ctrl+o", "save_preset", "Save as preset", priority=True),
+        Binding("ctrl+k", "find_capacity", "Find capacity", priority=True),
     ]
 
     def __init__(self, initial: RunConfig | None = None) -> None:
@@ -358,6 +359,13 @@ class NewBenchmarkScreen(Screen):
             return
         assert self.config is not None
         self.app.open_live_run(self.config, self._api_key())
+
+    def action_find_capacity(self) -> None:
+        if not self.validate_form():
+            self.notify(self.error or "the form is not valid", severity="error")
+            return
+        assert self.config is not None
+        self.app.ask_capacity(self.config, self._api_key())
 
     def action_test_connection(self) -> None:
         server = self._text("server")
