@@ -22,8 +22,11 @@ if TYPE_CHECKING:
 class Adapter(Protocol):
     label: ClassVar[str]  # how the app's form names it
     endpoints: ClassVar[tuple[str, ...]]  # the config endpoints it offers, the default first; () when it has its own path
-    # a cheap GET used to open keep-alive connections before a level
-    warm_url: str
+
+    @property
+    def warm_url(self) -> str:
+        """A cheap GET used to open keep-alive connections before a level."""
+        ...
 
     @classmethod
     def metrics_url(cls, server: str) -> str:
@@ -61,6 +64,3 @@ class Adapter(Protocol):
         """Send one request and return its record; never raises for a failed request.
         `chunks`, when given, fills as the response arrives (the progress display reads it)."""
         ...
-
-
-AdapterClass = type[Adapter]

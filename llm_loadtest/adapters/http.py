@@ -2,15 +2,14 @@
 the side requests made before a run, and the first request that stands for the run's.
 
 A subclass gives its class facts (`label`, `endpoints`, and `metrics_url` when its
-server keeps metrics elsewhere), `url`, `warm_url`, `body(prompt_text, max_tokens)`, the
-readers `read_stream` / `read_whole(record, resp, chunks, clock, prompt_text)`, and
-`check_ready`, `list_models`, `preflight`.
+server keeps metrics elsewhere) and the abstract methods below.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import ClassVar
@@ -21,6 +20,7 @@ from llm_loadtest.adapters.exchange import SIDE_REQUEST_TIMEOUT_S, Chunks, excha
 from llm_loadtest.model.errors import ServerConfigError, ServerUnreachable
 from llm_loadtest.model.records import Outcome, Prompt, RequestRecord, TokenSource
 
+Clock = Callable[[], int]
 # the preflight's prompt: one short line, answered with one token
 PREFLIGHT_PROMPT = Prompt("Hello", 1)
 # 4xx statuses that say "not now" rather than "never": the run measures them
@@ -28,7 +28,7 @@ _TRANSIENT_REFUSALS = (408, 429)
 
 
 @dataclass
-class HttpAdapter:
+class HttpAdapter(ABC):
     label: ClassVar[str]
     # the config endpoints the adapter offers (the first is the default); () when it has its own path
     endpoints: ClassVar[tuple[str, ...]] = ()
@@ -46,6 +46,43 @@ class HttpAdapter:
     def metrics_url(cls, server: str) -> str:
         """Where the server's Prometheus metrics usually are: its own /metrics."""
         return server.rstrip("/") + "/metrics"
+
+    # ---- what each adapter gives -------------------------------------------------------------
+
+    @property
+    @abstractmethod
+    def url(self) -> str:
+        """Where a measured request goes."""
+
+    @property
+    @abstractmethod
+    def warm_url(self) -> str:
+        """A cheap GET that opens keep-alive connections before a level."""
+
+    @abstractmethod
+    def body(self, prompt_text: str, max_tokens: int | None = None) -> dict: ...
+
+    @abstractmethod
+    async def read_stream(
+        self, record: RequestRecord, resp: aiohttp.ClientResponse, chunks: Chunks, clock: Clock, prompt_text: str
+    ) -> None:
+        """Read a streamed response into `chunks`; raise exchange.Problem for one it cannot accept."""
+
+    @abstractmethod
+    async def read_whole(
+        self, record: RequestRecord, resp: aiohttp.ClientResponse, chunks: Chunks, clock: Clock, prompt_text: str
+    ) -> None: ...
+
+    @abstractmethod
+    async def check_ready(self, session: aiohttp.ClientSession) -> None: ...
+
+    @abstractmethod
+    async def list_models(self, session: aiohttp.ClientSession) -> list[str]: ...
+
+    @abstractmethod
+    async def preflight(self, session: aiohttp.ClientSession, request_id: str) -> str: ...
+
+    # ---- shared ---------------------------------------------------------------------------
 
     def headers(self, request_id: str | None = None) -> dict[str, str]:
         headers = {"Content-Type": "application/json"}
@@ -70,7 +107,7 @@ class HttpAdapter:
         record = RequestRecord(request_id=request_id, t_start_ns=0, t_end_ns=0, t_scheduled_ns=t_scheduled_ns, stream=self.stream)
         reader = self.read_stream if self.stream else self.read_whole
 
-        async def read(record: RequestRecord, resp: aiohttp.ClientResponse, chunks: Chunks, clock: Callable[[], int]) -> None:
+        async def read(record: RequestRecord, resp: aiohttp.ClientResponse, chunks: Chunks, clock: Clock) -> None:
             await reader(record, resp, chunks, clock, prompt.text)
 
         await exchange(session, self.url, payload, self.headers(request_id), record, read, timeout=timeout, chunks=chunks)

@@ -16,7 +16,7 @@ from llm_loadtest.model.errors import ConfigError
 from llm_loadtest.model.results import TokenSourceInfo
 
 if TYPE_CHECKING:
-    from llm_loadtest.adapters.base import Adapter, AdapterClass
+    from llm_loadtest.adapters.http import HttpAdapter
 
 DEFAULT_ADAPTER = "openai"
 
@@ -32,7 +32,7 @@ def adapter_names() -> list[str]:
     return list(ADAPTERS)
 
 
-def adapter_class(name: str) -> AdapterClass:
+def adapter_class(name: str) -> type[HttpAdapter]:
     """The class registered as `name`; ConfigError (exit 2) naming the known ones otherwise."""
     try:
         module, _, attribute = ADAPTERS[name].partition(":")
@@ -46,7 +46,7 @@ def adapter_choices() -> list[tuple[str, str]]:
     return [(adapter_class(name).label, name) for name in ADAPTERS]
 
 
-def make_adapter(config: RunConfig, api_key: str | None) -> Adapter:
+def make_adapter(config: RunConfig, api_key: str | None) -> HttpAdapter:
     return adapter_class(config.adapter)(
         server=config.server,
         model=config.model,
