@@ -51,6 +51,15 @@ class Adapter(Protocol):
         """
         ...
 
+    async def server_token_count(self, session: aiohttp.ClientSession, text: str) -> int | None:
+        """After a level, for a server that sent no usage: its own count of `text`, or None."""
+        ...
+
+    @property
+    def tokenize_endpoint(self) -> str | None:
+        """Which endpoint gave server_token_count its answers (adapters.tokenize), once one did."""
+        ...
+
     async def send(
         self,
         session: aiohttp.ClientSession,

@@ -82,6 +82,16 @@ class HttpAdapter(ABC):
     @abstractmethod
     async def preflight(self, session: aiohttp.ClientSession, request_id: str) -> str: ...
 
+    async def server_token_count(self, session: aiohttp.ClientSession, text: str) -> int | None:
+        """The server's own token count of `text`, for servers that send no usage; None when
+        it offers none (the default)."""
+        return None
+
+    @property
+    def tokenize_endpoint(self) -> str | None:
+        """Which of the server's endpoints counted tokens, once one has."""
+        return None
+
     # ---- shared ---------------------------------------------------------------------------
 
     def headers(self, request_id: str | None = None) -> dict[str, str]:

@@ -248,9 +248,9 @@ class Benchmark:
 
     async def _count_with_server(self, session, records: list[RequestRecord]) -> None:
         """Output tokens by the server's own tokenizer, for servers that send no usage."""
-        count = getattr(self.adapter, "server_token_count", None)
+        count = self.adapter.server_token_count
         missing = [r for r in records if r.ok and r.output_tokens is None and r.chunk_texts]
-        if count is None or not missing:
+        if not missing:
             return
         limit = asyncio.Semaphore(8)
 
@@ -266,7 +266,7 @@ class Benchmark:
             await self._gather(one(r) for r in missing[1:])
             if not self._tokenize_told:
                 self._tokenize_told = True
-                self.emit(ServerTokenizeFound(getattr(self.adapter, "tokenize_endpoint", None) or "unknown"))
+                self.emit(ServerTokenizeFound(self.adapter.tokenize_endpoint or "unknown"))
 
     def _finish_level(self, index: int, spec: LevelSpec, level: _LevelRun) -> None:
         records = level.records
