@@ -7,7 +7,6 @@ import json
 
 import pytest
 from test_tui_e2e import wait_for
-from test_tui_support import tui_env  # noqa: F401
 
 from llm_loadtest.cli.run_options import AppRuns, RunOptions
 from llm_loadtest.model.config import GoodputSLO, RunConfig
@@ -17,7 +16,7 @@ from llm_loadtest.tui.screens.live_run import LiveRunScreen
 pytestmark = pytest.mark.slow
 
 
-async def test_the_app_writes_the_output_and_log_and_exits_by_the_goodput_floor(tui_env, simulator):  # noqa: F811
+async def test_the_app_writes_the_output_and_log_and_exits_by_the_goodput_floor(tui_env, simulator):
     sim = simulator(itl_ms=2, ttft_ms=20)
     output, log = tui_env / "result.json", tui_env / "run.jsonl"
     # every TTFT is above 1 ms: goodput 0 %, under the 50 % floor

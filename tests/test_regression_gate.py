@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import pytest
-from test_tui_support import make_level, make_result
+from tui_helpers import make_level, make_result
 
 from llm_loadtest.cli import main
 from llm_loadtest.report.regression import regression_check

@@ -141,7 +141,8 @@ def test_finish_keeps_levels_that_were_never_stored(db):
 
 def test_samples_drained_as_the_run_goes_are_stored_once(db):
     """The sampler's drain() at each level's end goes to add_samples; finish_run adds the rest."""
-    from llm_loadtest.telemetry.fake_nvml import FakeGpu, FakeNvml
+    from fake_nvml import FakeGpu, FakeNvml
+
     from llm_loadtest.telemetry.nvml import GpuReader
     from llm_loadtest.telemetry.sampler import TelemetrySampler
 

@@ -8,11 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from nvml_probe import nvml_library_loads
-
-from llm_loadtest.cli import COMMAND_MODULES, CliError
-from llm_loadtest.cli import telemetry as cli
-from llm_loadtest.telemetry.fake_nvml import (
+from fake_nvml import (
     DRIVER_NOT_LOADED,
     GPU_IS_LOST,
     LIBRARY_NOT_FOUND,
@@ -21,6 +17,10 @@ from llm_loadtest.telemetry.fake_nvml import (
     FakeGpu,
     FakeNvml,
 )
+from nvml_probe import nvml_library_loads
+
+from llm_loadtest.cli import COMMAND_MODULES, CliError
+from llm_loadtest.cli import telemetry as cli
 from llm_loadtest.telemetry.nvml import GpuReader
 
 

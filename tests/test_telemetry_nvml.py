@@ -7,9 +7,7 @@ import re
 
 import pynvml
 import pytest
-from nvml_probe import nvml_library_loads
-
-from llm_loadtest.telemetry.fake_nvml import (
+from fake_nvml import (
     DRIVER_NOT_LOADED,
     FUNCTION_NOT_FOUND,
     GPU_IS_LOST,
@@ -19,6 +17,8 @@ from llm_loadtest.telemetry.fake_nvml import (
     FakeGpu,
     FakeNvml,
 )
+from nvml_probe import nvml_library_loads
+
 from llm_loadtest.telemetry.nvml import GpuError, GpuReader, GpuUnavailable
 
 

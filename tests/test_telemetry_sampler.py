@@ -9,9 +9,9 @@ import time
 
 import httpx
 import pytest
+from fake_nvml import GPU_IS_LOST, LIBRARY_NOT_FOUND, NOT_SUPPORTED, FakeGpu, FakeNvml
 from nvml_probe import nvml_library_loads
 
-from llm_loadtest.telemetry.fake_nvml import GPU_IS_LOST, LIBRARY_NOT_FOUND, NOT_SUPPORTED, FakeGpu, FakeNvml
 from llm_loadtest.telemetry.nvml import GpuReader
 from llm_loadtest.telemetry.sampler import NOTE_METRICS_UNREACHABLE, NOTE_NO_GPU, NOTE_NO_METRICS, TelemetrySampler
 

@@ -7,9 +7,9 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from test_tui_support import RUN_IDS, FakeController, fake_factory, filled_store, make_result, store, tui_env  # noqa: F401
 from textual.command import CommandPalette
 from textual.widgets import Button, Input, RadioButton, Select, Static
+from tui_helpers import RUN_IDS, FakeController, fake_factory, make_result
 
 from llm_loadtest.engine.benchmark import RunStartError
 from llm_loadtest.engine.events import LevelStarted, WarmupStarted

@@ -8,7 +8,6 @@ import json
 import time
 
 import pytest
-from test_tui_support import tui_env  # noqa: F401
 from textual.widgets import Input, RadioButton, Select
 
 from llm_loadtest.storage.store import Store
@@ -68,7 +67,7 @@ async def run_from_form(pilot, app, sim_url: str, *, preset: str, concurrency: s
     return live
 
 
-async def test_the_whole_path_against_the_simulator(tui_env, simulator):  # noqa: F811
+async def test_the_whole_path_against_the_simulator(tui_env, simulator):
     sim = simulator(itl_ms=2, ttft_ms=5)
     db = tui_env / "runs.db"
     app = LoadTestApp(db=str(db))

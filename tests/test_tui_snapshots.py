@@ -9,8 +9,8 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from test_tui_support import RUN_IDS, FakeController, fake_factory, fill_store, make_result, tui_env  # noqa: F401
 from textual.widgets import Input
+from tui_helpers import RUN_IDS, FakeController, fake_factory, fill_store, make_result
 
 from llm_loadtest.storage.store import Store
 from llm_loadtest.tui.app import LoadTestApp
@@ -80,7 +80,7 @@ def runs_db(tmp_path_factory):
 
 
 @pytest.fixture
-def snapshot_store(tui_env, runs_db):  # noqa: F811
+def snapshot_store(tui_env, runs_db):
     copy = tui_env / "runs.db"
     shutil.copyfile(runs_db, copy)
     with Store.open(str(copy)) as store:
