@@ -321,3 +321,16 @@ def fake_factory(**options):
         return FakeController(config, api_key=api_key, store=store, **options)
 
     return factory
+
+
+# --- reading what is on screen -------------------------------------------------------------
+
+
+def canvas_lines(chart, part: str) -> list[str]:
+    """The characters a chart's canvas shows, line by line: `part` is textual-plot's "plot",
+    "margin-left" (value labels) or "margin-bottom" (category labels)."""
+    from textual_hires_canvas import Canvas
+
+    canvas = chart.query_one(f"#{part}", Canvas)
+    width, height = canvas.size
+    return ["".join(canvas.get_pixel(x, y)[0] for x in range(width)) for y in range(height)]

@@ -93,10 +93,29 @@ class PickDialog(ModalScreen[str | None]):
 EXPORT_FORMATS = ("csv", "xlsx", "json")
 
 
-class ExportDialog(ModalScreen[tuple[str, Path] | None]):
-    """A file name (focused: enter exports) and a format (shift+tab, then the arrows)."""
+class FormatChoice(RadioSet):
+    """The export formats, chosen with the arrows alone (the highlighted one is the one chosen);
+    enter exports."""
 
-    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
+    BINDINGS = [
+        Binding("left,up", "choose(-1)", "Previous format", show=False, id="export.format-previous"),
+        Binding("right,down", "choose(1)", "Next format", show=False, id="export.format-next"),
+        Binding("enter", "screen.export", "Export", show=False, id="export.submit"),
+    ]
+
+    def action_choose(self, step: int) -> None:
+        if step > 0:
+            self.action_next_button()
+        else:
+            self.action_previous_button()
+        self.action_toggle_button()
+
+
+class ExportDialog(ModalScreen[tuple[str, Path] | None]):
+    """A format (focused: the arrows choose it) and a file name; enter exports from either."""
+
+    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel", id="dialog.cancel")]
+    KEYS_HINT = "←→ format  ·  tab file name  ·  enter export  ·  esc cancel"
 
     def __init__(self, stem: str, folder: Path | None = None) -> None:
         super().__init__()
@@ -106,16 +125,20 @@ class ExportDialog(ModalScreen[tuple[str, Path] | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Label("Export this run", classes="dialog-question")
-            with RadioSet(id="format"):
+            with FormatChoice(id="format"):
                 for index, name in enumerate(EXPORT_FORMATS):
                     yield RadioButton(name.upper(), value=index == 0, id=f"fmt-{name}")
             yield Input(str(self.folder / f"{self.stem}.csv"), id="path")
+            yield Label(self.KEYS_HINT, id="export-keys", classes="hint")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Export", id="export", variant="primary")
                 yield Button("Cancel", id="cancel")
 
     def on_mount(self) -> None:
-        self.query_one("#path", Input).focus()
+        self.query_one("#format", FormatChoice).focus()
+
+    def action_export(self) -> None:
+        self._finish()
 
     def _format(self) -> str:
         pressed = self.query_one("#format", RadioSet).pressed_button

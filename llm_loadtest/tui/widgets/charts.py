@@ -1,12 +1,16 @@
-"""Charts on textual-plot: downsampled, throttled, and never focusable.
+"""Charts on textual-plot: downsampled, throttled, never focusable, with round value axes.
 
 - every series is cut to about twice the plot's width before plotting, keeping each bucket's
   minimum and maximum so that spikes survive (`downsample_minmax`);
 - a chart redraws at most `MAX_REDRAWS_PER_S` times a second, however often it is fed, and
   not at all while hidden (a background tab);
 - a chart never takes keyboard focus, so Tab and the screen's keys keep working;
-- a frame repaints each of the chart's canvases once, not once per pixel drawn, and works
-  out a canvas's base style once, not once per line.
+- the value axis starts at 0 and ends at a round number that carries a label, with as many
+  labelled ticks as the height allows (`value_axis`);
+- a frame repaints each of the chart's canvases once, not once per pixel drawn.
+
+Only textual-plot's public API is used (PlotWidget's plotting, limits, ticks and formatters,
+Textual's render()); what it lacks is said where our workaround is.
 """
 
 from __future__ import annotations
@@ -19,17 +23,11 @@ from dataclasses import dataclass
 
 import numpy as np
 from rich.markup import escape
-from rich.style import Style
 from textual import events
-from textual.app import ComposeResult
-from textual.containers import Grid
-from textual.geometry import Region
-from textual.strip import Strip
+from textual.app import RenderResult
 from textual.timer import Timer
 from textual_hires_canvas import Canvas
-from textual_plot import HiResMode, LegendLocation, PlotWidget
-from textual_plot.axis_formatter import CategoricalAxisFormatter, NumericAxisFormatter
-from textual_plot.plot_widget import Legend
+from textual_plot import AxisFormatter, HiResMode, NumericAxisFormatter, PlotWidget
 
 from llm_loadtest.model.results import LevelSummary
 from llm_loadtest.report.presentation import FIGURES
@@ -90,6 +88,56 @@ class SparseTicks(NumericAxisFormatter):
         return [round(first + i * step, 12) for i in range(max(count, 0))]
 
 
+class CategoryTicks(AxisFormatter):
+    """One tick per category, at x = 1, 2, 3, …, labelled with the category's name."""
+
+    def __init__(self, categories: Sequence[str]) -> None:
+        self.categories = list(categories)
+
+    def get_ticks(self, min_: float, max_: float, max_ticks: int = 8) -> list[float]:
+        return [float(i) for i in range(1, len(self.categories) + 1)]
+
+    def get_labels_for_ticks(self, ticks: Sequence[float]) -> list[str]:
+        return [self.categories[int(t) - 1] if 1 <= int(t) <= len(self.categories) else "" for t in ticks]
+
+
+class ValueTicks(AxisFormatter):
+    """Labels for ticks set by `value_axis`: as many decimals as the step needs (2.5 is not 2)."""
+
+    def get_ticks(self, min_: float, max_: float, max_ticks: int = 8) -> list[float]:
+        return value_axis(max_, max_ticks)[1]
+
+    def get_labels_for_ticks(self, ticks: Sequence[float]) -> list[str]:
+        step = ticks[1] - ticks[0] if len(ticks) > 1 else (ticks[0] if ticks else 1.0)
+        decimals = next((d for d in range(7) if abs(round(step, d) - step) < 1e-9 * max(1.0, abs(step))), 6)
+        return [f"{tick:.{decimals}f}" for tick in ticks]
+
+
+# round tick steps, times a power of ten
+NICE_STEPS = (1.0, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0)
+
+
+def value_axis(highest: float, max_ticks: int) -> tuple[float, list[float]]:
+    """The top of a value axis that starts at 0, and its ticks: at most `max_ticks` of them,
+    evenly spaced by a round step, the last one at the top, so that the top always carries a
+    label and the data fills as much of the height as round numbers allow."""
+    if not math.isfinite(highest) or highest <= 0:
+        return 1.0, [0.0, 1.0]
+    best: tuple[float, int, float] | None = None  # (top, -intervals, step): lowest top, then most ticks
+    for intervals in range(1, max(max_ticks, 2)):
+        raw = highest / intervals
+        power = 10 ** math.floor(math.log10(raw))
+        step = next(m * power for m in NICE_STEPS if m * power >= raw * (1 - 1e-9))
+        top = step * math.ceil(highest / step - 1e-9)
+        candidate = (round(top, 12), -math.ceil(top / step - 1e-9), step)
+        if best is None or candidate[:2] < best[:2]:
+            best = candidate
+    assert best is not None
+    top, _, step = best
+    count = round(top / step)
+    return top, [round(i * step, 12) for i in range(count + 1)]
+
+
 @dataclass
 class Series:
     """One line (or set of points / bars) of a chart."""
@@ -101,69 +149,26 @@ class Series:
     kind: str = "line"  # line | points | linepoints | bars
 
 
-class _Canvas(Canvas):
-    """textual-hires-canvas's canvas, whose base style is worked out once per paint: its
-    render_line() asks for `rich_style` (a walk up every ancestor's styles) on every line."""
-
-    _paint_style: Style | None = None
-
-    @property
-    def rich_style(self) -> Style:
-        if self._paint_style is not None:
-            return self._paint_style
-        return super().rich_style
-
-    def render_lines(self, crop: Region) -> list[Strip]:
-        self._paint_style = super().rich_style  # styles do not change within one paint
-        try:
-            return super().render_lines(crop)
-        finally:
-            self._paint_style = None
-
-
 class Chart(PlotWidget, can_focus=False):
-    """A titled, throttled, non-focusable plot."""
+    """A titled, throttled, non-focusable plot; the series are named in its bottom border,
+    never over the data."""
 
-    def __init__(
-        self,
-        title: str = "",
-        *,
-        y_min: float | None = 0.0,
-        y_max: float | None = None,
-        categories: list[str] | None = None,
-        legend: str = "border",
-        id: str | None = None,
-        classes: str | None = None,
-    ) -> None:
-        """`legend`: "border" names the series in the bottom border (never over the data),
-        "plot" uses textual-plot's legend box in the top-left corner."""
+    def __init__(self, title: str = "", *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes, allow_pan_and_zoom=False)
         self.border_title = title
-        self._legend_mode = legend
         self._series: list[Series] = []
-        self._categories = categories
-        self._y_limits = (y_min, y_max)
+        self._categories: list[str] | None = None
         self._x_limits: tuple[float | None, float | None] = (None, None)
         self._last_draw = 0.0
         self._pending: Timer | None = None
         self._dirty = False
         self.draw_count = 0  # for tests: how many times the plot was rebuilt
-
-    def compose(self) -> ComposeResult:
-        # PlotWidget's own layout, with the canvas above
-        with Grid():
-            yield _Canvas(1, 1, id="margin-top")
-            yield _Canvas(1, 1, id="margin-left")
-            yield _Canvas(1, 1, id="plot")
-            yield _Canvas(1, 1, id="margin-bottom")
-        yield Legend(id="legend")
+        self._plotted: list[int] = []  # for tests: how many points each dataset was given
 
     def on_mount(self) -> None:
-        super().on_mount()
         self.margin_top = 0
         self.margin_bottom = 1
         self.margin_left = 7
-        self.set_ylimits(*self._y_limits)
 
     # --- feeding -----------------------------------------------------------------------
     def set_series(
@@ -192,7 +197,7 @@ class Chart(PlotWidget, can_focus=False):
         self._draw()
 
     def on_resize(self, event: events.Resize) -> None:
-        # the plot width decides the downsampling
+        # the plot's size decides the downsampling and how many value ticks fit
         if self._series:
             self._dirty = True
             self._schedule()
@@ -202,17 +207,24 @@ class Chart(PlotWidget, can_focus=False):
             self._schedule()
 
     # --- drawing -----------------------------------------------------------------------
-    def _render_plot(self) -> None:
-        # textual-plot draws pixel by pixel and each pixel asks its canvas for a repaint
-        # (hundreds of refresh() calls a frame); batched, each canvas is refreshed once
+    def render(self) -> RenderResult:
+        # Missing in textual-plot 0.10: its frame draws pixel by pixel, and every pixel asks
+        # its canvas for a repaint (hundreds of refresh() calls a frame). Our workaround, here
+        # only: hold each canvas's refreshes (textual-hires-canvas's public batch_refresh) while
+        # PlotWidget.render() draws the frame, so each canvas repaints once.
         with ExitStack() as stack:
             for canvas in self.query(Canvas):
                 stack.enter_context(canvas.batch_refresh())
-            super()._render_plot()
+            return super().render()
 
     def _max_points(self) -> int:
         width = max(self.size.width - self.margin_left - 2, 10)
         return 2 * width
+
+    def _value_ticks_that_fit(self) -> int:
+        # the plot's rows, its two axis lines included; a label needs a free row below it
+        rows = self.size.height - self.margin_top - self.margin_bottom
+        return max(2, (rows - 1) // 2 + 1)
 
     def _draw(self) -> None:
         if not self._dirty:
@@ -224,47 +236,48 @@ class Chart(PlotWidget, can_focus=False):
         self._last_draw = time.monotonic()
         self.draw_count += 1
         self.clear()
+        self._plotted = []
         if self._categories:
-            self.set_x_formatter(CategoricalAxisFormatter(self._categories))
+            self.set_x_formatter(CategoryTicks(self._categories))
             self.set_xticks([float(i) for i in range(1, len(self._categories) + 1)])
             self.set_xlimits(0.5, len(self._categories) + 0.5)
         else:
             self.set_x_formatter(SparseTicks(limit=max(2, (self.size.width - self.margin_left) // 7)))
             self.set_xticks(None)
             self.set_xlimits(*self._x_limits)
-        self.set_y_formatter(SparseTicks(limit=max(2, (self.size.height - 2) // 2)))
         limit = self._max_points()
-        in_plot = self._legend_mode == "plot"
         cut = [downsample_minmax(series.x, series.y, limit) for series in self._series]
-        y_min, y_max = self._y_limits
-        if y_max is None:
-            # headroom, so that a line at the maximum is not drawn over the top axis
-            highest = max((float(ys.max()) for _, ys in cut if ys.size), default=None)
-            if highest is not None:
-                y_max = highest * 1.1 if highest > 0 else 1.0
-        self.set_ylimits(y_min, y_max)
+        highest = max((float(ys.max()) for _, ys in cut if ys.size), default=0.0)
+        if any(series.kind != "bars" for series in self._series):
+            highest *= 1.05  # headroom: a line at the maximum is not drawn over the top axis
+        top, ticks = value_axis(highest, self._value_ticks_that_fit())
+        self.set_ylimits(0.0, top)
+        self.set_y_formatter(ValueTicks())
+        self.set_yticks(ticks)
         for series, (xs, ys) in zip(self._series, cut):
-            label = series.label if in_plot else None
             if series.kind == "bars":
-                # a bar of height 0 would still fill the cell row it starts in, and read as a value
+                # a bar of height 0 would still fill the pixel row it starts in, and read as a value
                 shown = ys != 0
                 if shown.any():
-                    self.bar(xs[shown], ys[shown], width=0.6, bar_style=series.style, label=label)
+                    # half-block pixels: twice the rows, so that bars a little apart look apart
+                    self.bar(xs[shown], ys[shown], width=0.6, bar_style=series.style, hires_mode=HiResMode.HALFBLOCK)
+                    self._plotted.append(int(shown.sum()))
                 continue
             if series.kind in ("line", "linepoints") and xs.size:
-                self.plot(xs, ys, line_style=series.style, hires_mode=HiResMode.BRAILLE, label=label)
+                self.plot(xs, ys, line_style=series.style, hires_mode=HiResMode.BRAILLE)
+                self._plotted.append(int(xs.size))
             if series.kind == "points" or (series.kind == "linepoints" and xs.size):
-                self.scatter(xs, ys, marker="●", marker_style=series.style, label=label if series.kind == "points" else None)
+                self.scatter(xs, ys, marker="●", marker_style=series.style)
+                self._plotted.append(int(xs.size))
         labelled = [series for series in self._series if series.label]
-        self.show_legend(LegendLocation.TOPLEFT, is_visible=in_plot and len(labelled) > 0)
-        if self._legend_mode == "border" and len(labelled) > 1:
+        if len(labelled) > 1:
             self.border_subtitle = "  ".join(f"[{series.style}]━━[/] {escape(series.label or '')}" for series in labelled)
         else:
             self.border_subtitle = ""
 
     def series_points(self) -> list[int]:
-        """How many points each dataset actually plotted (for tests)."""
-        return [len(d.x) for d in self._datasets]
+        """How many points each dataset plotted was given (for tests)."""
+        return list(self._plotted)
 
 
 def show_errors_and_goodput(errors: Chart, goodput: Chart, levels: Sequence[LevelSummary]) -> None:

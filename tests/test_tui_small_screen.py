@@ -1,0 +1,123 @@
+"""The app at 80x24, the size of a default terminal: what a user saw cut, hidden or unreadable."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from textual.widgets import DataTable, Input, Label, Static
+from tui_helpers import RUN_IDS, canvas_lines, fake_factory, make_level, make_result
+
+from llm_loadtest.tui import formatting as fmt
+from llm_loadtest.tui.app import LoadTestApp
+from llm_loadtest.tui.screens.compare import CompareScreen
+from llm_loadtest.tui.screens.dialogs import ExportDialog
+from llm_loadtest.tui.screens.result_view import ResultScreen
+from llm_loadtest.tui.widgets.charts import Chart, value_axis
+
+SMALL = (80, 24)
+
+
+async def wait_for(pilot, condition, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await pilot.pause(0.02)
+
+
+async def drawn(pilot, chart: Chart) -> None:
+    await wait_for(pilot, lambda: chart.draw_count > 0 and chart._pending is None and not chart._dirty)
+    await pilot.pause()
+
+
+def test_value_axis_ends_on_a_labelled_round_number():
+    for highest in (0.042, 3.3, 4.0, 44.0, 96.0, 737.0, 1984.5):
+        for max_ticks in (2, 3, 5, 8):
+            top, ticks = value_axis(highest, max_ticks)
+            assert ticks[0] == 0 and ticks[-1] == top >= highest
+            assert 2 <= len(ticks) <= max_ticks
+            assert top <= 2 * highest  # the data fills at least half the height
+    assert value_axis(44.0, 2) == (50.0, [0.0, 50.0])
+    assert value_axis(0.0, 3) == (1.0, [0.0, 1.0])  # nothing to show: still an axis with a top
+
+
+async def test_result_charts_label_their_values_and_tell_close_bars_apart(filled_store):
+    levels = [make_level(1, 95.0, 18.0, 10.0, failed=14), make_level(8, 410.0, 25.0, 12.0, failed=22)]
+    result = make_result("0badc0de-0000-4000-8000-000000000028", levels=levels)
+    filled_store.save(result)
+    app = LoadTestApp(store=filled_store, controller_factory=fake_factory())
+    async with app.run_test(size=SMALL) as pilot:
+        app.open_result(result.run_id)
+        await wait_for(pilot, lambda: isinstance(app.screen, ResultScreen))
+        await pilot.press("2")
+        errors = app.screen.query_one("#by-errors", Chart)
+        await drawn(pilot, errors)
+        labels = [line.strip() for line in canvas_lines(errors, "margin-left") if line.strip()]
+        assert len(labels) >= 2 and labels[0] not in ("0", "0.0")  # the top of the axis is labelled
+        plot = canvas_lines(errors, "plot")
+
+        def half_rows(x: float) -> int:
+            column, _ = errors.get_pixel_from_coordinate(x, 0.0)
+            return sum({"█": 2, "▄": 1, "▀": 1}.get(line[column], 0) for line in plot)
+
+        assert 0 < half_rows(1.0) < half_rows(2.0)  # 28 % below 44 %
+        await pilot.press("1")
+        latency = app.screen.query_one("#by-latency", Chart)
+        await drawn(pilot, latency)
+        labels = [line.strip() for line in canvas_lines(latency, "margin-left") if line.strip()]
+        assert len(labels) >= 2 and labels[0] not in ("0", "0.0")
+
+
+async def test_compare_shows_five_runs_keeps_row_titles_and_warns_of_different_workloads(filled_store):
+    app = LoadTestApp(store=filled_store, controller_factory=fake_factory())
+    async with app.run_test(size=SMALL) as pilot:
+        await pilot.press("c")
+        compare = app.screen
+        assert isinstance(compare, CompareScreen)
+        for _ in range(5):
+            await pilot.press("space", "down")
+        await pilot.press("2")
+        await pilot.pause()
+        table = compare.query_one("#figures", DataTable)
+        assert app.focused is table  # the keys now move in the table
+        assert table.fixed_columns == 1  # the row titles stay when it scrolls sideways
+        assert len(table.columns) == 6
+        assert table.virtual_size.width <= table.scrollable_content_region.width  # no run cut off
+        warning = compare.query_one("#workload-warning", Static)
+        assert warning.display and "stream" in str(warning.render())  # run 5e6f7081 did not stream
+        await pilot.press("4")
+        latency = compare.query_one("#cmp-latency", Chart)
+        await drawn(pilot, latency)
+        assert all(fmt.short_id(run_id) in latency.border_subtitle for run_id in compare.marked)  # named below the data
+        assert not latency.query_one("#legend").display  # textual-plot's legend box, which sat on the data, stays hidden
+
+
+async def test_compare_of_one_workload_has_no_warning(filled_store):
+    app = LoadTestApp(store=filled_store, controller_factory=fake_factory())
+    async with app.run_test(size=SMALL) as pilot:
+        app.open_compare([RUN_IDS[0], RUN_IDS[1]])
+        await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen))
+        await pilot.pause()
+        assert not app.screen.query_one("#workload-warning", Static).display
+
+
+async def test_export_dialog_starts_on_the_format_and_says_the_keys(filled_store, tui_env):
+    app = LoadTestApp(store=filled_store, controller_factory=fake_factory())
+    async with app.run_test(size=SMALL) as pilot:
+        app.open_result(RUN_IDS[1])
+        await wait_for(pilot, lambda: isinstance(app.screen, ResultScreen))
+        result_screen = app.screen
+        await pilot.press("e")
+        await wait_for(pilot, lambda: isinstance(app.screen, ExportDialog))
+        dialog = app.screen
+        assert app.focused is dialog.query_one("#format")
+        hint = str(dialog.query_one("#export-keys", Label).render())
+        assert "←→ format" in hint and "enter export" in hint and "esc cancel" in hint
+        assert dialog.query_one("#export-keys").region.right <= dialog.query_one(".dialog").region.right  # not cut
+        await pilot.press("right", "right")  # the arrows alone choose: JSON
+        assert dialog.query_one("#path", Input).value.endswith("llm-loadtest-2b3c4d5e.json")
+        await pilot.press("enter")
+        path = tui_env / "llm-loadtest-2b3c4d5e.json"
+        await wait_for(pilot, lambda: path in result_screen.exported, timeout=30)
+        assert json.loads(path.read_text())["run_id"] == RUN_IDS[1]
