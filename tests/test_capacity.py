@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+from fake_nvml import FakeGpu, FakeNvml
 
 from llm_loadtest.capacity.gpus import serving_gpus
 from llm_loadtest.capacity.policy import SearchPolicy
@@ -16,7 +17,6 @@ from llm_loadtest.metrics.pareto import pareto_frontier
 from llm_loadtest.simulator.batching import implied_knee
 from llm_loadtest.simulator.options import SimOptions
 from llm_loadtest.storage.store import Store
-from llm_loadtest.telemetry.fake_nvml import FakeGpu, FakeNvml
 from llm_loadtest.telemetry.nvml import GpuReader
 
 # ---- the policy, over verdicts given by hand ---------------------------------------------------
