@@ -7,7 +7,6 @@ from __future__ import annotations
 import time
 
 import pytest
-from test_tui_support import tui_env  # noqa: F401
 from textual.widgets import Input
 
 from llm_loadtest.engine.controller import RunController

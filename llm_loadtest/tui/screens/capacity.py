@@ -133,7 +133,7 @@ class CapacityScreen(Screen):
             yield Static("", id="cap-status")
             yield Static("", id="cap-answer")
             with Horizontal(classes="pair"):
-                yield Chart("goodput % by load", y_min=0.0, y_max=105.0, id="cap-goodput")
+                yield Chart("goodput % by load", y_max=105.0, id="cap-goodput")
                 yield Chart("Pareto: tok/s per user by tok/s per GPU", id="cap-pareto")
         yield Footer()
 

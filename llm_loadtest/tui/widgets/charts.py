@@ -138,6 +138,14 @@ def value_axis(highest: float, max_ticks: int) -> tuple[float, list[float]]:
     return top, [round(i * step, 12) for i in range(count + 1)]
 
 
+def round_below(value: float) -> float:
+    """The largest round number (a NICE_STEPS multiple of a power of ten) not above `value`."""
+    if not math.isfinite(value) or value <= 0:
+        return 1.0
+    power = 10 ** math.floor(math.log10(value))
+    return max(m * power for m in NICE_STEPS if m * power <= value * (1 + 1e-9))
+
+
 @dataclass
 class Series:
     """One line (or set of points / bars) of a chart."""
@@ -153,9 +161,12 @@ class Chart(PlotWidget, can_focus=False):
     """A titled, throttled, non-focusable plot; the series are named in its bottom border,
     never over the data."""
 
-    def __init__(self, title: str = "", *, id: str | None = None, classes: str | None = None) -> None:
+    def __init__(self, title: str = "", *, y_max: float | None = None, id: str | None = None, classes: str | None = None) -> None:
+        """`y_max`: a fixed top for the value axis (say 105 for a percentage); by default the
+        axis ends on the round number above the data."""
         super().__init__(id=id, classes=classes, allow_pan_and_zoom=False)
         self.border_title = title
+        self._y_max = y_max
         self._series: list[Series] = []
         self._categories: list[str] | None = None
         self._x_limits: tuple[float | None, float | None] = (None, None)
@@ -250,7 +261,11 @@ class Chart(PlotWidget, can_focus=False):
         highest = max((float(ys.max()) for _, ys in cut if ys.size), default=0.0)
         if any(series.kind != "bars" for series in self._series):
             highest *= 1.05  # headroom: a line at the maximum is not drawn over the top axis
-        top, ticks = value_axis(highest, self._value_ticks_that_fit())
+        if self._y_max is None:
+            top, ticks = value_axis(highest, self._value_ticks_that_fit())
+        else:
+            top = self._y_max
+            ticks = value_axis(round_below(top), self._value_ticks_that_fit())[1]
         self.set_ylimits(0.0, top)
         self.set_y_formatter(ValueTicks())
         self.set_yticks(ticks)
