@@ -32,11 +32,24 @@ class Chunks:
     texts: list[str] = field(default_factory=list)
     reasoning: int = 0
     started_ns: int = 0  # the request's t_start
+    reasoning_at: list[int] = field(default_factory=list)  # indexes of the reasoning chunks
+    first_answer_ns: int | None = None  # the first chunk that is not reasoning
 
     def add(self, t_ns: int, text: str, *, reasoning: bool = False) -> None:
+        if reasoning:
+            self.reasoning += 1
+            self.reasoning_at.append(len(self.times))
+        elif self.first_answer_ns is None:
+            self.first_answer_ns = t_ns
         self.times.append(t_ns)
         self.texts.append(text)
-        self.reasoning += reasoning
+
+    def answer_text(self) -> str:
+        """What a chat client shows and sends back: the content, without the reasoning."""
+        if not self.reasoning_at:
+            return "".join(self.texts)
+        skipped = set(self.reasoning_at)
+        return "".join(text for i, text in enumerate(self.texts) if i not in skipped)
 
 
 class Problem(Exception):
@@ -136,6 +149,8 @@ async def exchange(
         record.chunk_times_ns = np.array(chunks.times, dtype=np.int64)
         record.chunk_texts = chunks.texts
         record.reasoning_chunks = chunks.reasoning
+        record.reasoning_at = chunks.reasoning_at
+        record.t_first_answer_ns = chunks.first_answer_ns
     if trace.end_ns:
         record.connect_ns = trace.end_ns - trace.start_ns
 

@@ -102,6 +102,10 @@ class HttpAdapter(ABC):
             headers["X-Request-Id"] = request_id
         return headers
 
+    def request_body(self, prompt: Prompt, max_tokens: int | None = None) -> dict:
+        """The JSON body for `prompt`; an adapter that sends chat messages overrides it."""
+        return self.body(prompt.text, max_tokens or prompt.output_len)
+
     async def send(
         self,
         session: aiohttp.ClientSession,
@@ -113,8 +117,17 @@ class HttpAdapter(ABC):
         chunks: Chunks | None = None,
         max_tokens: int | None = None,
     ) -> RequestRecord:
-        payload = json.dumps(self.body(prompt.text, max_tokens)).encode()
-        record = RequestRecord(request_id=request_id, t_start_ns=0, t_end_ns=0, t_scheduled_ns=t_scheduled_ns, stream=self.stream)
+        payload = json.dumps(self.request_body(prompt, max_tokens)).encode()
+        record = RequestRecord(
+            request_id=request_id,
+            t_start_ns=0,
+            t_end_ns=0,
+            t_scheduled_ns=t_scheduled_ns,
+            stream=self.stream,
+            input_len_requested=prompt.input_len_requested,
+            output_len_requested=max_tokens or prompt.output_len or self.output_len,
+            turn=prompt.turn,
+        )
         reader = self.read_stream if self.stream else self.read_whole
 
         async def read(record: RequestRecord, resp: aiohttp.ClientResponse, chunks: Chunks, clock: Clock) -> None:

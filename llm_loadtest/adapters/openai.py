@@ -18,7 +18,7 @@ from llm_loadtest.adapters.http import HttpAdapter
 from llm_loadtest.adapters.sse import SSEReader
 from llm_loadtest.adapters.tokenize import ServerTokenizer
 from llm_loadtest.model.errors import ServerConfigError, ServerUnreachable
-from llm_loadtest.model.records import Outcome, RequestRecord, TokenSource
+from llm_loadtest.model.records import Outcome, Prompt, RequestRecord, TokenSource
 
 
 @dataclass
@@ -39,10 +39,13 @@ class OpenAIAdapter(HttpAdapter):
         path = "/v1/chat/completions" if self.endpoint == "chat" else "/v1/completions"
         return self.server + path
 
-    def body(self, prompt_text: str, max_tokens: int | None = None) -> dict:
+    def request_body(self, prompt: Prompt, max_tokens: int | None = None) -> dict:
+        return self.body(prompt.text, max_tokens or prompt.output_len, messages=prompt.messages)
+
+    def body(self, prompt_text: str, max_tokens: int | None = None, messages: tuple[dict, ...] | None = None) -> dict:
         body: dict = {"model": self.model, "max_tokens": max_tokens or self.output_len, "stream": self.stream}
         if self.endpoint == "chat":
-            body["messages"] = [{"role": "user", "content": prompt_text}]
+            body["messages"] = list(messages) if messages else [{"role": "user", "content": prompt_text}]
         else:
             body["prompt"] = prompt_text
         if self.stream and self.send_stream_options:

@@ -23,6 +23,7 @@ from llm_loadtest.model.config import (
     parse_goodput,
     parse_int_list,
 )
+from llm_loadtest.model.workload import apply_workload_flags
 from llm_loadtest.presets import load_preset
 
 if TYPE_CHECKING:
@@ -67,8 +68,17 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     count = parser.add_mutually_exclusive_group()
     count.add_argument("--num-prompts", "-n", type=int, help="requests per level (default 100)")
     count.add_argument("--duration", "-d", type=float, help="seconds per level (time mode)")
-    add("--input-len", type=int, help="prompt tokens (default 256)")
-    add("--output-len", type=int, help="max_tokens asked for, EOS ignored where supported (default 128)")
+    add("--input-len", help="prompt tokens: N, normal:MEAN:STD or uniform:LOW:HIGH, drawn per request with --seed (default 256)")
+    add("--output-len", help="max_tokens asked for, EOS ignored where supported: N, normal:MEAN:STD or uniform:LOW:HIGH (default 128)")
+    workload = parser.add_argument_group("workload (see docs/cli.md)")
+    workload.add_argument("--dataset", help="prompts from a file, offline: JSONL (prompt or messages), ShareGPT JSON, or text")
+    workload.add_argument("--dataset-min-input", type=int, metavar="TOKENS", help="leave out dataset prompts shorter than this")
+    workload.add_argument("--dataset-max-input", type=int, metavar="TOKENS", help="leave out dataset prompts longer than this")
+    workload.add_argument("--shared-prefix", type=int, metavar="TOKENS", help="a system prompt of TOKENS shared within each group")
+    workload.add_argument("--prefix-groups", type=int, metavar="G", help="groups sharing a prefix, requests dealt in turn (default 1)")
+    workload.add_argument("--turns", type=int, help="multi-turn chats: each turn carries the conversation so far (default 1)")
+    workload.add_argument("--trace", help="replay a JSONL trace's arrival times and lengths (Mooncake-style)")
+    workload.add_argument("--trace-speed", type=float, help="replay the trace this many times faster (default 1)")
     add("--stream", action=argparse.BooleanOptionalAction, default=None, help="stream responses (default on)")
     add("--warmup", type=int, help="warm-up requests before the first level (default 3)")
     add("--timeout", type=float, help="seconds per request (default 120)")
@@ -152,10 +162,14 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
             extra = None
         if not isinstance(extra, dict):
             raise ConfigError("--extra-body must be a JSON object, e.g. '{\"temperature\": 0}'")
+    apply_workload_flags(values, vars(args))
     try:
-        return RunConfig(**values)
+        config = RunConfig(**values)
     except ValidationError as exc:
         raise ConfigError(config_error_message(exc)) from None
+    from llm_loadtest.engine.workload_files import resolve_config
+
+    return resolve_config(config)
 
 
 def api_key_from(args: argparse.Namespace) -> str | None:

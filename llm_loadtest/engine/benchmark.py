@@ -39,7 +39,7 @@ from llm_loadtest.engine.events import (
     WorkerLevelDone,
 )
 from llm_loadtest.engine.health import CpuMeter, LoopLagMonitor
-from llm_loadtest.engine.prompts import PromptFactory
+from llm_loadtest.engine.requests import RequestSource
 from llm_loadtest.engine.session import open_session
 from llm_loadtest.engine.shares import LevelShare, level_share
 from llm_loadtest.engine.token_accounting import account_tokens
@@ -47,7 +47,7 @@ from llm_loadtest.metrics.latency import NS_PER_MS
 from llm_loadtest.metrics.live import gaps_in_window_ns, live_figures, tokens_per_chunk
 from llm_loadtest.model.config import ConfigError, LevelSpec, RunConfig
 from llm_loadtest.model.errors import LoadtestError, ServerConfigError, ServerUnreachable
-from llm_loadtest.model.records import Outcome, RequestRecord, TokenSource
+from llm_loadtest.model.records import Outcome, Prompt, RequestRecord, TokenSource
 from llm_loadtest.model.request_ids import RequestKind, make_request_id
 from llm_loadtest.model.results import LevelSummary
 from llm_loadtest.tokens.tokenizer import get_tokenizer
@@ -119,7 +119,10 @@ class Benchmark:
             self.adapter: Adapter = make_adapter(config, api_key)
         except ConfigError as exc:
             raise RunStartError(str(exc), 2) from None
-        self.prompts = PromptFactory(self.tokenizer, config.input_len, config.seed, namespace=self._id_prefix + "-")
+        try:
+            self.prompts = RequestSource(config, self.tokenizer, self._id_prefix + "-", worker)
+        except ConfigError as exc:  # a dataset or trace that changed or fits no filter
+            raise RunStartError(str(exc), 2) from None
         self._stopping = False
         self._stopped = asyncio.Event()
         self._workers: set[asyncio.Task] = set()
@@ -167,7 +170,7 @@ class Benchmark:
     async def _warmup(self, session: aiohttp.ClientSession, first: LevelSpec) -> None:
         count = self.config.warmup
         width = max(1, min(count, first.concurrency or 1))
-        warm = PromptFactory(self.tokenizer, self.config.input_len, self.config.seed, namespace=f"{self._id_prefix}-warmup-")
+        warm = RequestSource(self.config, self.tokenizer, f"{self._id_prefix}-warmup-", (self.worker, self.workers))
         queue = list(range(count))
         e2e: list[int] = []
 
@@ -191,7 +194,12 @@ class Benchmark:
     ) -> _LevelRun:
         cfg = self.config
         offsets = None
-        if share is not None and share.request_rate is not None:
+        if share is not None and self.prompts.trace_length is not None:
+            offsets = self.prompts.arrival_offsets(cfg.workload.trace_speed)
+            if cfg.duration is not None:
+                offsets = offsets[offsets < cfg.duration]
+            expected = len(offsets)
+        elif share is not None and share.request_rate is not None:
             seed = cfg.seed + index + ARRIVAL_SEED_STRIDE * self.worker
             offsets = arrival_offsets(
                 share.request_rate,
@@ -281,9 +289,11 @@ class Benchmark:
         cfg = self.config
         deadline = live.started_ns + int(cfg.duration * 1e9) if cfg.duration is not None else None
         issued = 0
+        chats = self.prompts.turns > 1
 
         async def worker() -> None:
             nonlocal issued
+            chat = None
             while not self._stopping:
                 if deadline is None and issued >= (share.num_prompts or 0):
                     return
@@ -291,7 +301,17 @@ class Benchmark:
                     return
                 i = first_prompt + issued
                 issued += 1
-                await self._send(session, live, i)
+                if not chats:
+                    await self._send(session, live, i)
+                    continue
+                # multi-turn: the worker's session goes on with the server's real answer
+                if chat is None or chat.done:
+                    chat = self.prompts.session(i)
+                record, chunks = await self._send(session, live, i, prompt=chat.next_prompt(i))
+                if record.ok:
+                    chat.answered(chunks.answer_text())
+                else:
+                    chat = None  # a chat client would start over
 
         await self._gather(worker() for _ in range(share.concurrency or 1))
         return issued
@@ -323,13 +343,16 @@ class Benchmark:
         await self._gather_tasks(tasks)
         return len(tasks)
 
-    async def _send(self, session, live: _LiveLevel, i: int, *, t_scheduled_ns: int | None = None) -> None:
-        """Prompt `i` as one request, watched by the level's live figures while it goes."""
+    async def _send(
+        self, session, live: _LiveLevel, i: int, *, t_scheduled_ns: int | None = None, prompt: Prompt | None = None
+    ) -> tuple[RequestRecord, Chunks]:
+        """Prompt `i` (or `prompt`, sent as request `i`) as one request, watched by the level's
+        live figures while it goes."""
         chunks = live.begin()
         try:
             record = await self.adapter.send(
                 session,
-                self.prompts.get(i),
+                prompt or self.prompts.get(i),
                 self._request_id(live.index, i),
                 t_scheduled_ns=t_scheduled_ns,
                 timeout=self.config.timeout,
@@ -338,6 +361,7 @@ class Benchmark:
         finally:
             ttft_seen = live.end(chunks)
         live.add(record, ttft_seen=ttft_seen)
+        return record, chunks
 
     def _spawn(self, coroutine) -> asyncio.Task:
         task = asyncio.get_running_loop().create_task(coroutine)

@@ -12,6 +12,7 @@ seam), every prompt is built and checked whole instead.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 
 from llm_loadtest.model.records import Prompt
 from llm_loadtest.tokens.tokenizer import Tokenizer
@@ -164,9 +165,19 @@ CHECKED_WHOLE = 16  # prompts checked whole before the opening + body sum is tru
 
 
 class PromptFactory:
-    def __init__(self, tokenizer: Tokenizer, input_len: int, seed: int = 0, namespace: str = ""):
+    """`lengths(index)`, when given, is prompt `index`'s length (a drawn one); else `input_len`."""
+
+    def __init__(
+        self,
+        tokenizer: Tokenizer,
+        input_len: int,
+        seed: int = 0,
+        namespace: str = "",
+        lengths: Callable[[int], int] | None = None,
+    ):
         self.tokenizer = tokenizer
         self.input_len = input_len
+        self._lengths = lengths
         self.seed = seed
         self.namespace = namespace
         self._cache: dict[int, Prompt] = {}
@@ -184,44 +195,46 @@ class PromptFactory:
             self.get(index)
 
     def _build(self, index: int) -> Prompt:
+        length = self.input_len if self._lengths is None else self._lengths(index)
         head = f"Request {self.namespace}{index:08d}:"
         head_len = self.tokenizer.count(head)
-        body_len = self.input_len - head_len
+        body_len = length - head_len
         if body_len < 1 or self._seam_ok is False:
-            return self._whole(head, random.Random(f"{self.seed}:{self.namespace}:{index}"))
+            return self._whole(head, random.Random(f"{self.seed}:{self.namespace}:{index}"), length)
         text = head + self._body(body_len, index % BODIES)
         if self._seam_ok is None:
             count = self.tokenizer.count(text)
-            if count != self.input_len:
+            if count != length:
                 self._seam_ok = False
-                return self._whole(head, random.Random(f"{self.seed}:{self.namespace}:{index}"))
+                return self._whole(head, random.Random(f"{self.seed}:{self.namespace}:{index}"), length)
             if index >= CHECKED_WHOLE - 1:
                 self._seam_ok = True
-        return Prompt(text=text, input_tokens=self.input_len)
+        return Prompt(text=text, input_tokens=length, input_len_requested=length)
 
     def _body(self, length: int, k: int) -> str:
         bodies = self._bodies.setdefault(length, [])
         while len(bodies) <= k:
             rng = random.Random(f"{self.seed}:{self.namespace}:body:{len(bodies)}")
-            bodies.append(self._fit("", rng, length))
+            bodies.append(fit_words(self.tokenizer, "", rng, length))
         return bodies[k]
 
-    def _whole(self, head: str, rng: random.Random) -> Prompt:
-        text = self._fit(head, rng, self.input_len)
-        return Prompt(text=text, input_tokens=self.tokenizer.count(text))
+    def _whole(self, head: str, rng: random.Random, length: int) -> Prompt:
+        text = fit_words(self.tokenizer, head, rng, length)
+        return Prompt(text=text, input_tokens=self.tokenizer.count(text), input_len_requested=length)
 
-    def _fit(self, start: str, rng: random.Random, length: int) -> str:
-        """`start` followed by random words, cut to `length` tokens (or as close as words allow)."""
-        text = start + "".join(" " + rng.choice(_WORDS) for _ in range(length))
-        ids = self.tokenizer.encode(text)
-        if len(ids) > length:
-            text = self.tokenizer.decode(ids[:length])
-        count = self.tokenizer.count(text)
-        # decode/encode may merge differently at the cut: pad or trim by whole words
-        while count < length:
-            text += " " + rng.choice(_WORDS)
-            count = self.tokenizer.count(text)
-        while count > length and " " in text[len(start) :]:
-            text = text.rsplit(" ", 1)[0]
-            count = self.tokenizer.count(text)
-        return text
+
+def fit_words(tokenizer: Tokenizer, start: str, rng: random.Random, length: int) -> str:
+    """`start` followed by random words, cut to `length` tokens (or as close as words allow)."""
+    text = start + "".join(" " + rng.choice(_WORDS) for _ in range(length))
+    ids = tokenizer.encode(text)
+    if len(ids) > length:
+        text = tokenizer.decode(ids[:length])
+    count = tokenizer.count(text)
+    # decode/encode may merge differently at the cut: pad or trim by whole words
+    while count < length:
+        text += " " + rng.choice(_WORDS)
+        count = tokenizer.count(text)
+    while count > length and " " in text[len(start) :]:
+        text = text.rsplit(" ", 1)[0]
+        count = tokenizer.count(text)
+    return text

@@ -22,22 +22,30 @@ def account_tokens(records: Iterable[RequestRecord], tokenizer: Tokenizer) -> No
         record.chunk_texts = None
         if texts is None:
             continue
-        if not record.stream:
-            if record.output_tokens is None:
-                record.output_tokens = tokenizer.count("".join(texts))
-                record.output_token_source = TokenSource.TOKENIZER
-            continue
-        n_chunks = len(record.chunk_times_ns)
-        if record.output_tokens == n_chunks or not record.ok:
-            record.chunk_tokens = np.ones(n_chunks, dtype=np.int32)
-            continue
-        counts = np.array([max(1, tokenizer.count(text)) for text in texts], dtype=np.int64)
+        _count_chunks(record, texts, tokenizer)
+        reasoning_at = record.reasoning_at
+        record.reasoning_at = None
+        if reasoning_at:  # a reasoning model: its reasoning tokens, as the chunks carried them
+            record.reasoning_tokens = int(record.chunk_tokens[reasoning_at].sum())
+
+
+def _count_chunks(record: RequestRecord, texts: list[str], tokenizer: Tokenizer) -> None:
+    if not record.stream:
         if record.output_tokens is None:
-            record.output_tokens = int(counts.sum())
+            record.output_tokens = tokenizer.count("".join(texts))
             record.output_token_source = TokenSource.TOKENIZER
-            record.chunk_tokens = counts.astype(np.int32)
-        else:
-            record.chunk_tokens = split_total(record.output_tokens, counts)
+        return
+    n_chunks = len(record.chunk_times_ns)
+    if record.output_tokens == n_chunks or not record.ok:
+        record.chunk_tokens = np.ones(n_chunks, dtype=np.int32)
+        return
+    counts = np.array([max(1, tokenizer.count(text)) for text in texts], dtype=np.int64)
+    if record.output_tokens is None:
+        record.output_tokens = int(counts.sum())
+        record.output_token_source = TokenSource.TOKENIZER
+        record.chunk_tokens = counts.astype(np.int32)
+    else:
+        record.chunk_tokens = split_total(record.output_tokens, counts)
 
 
 def split_total(total: int, weights: np.ndarray) -> np.ndarray:

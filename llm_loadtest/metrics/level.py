@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from llm_loadtest.metrics.goodput import compute_goodput
 from llm_loadtest.metrics.latency import connect_ms, latencies, level_duration_s, measured
 from llm_loadtest.metrics.stats import stats
+from llm_loadtest.metrics.workload import answer_ttft_ms, by_turn, reasoning_tokens, requested_lengths
 from llm_loadtest.model.config import GoodputSLO, LevelSpec
 from llm_loadtest.model.records import RequestRecord
 from llm_loadtest.model.results import ClientHealth, LevelSummary, RequestCounts, TokenTotals
@@ -82,4 +83,9 @@ def summarize_level(
         client=client,
         input_len_requested=input_len_requested,
         connect_ms=stats(connect_ms(kept)),
+        input_len_drawn=requested_lengths(kept, "input_len_requested"),
+        output_len_drawn=requested_lengths(kept, "output_len_requested"),
+        ttft_answer_ms=answer_ttft_ms(ok),
+        reasoning_tokens=reasoning_tokens(ok),
+        turns=by_turn(ok),
     )

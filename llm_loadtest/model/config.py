@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from llm_loadtest.model.errors import ConfigError
 from llm_loadtest.model.levels import level_label
+from llm_loadtest.model.workload import Workload, sync_lengths
 
 DEFAULT_TOKENIZER = "tiktoken:cl100k_base"
 
@@ -85,6 +86,13 @@ class RunConfig(BaseModel):
     extra_body: dict | None = None
     ignore_eos: bool = True
     workers: int = 1  # client processes that share each level (engine.pool)
+    # what is sent; input_len / output_len above are its lengths' nominal values
+    workload: Workload = Field(default_factory=Workload)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _lengths_as_specs(cls, data):
+        return sync_lengths(dict(data)) if isinstance(data, dict) else data
 
     @field_validator("server")
     @classmethod
@@ -126,6 +134,12 @@ class RunConfig(BaseModel):
             raise ValueError("--max-concurrency must be a positive integer")
         if not 1 <= self.workers <= MAX_WORKERS:
             raise ValueError(f"--workers must be 1 to {MAX_WORKERS} client processes")
+        self.workload.check()
+        for name in ("input_len", "output_len"):
+            if getattr(self.workload, name) is None:  # a plain setting on the nested model: no re-validation
+                setattr(self.workload, name, f"fixed:{getattr(self, name)}")
+        if self.workload.turns > 1 and self.request_rate is not None:
+            raise ValueError("--turns runs sessions side by side: use --concurrency, not --request-rate")
         return self
 
     @property
@@ -133,6 +147,8 @@ class RunConfig(BaseModel):
         return self.request_rate is not None
 
     def levels(self) -> list[LevelSpec]:
+        if self.workload.trace_rate is not None:  # a trace: one level at the trace's own pace
+            return [LevelSpec(concurrency=self.max_concurrency, request_rate=round(self.workload.trace_rate, 3))]
         if self.request_rate is not None:
             return [LevelSpec(concurrency=self.max_concurrency, request_rate=rate) for rate in self.request_rate]
         return [LevelSpec(concurrency=level, request_rate=None) for level in self.concurrency]

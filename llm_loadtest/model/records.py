@@ -32,8 +32,12 @@ class TokenSource(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Prompt:
-    text: str
+    text: str  # the whole prompt as one text (completions, Triton); chat sends `messages`
     input_tokens: int  # by the tokenizer in use; the server's count may differ
+    output_len: int | None = None  # max_tokens for this request; None: the run's --output-len
+    messages: tuple[dict, ...] | None = None  # chat messages; None: one user message, `text`
+    input_len_requested: int | None = None  # the length drawn for it, when drawn
+    turn: int | None = None  # 1-based, in a multi-turn session
 
 
 EMPTY_TIMES = np.empty(0, dtype=np.int64)
@@ -61,9 +65,18 @@ class RequestRecord:
     connect_ns: int = 0
     stream: bool = True
     warmup: bool = False
+    # the workload's lengths for this request (drawn, or a dataset's), and its turn in a chat
+    input_len_requested: int | None = None
+    output_len_requested: int | None = None
+    turn: int | None = None
+    # reasoning models: the first answer (non-reasoning) chunk's arrival, and reasoning tokens
+    t_first_answer_ns: int | None = None
+    reasoning_tokens: int | None = None
     # Transient: the text of each content chunk, kept only until the engine has counted
     # tokens after the level (tokenizing in the reading coroutine would delay timestamps).
     chunk_texts: list[str] | None = None
+    # Transient too: which chunks were reasoning, for counting reasoning tokens with the rest.
+    reasoning_at: list[int] | None = None
 
     @property
     def ok(self) -> bool:
@@ -86,6 +99,13 @@ class RequestRecord:
         if len(self.chunk_times_ns) == 0:
             return None
         return int(self.chunk_times_ns[0]) - self.t_start_ns
+
+    @property
+    def ttft_answer_ns(self) -> int | None:
+        """First answer (not reasoning) chunk minus t_start; None without one."""
+        if self.t_first_answer_ns is None:
+            return None
+        return self.t_first_answer_ns - self.t_start_ns
 
     @property
     def e2e_ns(self) -> int:

@@ -69,6 +69,15 @@ class ClientHealth(BaseModel):
     warnings: list[str] = Field(default_factory=list)
 
 
+class TurnFigures(BaseModel):
+    """One turn of multi-turn chats: its requests, TTFT and mean prompt tokens."""
+
+    turn: int
+    requests: int
+    ttft_ms: Stats | None
+    input_tokens_mean: float | None
+
+
 class LevelSummary(BaseModel):
     concurrency: int | None
     request_rate: float | None
@@ -93,6 +102,12 @@ class LevelSummary(BaseModel):
     # The level did not run to its end: its process was killed, so its figures were computed
     # afterwards from the requests stored while it ran (client health unknown).
     partial: bool = False
+    # the workload's (docs/results.md config.workload): null when it does not apply
+    input_len_drawn: Stats | None = None  # the prompt lengths drawn or taken from a dataset
+    output_len_drawn: Stats | None = None  # the max_tokens asked for
+    ttft_answer_ms: Stats | None = None  # reasoning models: to the first answer token
+    reasoning_tokens: TokenTotals | None = None
+    turns: list[TurnFigures] | None = None  # multi-turn chats: figures by turn
 
     @property
     def label(self) -> str:

@@ -3,7 +3,8 @@
 Model (deliberately simple, close to vLLM's scheduler):
 - At most `max_seqs` sequences are admitted ("running"); the rest wait in FIFO order and are
   admitted as soon as a slot frees, at the step that freed it.
-- An admitted sequence prefills for `ttft_ms + prefill_us_per_token * prompt_tokens`; its
+- An admitted sequence prefills for `ttft_ms + prefill_us_per_token * (prompt_tokens - cached_tokens)`
+  (tokens the prefix cache holds cost nothing, as in vLLM); its
   first chunk comes out at the first decode step at or after that (as in a real engine,
   tokens leave at step boundaries). With nothing decoding, the step clock starts at the
   earliest prefill end, so a lone request sees exactly that TTFT.
@@ -51,6 +52,7 @@ KV_TOKENS_PER_SEQ = 1024
 class Sequence:
     prompt_tokens: int
     max_tokens: int
+    cached_tokens: int = 0  # found in the prefix cache: no prefill for them
     # pause `stall_s` once this many tokens were emitted (None: never)
     stall_after: int | None = None
     # tokens per chunk, in emission order; SHUTDOWN ends the stream
@@ -141,7 +143,7 @@ class BatchScheduler:
         while self._waiting and len(self._running) < opts.max_seqs:
             seq = self._waiting.popleft()
             seq.t_admitted_ns = time.perf_counter_ns()
-            seq.ready_at = now + (opts.ttft_ms * 1e-3 + opts.prefill_us_per_token * 1e-6 * seq.prompt_tokens)
+            seq.ready_at = now + (opts.ttft_ms * 1e-3 + opts.prefill_us_per_token * 1e-6 * (seq.prompt_tokens - seq.cached_tokens))
             self._running.append(seq)
 
     def _step_seconds(self) -> float:

@@ -38,6 +38,9 @@ class ChunkLogEntry:
     status: int = 200  # the HTTP status sent
     client_gone: bool = False  # the client disconnected before the response ended
     t_done_ns: int | None = None
+    cached_tokens: int | None = None  # prompt tokens found in the prefix cache
+    block_hashes: list[str] | None = None  # chained hashes of the prompt's first 16-token blocks
+    reasoning_tokens: int = 0  # of completion_tokens, those sent as reasoning
 
 
 _FIELDS = tuple(f.name for f in fields(ChunkLogEntry))

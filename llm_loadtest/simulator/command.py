@@ -37,6 +37,16 @@ def add_options(parser: argparse.ArgumentParser) -> None:
         help="openai (/v1, vLLM-like, default) or triton (Triton's generate extension under /v2)",
     )
     server.add_argument("--triton-cumulative", action="store_true", help="with --api triton: stream the text so far, not deltas")
+    server.add_argument(
+        "--reasoning-tokens",
+        type=int,
+        default=0,
+        metavar="K",
+        help="a reasoning model: the first K tokens of each chat answer stream as reasoning_content (default 0)",
+    )
+    server.add_argument(
+        "--no-prefix-cache", action="store_true", help="no prefix cache (by default cached prompt blocks of 16 tokens skip prefill)"
+    )
     server.add_argument("--triton-not-ready", action="store_true", help="with --api triton: the model's ready endpoint answers 400")
 
     timing = parser.add_argument_group("timing model")
@@ -106,6 +116,8 @@ def options_from_args(args: argparse.Namespace) -> SimOptions:
             api=args.api,
             triton_cumulative=args.triton_cumulative,
             triton_not_ready=args.triton_not_ready,
+            reasoning_tokens=args.reasoning_tokens,
+            no_prefix_cache=args.no_prefix_cache,
         )
     except OptionsError as exc:
         raise ConfigError(str(exc)) from None

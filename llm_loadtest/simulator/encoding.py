@@ -37,6 +37,7 @@ class StreamEncoder:
             self._before = b"data: " + head + b',"choices":[{"index":0,"delta":{"content":'
             self._after = b'},"logprobs":null,"finish_reason":null}]}\n\n'
             self._after_last = b'},"logprobs":null,"finish_reason":"length"}]}\n\n'
+            self._before_reasoning = b"data: " + head + b',"choices":[{"index":0,"delta":{"reasoning_content":'
             self.role_event = (
                 b"data: " + head + b',"choices":[{"index":0,"delta":{"role":"assistant"},"logprobs":null,"finish_reason":null}]}\n\n'
             )
@@ -44,10 +45,12 @@ class StreamEncoder:
             self._before = b"data: " + head + b',"choices":[{"index":0,"text":'
             self._after = b',"logprobs":null,"finish_reason":null,"stop_reason":null}]}\n\n'
             self._after_last = b',"logprobs":null,"finish_reason":"length","stop_reason":null}]}\n\n'
+            self._before_reasoning = self._before  # completions have no reasoning field: it is text
             self.role_event = b""
 
-    def content_event(self, words: list[int], last: bool) -> bytes:
-        return self._before + json_body_of(words) + (self._after_last if last else self._after)
+    def content_event(self, words: list[int], last: bool, *, reasoning: bool = False) -> bytes:
+        before = self._before_reasoning if reasoning else self._before
+        return before + json_body_of(words) + (self._after_last if last else self._after)
 
     def usage_event(self, prompt_tokens: int, completion_tokens: int) -> bytes:
         body = {**self._head, "choices": [], "usage": usage(prompt_tokens, completion_tokens)}
@@ -62,12 +65,16 @@ def full_response(
     words: list[int],
     prompt_tokens: int,
     with_usage: bool,
+    reasoning_tokens: int = 0,
 ) -> dict[str, Any]:
     text = text_of(words)
     if endpoint == "chat":
+        message: dict[str, Any] = {"role": "assistant", "content": text_of(words[reasoning_tokens:])}
+        if reasoning_tokens:
+            message["reasoning_content"] = text_of(words[:reasoning_tokens])
         choice: dict[str, Any] = {
             "index": 0,
-            "message": {"role": "assistant", "content": text},
+            "message": message,
             "logprobs": None,
             "finish_reason": "length",
         }

@@ -30,9 +30,18 @@ class SimMetrics:
             model, "length"
         )
         scheduler.on_tokens = self._generation_tokens.inc
+        # in tokens, as vLLM counts them; telemetry's hit rate is Δhits / Δqueries
+        self._prefix_queries = Counter("vllm:prefix_cache_queries", "Prompt tokens looked up.", labels, registry=self.registry).labels(
+            model
+        )
+        self._prefix_hits = Counter("vllm:prefix_cache_hits", "Prompt tokens found cached.", labels, registry=self.registry).labels(model)
 
     def count_prompt(self, tokens: int) -> None:
         self._prompt_tokens.inc(tokens)
+
+    def count_prefix_lookup(self, queried: int, hits: int) -> None:
+        self._prefix_queries.inc(queried)
+        self._prefix_hits.inc(hits)
 
     def count_success(self) -> None:
         self._requests.inc()

@@ -73,7 +73,9 @@ async def _parse(endpoint: Endpoint, request: web.Request, state: SimState, entr
     entry.prompt_tokens = req.prompt_tokens  # logged even when refused for its stream_options
     if options.reject_stream_options and req.has_stream_options:
         raise bad_request("Unrecognized request argument supplied: stream_options")
-    return _Reply(req, entry.request_id, state)
+    # a reasoning model thinks first: its first K tokens are reasoning, on the chat endpoint
+    entry.reasoning_tokens = min(options.reasoning_tokens, req.max_tokens) if endpoint == "chat" else 0
+    return _Reply(req, entry.request_id, state, entry.reasoning_tokens)
 
 
 class _Reply:
@@ -82,8 +84,10 @@ class _Reply:
     # as vLLM reports an engine error in a stream: an error event, then [DONE]
     error_event = _ERROR_EVENT + DONE
 
-    def __init__(self, req: GenRequest, request_id: str, state: SimState):
+    def __init__(self, req: GenRequest, request_id: str, state: SimState, reasoning_tokens: int = 0):
         self.prompt_tokens = req.prompt_tokens
+        self.prompt_ids = req.prompt_ids
+        self._reasoning_tokens = reasoning_tokens
         self.max_tokens = req.max_tokens
         self.stream = req.stream
         self._req = req
@@ -97,7 +101,8 @@ class _Reply:
         return StreamEncoder(self._req.endpoint, self._completion_id, self._created, self._req.model)
 
     def content_event(self, words: list[int], start: int, end: int) -> bytes:
-        data = self._events.content_event(words[start:end], last=end >= self.max_tokens)
+        # a chunk that begins among the reasoning tokens is reasoning (one token a chunk by default)
+        data = self._events.content_event(words[start:end], last=end >= self.max_tokens, reasoning=start < self._reasoning_tokens)
         # the role goes with the first content event (the only one from 0: a chunk has 1+ tokens),
         # as vLLM sends it; empty for completions
         return self._events.role_event + data if start == 0 else data
@@ -109,7 +114,9 @@ class _Reply:
 
     def whole_body(self, words: list[int]) -> dict[str, Any]:
         req = self._req
-        return full_response(req.endpoint, self._completion_id, self._created, req.model, words, req.prompt_tokens, self._with_usage)
+        return full_response(
+            req.endpoint, self._completion_id, self._created, req.model, words, req.prompt_tokens, self._with_usage, self._reasoning_tokens
+        )
 
     def shutting_down(self) -> web.Response:
         # raised: aiohttp answers it as plain text (returning an HTTPException is deprecated)

@@ -44,11 +44,16 @@ class SimOptions:
     api: str = "openai"
     triton_cumulative: bool = False
     triton_not_ready: bool = False
+    # a reasoning model: the first K tokens of each chat answer come as `reasoning_content`
+    reasoning_tokens: int = 0
+    no_prefix_cache: bool = False
 
     def __post_init__(self) -> None:
         for name in ("ttft_ms", "prefill_us_per_token", "itl_ms", "step_us_per_seq", "stall_s"):
             if getattr(self, name) < 0:
                 raise OptionsError(f"--{_flag(name)} must be 0 or more")
+        if self.reasoning_tokens < 0:
+            raise OptionsError("--reasoning-tokens must be 0 or more")
         for name in ("max_seqs", "tokens_per_chunk", "max_model_len"):
             if getattr(self, name) < 1:
                 raise OptionsError(f"--{_flag(name)} must be a positive integer")

@@ -50,6 +50,7 @@ class GenRequest:
     stream: bool
     include_usage: bool
     has_stream_options: bool
+    prompt_ids: list[int]  # the prompt's tokens, for the prefix cache
 
 
 async def read_json(request: web.Request) -> dict[str, Any]:
@@ -88,14 +89,14 @@ def chat_prompt_text(messages: Any) -> str:
     return "".join(parts)
 
 
-def completion_prompt_tokens(prompt: Any, tokenizer: Tokenizer) -> int:
+def completion_prompt_ids(prompt: Any, tokenizer: Tokenizer) -> list[int]:
     """A string, a list of token ids, or a one-element list of either (no batched prompts)."""
     if isinstance(prompt, list) and len(prompt) == 1 and isinstance(prompt[0], (str, list)):
         prompt = prompt[0]
     if isinstance(prompt, str):
-        return tokenizer.count(prompt)
+        return tokenizer.encode(prompt)
     if isinstance(prompt, list) and all(isinstance(t, int) and not isinstance(t, bool) for t in prompt):
-        return len(prompt)
+        return prompt
     raise bad_request("`prompt` must be a string or a list of token ids (one prompt per request)")
 
 
@@ -113,14 +114,15 @@ def parse_generation(body: dict[str, Any], endpoint: Endpoint, model: str, token
     if requested_model != model:
         raise model_not_found(str(requested_model))
     if endpoint == "chat":
-        prompt_tokens = tokenizer.count(chat_prompt_text(body.get("messages")))
+        prompt_ids = tokenizer.encode(chat_prompt_text(body.get("messages")))
         max_tokens = _positive_int(body, "max_completion_tokens") or _positive_int(body, "max_tokens")
     else:
         if "prompt" not in body:
             raise bad_request("`prompt` is required")
-        prompt_tokens = completion_prompt_tokens(body["prompt"], tokenizer)
+        prompt_ids = completion_prompt_ids(body["prompt"], tokenizer)
         max_tokens = _positive_int(body, "max_tokens")
     max_tokens = max_tokens or DEFAULT_MAX_TOKENS
+    prompt_tokens = len(prompt_ids)
     if prompt_tokens + max_tokens > max_model_len:
         raise bad_request(
             f"This model's maximum context length is {max_model_len} tokens. However, you requested "
@@ -144,4 +146,5 @@ def parse_generation(body: dict[str, Any], endpoint: Endpoint, model: str, token
         stream=stream,
         include_usage=include_usage,
         has_stream_options=stream_options is not None,
+        prompt_ids=prompt_ids,
     )

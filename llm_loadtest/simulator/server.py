@@ -16,6 +16,7 @@ from llm_loadtest.simulator.chunklog import ChunkLog
 from llm_loadtest.simulator.metrics import SimMetrics
 from llm_loadtest.simulator.openai_api import add_routes
 from llm_loadtest.simulator.options import SimOptions
+from llm_loadtest.simulator.prefix_cache import PrefixCache
 from llm_loadtest.simulator.serving import LISTENER, STATE, SimState, strict_request_id
 from llm_loadtest.tokens.tokenizer import get_tokenizer
 from llm_loadtest.transport.server import StampingListener
@@ -52,6 +53,7 @@ def _lifecycle(options: SimOptions) -> Callable[[web.Application], AsyncIterator
             scheduler=scheduler,
             metrics=SimMetrics(options.model, scheduler),
             chunk_log=chunk_log,
+            prefix_cache=None if options.no_prefix_cache else PrefixCache(),
         )
         scheduler.start()
         yield

@@ -25,6 +25,7 @@ from llm_loadtest.simulator.chunklog import ChunkLog, ChunkLogEntry
 from llm_loadtest.simulator.faults import Fault, draw_fault, fault_point, request_rng
 from llm_loadtest.simulator.metrics import SimMetrics
 from llm_loadtest.simulator.options import SimOptions
+from llm_loadtest.simulator.prefix_cache import LOGGED_BLOCKS, PrefixCache
 from llm_loadtest.simulator.words import pick_words
 from llm_loadtest.tokens.tokenizer import Tokenizer
 from llm_loadtest.transport.server import StampingListener
@@ -46,6 +47,7 @@ class SimState:
     started: int = field(default_factory=lambda: int(time.time()))
     # the arrival number of each generation request: with the seed, it fixes its randomness
     arrivals: itertools.count = field(default_factory=itertools.count)
+    prefix_cache: PrefixCache | None = field(default_factory=PrefixCache)
 
 
 STATE = web.AppKey("sim_state", SimState)
@@ -74,6 +76,7 @@ class Reply(Protocol):
     max_tokens: int
     stream: bool
     error_event: bytes  # the error_event fault's bytes, the stream's last
+    prompt_ids: list[int] | None  # the prompt's tokens when known (for the prefix cache)
 
     def content_event(self, words: list[int], start: int, end: int) -> bytes:
         """The stream event carrying tokens start..end of `words`."""
@@ -159,6 +162,7 @@ async def handle_generation(
             # the request is read whole now: its connection's latest read carried its last bytes
             entry.t_recv_ns = request_arrival_ns(request) or t_handler_ns
         entry.prompt_tokens = reply.prompt_tokens
+        cached = _look_up_prefix(state, reply, entry)
         fault = draw_fault(rng, options, reply.stream)
         entry.fault = fault.value if fault is not None else None
         if fault is not None and fault in fault_errors:
@@ -169,16 +173,31 @@ async def handle_generation(
         words = pick_words(rng, reply.max_tokens)
         state.metrics.count_prompt(reply.prompt_tokens)
         if reply.stream:
-            return await _stream(request, state, reply, words, fault, entry)
-        return await _whole(request, state, reply, words, entry)
+            return await _stream(request, state, reply, words, fault, entry, cached)
+        return await _whole(request, state, reply, words, entry, cached)
     finally:
         entry.t_done_ns = time.perf_counter_ns()
         if state.chunk_log is not None:
             state.chunk_log.write(entry)
 
 
-async def _whole(request: web.Request, state: SimState, reply: Reply, words: list[int], entry: ChunkLogEntry) -> web.StreamResponse:
-    seq = Sequence(prompt_tokens=reply.prompt_tokens, max_tokens=reply.max_tokens)
+def _look_up_prefix(state: SimState, reply: Reply, entry: ChunkLogEntry) -> int:
+    """Prompt tokens the prefix cache holds already (they cost no prefill); logged with the
+    prompt's first block hashes."""
+    ids = getattr(reply, "prompt_ids", None)
+    if state.prefix_cache is None or ids is None:
+        return 0
+    cached, hashes = state.prefix_cache.lookup(ids)
+    entry.cached_tokens = cached
+    entry.block_hashes = hashes[:LOGGED_BLOCKS]
+    state.metrics.count_prefix_lookup(len(ids), cached)
+    return cached
+
+
+async def _whole(
+    request: web.Request, state: SimState, reply: Reply, words: list[int], entry: ChunkLogEntry, cached: int
+) -> web.StreamResponse:
+    seq = Sequence(prompt_tokens=reply.prompt_tokens, max_tokens=reply.max_tokens, cached_tokens=cached)
     with _batched(state, seq, entry):
         received = 0
         while received < reply.max_tokens:
@@ -200,11 +219,11 @@ async def _whole(request: web.Request, state: SimState, reply: Reply, words: lis
 
 
 async def _stream(
-    request: web.Request, state: SimState, reply: Reply, words: list[int], fault: Fault | None, entry: ChunkLogEntry
+    request: web.Request, state: SimState, reply: Reply, words: list[int], fault: Fault | None, entry: ChunkLogEntry, cached: int
 ) -> web.StreamResponse:
     point = fault_point(fault, reply.max_tokens)
     stall_after = point.after_tokens if point is not None and point.fault is Fault.STALL else None
-    seq = Sequence(prompt_tokens=reply.prompt_tokens, max_tokens=reply.max_tokens, stall_after=stall_after)
+    seq = Sequence(prompt_tokens=reply.prompt_tokens, max_tokens=reply.max_tokens, cached_tokens=cached, stall_after=stall_after)
     response = web.StreamResponse(headers={**SSE_HEADERS, "X-Request-Id": entry.request_id})
     await response.prepare(request)
     sent = 0

@@ -185,6 +185,8 @@ class _Reply:
     # Triton: the status (200) went with the first event; the error comes in one
     error_event = ERROR_EVENT
 
+    prompt_ids = None  # no prefix cache in Triton mode
+
     def __init__(self, prompt_tokens: int, max_tokens: int, stream: bool, options: SimOptions):
         self.prompt_tokens = prompt_tokens
         self.max_tokens = max_tokens
