@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import time
 
-from test_tui_support import tui_env  # noqa: F401
 from textual.widgets import Input, Select
 
 from llm_loadtest.adapters.registry import adapter_choices
@@ -22,7 +21,7 @@ async def wait_for(pilot, condition, what: str, timeout: float = 15.0) -> None:
         await pilot.pause(0.05)
 
 
-async def test_the_form_lists_and_checks_a_triton_server_through_its_adapter(tui_env, simulator):  # noqa: F811
+async def test_the_form_lists_and_checks_a_triton_server_through_its_adapter(tui_env, simulator):
     sim = simulator(api="triton", model="ensemble", ttft_ms=1, itl_ms=1)
     app = LoadTestApp(db=str(tui_env / "runs.db"))
     async with app.run_test(size=(100, 32)) as pilot:
