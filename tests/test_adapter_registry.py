@@ -15,6 +15,7 @@ from llm_loadtest.cli import main
 from llm_loadtest.engine.benchmark import RunStartError
 from llm_loadtest.model.config import RunConfig
 from llm_loadtest.model.errors import ConfigError
+from llm_loadtest.model.results import TokenSourceInfo
 
 
 def test_every_registered_adapter_carries_what_the_program_asks_of_it():
@@ -137,3 +138,12 @@ def test_a_server_url_without_a_host_gets_a_clear_line(capsys, server, fragment)
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and fragment in err
     assert "'http:'" not in err or server == "http:"  # the URL as given, not cut
+
+
+def test_the_tokenizer_warning_names_the_figures_tiktoken_counted():
+    config = RunConfig(server="http://h", model="m")
+    output_by_server = registry.tokenizer_warning(config, TokenSourceInfo(output="server_tokenize", input="tokenizer"))
+    assert output_by_server.startswith("input token counts come from tiktoken:cl100k_base")
+    assert "no tokenize endpoint" not in output_by_server
+    both = registry.tokenizer_warning(config, TokenSourceInfo(output="tokenizer", input="tokenizer"))
+    assert both.startswith("output and input token counts") and "no tokenize endpoint of it answered" in both

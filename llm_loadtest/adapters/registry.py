@@ -67,15 +67,18 @@ def metrics_url(config: RunConfig) -> str:
 def tokenizer_warning(config: RunConfig, token_source: TokenSourceInfo) -> str | None:
     """A warning for the result when tiktoken counted some tokens: it is no model's own.
 
-    When the server counted both (its usage, or its tokenize endpoint), the local tokenizer
-    only shaped the prompts and no warning is due.
+    Only for the figures it counted: when the server counted both (its usage, or its tokenize
+    endpoint), the local tokenizer only shaped the prompts and no warning is due.
     """
     if not config.tokenizer.startswith("tiktoken:"):
         return None
-    if {token_source.output, token_source.input} <= {"server", "server_tokenize", None}:
+    counted = [
+        what for what, source in (("output", token_source.output), ("input", token_source.input)) if source in ("tokenizer", "mixed")
+    ]
+    if not counted:
         return None
+    why = "the server sent no usage" + (" and no tokenize endpoint of it answered" if "output" in counted else "")
     return (
-        f"token counts come from {config.tokenizer}, not the model's own tokenizer (the server sent no usage and "
-        "no tokenize endpoint answered): give --tokenizer PATH (the model's Hugging Face tokenizer.json or "
-        "folder) for exact token counts and prompt lengths"
+        f"{' and '.join(counted)} token counts come from {config.tokenizer}, not the model's own tokenizer ({why}): "
+        "give --tokenizer PATH (the model's Hugging Face tokenizer.json or folder) for exact token counts and prompt lengths"
     )
