@@ -45,7 +45,7 @@ async def test_find_capacity_from_the_form_runs_live_and_headlines_the_answer(si
         app = LoadTestApp(store=store, initial_config=config, controller_factory=in_process)
         async with app.run_test(size=(80, 24)) as pilot:
             await pilot.pause()
-            await pilot.press("ctrl+k")
+            await pilot.press("ctrl+f")
             await wait_for(pilot, lambda: isinstance(app.screen, CapacityDialog), 10, "the question")
             dialog = app.screen
             for key, value in (("slo", "tpot:155"), ("peak", "40"), ("requests", "8"), ("seconds", "0.5")):
@@ -83,7 +83,7 @@ async def test_the_question_refuses_a_missing_slo_in_one_line(tui_env):
     app = LoadTestApp(db="sqlite://", initial_config=RunConfig(server="http://127.0.0.1:9", model="m"))
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
-        await pilot.press("ctrl+k")
+        await pilot.press("ctrl+f")
         await wait_for(pilot, lambda: isinstance(app.screen, CapacityDialog), 10, "the question")
         app.screen.query_one("#cap-slo", Input).value = ""
         app.screen.query_one("#cap-peak", Input).focus()

@@ -91,7 +91,7 @@ class NewBenchmarkScreen(Screen):
         Binding("ctrl+t", "test_connection", "Test connection", priority=True),
         Binding("ctrl+l", "fill_models", "List models", priority=True),
         Binding("ctrl+o", "save_preset", "Save as preset", priority=True),
-        Binding("ctrl+k", "find_capacity", "Find capacity", priority=True),
+        Binding("ctrl+f", "find_capacity", "Capacity", priority=True),
     ]
 
     def __init__(self, initial: RunConfig | None = None) -> None:
