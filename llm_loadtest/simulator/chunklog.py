@@ -6,6 +6,7 @@ values, CLOCK_MONOTONIC on Linux and so comparable with a client process's own.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -41,9 +42,18 @@ class ChunkLogEntry:
     cached_tokens: int | None = None  # prompt tokens found in the prefix cache
     block_hashes: list[str] | None = None  # chained hashes of the prompt's first 16-token blocks
     reasoning_tokens: int = 0  # of completion_tokens, those sent as reasoning
+    # chat requests: [role, text_hash(content)] of each message; and the hash of the answer's
+    # content (reasoning left out), so a test can see a later turn carry this answer
+    message_hashes: list[list[str]] | None = None
+    answer_hash: str | None = None
 
 
 _FIELDS = tuple(f.name for f in fields(ChunkLogEntry))
+
+
+def text_hash(text: str) -> str:
+    """A short digest of a text, as the chunk log writes message and answer hashes."""
+    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
 
 
 class ChunkLog:

@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
-from llm_loadtest.simulator.chunklog import ChunkLogEntry
+from llm_loadtest.simulator.chunklog import ChunkLogEntry, text_hash
 from llm_loadtest.simulator.encoding import DONE, StreamEncoder, full_response
 from llm_loadtest.simulator.faults import Fault
 from llm_loadtest.simulator.options import SimOptions
@@ -17,6 +17,7 @@ from llm_loadtest.simulator.protocol import (
     Endpoint,
     GenRequest,
     bad_request,
+    chat_prompt_text,
     parse_generation,
     read_json,
 )
@@ -71,6 +72,8 @@ async def _parse(endpoint: Endpoint, request: web.Request, state: SimState, entr
     entry.stream = body.get("stream") is True
     req = parse_generation(body, endpoint, options.model, state.tokenizer, options.max_model_len)
     entry.prompt_tokens = req.prompt_tokens  # logged even when refused for its stream_options
+    if endpoint == "chat" and state.chunk_log is not None:
+        entry.message_hashes = [[str(m.get("role")), text_hash(chat_prompt_text([m]))] for m in body["messages"]]
     if options.reject_stream_options and req.has_stream_options:
         raise bad_request("Unrecognized request argument supplied: stream_options")
     # a reasoning model thinks first: its first K tokens are reasoning, on the chat endpoint

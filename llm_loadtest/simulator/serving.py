@@ -21,12 +21,12 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from llm_loadtest.simulator.batching import SHUTDOWN, BatchScheduler, Sequence
-from llm_loadtest.simulator.chunklog import ChunkLog, ChunkLogEntry
+from llm_loadtest.simulator.chunklog import ChunkLog, ChunkLogEntry, text_hash
 from llm_loadtest.simulator.faults import Fault, draw_fault, fault_point, request_rng
 from llm_loadtest.simulator.metrics import SimMetrics
 from llm_loadtest.simulator.options import SimOptions
 from llm_loadtest.simulator.prefix_cache import LOGGED_BLOCKS, PrefixCache
-from llm_loadtest.simulator.words import pick_words
+from llm_loadtest.simulator.words import pick_words, text_of
 from llm_loadtest.tokens.tokenizer import Tokenizer
 from llm_loadtest.transport.server import StampingListener
 
@@ -171,6 +171,8 @@ async def handle_generation(
             return error.response()
         # drawn after the fault whatever the API: with a seed, the same words for the same arrival
         words = pick_words(rng, reply.max_tokens)
+        if state.chunk_log is not None:  # what the answer's content will be, for the log
+            entry.answer_hash = text_hash(text_of(words[entry.reasoning_tokens :]))
         state.metrics.count_prompt(reply.prompt_tokens)
         if reply.stream:
             return await _stream(request, state, reply, words, fault, entry, cached)

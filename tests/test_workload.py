@@ -1,0 +1,287 @@
+"""Workloads against the simulator over real HTTP on 127.0.0.1: datasets, length distributions,
+shared prefixes, multi-turn chats, trace replay and reasoning models, each checked with the
+simulator's own log of what it received and sent."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import numpy as np
+import pytest
+from engine_helpers import run_benchmark
+
+from llm_loadtest.cli import main
+from llm_loadtest.engine.requests import LengthDraws
+from llm_loadtest.model.config import RunConfig
+from llm_loadtest.model.errors import ConfigError
+from llm_loadtest.model.workload import parse_length
+from llm_loadtest.simulator.prefix_cache import BLOCK_TOKENS
+from llm_loadtest.tokens.tokenizer import get_tokenizer
+
+TOKENIZER = get_tokenizer("tiktoken:cl100k_base")
+
+JSONL_PROMPTS = [
+    {"prompt": "Tell me about rivers and the sea.", "output_len": 7},
+    {"prompt": "What is the capital of France?", "output_len": 9},
+    {"messages": [{"role": "system", "content": "You are terse. "}, {"role": "user", "content": "Name three colours."}], "output_len": 5},
+]
+SHAREGPT = [
+    {"conversations": [{"from": "human", "value": "Why is the sky blue?"}, {"from": "gpt", "value": "Rayleigh scattering."}]},
+    {"conversations": [{"from": "system", "value": "Be brief. "}, {"from": "human", "value": "Count to five."}]},
+]
+TEXT_PROMPTS = ["Write a haiku about autumn.", "Explain recursion to a child.", "List four prime numbers."]
+
+
+def _write(path, rows) -> str:
+    path.write_text(rows if isinstance(rows, str) else "\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    return str(path)
+
+
+def _sent_text(item: dict) -> str:
+    """What the engine sends for a dataset item, joined as the simulator counts a chat prompt."""
+    if "prompt" in item:
+        return item["prompt"]
+    if "messages" in item:
+        return "".join(m["content"] for m in item["messages"] if m["role"] in ("system", "user"))
+    turns = item["conversations"]
+    system = "".join(m["value"] for m in turns if m["from"] == "system")
+    return system + next(m["value"] for m in turns if m["from"] == "human")
+
+
+@pytest.mark.parametrize("layout", ["jsonl", "sharegpt", "text"])
+async def test_each_dataset_layout_is_sent_as_written(simulator, tmp_path, layout):
+    if layout == "jsonl":
+        items, path = JSONL_PROMPTS, _write(tmp_path / "d.jsonl", JSONL_PROMPTS)
+    elif layout == "sharegpt":
+        items, path = SHAREGPT, str(tmp_path / "d.json")
+        (tmp_path / "d.json").write_text(json.dumps(SHAREGPT), encoding="utf-8")
+    else:
+        items, path = [{"prompt": p} for p in TEXT_PROMPTS], _write(tmp_path / "d.txt", "\n\n".join(TEXT_PROMPTS))
+    sim = simulator(ttft_ms=1, itl_ms=1)
+    run = await run_benchmark(sim.url, num_prompts=len(items), output_len=4, workload={"dataset": path})
+    log = sim.read_chunk_log()
+    records = run.records[0]
+    assert all(r.ok for r in records)
+    # a seeded sample without repeats: each item once, every token count the server's own
+    expected = sorted(TOKENIZER.count(_sent_text(item)) for item in items)
+    assert sorted(log[r.request_id]["prompt_tokens"] for r in records) == expected
+    assert all(r.input_tokens == log[r.request_id]["prompt_tokens"] for r in records)
+    # output_len from the file where it gives one; ShareGPT's reply length otherwise is not used
+    wanted = sorted(item.get("output_len", 4) for item in items)
+    assert sorted(log[r.request_id]["completion_tokens"] for r in records) == wanted
+    assert sorted(r.output_len_requested for r in records) == wanted
+
+
+async def test_dataset_filters_and_seeded_sampling(simulator, tmp_path):
+    rows = [{"prompt": " word" * n} for n in (3, 10, 20, 40, 80)]
+    path = _write(tmp_path / "d.jsonl", rows)
+    sim = simulator(ttft_ms=1, itl_ms=1)
+    run = await run_benchmark(
+        sim.url, num_prompts=6, output_len=2, seed=5, workload={"dataset": path, "dataset_min_input": 10, "dataset_max_input": 40}
+    )
+    log = sim.read_chunk_log()
+    counts = [log[r.request_id]["prompt_tokens"] for r in run.records[0]]
+    assert set(counts) == {10, 20, 40} and sorted(counts) == [10, 10, 20, 20, 40, 40]  # two passes, each item once a pass
+    again = await run_benchmark(
+        sim.url, num_prompts=6, output_len=2, seed=5, workload={"dataset": path, "dataset_min_input": 10, "dataset_max_input": 40}
+    )
+    log = sim.read_chunk_log()
+    assert [log[r.request_id]["prompt_tokens"] for r in again.records[0]] == counts
+
+
+@pytest.mark.parametrize(
+    "name, content, fragment",
+    [
+        ("d.jsonl", '{"prompt": "a"}\n{"prompt": "b"\n', "d.jsonl line 2: not valid JSON"),
+        ("d.jsonl", '{"prompt": "a"}\n\n{"text": "b"}\n', "d.jsonl line 3: needs `prompt`"),
+        ("d.jsonl", '{"prompt": "a", "output_len": -1}\n', "d.jsonl line 1: `output_len` must be a positive integer"),
+        ("d.jsonl", '{"messages": [{"role": "robot", "content": "x"}]}\n', "d.jsonl line 1: message 1 has `role` 'robot'"),
+        ("d.json", '[{"conversations": [{"from": "gpt", "value": "hi"}]}]', "d.json item 1: no user message"),
+        ("d.jsonl", "", "no prompt in the file"),
+    ],
+)
+def test_a_bad_dataset_gets_one_line_naming_the_line_and_exit_2(tmp_path, capsys, name, content, fragment):
+    path = tmp_path / name
+    path.write_text(content, encoding="utf-8")
+    code = main(["run", "--headless", "-s", "http://127.0.0.1:9", "-m", "x", "--no-save", "--dataset", str(path)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert len(err.splitlines()) == 1 and fragment in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--dataset", "/nonexistent/d.jsonl"], "cannot read it"),
+        (["--input-len", "normal:100"], "--input-len takes"),
+        (["--output-len", "uniform:9:3"], "LOW <= HIGH"),
+        (["--turns", "0"], "--turns"),
+        (["--prefix-groups", "2"], "--shared-prefix"),
+        (["--turns", "2", "--request-rate", "5"], "--concurrency"),
+        (["--trace-speed", "0"], "--trace-speed"),
+    ],
+)
+def test_bad_workload_flags_get_one_line_and_exit_2(capsys, args, fragment):
+    code = main(["run", "--headless", "-s", "http://127.0.0.1:9", "-m", "x", "--no-save", *args])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and fragment in err, err
+
+
+def test_a_bad_trace_line_is_named(tmp_path, capsys):
+    path = _write(tmp_path / "t.jsonl", [{"timestamp": 0, "input_length": 10}, {"input_length": 5}])
+    code = main(["run", "--headless", "-s", "http://127.0.0.1:9", "-m", "x", "--no-save", "--trace", path])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "t.jsonl line 2: needs `timestamp`" in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "spec, mean, std, low, high",
+    [("normal:300:40", 300, 40, 180, 420), ("uniform:50:150", 100, np.sqrt((101**2 - 1) / 12), 50, 150), ("64", 64, 0, 64, 64)],
+)
+def test_length_draws_follow_their_parameters_within_their_clip(spec, mean, std, low, high):
+    draws = LengthDraws(parse_length(spec, "--input-len"), seed=7, name="input")
+    values = np.array([draws(i) for i in range(20_000)])
+    assert values.min() >= low and values.max() <= high
+    assert abs(values.mean() - mean) < 0.02 * mean
+    assert abs(values.std() - std) < 0.05 * std + 1e-9
+    # seeded: the same seed and name give the same lengths, another seed others
+    assert [draws(i) for i in range(50)] == [LengthDraws(parse_length(spec, "x"), 7, "input")(i) for i in range(50)]
+    if std:
+        assert [draws(i) for i in range(50)] != [LengthDraws(parse_length(spec, "x"), 8, "input")(i) for i in range(50)]
+
+
+def test_length_specs_and_the_config():
+    config = RunConfig(server="http://h", model="m", input_len="normal:300:40", output_len="uniform:10:20")
+    assert (config.input_len, config.output_len) == (300, 15)
+    assert config.workload.input_len == "normal:300:40" and config.workload.output_len == "uniform:10:20"
+    assert RunConfig.model_validate(config.model_dump(mode="json")) == config
+    assert RunConfig(server="http://h", model="m").workload.input_len == "fixed:256"
+    with pytest.raises(ConfigError):
+        parse_length("normal:-5:2", "--input-len")
+
+
+async def test_drawn_lengths_are_what_the_server_was_asked_for(simulator):
+    sim = simulator(ttft_ms=1, itl_ms=0)
+    run = await run_benchmark(sim.url, concurrency=[4], num_prompts=40, input_len="uniform:40:120", output_len="normal:12:4", seed=3)
+    log = sim.read_chunk_log()
+    records = run.records[0]
+    assert all(r.ok for r in records)
+    inputs = [r.input_len_requested for r in records]
+    outputs = [r.output_len_requested for r in records]
+    assert len(set(inputs)) > 10 and all(40 <= n <= 120 for n in inputs)
+    assert len(set(outputs)) > 3 and all(1 <= n <= 24 for n in outputs)
+    for r in records:  # synthetic prompts are cut to exactly the drawn length
+        assert log[r.request_id]["prompt_tokens"] == r.input_len_requested
+        assert log[r.request_id]["completion_tokens"] == r.output_len_requested
+    level = run.result.levels[0]
+    assert level.input_len_drawn.mean == pytest.approx(np.mean(inputs))
+    assert level.output_len_drawn.max == max(outputs)
+
+
+async def test_shared_prefix_requests_share_their_first_tokens_and_hit_the_cache(simulator):
+    prefix, groups = 64, 3
+    sim = simulator(ttft_ms=1, itl_ms=0)
+    run = await run_benchmark(
+        sim.url, concurrency=[1], num_prompts=12, input_len=48, output_len=2, workload={"shared_prefix": prefix, "prefix_groups": groups}
+    )
+    log = sim.read_chunk_log()
+    records = run.records[0]
+    shared_blocks = prefix // BLOCK_TOKENS
+    by_group: dict[tuple, list[dict]] = {}
+    for r in records:
+        entry = log[r.request_id]
+        assert entry["prompt_tokens"] == prefix + 48 == r.input_tokens
+        by_group.setdefault(tuple(entry["block_hashes"][:shared_blocks]), []).append(entry)
+    # three groups of four, each sharing its first 64 tokens and nothing after them
+    assert sorted(len(v) for v in by_group.values()) == [4] * groups
+    for entries in by_group.values():
+        assert len({tuple(e["block_hashes"][shared_blocks:]) for e in entries}) == len(entries)
+        # the first of a group prefilled everything; the others found the prefix cached
+        assert [e["cached_tokens"] for e in entries] == [0] + [prefix] * (len(entries) - 1)
+    async with httpx.AsyncClient(base_url=sim.url) as client:
+        text = (await client.get("/metrics")).text
+    hits = sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith("vllm:prefix_cache_hits_total"))
+    assert hits == prefix * (12 - groups)
+
+
+@pytest.mark.parametrize("endpoint", ["chat", "completions"])
+async def test_turns_carry_the_servers_real_answers(simulator, endpoint):
+    sim = simulator(ttft_ms=1, itl_ms=0, reasoning_tokens=2 if endpoint == "chat" else 0)
+    run = await run_benchmark(
+        sim.url, endpoint=endpoint, concurrency=[2], num_prompts=12, input_len=20, output_len=6, workload={"turns": 3}
+    )
+    log = sim.read_chunk_log()
+    records = run.records[0]
+    assert sorted(r.turn for r in records) == [1] * 4 + [2] * 4 + [3] * 4
+    level = run.result.levels[0]
+    assert [t.turn for t in level.turns] == [1, 2, 3] and all(t.requests == 4 for t in level.turns)
+    assert level.turns[0].input_tokens_mean < level.turns[1].input_tokens_mean < level.turns[2].input_tokens_mean
+    if endpoint == "completions":
+        # the whole conversation goes as one prompt, longer by each answer and question
+        assert all(log[r.request_id]["prompt_tokens"] == r.input_tokens for r in records)
+        return
+    answers = {tuple(map(tuple, log[r.request_id]["message_hashes"])): log[r.request_id]["answer_hash"] for r in records}
+    for r in records:
+        messages = log[r.request_id]["message_hashes"]
+        assert [role for role, _ in messages] == ["user", "assistant"] * (r.turn - 1) + ["user"]
+        if r.turn > 1:
+            # the conversation so far is an earlier request's, and its answer (content only,
+            # the reasoning left out) is what the server really answered it
+            before = tuple(map(tuple, messages[: 2 * r.turn - 3]))
+            assert answers[before] == messages[-2][1]
+
+
+async def test_a_trace_is_replayed_at_its_times_with_its_lengths(simulator, tmp_path):
+    entries = [
+        {"timestamp": 1000, "input_length": 600, "output_length": 3, "hash_ids": [1, 2]},
+        {"timestamp": 1100, "input_length": 700, "output_length": 5, "hash_ids": [1, 2]},
+        {"timestamp": 1300, "input_length": 40, "output_length": 2},
+        {"timestamp": 1600, "input_length": 520, "output_length": 4, "hash_ids": [9, 10]},
+    ]
+    path = _write(tmp_path / "t.jsonl", entries)
+    sim = simulator(ttft_ms=1, itl_ms=1)
+    config = RunConfig(server=sim.url, model="auto", warmup=0, workload={"trace": path, "trace_speed": 2.0})
+    from llm_loadtest.engine.workload_files import resolve_config
+
+    resolved = resolve_config(config)
+    assert resolved.num_prompts == 4 and resolved.workload.trace_sha256
+    assert resolved.levels()[0].request_rate == pytest.approx(4 / 0.3, rel=1e-3)
+    run = await run_benchmark(sim.url, num_prompts=4, workload=resolved.workload.model_dump())
+    log = sim.read_chunk_log()
+    records = sorted(run.records[0], key=lambda r: r.t_scheduled_ns)
+    origin = records[0].t_scheduled_ns
+    offsets_ns = [r.t_scheduled_ns - origin for r in records]
+    assert offsets_ns == [0, 50_000_000, 150_000_000, 300_000_000]  # the trace's times, twice as fast
+    delays = []
+    for r, entry in zip(records, entries, strict=True):
+        logged = log[r.request_id]
+        assert logged["prompt_tokens"] == entry["input_length"] and logged["completion_tokens"] == entry["output_length"]
+        # sent when due, late by exactly the scheduling delay reported, and received after it
+        assert r.t_start_ns >= r.t_scheduled_ns and logged["t_recv_ns"] >= r.t_start_ns
+        delays.append((r.t_start_ns - r.t_scheduled_ns) / 1e6)
+    delay = run.result.levels[0].client.scheduling_delay_ms
+    assert delay.max == pytest.approx(max(delays)) and delay.min == pytest.approx(min(delays))
+    # shared hash ids: the same first 512 tokens (32 logged blocks), others not
+    first, second, _, fourth = (log[r.request_id]["block_hashes"] for r in records)
+    assert first[:32] == second[:32] and first[:32] != fourth[:32]
+
+
+async def test_reasoning_and_answer_ttft_against_the_simulators_log(simulator):
+    k = 5
+    sim = simulator(ttft_ms=5, itl_ms=3, reasoning_tokens=k)
+    run = await run_benchmark(sim.url, concurrency=[2], num_prompts=6, input_len=32, output_len=12)
+    log = sim.read_chunk_log()
+    level = run.result.levels[0]
+    for r in run.records[0]:
+        sent = log[r.request_id]["chunk_write_ns"]
+        assert log[r.request_id]["reasoning_tokens"] == k == r.reasoning_tokens == r.reasoning_chunks
+        assert r.output_tokens == 12
+        # the first token of any kind is chunk 0, the first answer token chunk k, as the server sent them
+        assert r.chunk_times_ns[0] >= sent[0] and r.t_first_answer_ns == r.chunk_times_ns[k] >= sent[k]
+        assert r.ttft_answer_ns > r.ttft_ns
+    ttft_answer = np.array([r.ttft_answer_ns for r in run.records[0]]) / 1e6
+    assert level.ttft_answer_ms.p50 == pytest.approx(np.percentile(ttft_answer, 50))
+    assert level.reasoning_tokens.total == 6 * k
+    plain = await run_benchmark(simulator(ttft_ms=1, itl_ms=0).url, num_prompts=2, input_len=16, output_len=3)
+    assert plain.result.levels[0].ttft_answer_ms is None and plain.result.levels[0].reasoning_tokens is None
