@@ -58,6 +58,38 @@ async def test_theme_toggle_is_remembered(filled_store):
         assert again.theme == "textual-light"
 
 
+async def test_a_keymap_in_the_settings_remaps_bindings_by_id(filled_store):
+    settings_path().parent.mkdir(parents=True, exist_ok=True)
+    settings_path().write_text('[keymap]\n"dashboard.history" = "y"\n"result.export" = "x"\n', encoding="utf-8")
+    app = make_app(filled_store)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("h")  # its old key no longer opens history
+        await pilot.pause()
+        assert isinstance(app.screen, DashboardScreen)
+        await pilot.press("y")
+        await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen))
+        app.open_result(RUN_IDS[1])
+        await wait_for(pilot, lambda: isinstance(app.screen, ResultScreen))
+        await pilot.press("x")
+        await wait_for(pilot, lambda: isinstance(app.screen, ExportDialog))
+    # the theme toggle writes the file back without losing the keymap
+    assert 'result.export" = "x"' in settings_path().read_text(encoding="utf-8")
+
+
+def test_every_binding_has_an_id():
+    from textual.binding import Binding
+
+    from llm_loadtest.tui.screens import capacity, compare, dashboard, dialogs, history, live_run, new_benchmark, result_view
+
+    modules = [capacity, compare, dashboard, dialogs, history, live_run, new_benchmark, result_view]
+    ours = [obj for module in modules for obj in vars(module).values() if isinstance(obj, type) and obj.__module__ == module.__name__]
+    owners = [LoadTestApp] + [cls for cls in ours if "BINDINGS" in vars(cls)]
+    bindings = [b for owner in owners for b in vars(owner)["BINDINGS"] if isinstance(b, Binding)]
+    assert len(bindings) > 40 and all(b.id for b in bindings)
+    ids = [b.id for owner in owners for b in vars(owner)["BINDINGS"]]
+    assert len(ids) == len(set(ids))  # one id, one binding: a keymap line moves exactly one
+
+
 async def test_escape_goes_back_and_ctrl_q_quits(filled_store):
     app = make_app(filled_store)
     async with app.run_test(size=SIZE) as pilot:

@@ -56,6 +56,11 @@ def test_settings_round_trip(tmp_path):
     assert UISettings.load(path).theme == LIGHT_THEME
     path.write_text("theme = [", encoding="utf-8")
     assert UISettings.load(path).theme == "textual-dark"
+    path.write_text('theme = "textual-light"\n[keymap]\n"app.quit" = "ctrl+q, ctrl+c"\n"result.export" = 3\n', encoding="utf-8")
+    loaded = UISettings.load(path)
+    assert loaded.keymap == {"app.quit": "ctrl+q,ctrl+c"}  # a value that names no key is left out
+    loaded.save(path)
+    assert UISettings.load(path) == loaded
 
 
 def test_sample_results_store_round_trip(store):

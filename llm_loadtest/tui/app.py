@@ -62,9 +62,9 @@ class LoadTestApp(App[int]):
     VERTICAL_BREAKPOINTS = [(0, "-short"), (32, "-tall")]
 
     BINDINGS = [
-        Binding("escape", "back", "Back", show=False),
-        Binding("f2", "toggle_theme", "Dark/light"),
-        Binding("ctrl+q", "quit", "Quit", priority=True),
+        Binding("escape", "back", "Back", show=False, id="app.back"),
+        Binding("f2", "toggle_theme", "Dark/light", id="app.toggle-theme"),
+        Binding("ctrl+q", "quit", "Quit", priority=True, id="app.quit"),
     ]
 
     def __init__(
@@ -83,6 +83,7 @@ class LoadTestApp(App[int]):
         self._settings_file = settings_file or settings_path()
         self.settings = UISettings.load(self._settings_file)
         super().__init__()
+        self.set_keymap(self.settings.keymap)  # the user's keys for bindings, by binding id
         self._store = store
         self._db = db
         self.initial_config = initial_config

@@ -1,13 +1,21 @@
-"""The app's own remembered choices (only the theme for now), in the XDG config folder.
+"""The app's own remembered choices, in the XDG config folder: the theme and the keymap.
 
 `$XDG_CONFIG_HOME/llm-loadtest/tui.toml`. Never holds a secret. A broken or unwritable file is
 not an error: the app falls back to the defaults and carries on.
+
+Every key binding of the app has an id (`scope.action`: `app.quit`, `result.export`,
+`live.abort`, …); a `[keymap]` table gives some of them other keys, as Textual's
+`App.set_keymap` takes them:
+
+    [keymap]
+    "result.export" = "x"
+    "app.quit" = "ctrl+q,ctrl+c"
 """
 
 from __future__ import annotations
 
 import tomllib
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import platformdirs
@@ -24,6 +32,7 @@ def settings_path() -> Path:
 @dataclass
 class UISettings:
     theme: str = DARK_THEME
+    keymap: dict[str, str] = field(default_factory=dict)  # binding id -> keys, comma-separated
 
     @classmethod
     def load(cls, path: Path | None = None) -> UISettings:
@@ -33,7 +42,14 @@ class UISettings:
         except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
             return cls()
         theme = data.get("theme")
-        return cls(theme=theme if theme in (DARK_THEME, LIGHT_THEME) else DARK_THEME)
+        keymap = data.get("keymap")
+        return cls(
+            theme=theme if theme in (DARK_THEME, LIGHT_THEME) else DARK_THEME,
+            # what is not a binding id naming keys is left out, not an error
+            keymap={k: v.replace(" ", "") for k, v in keymap.items() if isinstance(v, str) and v.strip()}
+            if isinstance(keymap, dict)
+            else {},
+        )
 
     def save(self, path: Path | None = None) -> bool:
         path = path or settings_path()

@@ -37,7 +37,7 @@ def slo_text(slo: GoodputSLO | None) -> str:
 class CapacityDialog(ModalScreen[tuple[SearchTarget, GpuCount | None] | None]):
     """The question: SLOs, the peak in users, the goodput target, and (optionally) the GPUs of one replica."""
 
-    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
+    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel", id="capacity-question.cancel")]
 
     def __init__(self, config: RunConfig) -> None:
         super().__init__()
@@ -111,9 +111,9 @@ class CapacityDialog(ModalScreen[tuple[SearchTarget, GpuCount | None] | None]):
 
 class CapacityScreen(Screen):
     BINDINGS = [
-        Binding("escape", "app.back", "Back"),
-        Binding("s", "stop", "Stop search"),
-        Binding("r", "open_result", "Probes as a run"),
+        Binding("escape", "app.back", "Back", id="capacity.back"),
+        Binding("s", "stop", "Stop search", id="capacity.stop"),
+        Binding("r", "open_result", "Probes as a run", id="capacity.open-result"),
     ]
 
     def __init__(self, config: RunConfig, target: SearchTarget, *, api_key: str | None = None, gpus: GpuCount | None = None) -> None:

@@ -52,13 +52,13 @@ def workload_warning(results: list[RunResult]) -> str:
 
 class CompareScreen(Screen):
     BINDINGS = [
-        Binding("escape", "app.back", "Back"),
-        Binding("space", "mark", "Mark run"),
-        Binding("m", "next_metric", "Latency metric"),
-        Binding("1", "tab(0)", "Runs", show=False),
-        Binding("2", "tab(1)", "Figures", show=False),
-        Binding("3", "tab(2)", "Throughput", show=False),
-        Binding("4", "tab(3)", "Latency", show=False),
+        Binding("escape", "app.back", "Back", id="compare.back"),
+        Binding("space", "mark", "Mark run", id="compare.mark"),
+        Binding("m", "next_metric", "Latency metric", id="compare.next-metric"),
+        Binding("1", "tab(0)", "Runs", show=False, id="compare.tab-runs"),
+        Binding("2", "tab(1)", "Figures", show=False, id="compare.tab-figures"),
+        Binding("3", "tab(2)", "Throughput", show=False, id="compare.tab-throughput"),
+        Binding("4", "tab(3)", "Latency", show=False, id="compare.tab-latency"),
     ]
 
     def __init__(self, run_ids: list[str] | None = None) -> None:

@@ -18,10 +18,10 @@ EMPTY_TEXT = "No runs yet. Press [b]n[/b] to configure a benchmark, or try [b]ll
 
 class DashboardScreen(Screen):
     BINDINGS = [
-        Binding("n", "new", "New benchmark"),
-        Binding("h", "history", "History"),
-        Binding("c", "compare", "Compare"),
-        Binding("r", "refresh", "Refresh", show=False),
+        Binding("n", "new", "New benchmark", id="dashboard.new"),
+        Binding("h", "history", "History", id="dashboard.history"),
+        Binding("c", "compare", "Compare", id="dashboard.compare"),
+        Binding("r", "refresh", "Refresh", show=False, id="dashboard.refresh"),
     ]
 
     def compose(self) -> ComposeResult:

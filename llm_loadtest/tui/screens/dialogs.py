@@ -15,8 +15,8 @@ class ConfirmDialog(ModalScreen[bool]):
     """Yes / no. Enter or y confirms, escape or n cancels."""
 
     BINDINGS = [
-        Binding("escape,n", "dismiss(False)", "No"),
-        Binding("y", "dismiss(True)", "Yes"),
+        Binding("escape,n", "dismiss(False)", "No", id="confirm.no"),
+        Binding("y", "dismiss(True)", "Yes", id="confirm.yes"),
     ]
 
     def __init__(self, question: str, *, yes: str = "Yes", no: str = "No", danger: bool = True) -> None:
@@ -44,7 +44,7 @@ class ConfirmDialog(ModalScreen[bool]):
 class PromptDialog(ModalScreen[str | None]):
     """Ask for one line of text."""
 
-    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
+    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel", id="prompt.cancel")]
 
     def __init__(self, question: str, *, value: str = "", placeholder: str = "") -> None:
         super().__init__()
@@ -73,7 +73,7 @@ class PromptDialog(ModalScreen[str | None]):
 class PickDialog(ModalScreen[str | None]):
     """Choose one string from a list."""
 
-    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
+    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel", id="pick.cancel")]
 
     def __init__(self, title: str, choices: list[str]) -> None:
         super().__init__()
@@ -114,7 +114,7 @@ class FormatChoice(RadioSet):
 class ExportDialog(ModalScreen[tuple[str, Path] | None]):
     """A format (focused: the arrows choose it) and a file name; enter exports from either."""
 
-    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel", id="dialog.cancel")]
+    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel", id="export.cancel")]
     KEYS_HINT = "←→ format  ·  tab file name  ·  enter export  ·  esc cancel"
 
     def __init__(self, stem: str, folder: Path | None = None) -> None:

@@ -27,13 +27,13 @@ MAX_COMPARE = 5
 
 class HistoryScreen(Screen):
     BINDINGS = [
-        Binding("escape", "app.back", "Back"),
-        Binding("d,delete", "delete", "Delete"),
-        Binding("space", "mark", "Mark"),
-        Binding("c", "compare", "Compare"),
-        Binding("slash", "search", "Search"),
-        Binding("f", "filter", "Filter"),
-        Binding("r", "refresh", "Refresh", show=False),
+        Binding("escape", "app.back", "Back", id="history.back"),
+        Binding("d,delete", "delete", "Delete", id="history.delete"),
+        Binding("space", "mark", "Mark", id="history.mark"),
+        Binding("c", "compare", "Compare", id="history.compare"),
+        Binding("slash", "search", "Search", id="history.search"),
+        Binding("f", "filter", "Filter", id="history.filter"),
+        Binding("r", "refresh", "Refresh", show=False, id="history.refresh"),
     ]
 
     def __init__(self) -> None:

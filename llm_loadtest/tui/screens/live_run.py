@@ -61,15 +61,15 @@ class _Series:
 
 class LiveRunScreen(Screen):
     BINDINGS = [
-        Binding("escape", "back", "Back"),
-        Binding("a", "abort", "Abort"),
-        Binding("v", "view_result", "View result"),
-        Binding("1", "tab(0)", "Throughput", show=False),
-        Binding("2", "tab(1)", "Latency", show=False),
-        Binding("3", "tab(2)", "Levels", show=False),
-        Binding("4", "tab(3)", "Errors", show=False),
-        Binding("5", "tab(4)", "GPU", show=False),
-        Binding("6", "tab(5)", "Server", show=False),
+        Binding("escape", "back", "Back", id="live.back"),
+        Binding("a", "abort", "Abort", id="live.abort"),
+        Binding("v", "view_result", "View result", id="live.view-result"),
+        Binding("1", "tab(0)", "Throughput", show=False, id="live.tab-throughput"),
+        Binding("2", "tab(1)", "Latency", show=False, id="live.tab-latency"),
+        Binding("3", "tab(2)", "Levels", show=False, id="live.tab-levels"),
+        Binding("4", "tab(3)", "Errors", show=False, id="live.tab-errors"),
+        Binding("5", "tab(4)", "GPU", show=False, id="live.tab-gpu"),
+        Binding("6", "tab(5)", "Server", show=False, id="live.tab-server"),
     ]
 
     AUTO_HEIGHT = ("#status-line",)

@@ -87,11 +87,11 @@ class Field(Horizontal):
 
 class NewBenchmarkScreen(Screen):
     BINDINGS = [
-        Binding("ctrl+s", "start", "Start", priority=True),
-        Binding("ctrl+t", "test_connection", "Test connection", priority=True),
-        Binding("ctrl+l", "fill_models", "List models", priority=True),
-        Binding("ctrl+o", "save_preset", "Save as preset", priority=True),
-        Binding("ctrl+f", "find_capacity", "Capacity", priority=True),
+        Binding("ctrl+s", "start", "Start", priority=True, id="new.start"),
+        Binding("ctrl+t", "test_connection", "Test connection", priority=True, id="new.test-connection"),
+        Binding("ctrl+l", "fill_models", "List models", priority=True, id="new.fill-models"),
+        Binding("ctrl+o", "save_preset", "Save as preset", priority=True, id="new.save-preset"),
+        Binding("ctrl+f", "find_capacity", "Capacity", priority=True, id="new.find-capacity"),
     ]
 
     def __init__(self, initial: RunConfig | None = None) -> None:

@@ -35,11 +35,11 @@ def write_export(result: RunResult, fmt_name: str, path: Path, store: object | N
 
 class ResultScreen(Screen):
     BINDINGS = [
-        Binding("escape", "app.back", "Back"),
-        Binding("e", "export", "Export"),
-        Binding("1", "tab(0)", "Charts", show=False),
-        Binding("2", "tab(1)", "Errors", show=False),
-        Binding("3", "tab(2)", "Table", show=False),
+        Binding("escape", "app.back", "Back", id="result.back"),
+        Binding("e", "export", "Export", id="result.export"),
+        Binding("1", "tab(0)", "Charts", show=False, id="result.tab-charts"),
+        Binding("2", "tab(1)", "Errors", show=False, id="result.tab-errors"),
+        Binding("3", "tab(2)", "Table", show=False, id="result.tab-table"),
     ]
 
     def __init__(self, run_id: str, *, result: RunResult | None = None) -> None:
