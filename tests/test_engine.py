@@ -40,7 +40,6 @@ async def test_streamed_metrics_match_what_the_simulator_did(simulator):
     seen_itl = np.concatenate([np.diff(r.chunk_times_ns) for r in records]) / 1e6
     assert level.itl_ms.p50 == pytest.approx(np.percentile(seen_itl, 50))
     assert abs(level.itl_ms.p50 - np.percentile(true_itl, 50)) < max(0.5, 0.05 * np.percentile(true_itl, 50))
-    assert level.itl_ms.p50 == pytest.approx(4.0, abs=1.0)
     # TTFT: the simulator's first send, seen from the client's clock
     true_ttft = np.array([log[r.request_id]["chunk_send_ns"][0] - r.t_start_ns for r in records]) / 1e6
     assert abs(level.ttft_ms.p50 - np.median(true_ttft)) < 2.0
@@ -115,11 +114,16 @@ async def test_multi_token_chunks_give_itl_per_token(simulator):
     sim = simulator(ttft_ms=5, itl_ms=8, step_us_per_seq=0, tokens_per_chunk=4)
     run = await run_benchmark(sim.url, concurrency=[2], num_prompts=4, input_len=16, output_len=30)
     level = run.result.levels[0]
+    log = sim.read_chunk_log()
     for record in run.records[0]:
         assert record.output_tokens == 30
-        assert list(record.chunk_tokens) == [4] * 7 + [2]
-    assert level.itl_ms.p50 == pytest.approx(8.0, abs=1.5)
-    assert level.itl_per_token_ms.p50 == pytest.approx(2.0, abs=0.4)
+        assert list(record.chunk_tokens) == [4] * 7 + [2] == log[record.request_id]["chunk_tokens"]
+    # per token: each gap over the tokens (as the simulator counted them) of the chunk that ended it
+    gaps = [np.diff(r.chunk_times_ns) / 1e6 for r in run.records[0]]
+    per_token = [g / np.array(log[r.request_id]["chunk_tokens"][1:]) for g, r in zip(gaps, run.records[0], strict=True)]
+    assert level.itl_ms.p50 == pytest.approx(np.percentile(np.concatenate(gaps), 50))
+    assert level.itl_per_token_ms.p50 == pytest.approx(np.percentile(np.concatenate(per_token), 50))
+    assert level.itl_per_token_ms.p50 < level.itl_ms.p50
 
 
 async def test_tokens_counted_by_the_servers_tokenize_endpoint_when_it_sends_no_usage(simulator):
@@ -149,8 +153,12 @@ async def test_duration_mode_stops_on_time(simulator):
     records = run.records[0]
     starts = [r.t_start_ns for r in records]
     assert (max(starts) - min(starts)) / 1e9 < 1.5
-    # every request in flight at the deadline finished and was counted
-    assert level.duration_s == pytest.approx(1.5, abs=0.2)
+    # every request in flight at the deadline finished and was counted: each one the simulator
+    # served is a record, whole
+    log = sim.read_chunk_log()
+    assert all(log[r.request_id]["completion_tokens"] == r.output_tokens == 20 for r in records)
+    assert sum(1 for entry in log.values() if entry["completion_tokens"] == 20) == len(records)
+    assert level.duration_s == pytest.approx((max(r.t_end_ns for r in records) - min(starts)) / 1e9)
     assert level.requests.succeeded == len(records) > 20
 
 
@@ -159,10 +167,14 @@ async def test_rate_mode_reaches_its_rate(simulator):
     run = await run_benchmark(sim.url, concurrency=[1], request_rate=[40.0], num_prompts=120, input_len=16, output_len=4, seed=3)
     level = run.result.levels[0]
     assert level.request_rate == 40.0
-    assert level.request_rate_achieved == pytest.approx(40.0, rel=0.25)
-    delays = [(r.t_start_ns - r.t_scheduled_ns) / 1e6 for r in run.records[0]]
-    assert all(d >= 0 for d in delays)
-    assert np.median(delays) < 5
+    records = run.records[0]
+    # the plan is a Poisson process at 40/s (seeded: the same plan on any machine), and each
+    # request left no earlier than planned and reached the simulator after it left
+    planned = np.sort([r.t_scheduled_ns for r in records]) / 1e9
+    assert (len(planned) - 1) / (planned[-1] - planned[0]) == pytest.approx(40.0, rel=0.25)
+    log = sim.read_chunk_log()
+    assert all(r.t_scheduled_ns <= r.t_start_ns <= log[r.request_id]["t_recv_ns"] for r in records)
+    assert level.request_rate_achieved == pytest.approx(120 / level.duration_s)
     assert level.client.scheduling_delay_ms is not None
 
 
@@ -218,17 +230,23 @@ async def test_live_figures_follow_the_streams_before_any_request_ends(simulator
     assert result.levels[0].requests.succeeded == 4
     records = ends[0].records
     first_wave = sorted(records, key=lambda r: r.t_start_ns)[:2]
-    # two streams of 100 tokens/s each, 1.5 s per request: the display shows ~200 tok/s and
-    # the first wave's TTFT from the first second on, not nothing until a request ends
+    # two streams of about 100 tokens/s each, 1.5 s per request: the display shows the streams'
+    # rate and the first wave's TTFT from the first second on, not nothing until a request ends.
+    # The rate is checked against what the simulator sent (a busy machine slows it), loosely:
+    # a 2 s window is not the whole wave.
+    log = sim.read_chunk_log()
+    sent = [np.array(log[r.request_id]["chunk_send_ns"]) for r in first_wave]
+    served_rate = sum(len(times) for times in sent) / ((max(t[-1] for t in sent) - min(t[0] for t in sent)) / 1e9)
+    gaps = np.concatenate([np.diff(r.chunk_times_ns) / 1e6 for r in first_wave])
     early = [s for s in snapshots if s.completed == 0 and s.level_elapsed_s >= 0.75]
     assert early, [(s.level_elapsed_s, s.completed) for s in snapshots]
     for snap in early:
-        assert snap.output_throughput == pytest.approx(200, rel=0.25), snap
+        assert served_rate / 2 < snap.output_throughput < served_rate * 2, (snap, served_rate)
         assert snap.ttft_p50_ms == pytest.approx(np.median([r.ttft_ns / 1e6 for r in first_wave])), snap
-        assert snap.itl_p50_ms == pytest.approx(10, abs=2.5), snap
+        assert gaps.min() <= snap.itl_p50_ms <= gaps.max(), snap
     steady = [s for s in snapshots if s.level_elapsed_s >= 0.75 and s.in_flight == 2]
-    assert all(s.output_throughput == pytest.approx(200, rel=0.3) for s in steady), [
-        (s.level_elapsed_s, s.output_throughput) for s in steady
+    assert all(served_rate / 2 < s.output_throughput < served_rate * 2 for s in steady), [
+        (s.level_elapsed_s, s.output_throughput, served_rate) for s in steady
     ]
 
 

@@ -66,6 +66,8 @@ class Sequence:
     # sequence emitted again, for the chunk log: what the simulator did, not what a client saw
     stall_began: float | None = None
     stall_resumed: float | None = None
+    # the planned time of each step that emitted tokens for it (same clock), for the chunk log
+    step_times: list[float] = field(default_factory=list)
     done: bool = False
 
 
@@ -171,6 +173,7 @@ class BatchScheduler:
             if seq.stalled and seq.stall_resumed is None:
                 seq.stall_resumed = deadline
             n = min(per_chunk, seq.max_tokens - seq.emitted)
+            seq.step_times.append(deadline)
             seq.emitted += n
             emitted += n
             seq.chunks.put_nowait(n)

@@ -30,6 +30,9 @@ class ChunkLogEntry:
     # two (on loopback the kernel delivers during the write), however the server was scheduled
     chunk_write_ns: list[int] = field(default_factory=list)
     chunk_tokens: list[int] = field(default_factory=list)
+    # the scheduler's planned time of each step that emitted tokens for this request (a streamed
+    # chunk each; a whole response has several): what the step model did, whatever the load
+    chunk_step_ns: list[int] = field(default_factory=list)
     prompt_tokens: int | None = None
     completion_tokens: int = 0  # tokens actually sent
     fault: str | None = None  # an injected fault: http_500, http_429, drop, stall, malformed, error_event

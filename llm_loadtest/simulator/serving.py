@@ -274,6 +274,7 @@ def _batched(state: SimState, seq: Sequence, entry: ChunkLogEntry) -> Iterator[N
         raise
     finally:
         entry.t_first_sched_ns = seq.t_admitted_ns
+        entry.chunk_step_ns = [round(t * 1e9) for t in seq.step_times]
         if seq.stall_began is not None:
             entry.stall_ns = [_loop_ns(seq.stall_began), _loop_ns(seq.stall_resumed)]
         state.scheduler.cancel(seq)
