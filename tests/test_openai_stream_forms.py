@@ -10,12 +10,13 @@ from __future__ import annotations
 import asyncio
 import json
 
-import aiohttp
 import pytest
 from aiohttp import web
 
 from llm_loadtest.adapters.openai import OpenAIAdapter
-from llm_loadtest.model.records import Outcome, Prompt
+from llm_loadtest.engine.session import open_session
+from llm_loadtest.model.records import ClockSource, Outcome, Prompt
+from llm_loadtest.transport.clock import kernel_stamps_available
 
 
 def chat_event(content=None, *, role=None, reasoning=None, finish=None, usage=None) -> dict:
@@ -52,14 +53,19 @@ async def serve(pieces: list[bytes], gap_s: float = 0.01):
     return runner, f"http://127.0.0.1:{port}"
 
 
-async def read(pieces: list[bytes]):
-    runner, url = await serve(pieces)
-    try:
-        adapter = OpenAIAdapter(server=url, model="m", output_len=3)
-        async with aiohttp.ClientSession() as session:
-            return await adapter.send(session, Prompt("hi", 1), "req-1", timeout=10)
-    finally:
-        await runner.cleanup()
+async def read(pieces: list[bytes], *, stamped: bool = True):
+    """The record of one request on the engine's session: on the client's own sockets with
+    kernel stamps where the platform has them, else (or with stamped=False) on aiohttp."""
+    async with open_session(stamped=stamped) as session:
+        runner, url = await serve(pieces)
+        try:
+            adapter = OpenAIAdapter(server=url, model="m", output_len=3)
+            record = await adapter.send(session, Prompt("hi", 1), "req-1", timeout=10)
+        finally:
+            await runner.cleanup()
+    expected = ClockSource.KERNEL if stamped and kernel_stamps_available() else ClockSource.USER
+    assert record.clock is expected
+    return record
 
 
 def sse(event: dict | str, *, space: bool = True, eol: str = "\n") -> bytes:
@@ -70,7 +76,8 @@ def sse(event: dict | str, *, space: bool = True, eol: str = "\n") -> bytes:
 USAGE = {"prompt_tokens": 1, "completion_tokens": 3, "total_tokens": 4}
 
 
-async def test_plain_stream_with_role_only_first_chunk():
+@pytest.mark.parametrize("stamped", [True, False])
+async def test_plain_stream_with_role_only_first_chunk(stamped):
     record = await read(
         [
             sse(chat_event(role="assistant")),
@@ -79,7 +86,8 @@ async def test_plain_stream_with_role_only_first_chunk():
             sse(chat_event(" c", finish="length")),
             sse(chat_event(usage=USAGE)),
             sse("[DONE]"),
-        ]
+        ],
+        stamped=stamped,
     )
     assert record.outcome is Outcome.SUCCESS
     assert len(record.chunk_times_ns) == 3  # the role-only chunk is not content

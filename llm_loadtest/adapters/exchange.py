@@ -10,13 +10,17 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 import aiohttp
 import numpy as np
 
+from llm_loadtest.adapters.stamped import StampedResponse, mark_stamped, stamped_pool
 from llm_loadtest.model.records import Outcome, RequestRecord
+from llm_loadtest.transport.http1 import BadResponse, ConnectFailed, ConnectionLost, ConnectionPool, Exchange
 
 _ERROR_BODY_LIMIT = 300
 # requests made before and after the run (not measured) get this long at most
@@ -113,11 +117,15 @@ async def exchange(
     `chunks`, when given, fills as the response streams (for a progress display)."""
     trace = ConnectTrace()
     chunks = Chunks() if chunks is None else chunks
-    record.t_start_ns = chunks.started_ns = time.perf_counter_ns()
+    pool = stamped_pool(session, url)
     try:
         async with asyncio.timeout(timeout):
-            async with session.post(url, data=payload, headers=headers, trace_request_ctx=trace) as resp:
-                clock = arrival_clock(resp)
+            post = (
+                _post_stamped(pool, url, payload, headers, record, chunks)
+                if pool
+                else _post(session, url, payload, headers, record, chunks, trace)
+            )
+            async with post as (resp, clock):
                 if resp.status != 200:
                     body = await resp.text(errors="replace")
                     record.t_end_ns = clock()
@@ -135,8 +143,12 @@ async def exchange(
     except asyncio.CancelledError:
         # the engine cancels what is in flight when the user stops: kept out of the failures
         fail(record, Outcome.CANCELLED, "cancelled by the user")
-    except aiohttp.ClientConnectorError as exc:
+    except (aiohttp.ClientConnectorError, ConnectFailed) as exc:
         fail(record, Outcome.CONNECT, short(exc))
+    except ConnectionLost as exc:
+        fail(record, Outcome.STREAM_BROKEN, short(exc))
+    except BadResponse as exc:
+        fail(record, Outcome.MALFORMED, short(exc))
     except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
         fail(record, Outcome.STREAM_BROKEN, short(exc))
     except aiohttp.ClientResponseError as exc:  # not valid HTTP
@@ -153,6 +165,42 @@ async def exchange(
         record.t_first_answer_ns = chunks.first_answer_ns
     if trace.end_ns:
         record.connect_ns = trace.end_ns - trace.start_ns
+
+
+@asynccontextmanager
+async def _post(session, url, payload, headers, record, chunks, trace) -> AsyncIterator[tuple[aiohttp.ClientResponse, Callable[[], int]]]:
+    """aiohttp's request: `t_start` before it is handed over, arrival times in this process."""
+    record.t_start_ns = chunks.started_ns = time.perf_counter_ns()
+    async with session.post(url, data=payload, headers=headers, trace_request_ctx=trace) as resp:
+        yield resp, arrival_clock(resp)
+
+
+@asynccontextmanager
+async def _post_stamped(
+    pool: ConnectionPool, url, payload, headers, record, chunks
+) -> AsyncIterator[tuple[StampedResponse, Callable[[], int]]]:
+    """The client's own socket: `t_start` right after the request's last byte was written,
+    arrival times by the kernel."""
+    parts = urlsplit(url)
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    response = StampedResponse()
+    # until the write: a request that fails to connect has its failure's time span all the same
+    record.t_start_ns = chunks.started_ns = time.perf_counter_ns()
+
+    def written(t_ns: int) -> None:
+        record.t_start_ns = chunks.started_ns = t_ns
+
+    exchange = Exchange(
+        pool.request_bytes("POST", target, headers, payload), sink=response.feed, on_written=written, on_change=response.wake
+    )
+    response.bind(exchange)
+    await pool.start(exchange)
+    try:
+        await response.head()
+        yield response, response.clock
+    finally:
+        pool.release(exchange)
+        mark_stamped(record, exchange)
 
 
 def fail(record: RequestRecord, outcome: Outcome, message: str) -> None:

@@ -23,6 +23,7 @@ from llm_loadtest import metrics
 from llm_loadtest.adapters.base import Adapter
 from llm_loadtest.adapters.exchange import SIDE_REQUEST_TIMEOUT_S, Chunks
 from llm_loadtest.adapters.registry import make_adapter
+from llm_loadtest.adapters.stamped import open_connections
 from llm_loadtest.engine.arrivals import arrival_offsets
 from llm_loadtest.engine.events import (
     EngineEvent,
@@ -294,6 +295,7 @@ class Benchmark:
         async def worker() -> None:
             nonlocal issued
             chat = None
+            ready_ns = live.started_ns  # a free worker wants to send: at the start, then as its request ends
             while not self._stopping:
                 if deadline is None and issued >= (share.num_prompts or 0):
                     return
@@ -302,12 +304,14 @@ class Benchmark:
                 i = first_prompt + issued
                 issued += 1
                 if not chats:
-                    await self._send(session, live, i)
+                    record, _ = await self._send(session, live, i, t_ready_ns=ready_ns)
+                    ready_ns = record.t_end_ns or time.perf_counter_ns()
                     continue
                 # multi-turn: the worker's session goes on with the server's real answer
                 if chat is None or chat.done:
                     chat = self.prompts.session(i)
-                record, chunks = await self._send(session, live, i, prompt=chat.next_prompt(i))
+                record, chunks = await self._send(session, live, i, t_ready_ns=ready_ns, prompt=chat.next_prompt(i))
+                ready_ns = record.t_end_ns or time.perf_counter_ns()
                 if record.ok:
                     chat.answered(chunks.answer_text())
                 else:
@@ -322,11 +326,13 @@ class Benchmark:
 
         async def one(i: int, due_ns: int) -> None:
             if limit is None:
-                await self._send(session, live, first_prompt + i, t_scheduled_ns=due_ns)
+                await self._send(session, live, first_prompt + i, t_scheduled_ns=due_ns, t_ready_ns=due_ns)
                 return
             async with limit:
                 if not self._stopping:
-                    await self._send(session, live, first_prompt + i, t_scheduled_ns=due_ns)
+                    # waiting for a free slot is the cap at work, not the client's delay
+                    ready_ns = max(due_ns, time.perf_counter_ns())
+                    await self._send(session, live, first_prompt + i, t_scheduled_ns=due_ns, t_ready_ns=ready_ns)
 
         tasks = []
         for i, offset in enumerate(offsets):
@@ -344,10 +350,18 @@ class Benchmark:
         return len(tasks)
 
     async def _send(
-        self, session, live: _LiveLevel, i: int, *, t_scheduled_ns: int | None = None, prompt: Prompt | None = None
+        self,
+        session,
+        live: _LiveLevel,
+        i: int,
+        *,
+        t_ready_ns: int,
+        t_scheduled_ns: int | None = None,
+        prompt: Prompt | None = None,
     ) -> tuple[RequestRecord, Chunks]:
         """Prompt `i` (or `prompt`, sent as request `i`) as one request, watched by the level's
-        live figures while it goes."""
+        live figures while it goes. `t_ready_ns`: when the load pattern wanted it sent (the
+        send delay runs from there)."""
         chunks = live.begin()
         try:
             record = await self.adapter.send(
@@ -360,6 +374,7 @@ class Benchmark:
             )
         finally:
             ttft_seen = live.end(chunks)
+        record.t_ready_ns = t_ready_ns
         live.add(record, ttft_seen=ttft_seen)
         return record, chunks
 
@@ -573,7 +588,9 @@ def level_summary(
     config: RunConfig, spec: LevelSpec, records: list[RequestRecord], loop_lag_ms: np.ndarray, cpu_percent: float | None
 ) -> LevelSummary:
     """A level's figures from its records and the client's health while it ran."""
-    client = metrics.level_client_health(spec, loop_lag_ms, cpu_percent, metrics.scheduling_delay_ms(records))
+    client = metrics.level_client_health(
+        spec, loop_lag_ms, cpu_percent, metrics.scheduling_delay_ms(records), clock=metrics.clock_facts(records)
+    )
     return metrics.summarize_level(records, spec, config.goodput, input_len_requested=config.input_len, client=client)
 
 
@@ -586,6 +603,8 @@ async def _open_connections(session: aiohttp.ClientSession, adapter: Adapter, co
 
     try:
         async with asyncio.timeout(SIDE_REQUEST_TIMEOUT_S):
+            if await open_connections(session, adapter.warm_url, max(1, count)):
+                return  # the measured requests go on the client's own sockets: those are opened
             await asyncio.gather(*(touch() for _ in range(max(1, count))), return_exceptions=True)
     except TimeoutError:
         pass  # the level itself will meet and record the problem

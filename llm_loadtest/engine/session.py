@@ -1,5 +1,9 @@
 """The engine's HTTP client session: aiohttp, keep-alive, arrival times stamped at the socket.
 
+Measured requests to a plain-http server go through a `StampedClient` attached to the session
+(adapters.stamped): the client's own sockets, read with the kernel's receive stamps. The rest
+(https, side requests) goes through aiohttp, stamped as below.
+
 When many streams deliver a chunk at the same moment, one loop iteration reads every socket
 (aiohttp's protocol callbacks) and only the next one resumes the reading coroutines. A
 timestamp taken in the coroutine would then carry the whole burst's processing time; one
@@ -11,11 +15,14 @@ from __future__ import annotations
 
 import functools
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import aiohttp
 from aiohttp.client_proto import ResponseHandler
 
 from llm_loadtest.adapters.exchange import connect_trace_config
+from llm_loadtest.adapters.stamped import StampedClient, attach
 
 # long enough that connections opened before a level are still there when it ends
 KEEPALIVE_S = 300
@@ -29,7 +36,9 @@ class StampingResponseHandler(ResponseHandler):
         super().data_received(data)
 
 
-def open_session() -> aiohttp.ClientSession:
+@asynccontextmanager
+async def open_session(*, stamped: bool = True) -> AsyncIterator[aiohttp.ClientSession]:
+    """The engine's session; `stamped=False` keeps every request on aiohttp (user clock)."""
     # limit=0: the engine's own workers bound concurrency; a pool limit would queue requests
     # inside aiohttp, out of sight of t_start.
     connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, keepalive_timeout=KEEPALIVE_S, enable_cleanup_closed=True)
@@ -37,8 +46,16 @@ def open_session() -> aiohttp.ClientSession:
         # aiohttp builds each connection's protocol from this factory (3.9 to 3.14 at least);
         # without it, adapters fall back to stamping in the reading coroutine
         connector._factory = functools.partial(StampingResponseHandler, **connector._factory.keywords)
-    return aiohttp.ClientSession(
+    session = aiohttp.ClientSession(
         connector=connector,
         timeout=aiohttp.ClientTimeout(total=None, sock_connect=30),
         trace_configs=[connect_trace_config()],
     )
+    client = StampedClient()
+    if stamped:
+        attach(session, client)
+    try:
+        async with session:
+            yield session
+    finally:
+        client.close()

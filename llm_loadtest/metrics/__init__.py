@@ -1,9 +1,11 @@
 """Metrics: pure functions of request records, exactly as docs/metrics.md defines them."""
 
+from llm_loadtest.metrics.client_clock import ClockFacts, clock_facts, coalesced_chunks
 from llm_loadtest.metrics.client_health import (
     CLIENT_CPU_WARN_PERCENT,
     LOOP_LAG_P99_WARN_MS,
     SCHEDULING_DELAY_P99_WARN_MS,
+    SEND_DELAY_P99_WARN_MS,
     client_health,
     level_client_health,
 )
@@ -25,8 +27,12 @@ __all__ = [
     "CLIENT_CPU_WARN_PERCENT",
     "LOOP_LAG_P99_WARN_MS",
     "SCHEDULING_DELAY_P99_WARN_MS",
+    "SEND_DELAY_P99_WARN_MS",
+    "ClockFacts",
     "Latencies",
     "client_health",
+    "clock_facts",
+    "coalesced_chunks",
     "compute_goodput",
     "connect_ms",
     "itl_ms",

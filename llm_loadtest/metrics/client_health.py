@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from llm_loadtest.metrics.client_clock import ClockFacts
 from llm_loadtest.metrics.stats import stats
 from llm_loadtest.model.config import LevelSpec
-from llm_loadtest.model.results import ClientHealth, LoopLag
+from llm_loadtest.model.results import ClientHealth, LoopLag, Percentiles
 
 # A periodic 10 ms timer firing this late at p99 means chunk timestamps are late by as much.
 LOOP_LAG_P99_WARN_MS = 5.0
@@ -18,6 +19,8 @@ LOOP_LAG_P99_WARN_MS = 5.0
 CLIENT_CPU_WARN_PERCENT = 90.0
 # Open-loop: requests leaving this late at p99 means the offered rate is not the one asked for.
 SCHEDULING_DELAY_P99_WARN_MS = 10.0
+# Requests written this long after the load pattern wanted them: the offered load is lower.
+SEND_DELAY_P99_WARN_MS = 10.0
 
 
 def _clean(values: np.ndarray | None) -> np.ndarray:
@@ -33,6 +36,7 @@ def client_health(
     scheduling_delay_ms: np.ndarray | None = None,
     *,
     warn_scheduling_delay: bool = True,
+    clock: ClockFacts | None = None,
 ) -> ClientHealth:
     """Loop-lag p50/p99/max, client CPU %, scheduling-delay stats, and warnings (strict `>`).
 
@@ -64,15 +68,44 @@ def client_health(
             f"scheduling delay p99 is {delay.p99:.1f} ms (> {SCHEDULING_DELAY_P99_WARN_MS:g} ms): "
             "the client sent requests later than the arrival pattern asked, so the offered rate is lower"
         )
-    return ClientHealth(loop_lag_ms=loop_lag, cpu_percent=cpu_percent, scheduling_delay_ms=delay, warnings=warnings)
+    health = ClientHealth(loop_lag_ms=loop_lag, cpu_percent=cpu_percent, scheduling_delay_ms=delay, warnings=warnings)
+    if clock is not None:
+        _add_clock(health, clock)
+    return health
+
+
+def _add_clock(health: ClientHealth, clock: ClockFacts) -> None:
+    """The clock's source, the send delay p50/p99, coalesced chunks and wall-clock steps."""
+    health.clock = clock.clock
+    health.coalesced_chunks = clock.coalesced_chunks
+    health.clock_steps = clock.clock_steps
+    send = _clean(clock.send_delay_ms)
+    if send.size:
+        p50, p99 = (float(v) for v in np.percentile(send, [50.0, 99.0]))
+        health.send_delay_ms = Percentiles(p50=p50, p99=p99)
+        if p99 > SEND_DELAY_P99_WARN_MS:
+            health.warnings.append(
+                f"client send delay p99 is {p99:.1f} ms (> {SEND_DELAY_P99_WARN_MS:g} ms): requests were written later than "
+                "the load pattern wanted, so the offered load is lower (no latency includes it); spread the load over "
+                "client processes (--workers) or lower it"
+            )
+    if clock.clock_steps:
+        health.warnings.append(
+            f"the wall clock stepped {clock.clock_steps} time(s) during the level: kernel receive stamps taken across a "
+            "step are off by its size"
+        )
 
 
 def level_client_health(
-    spec: LevelSpec, loop_lag_ms: np.ndarray | None, cpu_percent: float | None, scheduling_delay_ms: np.ndarray | None
+    spec: LevelSpec,
+    loop_lag_ms: np.ndarray | None,
+    cpu_percent: float | None,
+    scheduling_delay_ms: np.ndarray | None,
+    clock: ClockFacts | None = None,
 ) -> ClientHealth:
     """A level's client health: what the live screen shows while the level runs (its samples so
     far) and what its summary keeps (all of them) are this one computation, so that the two
     never disagree about a warning. Scheduling delay counts in rate mode only, and warns only
     without a concurrency cap."""
     delays = scheduling_delay_ms if spec.request_rate is not None else None
-    return client_health(loop_lag_ms, cpu_percent, delays, warn_scheduling_delay=spec.concurrency is None)
+    return client_health(loop_lag_ms, cpu_percent, delays, warn_scheduling_delay=spec.concurrency is None, clock=clock)

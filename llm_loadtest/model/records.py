@@ -1,8 +1,9 @@
 """Per-request records, exactly as docs/metrics.md defines them.
 
 Times are `time.perf_counter_ns()` values (CLOCK_MONOTONIC on Linux, shared by every process
-of the machine, so the simulator's log can be compared with them). Per-chunk data are numpy
-arrays, not Python objects per chunk: 12 bytes a chunk.
+of the machine, so the simulator's log can be compared with them); kernel receive stamps are
+mapped onto that clock (`clock` says which a record has). Per-chunk data are numpy arrays,
+not Python objects per chunk: 12 bytes a chunk.
 """
 
 from __future__ import annotations
@@ -22,6 +23,13 @@ class Outcome(StrEnum):
     STREAM_BROKEN = "stream_broken"
     MALFORMED = "malformed"
     CANCELLED = "cancelled"
+
+
+class ClockSource(StrEnum):
+    """Where a request's arrival times come from (docs/metrics.md, "Per request")."""
+
+    KERNEL = "kernel"  # the kernel's receive stamp of the TCP segment that carried the bytes
+    USER = "user"  # time.perf_counter_ns() as the bytes came off the socket in this process
 
 
 class TokenSource(StrEnum):
@@ -51,6 +59,9 @@ class RequestRecord:
     t_end_ns: int
     outcome: Outcome = Outcome.SUCCESS
     t_scheduled_ns: int | None = None
+    # when the load pattern wanted the request sent (a free worker; the arrival in rate mode):
+    # t_start - t_ready is the client's send delay, kept out of every latency
+    t_ready_ns: int | None = None
     # arrival time of each content chunk, and the output tokens it carried
     chunk_times_ns: np.ndarray = field(default_factory=lambda: EMPTY_TIMES)
     chunk_tokens: np.ndarray = field(default_factory=lambda: EMPTY_COUNTS)
@@ -72,6 +83,10 @@ class RequestRecord:
     # reasoning models: the first answer (non-reasoning) chunk's arrival, and reasoning tokens
     t_first_answer_ns: int | None = None
     reasoning_tokens: int | None = None
+    clock: ClockSource = ClockSource.USER
+    # wall-clock steps seen while the request went: kernel stamps (CLOCK_REALTIME) mapped
+    # across a step are off by it
+    clock_steps: int = 0
     # Transient: the text of each content chunk, kept only until the engine has counted
     # tokens after the level (tokenizing in the reading coroutine would delay timestamps).
     chunk_texts: list[str] | None = None

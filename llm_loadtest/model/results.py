@@ -62,10 +62,23 @@ class LoopLag(BaseModel):
     max: float | None
 
 
+class Percentiles(BaseModel):
+    p50: float | None
+    p99: float | None
+
+
 class ClientHealth(BaseModel):
     loop_lag_ms: LoopLag
     cpu_percent: float | None
     scheduling_delay_ms: Stats | None = None
+    # "kernel": arrival times are the kernel's receive stamps; "user": this process's clock as
+    # it read the bytes (https, platforms without stamps); None for results made before
+    clock: Literal["kernel", "user"] | None = None
+    # t_start - t_ready: how late requests were written after the load pattern wanted them
+    send_delay_ms: Percentiles | None = None
+    # content chunks read together with the one before them (they share its arrival time)
+    coalesced_chunks: int | None = None
+    clock_steps: int | None = None  # wall-clock steps seen during the level
     warnings: list[str] = Field(default_factory=list)
 
 

@@ -2,7 +2,10 @@
 
 Linux can stamp every TCP segment as it arrives (`SO_TIMESTAMPNS`); `recvmsg` then hands the
 stamp of the last segment of a read beside its bytes. However late the process reads, the
-stamp stays the arrival time, so the client's own load cannot move it.
+stamp stays the arrival time, so the client's own load cannot move it. Sends are stamped
+likewise as they leave (`SO_TIMESTAMPING`, software TX stamps on the error queue): a process
+preempted right after its write (a loopback write wakes the server, which may take the CPU)
+does not push a request's `t_start` late.
 
 The stamps are CLOCK_REALTIME; the records are `time.perf_counter_ns()` (CLOCK_MONOTONIC on
 Linux, shared with the simulator's log). `WallClock` maps one onto the other with an offset
@@ -22,8 +25,17 @@ import time
 # socket module does not name them
 SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
 SCM_TIMESTAMPNS = SO_TIMESTAMPNS
+SO_TIMESTAMPING = getattr(socket, "SO_TIMESTAMPING", 37)
+SCM_TIMESTAMPING = SO_TIMESTAMPING
+# send stamps: software stamps as each send's last segment leaves for the device, reported
+# alone (not with a copy of the packet) on the socket's error queue
+_SOF_TIMESTAMPING_TX_SOFTWARE = 1 << 1
+_SOF_TIMESTAMPING_SOFTWARE = 1 << 4
+_SOF_TIMESTAMPING_OPT_TSONLY = 1 << 11
+_SEND_STAMP_FLAGS = _SOF_TIMESTAMPING_TX_SOFTWARE | _SOF_TIMESTAMPING_SOFTWARE | _SOF_TIMESTAMPING_OPT_TSONLY
 _TIMESPEC = struct.Struct("@ll")  # struct timespec: tv_sec, tv_nsec
-ANCILLARY_SIZE = socket.CMSG_SPACE(_TIMESPEC.size) if hasattr(socket, "CMSG_SPACE") else 0
+# room for SCM_TIMESTAMPNS, SCM_TIMESTAMPING (three timespecs) and an extended error beside them
+ANCILLARY_SIZE = 256 if hasattr(socket, "CMSG_SPACE") else 0
 # larger than any jitter of a sample, far smaller than any step worth telling
 STEP_NS = 1_000_000
 # a sample taken across a preemption is not trusted: the two clocks were read too far apart
@@ -44,6 +56,48 @@ def enable_kernel_stamps(sock: socket.socket) -> bool:
     except OSError:
         return False
     return True
+
+
+def enable_send_stamps(sock: socket.socket) -> bool:
+    """Ask the kernel to stamp each send of `sock` as it leaves (read with `send_stamp`)."""
+    if not kernel_stamps_available():
+        return False
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPING, _SEND_STAMP_FLAGS)
+    except OSError:
+        return False
+    return True
+
+
+def send_stamp(sock: socket.socket) -> int | None:
+    """The latest send stamp waiting on `sock`'s error queue (CLOCK_REALTIME ns), emptying the
+    queue; None when there is none (not yet sent on, or no stamps here)."""
+    latest = None
+    while True:
+        try:
+            _, ancdata, _, _ = sock.recvmsg(0, ANCILLARY_SIZE, socket.MSG_ERRQUEUE)
+        except (BlockingIOError, InterruptedError):
+            return latest
+        except OSError:
+            return latest
+        for level, kind, data in ancdata:
+            if level == socket.SOL_SOCKET and kind == SCM_TIMESTAMPING and len(data) >= _TIMESPEC.size:
+                seconds, nanoseconds = _TIMESPEC.unpack_from(data)  # ts[0]: the software stamp
+                stamp = seconds * 1_000_000_000 + nanoseconds
+                latest = stamp if latest is None else max(latest, stamp)
+
+
+def stamping_keeper() -> socket.socket | None:
+    """A socket that only asks for receive stamps: while it is open, the kernel stamps what
+    arrives from the first byte on (it switches stamping on machine-wide, lazily). None where
+    the platform has no stamps."""
+    if not kernel_stamps_available():
+        return None
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    if not enable_kernel_stamps(sock):
+        sock.close()
+        return None
+    return sock
 
 
 def stamp_of(ancdata: list[tuple[int, int, bytes]]) -> int | None:

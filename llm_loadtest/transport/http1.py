@@ -6,8 +6,8 @@ parser) parses the responses, chunked transfer encoding included, and hands each
 body to the request's sink with the stamp of the read that carried it. Nothing waits for a
 coroutine to be resumed before a time is taken, and the stamps themselves are the kernel's.
 
-A request is written as bytes; its `t_start` is taken right after the last of them went to
-the socket. Connections are kept alive and reused; `ConnectionPool.open` opens them before a
+A request is written as bytes; its `t_start` is the kernel's stamp of when the last of them
+left (a send stamp), else the time right after the write returned. Connections are kept alive and reused; `ConnectionPool.open` opens them before a
 level, and a request that has to open one keeps that connect time apart (`connect_ns`).
 """
 
@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 import httptools
 
-from llm_loadtest.transport.clock import ANCILLARY_SIZE, WallClock, enable_kernel_stamps, stamp_of
+from llm_loadtest.transport.clock import ANCILLARY_SIZE, WallClock, enable_kernel_stamps, enable_send_stamps, send_stamp, stamp_of
 
 CONNECT_TIMEOUT_S = 30.0
 # one read takes what the socket holds, up to this: SSE chunks are small, a whole response
@@ -53,11 +53,14 @@ class Exchange:
 
     `sink(data, t_ns)`, when given, takes each piece of a 200 response's body as it arrives,
     inside the reader callback (it must not block); other bodies are kept in `body`.
-    `on_written(t_start_ns)` is called as soon as the request's bytes are written.
+    `on_written(t_start_ns)` is called as soon as the request's bytes are written;
+    `on_change()` when the head has come and when the exchange is over (a reader waiting on
+    the sink wakes up).
     """
 
     __slots__ = (
         "_body_parts",
+        "_connection",
         "_done",
         "_framed",
         "_parser",
@@ -68,6 +71,7 @@ class Exchange:
         "error",
         "head_done",
         "keep_alive",
+        "on_change",
         "on_written",
         "read_ns",
         "request",
@@ -77,10 +81,17 @@ class Exchange:
         "unstamped_reads",
     )
 
-    def __init__(self, request: bytes, sink: BodySink | None = None, on_written: Callable[[int], None] | None = None):
+    def __init__(
+        self,
+        request: bytes,
+        sink: BodySink | None = None,
+        on_written: Callable[[int], None] | None = None,
+        on_change: Callable[[], None] | None = None,
+    ):
         self.request = request
         self._sink = sink
         self.on_written = on_written
+        self.on_change = on_change
         self.status = 0
         self.t_start_ns = 0
         self.t_end_ns = 0
@@ -90,16 +101,29 @@ class Exchange:
         self.complete = False
         self.keep_alive = False
         self.error: BaseException | None = None
-        self.unstamped_reads = 0  # reads the kernel gave no stamp (their time is the process's)
+        self.unstamped_reads = 0  # reads (and the send) the kernel gave no stamp: their time is the process's
         self.clock_steps = 0  # wall-clock steps seen while this request went
         self._framed = False  # a Content-Length or chunked body: else it ends when the server closes
         self._body_parts: list[bytes] = []
         self._parser = httptools.HttpResponseParser(self)
         self._done: asyncio.Future | None = None
+        self._connection: Connection | None = None
 
     @property
     def body(self) -> bytes:
+        """The body, when it did not go to the sink (no sink, or a status other than 200)."""
         return b"".join(self._body_parts)
+
+    @property
+    def over(self) -> bool:
+        return self.complete or self.error is not None
+
+    async def finished(self) -> None:
+        """Wait for the whole response; raises the TransportError (or the sink's error) that ended it."""
+        if not self.over and self._done is not None:
+            await asyncio.shield(self._done)
+        if self.error is not None:
+            raise self.error
 
     # ---- httptools callbacks -------------------------------------------------------------
 
@@ -112,6 +136,8 @@ class Exchange:
         self.status = self._parser.get_status_code()
         self.keep_alive = self._parser.should_keep_alive()
         self.head_done = True
+        if self.on_change is not None:
+            self.on_change()
 
     def on_body(self, body: bytes) -> None:
         if self._sink is not None and self.status == 200:
@@ -157,6 +183,8 @@ class Exchange:
     def _finish(self) -> None:
         if self._done is not None and not self._done.done():
             self._done.set_result(None)
+        if self.on_change is not None:
+            self.on_change()
 
 
 class Connection:
@@ -178,6 +206,9 @@ class Connection:
         try:
             data, ancdata, _, _ = self.sock.recvmsg(READ_SIZE, ANCILLARY_SIZE)
         except (BlockingIOError, InterruptedError):
+            # woken by a send stamp the write did not take (it came late): the error queue
+            # must be emptied, or the loop would be woken for it again and again
+            send_stamp(self.sock)
             return
         except OSError as exc:
             data, ancdata = None, []
@@ -205,7 +236,10 @@ class Connection:
             if exchange.error is not None:
                 self.close()
 
-    async def write(self, data: bytes) -> None:
+    async def write(self, data: bytes) -> int | None:
+        """Write all of `data`; returns the kernel's stamp of when its last bytes left (on the
+        perf_counter clock), or None when the kernel gave none."""
+        send_stamp(self.sock)  # left from an earlier request: not this one's
         view = memoryview(data)
         while view:
             try:
@@ -217,6 +251,8 @@ class Connection:
             view = view[sent:]
             if view:
                 await self._writable()
+        wall_ns = send_stamp(self.sock)
+        return self._clock.to_perf(wall_ns) if wall_ns is not None else None
 
     async def _writable(self) -> None:
         future = self._loop.create_future()
@@ -270,33 +306,46 @@ class ConnectionPool:
     async def send(self, exchange: Exchange) -> Exchange:
         """Write the request, wait for the whole response; raises a TransportError on failure
         (the exchange keeps what arrived: its sink got each piece already)."""
+        await self.start(exchange)
+        try:
+            await exchange.finished()
+        finally:
+            self.release(exchange)
+        return exchange
+
+    async def start(self, exchange: Exchange) -> None:
+        """Take a connection and write the request; the response then arrives on its own
+        (`exchange.finished()`). `release(exchange)` must follow, whatever happens."""
         connection = await self._acquire(exchange)
-        loop = asyncio.get_running_loop()
-        exchange._done = loop.create_future()
-        steps = self.clock.steps
+        exchange._connection = connection
+        exchange._done = asyncio.get_running_loop().create_future()
+        exchange.clock_steps = self.clock.steps
         connection.exchange = exchange
         try:
-            await connection.write(exchange.request)
-            exchange.t_start_ns = time.perf_counter_ns()
-            if exchange.on_written is not None:
-                exchange.on_written(exchange.t_start_ns)
-            if not exchange.complete and exchange.error is None:
-                await exchange._done
+            sent_ns = await connection.write(exchange.request)
         except BaseException:
-            connection.close()  # cancelled or failed mid-request: the connection's state is unknown
+            self.release(exchange)
             raise
-        finally:
-            exchange.clock_steps = self.clock.steps - steps
-            self._busy.discard(connection)
-        if exchange.error is not None:
-            connection.close()
-            raise exchange.error
-        if exchange.keep_alive and not connection.closed:
+        if sent_ns is None:
+            exchange.unstamped_reads += 1  # the start is this process's time: not all kernel
+            sent_ns = time.perf_counter_ns()
+        exchange.t_start_ns = sent_ns
+        if exchange.on_written is not None:
+            exchange.on_written(exchange.t_start_ns)
+
+    def release(self, exchange: Exchange) -> None:
+        """Give the exchange's connection back: kept alive after a whole response, else closed
+        (cancelled or failed mid-request, its state is unknown)."""
+        connection, exchange._connection = exchange._connection, None
+        if connection is None:
+            return
+        exchange.clock_steps = self.clock.steps - exchange.clock_steps
+        self._busy.discard(connection)
+        if exchange.complete and exchange.error is None and exchange.keep_alive and not connection.closed:
             connection.exchange = None
             self._idle.append(connection)
         else:
             connection.close()
-        return exchange
 
     async def open(self, count: int) -> None:
         """Open connections until `count` are idle (before a level); failures are left for the
@@ -334,6 +383,7 @@ class ConnectionPool:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if self.stamped:
                 enable_kernel_stamps(sock)
+                enable_send_stamps(sock)
             async with asyncio.timeout(CONNECT_TIMEOUT_S):
                 await loop.sock_connect(sock, address)
         except TimeoutError:
