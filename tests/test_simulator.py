@@ -254,14 +254,14 @@ async def test_tokens_per_chunk_queueing_and_disconnect(simulator):
                 body = completion_body(max_tokens=2000, stream=True)
                 response = await stack.enter_async_context(client.stream("POST", "/v1/completions", json=body))
                 await response.aiter_lines().__anext__()
-        started = time.perf_counter()
         response = await client.post("/v1/completions", json=completion_body(max_tokens=2))
         assert response.status_code == 200
-        assert time.perf_counter() - started < 1.0  # not the 4 * 10 s the abandoned streams would take
         await asyncio.sleep(0.05)
         text = (await client.get("/metrics")).text
         assert metric(text, "vllm:num_requests_running") == 0
-        assert sum(e["client_gone"] for e in sim.read_chunk_log().values()) == 4
+        gone = [e for e in sim.read_chunk_log().values() if e["client_gone"]]
+        # their slots were freed when they left, not after their 2000 tokens (4 x 10 s)
+        assert len(gone) == 4 and all(e["completion_tokens"] < 2000 for e in gone)
 
 
 async def test_chunk_gaps_follow_the_step_model(simulator):

@@ -123,17 +123,21 @@ def test_gpu_off_never_touches_nvml() -> None:
 
 def test_runs_in_its_own_thread_and_start_does_not_block() -> None:
     seen: list[str] = []
+    release = threading.Event()
+    initialised = threading.Event()
 
     class SlowNvml(FakeNvml):
         def nvmlInit(self) -> None:
             seen.append(threading.current_thread().name)
-            time.sleep(0.3)  # NVML's first init can take this long on a real machine
+            release.wait(30)  # NVML's first init can take long on a real machine: here, until told
             super().nvmlInit()
+            initialised.set()
 
     sampler = TelemetrySampler(FAST, gpu_reader=GpuReader(SlowNvml()))
-    began = time.perf_counter()
     sampler.start()
-    assert time.perf_counter() - began < 0.1
+    # start() returned while NVML was still initialising (it would have waited 30 s otherwise)
+    assert not initialised.is_set()
+    release.set()
     _wait_for(lambda: sampler.latest()[0])
     sampler.stop()
     assert seen == ["llm-loadtest-telemetry"]

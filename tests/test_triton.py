@@ -41,7 +41,6 @@ async def test_streamed_metrics_match_what_the_simulator_did(simulator, cumulati
         assert record.input_token_source is TokenSource.TOKENIZER
     true_itl = np.concatenate([np.diff(log[r.request_id]["chunk_send_ns"]) for r in records]) / 1e6
     assert abs(level.itl_ms.p50 - np.percentile(true_itl, 50)) < max(0.5, 0.05 * np.percentile(true_itl, 50))
-    assert level.itl_ms.p50 == pytest.approx(4.0, abs=1.0)
     true_ttft = np.array([log[r.request_id]["chunk_send_ns"][0] - r.t_start_ns for r in records]) / 1e6
     assert abs(level.ttft_ms.p50 - np.median(true_ttft)) < 3.0
     assert level.ttft_ms.min >= 20.0
@@ -285,5 +284,12 @@ async def test_live_figures_follow_a_triton_stream_before_it_ends(simulator, cum
     snapshots: list = []
     controller.subscribe(lambda e: snapshots.append(e) if isinstance(e, ProgressSnapshot) else None)
     await controller.run()
+    # about 200 tok/s from two streams, checked against what the simulator sent (a busy
+    # machine slows it), loosely: a 2 s window is not the whole stream
+    sent = [entry["chunk_send_ns"] for entry in sim.read_chunk_log().values() if entry["completion_tokens"] == 150]
+    served_rate = sum(len(times) for times in sent) / ((max(t[-1] for t in sent) - min(t[0] for t in sent)) / 1e9)
     early = [s for s in snapshots if s.completed == 0 and s.level_elapsed_s >= 0.75]
-    assert early and all(s.output_throughput == pytest.approx(200, rel=0.3) and s.ttft_p50_ms is not None for s in early), early
+    assert early and all(served_rate / 2 < s.output_throughput < served_rate * 2 and s.ttft_p50_ms is not None for s in early), (
+        early,
+        served_rate,
+    )
