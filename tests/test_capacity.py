@@ -12,8 +12,10 @@ from fake_nvml import FakeGpu, FakeNvml
 
 from llm_loadtest.capacity.gpus import serving_gpus
 from llm_loadtest.capacity.policy import SearchPolicy
+from llm_loadtest.capacity.probes import saturation_stop
 from llm_loadtest.cli import main
 from llm_loadtest.metrics.pareto import pareto_frontier
+from llm_loadtest.model.search import SearchProbe
 from llm_loadtest.simulator.batching import implied_knee
 from llm_loadtest.simulator.options import SimOptions
 from llm_loadtest.storage.store import Store
@@ -69,6 +71,21 @@ def test_rate_policy_closes_the_bracket_to_five_percent():
     assert policy.holds <= 13.3 < policy.misses <= policy.holds * 1.05
 
 
+def probe_at(users: int, throughput: float, e2e_ms: float) -> SearchProbe:
+    return SearchProbe(
+        level_index=0, phase="grow", concurrency=users, request_rate=None, input_len=32, output_len=4, passed=True,
+        goodput_percent=100.0, error_rate=0.0, requests=10, duration_s=1.0, output_throughput=throughput,
+        interactivity=None, ttft_p50_ms=None, tpot_p50_ms=None, e2e_p50_ms=e2e_ms,
+    )  # fmt: skip
+
+
+def test_saturation_is_throughput_that_stops_growing_while_latency_grows():
+    earlier = [probe_at(8, 1000.0, 100.0)]
+    assert "saturated" in saturation_stop(probe_at(16, 1040.0, 190.0), earlier)
+    assert saturation_stop(probe_at(16, 1800.0, 110.0), earlier) is None  # still scaling
+    assert saturation_stop(probe_at(16, 1040.0, 104.0), earlier) is None  # flat, but no slower: not queueing
+
+
 def test_pareto_frontier_keeps_only_undominated_points():
     points = [(10, 50), (20, 40), (15, 30), (30, 10), (None, 99), (20, 40), (5, 50)]
     assert pareto_frontier(points) == [0, 1, 3]
@@ -93,7 +110,7 @@ def recommend(url: str, *args: str, timeout: float = 240) -> subprocess.Complete
 
 
 @pytest.mark.slow
-def test_recommend_finds_the_knee_the_simulator_parameters_imply(simulator, tmp_path):
+def test_recommend_finds_the_knee_the_simulator_parameters_imply(simulator, tmp_path, capsys):
     sim = simulator(**TPOT_KNEE)
     knee = implied_knee(SimOptions(**TPOT_KNEE), input_tokens=32, output_tokens=4, ttft_ms=None, tpot_ms=155)
     assert knee == 9
@@ -138,6 +155,11 @@ def test_recommend_finds_the_knee_the_simulator_parameters_imply(simulator, tmp_
         assert stored.search.answer == stored.search.answers[0] and stored.search.answer.holds == answer["holds"]
         assert len(stored.search.probes) == len(loads)
         records = store.get_records(result["run_id"])
+    # other SLOs re-derive the answer from the stored probes, with no new traffic: TPOT < 125 ms
+    # holds to 6 users, and of the loads probed 4 meets it and 8 misses it
+    assert main(["show", result["run_id"], "--goodput", "tpot:125", "--json", "--db", str(db)]) == 0
+    again = json.loads(capsys.readouterr().out)["search"]["answer"]
+    assert (again["holds"], again["misses"], again["stop"]) == (4, 8, "bracketed")
     served = sim.read_chunk_log()
     assert len(records) == sum(p["requests"] for p in search["probes"])
     full = [entry for entry in served.values() if entry["completion_tokens"] == 4]
@@ -179,6 +201,22 @@ def test_recommend_refuses_when_one_user_already_misses(simulator, tmp_path):
     search = json.loads(out.read_text())["search"]
     assert search["answer"]["stop"] == "refused" and "even c=1 misses" in search["answer"]["reason"]
     assert [p["concurrency"] for p in search["probes"]] == [1, 1]
+
+
+@pytest.mark.slow
+def test_each_isl_osl_shape_gets_its_answer_and_all_probes_share_the_pareto_chart(simulator, tmp_path):
+    sim = simulator(**TPOT_KNEE)
+    out = tmp_path / "search.json"
+    done = recommend(sim.url, "--goodput", "tpot:155", "--peak-concurrency", "4", "--isl-osl", "32/4,64/3", "--no-save", "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    search = json.loads(out.read_text())["search"]
+    # TPOT at 4 users is 100 ms whatever the lengths: both shapes hold the whole peak
+    assert [(a["input_len"], a["output_len"], a["stop"], a["holds"]) for a in search["answers"]] == [
+        (32, 4, "peak_holds", 4),
+        (64, 3, "peak_holds", 4),
+    ]
+    assert {(p["input_len"], p["output_len"]) for p in search["probes"]} == {(32, 4), (64, 3)}
+    assert "shape 64/3:" in done.stdout and "frontier, left to right:" in done.stdout
 
 
 def test_missing_goodput_is_one_line_and_exit_2(capsys):

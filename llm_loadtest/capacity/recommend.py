@@ -7,10 +7,11 @@ from __future__ import annotations
 import math
 from statistics import fmean
 
+from llm_loadtest.capacity.policy import SearchPolicy
 from llm_loadtest.capacity.probes import load_label, load_of
 from llm_loadtest.model.config import RunConfig
 from llm_loadtest.model.results import LevelSummary, RunResult, ServerSample
-from llm_loadtest.model.search import GpuCount, SearchAnswer, SearchProbe, SearchTarget, StopReason
+from llm_loadtest.model.search import GpuCount, SearchAnswer, SearchProbe, SearchRecord, SearchTarget, StopReason
 from llm_loadtest.telemetry.hints import KV_FULL
 
 SLO_NAMES = {"ttft": "TTFT", "tpot": "TPOT", "e2e": "E2E"}
@@ -146,3 +147,55 @@ def assumptions(
         caching,
         gpu_line,
     ]
+
+
+def rederive(result: RunResult) -> SearchRecord:
+    """The search's answer again from its stored probes under the result's (new) SLOs, with no
+    new traffic: each probe judged by its level's recomputed goodput, the bracket re-read. The
+    answer can only be as fine as the probes that ran: a knee that moved outside them is said."""
+    record = result.search
+    target = record.target.model_copy(update={"slo": result.config.goodput})
+    summaries = dict(enumerate(result.levels))
+    probes = []
+    for probe in record.probes:
+        goodput = summaries[probe.level_index].goodput if probe.level_index in summaries else None
+        percent = goodput.percent if goodput is not None else None
+        probes.append(
+            probe.model_copy(update={"goodput_percent": percent, "passed": percent is not None and percent >= target.goodput_percent})
+        )
+    answers = []
+    old = {(a.input_len, a.output_len): a for a in record.answers}
+    for shape in target.shapes:
+        mine = [p for p in probes if (p.input_len, p.output_len) == shape]
+        policy = SearchPolicy(start=1, integer=target.mode == "concurrency")
+        for probe in mine:
+            if probe.phase != "calibrate":
+                policy.record(load_of(probe), probe.passed)
+        holds, misses = policy.holds, policy.misses
+        if holds is None:
+            stop, reason = "refused", "under these SLOs even the smallest load probed misses the target"
+        elif misses is None:
+            stop, reason = (
+                "peak_holds",
+                f"under these SLOs every load probed meets the target (up to {holds:g}); run recommend again to find its limit",
+            )
+        else:
+            stop, reason = "bracketed", f"re-derived from the stored probes: {holds:g} meets the target and {misses:g} misses it"
+        previous = old.get(shape)
+        answers.append(
+            build_answer(
+                config=result.config,
+                target=target,
+                shape=shape,
+                probes=mine,
+                summaries=summaries,
+                holds=holds,
+                misses=misses,
+                stop=stop,
+                reason=reason,
+                gpus=previous.gpus if previous is not None else None,
+                gpu_note="as the search found it",
+                server_samples=result.server_samples,
+            )
+        )
+    return SearchRecord(target=target, probes=probes, answer=answers[0] if answers else None, answers=answers)

@@ -93,6 +93,10 @@ def handle_show(args: argparse.Namespace) -> int:
         result = store.get_result(run_id)
         if slo is not None:
             result, note = reanalyse(store, result, slo)
+            if result.search is not None:  # a recommend run: its answer under these SLOs
+                from llm_loadtest.capacity.recommend import rederive
+
+                result = result.model_copy(update={"search": rederive(result)})
     if args.json:
         from llm_loadtest.export import to_json_text
 
@@ -103,6 +107,10 @@ def handle_show(args: argparse.Namespace) -> int:
         print(note + "\n")
         result = result.model_copy(update={"warnings": [w for w in result.warnings if w != note]})
     print(result_report(result))
+    if result.search is not None:  # a recommend run: its probes and answer
+        from llm_loadtest.report.capacity import search_report
+
+        print("\n" + search_report(result.search))
     return 0
 
 

@@ -121,6 +121,8 @@ class ResultScreen(Screen):
         # the engine copies each level's client warnings into the run's, labelled
         warnings = result.warnings or [w for lv in result.levels if lv.client for w in lv.client.warnings]
         notes = []
+        if result.search is not None and result.search.answer is not None:  # a recommend run: its answer heads the view
+            notes.append(Text(result.search.answer.headline, style="bold"))
         if not c.stream:
             notes.append(Text("non-streaming: TTFT = E2E; TPOT and ITL are absent", style="yellow"))
         for warning in warnings:
