@@ -217,3 +217,27 @@ def test_a_whole_level_round_trips():
         gaps = np.diff(record.chunk_times_ns, prepend=record.t_start_ns)
         if n and gaps[1:].max(initial=0) <= 2**32 - 1:
             assert len(row["chunk_times"]) == 1 + 8 + 4 * (n - 1)
+
+
+def test_a_record_shifted_to_another_clock_moves_every_time_and_no_duration():
+    import dataclasses
+
+    import numpy as np
+
+    from llm_loadtest.model.records import RequestRecord
+
+    record = RequestRecord(
+        "r",
+        t_start_ns=1_000,
+        t_end_ns=9_000,
+        t_scheduled_ns=900,
+        t_ready_ns=950,
+        t_first_answer_ns=3_000,
+        chunk_times_ns=np.array([2_000, 3_000], dtype=np.int64),
+        connect_ns=40,
+    )
+    moved = record.shifted(-500)
+    times = [f.name for f in dataclasses.fields(RequestRecord) if f.name.startswith("t_") and f.name.endswith("_ns")]
+    assert {name: getattr(moved, name) - getattr(record, name) for name in times} == dict.fromkeys(times, -500)
+    assert list(moved.chunk_times_ns - record.chunk_times_ns) == [-500, -500]
+    assert (moved.ttft_ns, moved.e2e_ns, moved.connect_ns) == (record.ttft_ns, record.e2e_ns, record.connect_ns)

@@ -90,6 +90,11 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     add("--preset", help="quick, standard, stress, a user preset name or a .toml path")
     add("--tokenizer", help="tiktoken:cl100k_base (default) or a Hugging Face tokenizer.json / folder")
     add("--seed", type=int, help="prompt and arrival randomness (default 0)")
+    add(
+        "--ray",
+        metavar="ADDRESS",
+        help="run the workers as Ray actors on this cluster (auto, local, or ray://HOST:PORT; extra [ray]); --workers defaults to its CPUs",
+    )
     add("--workers", type=int, help="client processes that share each level, for loads one process cannot read in time (default 1)")
     add("--extra-body", help="JSON object merged into every request body")
     add("--output", "-o", help="write the result JSON here")
@@ -143,6 +148,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         "tokenizer",
         "seed",
         "workers",
+        "ray",
     )
     values.update({name: getattr(args, name) for name in simple if getattr(args, name) is not None})
     if args.concurrency is not None:
@@ -177,6 +183,11 @@ def api_key_from(args: argparse.Namespace) -> str | None:
 
 
 def handle_run(args: argparse.Namespace) -> int:
+    if args.ray is not None and args.workers is None:  # one worker per CPU the cluster offers
+        from llm_loadtest.engine.ray_workers import connect
+        from llm_loadtest.model.config import MAX_WORKERS
+
+        args.workers = min(connect(args.ray).cpus, MAX_WORKERS)
     try:
         config = config_from_args(args)
     except ConfigError as exc:

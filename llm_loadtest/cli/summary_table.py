@@ -57,6 +57,9 @@ def result_report(result: RunResult) -> str:
     mode = f"{cfg.num_prompts} requests per level" if cfg.duration is None else f"{cfg.duration:g} s per level"
     if cfg.workers > 1:
         mode += f", {cfg.workers} client processes"
+    if cfg.ray is not None:
+        nodes = result.environment.get("client_nodes")
+        mode += f" as Ray actors{f' on {nodes} nodes' if nodes and nodes > 1 else ''}"
     head = [
         f"run {result.run_id}  {result.status}  {cfg.server}  model {cfg.model}",
         f"{cfg.endpoint}, {'streaming' if cfg.stream else 'not streaming'}, input {cfg.input_len} / output {cfg.output_len} tokens, {mode}",

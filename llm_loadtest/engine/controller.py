@@ -132,13 +132,15 @@ class RunController:
         key, run_id = self._api_key, self.run_id
         if self._in_process:
             return InProcessEngine(self.config, api_key=key, run_id=run_id, t0_ns=t0_ns)
-        if self.config.workers > 1:
+        if self.config.workers > 1 or self.config.ray is not None:
             return EnginePool(self.config, api_key=key, run_id=run_id, t0_ns=t0_ns, workers=self.config.workers)
         return EngineProcess(self.config, api_key=key, run_id=run_id, t0_ns=t0_ns)
 
     async def _take(self, event: EngineEvent) -> None:
         if isinstance(event, RunStarted):
             self.result.config.model = event.model
+            if self.config.ray is not None:
+                self.result.environment["client_nodes"] = event.nodes
             self._stored_run = True
             await self._store(lambda store: store.begin_run(self.result))
         elif isinstance(event, RequestsFinished):

@@ -57,9 +57,11 @@ class ProgressSnapshot:
 
 @dataclass(slots=True)
 class RunStarted:
-    """The server answered the preflight; `model` is the name resolved (`auto` asks the server)."""
+    """The server answered the preflight; `model` is the name resolved (`auto` asks the server).
+    `nodes`: the machines the client workers run on (more than one with `--ray`)."""
 
     model: str
+    nodes: int = 1
 
 
 @dataclass(slots=True)
@@ -155,4 +157,11 @@ class WorkerLevelDone:
     cpu_percent: float | None
 
 
-WorkerEvent = WorkerReady | WorkerLevelDone
+@dataclass(slots=True)
+class WorkerLost:
+    """A worker died mid-run (a Ray actor whose node or process went away)."""
+
+    reason: str
+
+
+WorkerEvent = WorkerReady | WorkerLevelDone | WorkerLost

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import numpy as np
 
@@ -26,31 +26,52 @@ from llm_loadtest.engine.events import (
     LevelFinished,
     LevelStarted,
     ProgressSnapshot,
+    RequestsFinished,
     RunFailed,
     RunStarted,
     WorkerEvent,
     WorkerLevelDone,
+    WorkerLost,
     WorkerReady,
 )
+from llm_loadtest.engine.protocols import PoolWorker
 from llm_loadtest.model.config import RunConfig
+from llm_loadtest.model.errors import ExitCode, LoadtestError
+from llm_loadtest.model.records import RequestRecord
 from llm_loadtest.model.results import ClientHealth
 
 
 class EnginePool:
     def __init__(self, config: RunConfig, *, api_key: str | None, run_id: str, t0_ns: int, workers: int):
+        """The workers are engine child processes of this machine, or Ray actors spread over
+        the cluster of `config.ray` (engine.ray_workers)."""
         self.config = config
-        self._workers = [
-            EngineProcess(config, api_key=api_key, run_id=run_id, t0_ns=t0_ns, worker=(index, workers)) for index in range(workers)
-        ]
+        self._workers: list[PoolWorker]
+        if config.ray is not None:
+            from llm_loadtest.engine.ray_workers import RayWorker
+
+            self._workers = [RayWorker(config, api_key=api_key, run_id=run_id, worker=(index, workers)) for index in range(workers)]
+        else:
+            self._workers = [
+                EngineProcess(config, api_key=api_key, run_id=run_id, t0_ns=t0_ns, worker=(index, workers)) for index in range(workers)
+            ]
 
     def abort(self) -> None:
         for worker in self._workers:
             worker.abort()
 
     async def events(self) -> AsyncIterator[EngineEvent]:
+        if self.config.ray is not None:
+            from llm_loadtest.engine.ray_workers import connect
+
+            try:
+                await asyncio.to_thread(connect, self.config.ray)
+            except LoadtestError as exc:
+                yield RunFailed(str(exc), exc.exit_code)
+                return
         inbox: asyncio.Queue[tuple[int, EngineEvent | WorkerEvent | None]] = asyncio.Queue()
 
-        async def pump(index: int, worker: EngineProcess) -> None:
+        async def pump(index: int, worker: PoolWorker) -> None:
             try:
                 async for event in worker.worker_events():
                     inbox.put_nowait((index, event))
@@ -60,7 +81,7 @@ class EnginePool:
                 inbox.put_nowait((index, None))
 
         tasks = [asyncio.get_running_loop().create_task(pump(i, w)) for i, w in enumerate(self._workers)]
-        merger = _Merger(self.config, len(self._workers))
+        merger = _Merger(self.config, len(self._workers), nodes=lambda: len({getattr(w, "host", "") for w in self._workers}))
         running = len(tasks)
         try:
             while running:
@@ -74,10 +95,19 @@ class EnginePool:
                 else:
                     if isinstance(event, RunFailed):
                         self.abort()  # one worker's failure ends the run for all
-                    for merged in merger.take(index, event):
+                    merged_events = merger.take(index, event)
+                    if isinstance(event, WorkerLost) and not merged_events and not merger.lost_in_level(index):
+                        self.abort()  # lost between levels: nothing to wait for
+                    for merged in merged_events:
+                        if isinstance(merged, LevelFinished) and merger.lost_in(merged.level_index):
+                            self.abort()  # the level kept what the lost worker finished; the run stops here
                         yield merged
             for merged in merger.leftovers():
                 yield merged
+            if merger.lost:
+                yield RunFailed(
+                    f"the run stopped after losing {merger.lost_text()} (the level's warnings say what was kept)", ExitCode.FAILED
+                )
         finally:
             self.abort()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -86,10 +116,15 @@ class EnginePool:
 class _Merger:
     """Turns the workers' events into one engine's."""
 
-    def __init__(self, config: RunConfig, workers: int):
+    def __init__(self, config: RunConfig, workers: int, *, nodes: Callable[[], int] = lambda: 1):
         self.config = config
         self.workers = workers
         self.levels = config.levels()
+        self._nodes = nodes
+        self._started: dict[int, RunStarted] = {}
+        self.lost: dict[int, tuple[int | None, str]] = {}  # worker -> (the level it was in, what it kept and lost)
+        self._streamed: dict[tuple[int, int], list[RequestRecord]] = {}  # (level, worker) -> what it handed over
+        self._current: dict[int, int] = {}  # worker -> the level it runs now
         self._ready: dict[int, set[int]] = {}
         self._done: dict[int, dict[int, WorkerLevelDone]] = {}
         self._finished: set[int] = set()
@@ -101,12 +136,21 @@ class _Merger:
         """True once every worker is ready for `level`: time to start it."""
         ready = self._ready.setdefault(level, set())
         ready.add(worker)
-        return len(ready) == self.workers
+        return len(ready) == self.workers - len(self.lost)
 
-    def take(self, worker: int, event: EngineEvent | WorkerLevelDone) -> list[EngineEvent]:
-        if isinstance(event, RunStarted | RunFailed):
+    def take(self, worker: int, event: EngineEvent | WorkerEvent) -> list[EngineEvent]:
+        if isinstance(event, RunStarted):  # once every worker reached the server: they all know where they run
+            self._started[worker] = event
+            return [RunStarted(model=event.model, nodes=self._nodes())] if len(self._started) == self.workers else []
+        if isinstance(event, RunFailed):
             return self._once(event, -1)
+        if isinstance(event, WorkerLost):
+            return self._lose(worker, event.reason)
+        if isinstance(event, RequestsFinished):
+            self._streamed.setdefault((event.level_index, worker), []).extend(event.records)
+            return [event]
         if isinstance(event, LevelStarted):
+            self._current[worker] = event.level_index
             started = self._once(event, event.level_index)
             if started:  # the first worker to start it: the last level's snapshots are over
                 self._snapshots.clear()
@@ -134,6 +178,30 @@ class _Merger:
             events += self._level(level)
         return events
 
+    def lost_in_level(self, worker: int) -> bool:
+        return self.lost.get(worker, (None, ""))[0] is not None
+
+    def lost_in(self, level: int) -> bool:
+        return any(at == level for at, _ in self.lost.values())
+
+    def lost_text(self) -> str:
+        return ", ".join(f"client worker {worker + 1}" for worker in sorted(self.lost))
+
+    def _lose(self, worker: int, reason: str) -> list[EngineEvent]:
+        """A worker died: the level it was in keeps what it had handed over, and says so."""
+        level = self._current.get(worker)
+        if level is None or level in self._finished:
+            self.lost[worker] = (None, reason)
+            return []
+        kept = self._streamed.get((level, worker), [])
+        last = self._snapshots.get(worker)
+        missing = 0 if last is None else last.in_flight + max(0, last.completed - len(kept))
+        self.lost[worker] = (level, f"{reason}: its {len(kept)} finished requests are kept, about {missing} were lost")
+        self._done.setdefault(level, {})[worker] = WorkerLevelDone(level, kept, np.empty(0), None)
+        if len(self._done[level]) == self.workers:
+            return self._level(level)
+        return []
+
     def _once(self, event: EngineEvent, level: int) -> list[EngineEvent]:
         key = (type(event), level)
         if key in self._said:
@@ -153,6 +221,8 @@ class _Merger:
         lag = np.concatenate([part.loop_lag_ms for part in parts]) if parts else np.empty(0)
         cpus = [part.cpu_percent for part in parts if part.cpu_percent is not None]
         summary = level_summary(self.config, self.levels[index], records, lag, max(cpus) if cpus else None)
+        if summary.client is not None:
+            summary.client.warnings += [f"client worker {w + 1} lost: {what}" for w, (at, what) in sorted(self.lost.items()) if at == index]
         return [LevelFinished(level_index=index, summary=summary, records=records)]
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Protocol
 
-from llm_loadtest.engine.events import EngineEvent
+from llm_loadtest.engine.events import EngineEvent, WorkerEvent
 from llm_loadtest.model.config import RunConfig
 from llm_loadtest.model.records import RequestRecord
 from llm_loadtest.model.results import GpuSample, LevelSummary, RunResult, ServerSample
@@ -38,6 +38,17 @@ class EngineRunner(Protocol):
     happens as engine events; the controller drives every kind alike."""
 
     def events(self) -> AsyncIterator[EngineEvent]: ...
+
+    def abort(self) -> None: ...
+
+
+class PoolWorker(Protocol):
+    """One of the workers that run a level together (engine.pool): an engine child process,
+    or a Ray actor."""
+
+    def worker_events(self) -> AsyncIterator[EngineEvent | WorkerEvent]: ...
+
+    def go(self) -> None: ...
 
     def abort(self) -> None: ...
 

@@ -86,6 +86,7 @@ class RunConfig(BaseModel):
     extra_body: dict | None = None
     ignore_eos: bool = True
     workers: int = 1  # client processes that share each level (engine.pool)
+    ray: str | None = None  # a Ray cluster's address (or auto / local): the workers run as its actors
     # what is sent; input_len / output_len above are its lengths' nominal values
     workload: Workload = Field(default_factory=Workload)
 

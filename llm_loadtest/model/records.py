@@ -8,7 +8,7 @@ not Python objects per chunk: 12 bytes a chunk.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 import numpy as np
@@ -92,6 +92,19 @@ class RequestRecord:
     chunk_texts: list[str] | None = None
     # Transient too: which chunks were reasoning, for counting reasoning tokens with the rest.
     reasoning_at: list[int] | None = None
+
+    def shifted(self, offset_ns: int) -> RequestRecord:
+        """The same request on another clock: every absolute time moved by `offset_ns`
+        (a time field added to this record belongs here too)."""
+        return replace(
+            self,
+            t_start_ns=self.t_start_ns + offset_ns,
+            t_end_ns=self.t_end_ns + offset_ns,
+            t_scheduled_ns=None if self.t_scheduled_ns is None else self.t_scheduled_ns + offset_ns,
+            t_ready_ns=None if self.t_ready_ns is None else self.t_ready_ns + offset_ns,
+            t_first_answer_ns=None if self.t_first_answer_ns is None else self.t_first_answer_ns + offset_ns,
+            chunk_times_ns=self.chunk_times_ns + offset_ns,
+        )
 
     @property
     def ok(self) -> bool:
