@@ -27,6 +27,7 @@ LOAD_FLAGS = {
     "fail_under_goodput": "--fail-under-goodput",
     "baseline": "--baseline",
     "max_regression": "--max-regression",
+    "trace": "--trace",  # a trace arrives at its own pace
 }
 
 DESCRIPTION = (
