@@ -19,7 +19,7 @@ from storage_samples import FAKE_KEY, make_records, make_run, warmup_records
 
 from llm_loadtest.metrics import summarize_level
 from llm_loadtest.model.config import GoodputSLO
-from llm_loadtest.model.records import RequestRecord
+from llm_loadtest.model.records import ClockSource, RequestRecord
 from llm_loadtest.storage import AmbiguousRunError, Store, StoreError, UnknownRunError, migrations, resolve_database_url
 from llm_loadtest.storage.schema import SCHEMA_VERSION
 
@@ -529,7 +529,7 @@ def test_a_schema_1_database_is_upgraded_and_its_requests_read_back_exactly(db):
         # a run written now, beside the old one, uses the new form
         store.save(*make_run(run_id="new-run"))
     with sqlite3.connect(db) as raw:
-        assert raw.execute("SELECT value FROM meta").fetchone()[0] == str(SCHEMA_VERSION) == "3"
+        assert raw.execute("SELECT value FROM meta").fetchone()[0] == str(SCHEMA_VERSION) == "4"
         codes = {
             row[0]
             for row in raw.execute(
@@ -550,8 +550,26 @@ def test_a_schema_2_database_gains_the_search_column_and_keeps_its_runs(db):
     with Store.open(db) as store:
         assert store.get_result(result.run_id) == result
     with sqlite3.connect(db) as raw:
-        assert raw.execute("SELECT value FROM meta").fetchone()[0] == "3"
+        assert raw.execute("SELECT value FROM meta").fetchone()[0] == "4"
         assert raw.execute("SELECT search FROM run").fetchall() == [(None,)]
+
+
+def test_a_schema_3_database_gains_the_clock_columns_and_reads_its_requests_as_user_clock(db):
+    result, records = make_run()
+    with Store.open(db) as store:
+        store.save(result, records)
+    with sqlite3.connect(db) as raw:
+        for column in ("t_ready_ns", "clock", "clock_steps"):
+            raw.execute(f"ALTER TABLE request DROP COLUMN {column}")
+        raw.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+    with Store.open(db) as store:
+        back = store.get_records(result.run_id)
+        assert store.get_result(result.run_id) == result
+    flat = [r for level in records for r in level]
+    assert len(back) == len(flat)
+    assert all(r.clock is ClockSource.USER and r.t_ready_ns is None and r.clock_steps == 0 for r in back)
+    with sqlite3.connect(db) as raw:
+        assert raw.execute("SELECT value FROM meta").fetchone()[0] == "4"
 
 
 def test_a_slow_first_token_costs_4_more_bytes_not_4_a_chunk(db):

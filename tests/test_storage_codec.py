@@ -11,7 +11,7 @@ import struct
 import numpy as np
 import pytest
 
-from llm_loadtest.model.records import Outcome, RequestRecord, TokenSource
+from llm_loadtest.model.records import ClockSource, Outcome, RequestRecord, TokenSource
 from llm_loadtest.storage import codec
 
 T0 = 123_456_789_012_345
@@ -189,6 +189,9 @@ def test_record_row_round_trip_keeps_every_field():
         error="Bad Gateway",
         connect_ns=777,
         stream=True,
+        t_ready_ns=T0 - 99,
+        clock=ClockSource.KERNEL,
+        clock_steps=1,
     )
     warm = RequestRecord(request_id="w", t_start_ns=T0, t_end_ns=T0 + 1, warmup=True)
     rows, back = _round_trip([warm, record])

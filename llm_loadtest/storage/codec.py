@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from llm_loadtest.model.records import EMPTY_COUNTS, EMPTY_TIMES, Outcome, RequestRecord, TokenSource
+from llm_loadtest.model.records import EMPTY_COUNTS, EMPTY_TIMES, ClockSource, Outcome, RequestRecord, TokenSource
 
 _TIMES_U32 = 1  # schema 1, read only: every gap in 32 bits, the first one included
 _TIMES_I64 = 2  # every gap in 64 bits
@@ -198,6 +198,9 @@ def _record_to_row(record: RequestRecord, run_pk: int, level_index: int, times: 
         "t_start_ns": t_start,
         "t_end_ns": int(record.t_end_ns),
         "t_scheduled_ns": _opt_int(record.t_scheduled_ns),
+        "t_ready_ns": _opt_int(record.t_ready_ns),
+        "clock": ClockSource(record.clock).value,
+        "clock_steps": int(record.clock_steps),
         "outcome": Outcome(record.outcome).value,
         "http_status": _opt_int(record.http_status),
         "error": record.error,
@@ -219,6 +222,9 @@ RECORD_COLUMNS = (
     "t_start_ns",
     "t_end_ns",
     "t_scheduled_ns",
+    "t_ready_ns",
+    "clock",
+    "clock_steps",
     "outcome",
     "http_status",
     "error",
@@ -242,6 +248,9 @@ def _row_to_record(row: Mapping[str, Any], times: np.ndarray, tokens: np.ndarray
         t_end_ns=int(row["t_end_ns"]),
         outcome=Outcome(row["outcome"]),
         t_scheduled_ns=_opt_int(row["t_scheduled_ns"]),
+        t_ready_ns=_opt_int(row["t_ready_ns"]),
+        clock=ClockSource(row["clock"] or ClockSource.USER),
+        clock_steps=int(row["clock_steps"] or 0),
         chunk_times_ns=times,
         chunk_tokens=tokens,
         reasoning_chunks=int(row["reasoning_chunks"]),

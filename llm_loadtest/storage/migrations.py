@@ -32,8 +32,18 @@ def _search_column(conn: Connection) -> None:
         conn.execute(text("ALTER TABLE run ADD COLUMN search TEXT"))
 
 
+def _clock_columns(conn: Connection) -> None:
+    """3 -> 4: requests carry when the load pattern wanted them sent (t_ready_ns), their clock
+    (kernel | user) and the wall-clock steps they saw; older requests have none of them (NULL:
+    read as the user clock they had, no step seen)."""
+    present = {column["name"] for column in inspect(conn).get_columns("request")}
+    for name, kind in (("t_ready_ns", "BIGINT"), ("clock", "VARCHAR(8)"), ("clock_steps", "INTEGER")):
+        if name not in present:
+            conn.execute(text(f"ALTER TABLE request ADD COLUMN {name} {kind}"))
+
+
 # MIGRATIONS[n] upgrades a database from schema n to n + 1, inside one transaction.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _first_gap_apart, 2: _search_column}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _first_gap_apart, 2: _search_column, 3: _clock_columns}
 
 
 def ensure_schema(engine: Engine, where: str) -> None:

@@ -34,7 +34,8 @@ from sqlmodel import Field, SQLModel
 # Bump with a migration in `migrations.py` whenever a table or a blob format changes.
 # 2: chunk times keep the first gap (the TTFT) in a 64-bit header of its own (see `codec`).
 # 3: a run's capacity search (`recommend`), a JSON document in `run.search`.
-SCHEMA_VERSION = 3
+# 4: a request's t_ready_ns, clock (kernel | user) and clock_steps.
+SCHEMA_VERSION = 4
 
 # BIGINT is not a rowid alias on SQLite; everywhere else it is the safe width for a key.
 _KEY = BigInteger().with_variant(Integer(), "sqlite")
@@ -110,6 +111,9 @@ class RequestTable(SQLModel, table=True):
     t_start_ns: int = Field(sa_column=Column(BigInteger, nullable=False))
     t_end_ns: int = Field(sa_column=Column(BigInteger, nullable=False))
     t_scheduled_ns: int | None = Field(default=None, sa_column=Column(BigInteger))
+    t_ready_ns: int | None = Field(default=None, sa_column=Column(BigInteger))
+    clock: str | None = Field(default=None, sa_column=Column(String(8)))
+    clock_steps: int | None = Field(default=None, sa_column=Column(Integer))
     outcome: str = Field(sa_column=Column(String(16), nullable=False))
     http_status: int | None = Field(default=None, sa_column=Column(Integer))
     error: str | None = Field(default=None, sa_column=Column(Text))
