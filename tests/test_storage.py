@@ -529,7 +529,7 @@ def test_a_schema_1_database_is_upgraded_and_its_requests_read_back_exactly(db):
         # a run written now, beside the old one, uses the new form
         store.save(*make_run(run_id="new-run"))
     with sqlite3.connect(db) as raw:
-        assert raw.execute("SELECT value FROM meta").fetchone()[0] == str(SCHEMA_VERSION) == "4"
+        assert raw.execute("SELECT value FROM meta").fetchone()[0] == str(SCHEMA_VERSION) == "5"
         codes = {
             row[0]
             for row in raw.execute(
@@ -550,7 +550,7 @@ def test_a_schema_2_database_gains_the_search_column_and_keeps_its_runs(db):
     with Store.open(db) as store:
         assert store.get_result(result.run_id) == result
     with sqlite3.connect(db) as raw:
-        assert raw.execute("SELECT value FROM meta").fetchone()[0] == "4"
+        assert raw.execute("SELECT value FROM meta").fetchone()[0] == "5"
         assert raw.execute("SELECT search FROM run").fetchall() == [(None,)]
 
 
@@ -569,7 +569,24 @@ def test_a_schema_3_database_gains_the_clock_columns_and_reads_its_requests_as_u
     assert len(back) == len(flat)
     assert all(r.clock is ClockSource.USER and r.t_ready_ns is None and r.clock_steps == 0 for r in back)
     with sqlite3.connect(db) as raw:
-        assert raw.execute("SELECT value FROM meta").fetchone()[0] == "4"
+        assert raw.execute("SELECT value FROM meta").fetchone()[0] == "5"
+
+
+def test_a_schema_4_database_gains_the_workload_columns_and_keeps_its_requests(db):
+    result, records = make_run()
+    with Store.open(db) as store:
+        store.save(result, records)
+    columns = ("input_len_requested", "output_len_requested", "turn", "t_first_answer_ns", "reasoning_tokens")
+    with sqlite3.connect(db) as raw:
+        for column in columns:
+            raw.execute(f"ALTER TABLE request DROP COLUMN {column}")
+        raw.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
+    with Store.open(db) as store:
+        assert store.get_result(result.run_id) == result
+        read = store.get_records(result.run_id)
+    with sqlite3.connect(db) as raw:
+        assert raw.execute("SELECT value FROM meta").fetchone()[0] == "5"
+    assert read and all(getattr(r, column) is None for r in read for column in columns)
 
 
 def test_a_slow_first_token_costs_4_more_bytes_not_4_a_chunk(db):

@@ -4,6 +4,7 @@ simulator's own log of what it received and sent."""
 
 from __future__ import annotations
 
+import csv
 import json
 
 import httpx
@@ -13,9 +14,11 @@ from engine_helpers import run_benchmark
 
 from llm_loadtest.cli import main
 from llm_loadtest.engine.requests import LengthDraws
+from llm_loadtest.engine.workload_files import resolve_config
 from llm_loadtest.model.config import RunConfig
 from llm_loadtest.model.errors import ConfigError
 from llm_loadtest.model.workload import parse_length
+from llm_loadtest.report.regression import workload_differences
 from llm_loadtest.simulator.prefix_cache import BLOCK_TOKENS
 from llm_loadtest.tokens.tokenizer import get_tokenizer
 
@@ -208,8 +211,9 @@ async def test_shared_prefix_requests_share_their_first_tokens_and_hit_the_cache
 @pytest.mark.parametrize("endpoint", ["chat", "completions"])
 async def test_turns_carry_the_servers_real_answers(simulator, endpoint):
     sim = simulator(ttft_ms=1, itl_ms=0, reasoning_tokens=2 if endpoint == "chat" else 0)
+    # one session at a time, so that the 12 requests are exactly 4 sessions of 3 turns
     run = await run_benchmark(
-        sim.url, endpoint=endpoint, concurrency=[2], num_prompts=12, input_len=20, output_len=6, workload={"turns": 3}
+        sim.url, endpoint=endpoint, concurrency=[1], num_prompts=12, input_len=20, output_len=6, workload={"turns": 3}
     )
     log = sim.read_chunk_log()
     records = run.records[0]
@@ -242,8 +246,6 @@ async def test_a_trace_is_replayed_at_its_times_with_its_lengths(simulator, tmp_
     path = _write(tmp_path / "t.jsonl", entries)
     sim = simulator(ttft_ms=1, itl_ms=1)
     config = RunConfig(server=sim.url, model="auto", warmup=0, workload={"trace": path, "trace_speed": 2.0})
-    from llm_loadtest.engine.workload_files import resolve_config
-
     resolved = resolve_config(config)
     assert resolved.num_prompts == 4 and resolved.workload.trace_sha256
     assert resolved.levels()[0].request_rate == pytest.approx(4 / 0.3, rel=1e-3)
@@ -285,3 +287,48 @@ async def test_reasoning_and_answer_ttft_against_the_simulators_log(simulator):
     assert level.reasoning_tokens.total == 6 * k
     plain = await run_benchmark(simulator(ttft_ms=1, itl_ms=0).url, num_prompts=2, input_len=16, output_len=3)
     assert plain.result.levels[0].ttft_answer_ms is None and plain.result.levels[0].reasoning_tokens is None
+
+
+def test_different_workloads_are_told_apart_and_the_same_file_elsewhere_is_not(tmp_path):
+    rows = [{"prompt": "one"}, {"prompt": "two"}]
+    here, there = _write(tmp_path / "a.jsonl", rows), _write(tmp_path / "b.jsonl", rows)
+    other = _write(tmp_path / "c.jsonl", rows[:1])
+
+    def config(**workload) -> RunConfig:
+        return resolve_config(RunConfig(server="http://h", model="m", workload=workload))
+
+    assert workload_differences(config(dataset=here), config(dataset=there)) == []
+    assert workload_differences(config(dataset=here), config(dataset=other)) == [
+        f"dataset a.jsonl ({config(dataset=here).workload.dataset_sha256[:8]}) -> c.jsonl ({config(dataset=other).workload.dataset_sha256[:8]})"
+    ]
+    assert workload_differences(config(), config(turns=2)) == ["turns 1 -> 2"]
+    assert workload_differences(config(), config(shared_prefix=32)) == ["shared_prefix none -> 32"]
+    normal = RunConfig(server="http://h", model="m", input_len="normal:256:32")
+    assert workload_differences(config(), normal) == ["input_len 256 -> normal:256:32"]
+
+
+def test_the_workload_is_stored_shown_exported_and_gates_the_baseline(simulator, tmp_path, capsys):
+    dataset = _write(tmp_path / "d.jsonl", JSONL_PROMPTS)
+    db = str(tmp_path / "runs.db")
+    sim = simulator(ttft_ms=1, itl_ms=2, reasoning_tokens=2)
+    base = ["run", "--headless", "-s", sim.url, "-m", "auto", "--warmup", "0", "--db", db, "-n", "3"]
+    assert main([*base, "--dataset", dataset, "--turns", "2", "-o", str(tmp_path / "r.json")]) == 0
+    out = capsys.readouterr().out
+    assert "workload: dataset" in out and "2 turns" in out and "TTFT p50 by turn" in out and "first answer token" in out
+    document = json.loads((tmp_path / "r.json").read_text())
+    run_id = document["run_id"]
+    assert document["config"]["workload"]["dataset_sha256"] and document["config"]["workload"]["turns"] == 2
+    # stored: show, and the per-request export, carry it
+    assert main(["show", run_id, "--db", db]) == 0
+    assert "workload: dataset" in capsys.readouterr().out
+    csv_path = tmp_path / "requests.csv"
+    assert main(["export", run_id, "--format", "csv", "--requests", "-o", str(csv_path), "--db", db]) == 0
+    capsys.readouterr()
+    rows = list(csv.DictReader(csv_path.open()))
+    assert sorted(row["turn"] for row in rows) == ["1", "1", "2"]
+    assert all(row["reasoning_tokens"] == "2" and float(row["ttft_answer_ms"]) >= float(row["ttft_ms"]) for row in rows)
+    assert {row["output_len_requested"] for row in rows} <= {"7", "9", "5"}
+    # the gate refuses a baseline of another workload, before any request
+    assert main([*base, "--baseline", run_id, "--no-save"]) == 2
+    err = capsys.readouterr().err
+    assert "a different workload" in err and "turns 2 -> 1" in err

@@ -104,6 +104,7 @@ def compare_table(results: Sequence[RunResult]) -> str:
     about("preset", lambda r: r.config.preset or DASH)
     about("endpoint", lambda r: f"{r.config.endpoint}, {'stream' if r.config.stream else 'no stream'}")
     about("input / output tokens", lambda r: f"{r.config.input_len} / {r.config.output_len}")
+    about("workload", lambda r: r.config.workload.label())
     about("client processes", lambda r: str(r.config.workers))
     about("goodput SLO", lambda r: slo_text(r.config.goodput))
 

@@ -6,6 +6,7 @@ from collections import Counter
 
 from llm_loadtest.model.results import LevelSummary, RunResult
 from llm_loadtest.report.presentation import select, text_table
+from llm_loadtest.report.workload_view import workload_lines
 
 # the columns after the level and its request counts; times in ms
 FIGURES = select(
@@ -64,6 +65,7 @@ def result_report(result: RunResult) -> str:
         f"run {result.run_id}  {result.status}  {cfg.server}  model {cfg.model}",
         f"{cfg.endpoint}, {'streaming' if cfg.stream else 'not streaming'}, input {cfg.input_len} / output {cfg.output_len} tokens, {mode}",
         *token_count_lines(result),
+        *workload_lines(result),
         "times in ms",
     ]
     parts = ["\n".join(head), levels_table(result.levels)]

@@ -7,16 +7,32 @@ gated figure that both levels have is compared. Pure: results in, changes out.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import PurePath
 
 from llm_loadtest.model.config import RunConfig
 from llm_loadtest.model.results import LevelSummary, RunResult
+from llm_loadtest.model.workload import Workload
 from llm_loadtest.report.presentation import FIGURES
 
 # what a serving change can make worse: the rate of tokens, and the latency a user waits
 GATED_FIGURES = ("output_throughput", "ttft_p50", "ttft_p99", "tpot_p50", "e2e_p99")
 HIGHER_IS_BETTER = frozenset({"output_throughput"})
 # what makes two runs the same workload (the load itself is matched level by level)
-WORKLOAD_FIELDS = ("adapter", "endpoint", "input_len", "output_len", "stream", "ignore_eos", "burstiness")
+WORKLOAD_FIELDS = ("adapter", "endpoint", "stream", "ignore_eos", "burstiness")
+# and what they sent (config.workload): lengths as specs, so normal:256:32 is not fixed:256;
+# files by their SHA-256, so the same file elsewhere is the same workload
+WORKLOAD_SETTINGS = (
+    "input_len",
+    "output_len",
+    "dataset_sha256",
+    "dataset_min_input",
+    "dataset_max_input",
+    "shared_prefix",
+    "prefix_groups",
+    "turns",
+    "trace_sha256",
+    "trace_speed",
+)
 
 LevelKey = tuple[int | None, float | None]
 
@@ -42,11 +58,32 @@ def planned_keys(config: RunConfig) -> list[LevelKey]:
 
 def workload_differences(baseline: RunConfig, config: RunConfig) -> list[str]:
     """What differs between two runs' workloads, as `name baseline -> this`; empty when none."""
-    return [
+    differences = [
         f"{name} {getattr(baseline, name)} -> {getattr(config, name)}"
         for name in WORKLOAD_FIELDS
         if getattr(baseline, name) != getattr(config, name)
     ]
+    before, after = baseline.workload, config.workload
+    for name in WORKLOAD_SETTINGS:
+        if getattr(before, name) != getattr(after, name):
+            differences.append(f"{_setting_name(name)} {_setting_text(before, name)} -> {_setting_text(after, name)}")
+    return differences
+
+
+def _setting_name(name: str) -> str:
+    return name.removesuffix("_sha256")
+
+
+def _setting_text(workload: Workload, name: str) -> str:
+    """A file as its name and the start of its digest; anything else as it is."""
+    if name.endswith("_sha256"):
+        path = getattr(workload, name.removesuffix("_sha256"))
+        digest = getattr(workload, name)
+        return f"{PurePath(path).name} ({digest[:8]})" if path and digest else "none"
+    value = getattr(workload, name)
+    if isinstance(value, str) and value.startswith("fixed:"):
+        return value.removeprefix("fixed:")  # a fixed length reads as the number it is
+    return "none" if value is None else str(value)
 
 
 def shared_levels(baseline: RunResult, keys: list[LevelKey]) -> list[LevelKey]:

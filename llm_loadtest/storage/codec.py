@@ -213,6 +213,11 @@ def _record_to_row(record: RequestRecord, run_pk: int, level_index: int, times: 
         "reasoning_chunks": int(record.reasoning_chunks),
         "chunk_times": times,
         "chunk_tokens": tokens,
+        "input_len_requested": _opt_int(record.input_len_requested),
+        "output_len_requested": _opt_int(record.output_len_requested),
+        "turn": _opt_int(record.turn),
+        "t_first_answer_ns": _opt_int(record.t_first_answer_ns),
+        "reasoning_tokens": _opt_int(record.reasoning_tokens),
     }
 
 
@@ -237,6 +242,11 @@ RECORD_COLUMNS = (
     "reasoning_chunks",
     "chunk_times",
     "chunk_tokens",
+    "input_len_requested",
+    "output_len_requested",
+    "turn",
+    "t_first_answer_ns",
+    "reasoning_tokens",
 )
 
 
@@ -262,6 +272,11 @@ def _row_to_record(row: Mapping[str, Any], times: np.ndarray, tokens: np.ndarray
         error=row["error"],
         connect_ns=int(row["connect_ns"]),
         stream=bool(row["stream"]),
+        input_len_requested=_opt_int(row["input_len_requested"]),
+        output_len_requested=_opt_int(row["output_len_requested"]),
+        turn=_opt_int(row["turn"]),
+        t_first_answer_ns=_opt_int(row["t_first_answer_ns"]),
+        reasoning_tokens=_opt_int(row["reasoning_tokens"]),
     )
 
 

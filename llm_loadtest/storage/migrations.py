@@ -36,14 +36,33 @@ def _clock_columns(conn: Connection) -> None:
     """3 -> 4: requests carry when the load pattern wanted them sent (t_ready_ns), their clock
     (kernel | user) and the wall-clock steps they saw; older requests have none of them (NULL:
     read as the user clock they had, no step seen)."""
+    _add_request_columns(conn, (("t_ready_ns", "BIGINT"), ("clock", "VARCHAR(8)"), ("clock_steps", "INTEGER")))
+
+
+def _workload_columns(conn: Connection) -> None:
+    """4 -> 5: requests carry their workload figures (lengths asked for, turn, first answer
+    chunk, reasoning tokens); older rows have none (NULL)."""
+    _add_request_columns(
+        conn,
+        (
+            ("input_len_requested", "INTEGER"),
+            ("output_len_requested", "INTEGER"),
+            ("turn", "INTEGER"),
+            ("t_first_answer_ns", "BIGINT"),
+            ("reasoning_tokens", "INTEGER"),
+        ),
+    )
+
+
+def _add_request_columns(conn: Connection, columns: tuple[tuple[str, str], ...]) -> None:
     present = {column["name"] for column in inspect(conn).get_columns("request")}
-    for name, kind in (("t_ready_ns", "BIGINT"), ("clock", "VARCHAR(8)"), ("clock_steps", "INTEGER")):
+    for name, kind in columns:
         if name not in present:
             conn.execute(text(f"ALTER TABLE request ADD COLUMN {name} {kind}"))
 
 
 # MIGRATIONS[n] upgrades a database from schema n to n + 1, inside one transaction.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _first_gap_apart, 2: _search_column, 3: _clock_columns}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _first_gap_apart, 2: _search_column, 3: _clock_columns, 4: _workload_columns}
 
 
 def ensure_schema(engine: Engine, where: str) -> None:

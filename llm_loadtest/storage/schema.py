@@ -35,7 +35,8 @@ from sqlmodel import Field, SQLModel
 # 2: chunk times keep the first gap (the TTFT) in a 64-bit header of its own (see `codec`).
 # 3: a run's capacity search (`recommend`), a JSON document in `run.search`.
 # 4: a request's t_ready_ns, clock (kernel | user) and clock_steps.
-SCHEMA_VERSION = 4
+# 5: a request's workload: the lengths asked for, its turn, answer arrival, reasoning tokens.
+SCHEMA_VERSION = 5
 
 # BIGINT is not a rowid alias on SQLite; everywhere else it is the safe width for a key.
 _KEY = BigInteger().with_variant(Integer(), "sqlite")
@@ -126,6 +127,12 @@ class RequestTable(SQLModel, table=True):
     reasoning_chunks: int = Field(sa_column=Column(Integer, nullable=False))
     chunk_times: bytes | None = Field(default=None, sa_column=Column(LargeBinary))
     chunk_tokens: bytes | None = Field(default=None, sa_column=Column(LargeBinary))
+    # the workload's, per request (schema 4; NULL in older rows and where they do not apply)
+    input_len_requested: int | None = Field(default=None, sa_column=Column(Integer))
+    output_len_requested: int | None = Field(default=None, sa_column=Column(Integer))
+    turn: int | None = Field(default=None, sa_column=Column(Integer))
+    t_first_answer_ns: int | None = Field(default=None, sa_column=Column(BigInteger))
+    reasoning_tokens: int | None = Field(default=None, sa_column=Column(Integer))
 
 
 class GpuSampleTable(SQLModel, table=True):

@@ -1,0 +1,38 @@
+"""What a result says about its workload, in a few lines for the summary and `show`: what was
+sent, the server's prefix-cache hit rate beside a shared prefix, answer TTFT and reasoning
+tokens of reasoning models, and TTFT by turn of multi-turn chats."""
+
+from __future__ import annotations
+
+from llm_loadtest.model.results import RunResult
+
+
+def prefix_cache_hit_rate(result: RunResult) -> float | None:
+    """The mean of the server's prefix-cache hit rate samples, None when it reported none."""
+    rates = [s.prefix_cache_hit_rate for s in result.server_samples if s.prefix_cache_hit_rate is not None]
+    return sum(rates) / len(rates) if rates else None
+
+
+def workload_lines(result: RunResult) -> list[str]:
+    workload = result.config.workload
+    lines = []
+    plain = workload.dataset is None and workload.trace is None and workload.shared_prefix is None and workload.turns == 1
+    if not plain or not (workload.input_len or "").startswith("fixed:") or not (workload.output_len or "").startswith("fixed:"):
+        line = f"workload: {workload.label()}"
+        if workload.dataset_sha256 or workload.trace_sha256:
+            line += f" (sha256 {(workload.dataset_sha256 or workload.trace_sha256)[:12]})"
+        lines.append(line)
+    if workload.shared_prefix:
+        rate = prefix_cache_hit_rate(result)
+        lines.append("server prefix-cache hit rate: " + ("not reported" if rate is None else f"{rate * 100:.1f}%"))
+    for level in result.levels:
+        if level.ttft_answer_ms is not None:
+            reasoning = level.reasoning_tokens.mean if level.reasoning_tokens is not None else None
+            lines.append(
+                f"{level.label}: time to first answer token p50 {level.ttft_answer_ms.p50:.1f} / p99 {level.ttft_answer_ms.p99:.1f} ms"
+                + (f", reasoning tokens {reasoning:.1f} per request" if reasoning is not None else "")
+            )
+        if level.turns:
+            by_turn = ", ".join(f"{t.turn}: {t.ttft_ms.p50:.1f}" if t.ttft_ms else f"{t.turn}: -" for t in level.turns)
+            lines.append(f"{level.label}: TTFT p50 by turn (ms) {by_turn}")
+    return lines
