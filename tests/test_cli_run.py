@@ -61,7 +61,7 @@ def test_url_that_is_not_http_is_refused(capsys):
 def test_credentials_in_the_url_are_refused_so_they_are_never_written(capsys):
     assert main(["run", "--headless", "-s", "http://alice:pw@127.0.0.1:9", "-m", "x", "--no-save"]) == 2
     err = capsys.readouterr().err
-    assert "--api-key" in err and "pw@" not in err
+    assert "API key on its own" in err and "pw@" not in err
 
 
 def test_num_prompts_and_duration_exclude_each_other():
@@ -179,6 +179,18 @@ def test_api_key_is_sent_but_never_written(simulator, tmp_path):
 
 
 @pytest.mark.slow
+def served(sim) -> list[dict]:
+    """The requests the simulator answered to the end."""
+    return [entry for entry in sim.read_chunk_log().values() if not entry["client_gone"]] if sim.chunk_log.exists() else []
+
+
+def wait_until(condition, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the run never got there"
+        time.sleep(0.05)
+
+
 def test_ctrl_c_exits_130_and_writes_what_finished(simulator, tmp_path):
     sim = simulator(ttft_ms=5, itl_ms=20, step_us_per_seq=0)
     out = tmp_path / "r.json"
@@ -209,7 +221,7 @@ def test_ctrl_c_exits_130_and_writes_what_finished(simulator, tmp_path):
         stderr=subprocess.PIPE,
         text=True,
     )
-    time.sleep(4)
+    wait_until(lambda: len(served(sim)) >= 4)  # the first level is under way
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=30)
     assert proc.returncode == 130, stderr
@@ -220,3 +232,54 @@ def test_ctrl_c_exits_130_and_writes_what_finished(simulator, tmp_path):
     assert 0 < level["requests"]["total"] < 400
     assert level["requests"]["failed"] == 0  # requests cut short by the user are not server failures
     assert "aborted" in stdout
+
+
+def test_sigterm_to_the_process_group_keeps_the_run_and_exits_143(simulator, tmp_path):
+    """As `timeout`, systemd and Docker stop a job: SIGTERM to every process of the group."""
+    sim = simulator(ttft_ms=5, itl_ms=20, step_us_per_seq=0)
+    out, log, db = tmp_path / "term.json", tmp_path / "term.jsonl", tmp_path / "runs.db"
+    argv = ["run", "--headless", "-s", sim.url, "-m", "auto", "-c", "4,2", "-n", "40", "--output-len", "10", "--warmup", "0"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "llm_loadtest", *argv, "--db", str(db), "-o", str(out), "--log-file", str(log), "--no-gpu"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    wait_until(lambda: len(served(sim)) >= 42)  # the first level (40 requests) is over, the second under way
+    os.killpg(proc.pid, signal.SIGTERM)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 143, stderr
+    assert "Traceback" not in stderr and "SIGTERM" in stderr
+
+    data = json.loads(out.read_text())
+    assert data["status"] == "aborted"
+    first, second = data["levels"]
+    assert first["requests"] == {"total": 40, "succeeded": 40, "failed": 0, "errors": {}}
+    assert second["requests"]["failed"] == 0 and 0 < second["requests"]["succeeded"] < 40
+    # what was kept is what the server answered, less at most the 2 streams it ended as the client left
+    kept = first["requests"]["succeeded"] + second["requests"]["succeeded"]
+    assert kept <= len(served(sim)) <= kept + 2
+
+    events = [json.loads(line) for line in log.read_text().splitlines()]
+    assert events[0]["event"] == "run_start" and events[-1] == {**events[-1], "event": "run_end", "status": "aborted"}
+    assert [e["level"] for e in events if e["event"] == "level_end"] == [0, 1]
+    from llm_loadtest.storage import Store
+
+    with Store.open(str(db), must_exist=True) as store:
+        stored = store.get_result(data["run_id"])
+    assert stored.status == "aborted"
+    assert [level.requests.succeeded for level in stored.levels] == [40, second["requests"]["succeeded"]]
+    assert "aborted" in stdout
+
+
+def test_a_database_that_cannot_be_used_stops_the_run_before_any_traffic(simulator, tmp_path, capsys):
+    sim = simulator()
+    (tmp_path / "passwd").write_text("root:x:0:0\n")
+    for db in (tmp_path / "passwd" / "x.db", tmp_path / "no" / "dir" / "x.db"):
+        for mode in (["--headless"], []):  # the app is not opened either
+            code = main(["run", *mode, "-s", sim.url, "-m", "auto", "-n", "2", "--warmup", "0", "--in-process", "--db", str(db)])
+            err = capsys.readouterr().err
+            assert code == 2 and len(err.splitlines()) == 1 and "cannot create database" in err, err
+    assert not (tmp_path / "no").exists()
+    assert served(sim) == []  # not one request was sent

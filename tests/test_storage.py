@@ -735,14 +735,15 @@ def test_no_secret_reaches_the_database(db):
 def test_database_location_follows_cli_md(monkeypatch, tmp_path):
     xdg = tmp_path / "xdg" / "llm-loadtest" / "benchmarks.db"
     assert resolve_database_url() == f"sqlite:///{xdg}"
-    assert xdg.parent.is_dir()
+    assert xdg.parent.is_dir()  # the default location's folder is made for a first run
 
+    for folder in ("seed", "url", "env-path", "flag"):
+        (tmp_path / folder).mkdir()
     monkeypatch.setenv("DATABASE_PATH", str(tmp_path / "seed" / "bench.db"))
     assert resolve_database_url() == f"sqlite:///{tmp_path}/seed/bench.db"
 
     monkeypatch.setenv("LLM_LOADTEST_DB", f"sqlite:///{tmp_path}/url/a.db")
     assert resolve_database_url() == f"sqlite:///{tmp_path}/url/a.db"
-    assert (tmp_path / "url").is_dir()
     monkeypatch.setenv("LLM_LOADTEST_DB", str(tmp_path / "env-path" / "b.db"))
     assert resolve_database_url() == f"sqlite:///{tmp_path}/env-path/b.db"
 
@@ -750,6 +751,34 @@ def test_database_location_follows_cli_md(monkeypatch, tmp_path):
     assert resolve_database_url("postgresql://u:p@db.example/bench") == "postgresql://u:p@db.example/bench"
     monkeypatch.chdir(tmp_path)
     assert resolve_database_url("relative.db") == f"sqlite:///{tmp_path}/relative.db"
+
+
+@pytest.mark.parametrize(
+    "where, message",
+    [
+        ("missing/dir/x.db", "folder {tmp}/missing/dir does not exist"),
+        ("a-file/x.db", "{tmp}/a-file is a file, not a folder"),
+        ("sqlite:///{tmp}/missing/y.db", "folder {tmp}/missing does not exist"),
+    ],
+)
+def test_a_database_the_user_named_is_never_given_a_new_folder(monkeypatch, tmp_path, where, message):
+    (tmp_path / "a-file").write_text("not a folder")
+    monkeypatch.chdir(tmp_path)
+    db = where.format(tmp=tmp_path)
+    with pytest.raises(StoreError, match=message.format(tmp=tmp_path)):
+        Store.open(db)
+    monkeypatch.setenv("LLM_LOADTEST_DB", db)
+    with pytest.raises(StoreError, match=message.format(tmp=tmp_path)):
+        Store.open()
+    assert not (tmp_path / "missing").exists()
+
+
+def test_a_reader_never_creates_a_database(tmp_path):
+    with pytest.raises(StoreError, match=f"no database at {tmp_path}/new.db"):
+        Store.open(str(tmp_path / "new.db"), must_exist=True)
+    with pytest.raises(StoreError, match=r"no database at .*benchmarks\.db"):
+        Store.open(must_exist=True)  # nor the default one
+    assert list(tmp_path.rglob("*.db")) == []
 
 
 def test_the_default_database_is_created_on_first_open(tmp_path):

@@ -64,10 +64,23 @@ def test_history_lists_newest_first_with_counts(db, capsys):
 
 
 def test_history_of_an_empty_database_via_the_environment(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("LLM_LOADTEST_DB", str(tmp_path / "new" / "x.db"))
+    Store.open(str(tmp_path / "x.db")).close()
+    monkeypatch.setenv("LLM_LOADTEST_DB", str(tmp_path / "x.db"))
     code, out, _ = run_cli(capsys, "history")
     assert code == 0 and "no runs stored yet" in out
-    assert (tmp_path / "new" / "x.db").exists()
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["history"], ["show", "c0ffee"], ["export", "c0ffee", "-o", "-", "-f", "json"], ["compare", "a", "b"], ["delete", "c0ffee", "--yes"]],
+)
+def test_readers_never_create_a_database(tmp_path, monkeypatch, capsys, command):
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    for db in (["--db", str(tmp_path / "new.db")], ["--db", str(tmp_path / "no" / "such" / "x.db")], []):
+        code, out, err = run_cli(capsys, *command, *db)
+        assert code == 2 and out == "" and len(err.splitlines()) == 1, err
+        assert "no database at" in err or "does not exist" in err
+    assert list(tmp_path.rglob("*")) == []
 
 
 def test_show_by_prefix_as_table_and_json(db, capsys):
@@ -331,7 +344,7 @@ def test_a_database_folder_that_cannot_be_made_is_one_line_and_exit_2(tmp_path, 
         code, out, err = run_cli(capsys, *argv, "--db", db)
         assert code == 2, argv
         assert out == "" and len(err.strip().splitlines()) == 1, (argv, err)
-        assert "cannot create the folder" in err and "Traceback" not in err
+        assert f"{blocker} is a file, not a folder" in err and "Traceback" not in err
 
 
 def test_a_corrupt_database_is_one_line_and_exit_2(tmp_path, capsys):

@@ -24,6 +24,7 @@ def _contains_key(path: Path) -> bool:
 def test_the_api_key_of_a_run_is_in_no_database_byte_export_or_log(simulator, tmp_path, capsys):
     sim = simulator(ttft_ms=3, itl_ms=1, api_key=FAKE_KEY, fail_rate_500=0.1, seed=3)
     db = tmp_path / "db" / "runs.db"
+    db.parent.mkdir()
     out = tmp_path / "out"
     out.mkdir()
     code = main(

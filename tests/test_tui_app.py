@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -140,27 +141,27 @@ async def test_form_validates_with_the_cli_rules(tui_env, store):
         form = app.screen
         assert isinstance(form, NewBenchmarkScreen)
         start = form.query_one("#start", Button)
-        assert start.disabled and "server" in form.error
+        assert start.disabled and form.error.startswith("Server URL: give")
         form.query_one("#server", Input).value = "localhost:8000"
         form.query_one("#model", Input).value = "m"
         await pilot.pause()
-        assert form.error == "server: server URL must start with http:// or https:// (got 'localhost:8000')"
+        assert form.error == "Server URL: server URL must start with http:// or https:// (got 'localhost:8000')"
         assert str(form.query_one("#validation", Static).render()) == form.error
         form.query_one("#server", Input).value = "http://127.0.0.1:8000"
         await pilot.pause()
         assert form.error is None and not start.disabled
         form.query_one("#concurrency", Input).value = "1,x"
         await pilot.pause()
-        assert form.error.startswith("--concurrency must be comma-separated positive integers")
+        assert form.error.startswith("Concurrency: must be comma-separated positive integers")
         assert start.disabled
         form.query_one("#concurrency", Input).value = "2,4"
         form.query_one("#goodput", Input).value = "ttft:abc"
         await pilot.pause()
-        assert "--goodput threshold for ttft must be a number" in form.error
+        assert form.error.startswith("Goodput SLO: threshold for ttft must be a number")
         form.query_one("#goodput", Input).value = "ttft:300,e2e:4000"
         form.query_one("#stop-mode", Select).value = "duration"
         await pilot.pause()
-        assert "--duration" in form.error
+        assert form.error.startswith("Seconds/level: ")
         form.query_one("#duration", Input).value = "5"
         await pilot.pause()
         config = form.config
@@ -169,10 +170,19 @@ async def test_form_validates_with_the_cli_rules(tui_env, store):
         assert config.workers == 1
         form.query_one("#workers", Input).value = "65"
         await pilot.pause()
-        assert form.error == "--workers must be 1 to 64 client processes" and start.disabled
+        assert form.error == "Client processes: must be 1 to 64 client processes" and start.disabled
         form.query_one("#workers", Input).value = "3"
         await pilot.pause()
         assert form.config.workers == 3
+        # open loop: inf sends each level's requests at once, as vLLM's bench serve does
+        form.query_one("#load-mode", Select).value = "rate"
+        form.query_one("#request-rate", Input).value = "4,inf"
+        form.query_one("#max-concurrency", Input).value = "8"
+        await pilot.pause()
+        assert form.error is None and form.config.request_rate == [4, math.inf] and form.config.max_concurrency == 8
+        form.query_one("#max-concurrency", Input).value = "x"
+        await pilot.pause()
+        assert form.error == "Max concurrency: must be a whole number (got 'x')"
 
 
 async def test_preset_choice_and_save_as_preset(tui_env, store, monkeypatch):

@@ -151,7 +151,7 @@ async def test_an_unreachable_server_is_one_failure_not_one_per_worker():
 
 
 def test_workers_out_of_range_is_a_configuration_error():
-    with pytest.raises(ValueError, match="--workers must be 1 to 64"):
+    with pytest.raises(ValueError, match="must be 1 to 64 client processes"):
         RunConfig(server="http://127.0.0.1:9", model="m", workers=65)
 
 

@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"llm-loadtest: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        return 130
+        return ExitCode.INTERRUPTED
 
 
 def _open_app() -> int:
@@ -84,5 +84,5 @@ def _open_app() -> int:
         app_module = importlib.import_module("llm_loadtest.tui.app")
     except ModuleNotFoundError:
         print("llm-loadtest: the app is not available in this build; see `llm-loadtest --help`", file=sys.stderr)
-        return 2
+        return ExitCode.CONFIG
     return app_module.run_app()

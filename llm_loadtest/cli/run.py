@@ -4,27 +4,18 @@ headless or in the app."""
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pydantic import ValidationError
-
 from llm_loadtest.adapters.registry import DEFAULT_ADAPTER, adapter_names
 from llm_loadtest.cli import MAX_REGRESSION_HELP, CliError, percent_limit
-from llm_loadtest.model.config import (
-    ConfigError,
-    RunConfig,
-    config_error_message,
-    parse_float_list,
-    parse_goodput,
-    parse_int_list,
-)
-from llm_loadtest.model.workload import apply_workload_flags
-from llm_loadtest.presets import load_preset
+from llm_loadtest.model.config import RunConfig
+from llm_loadtest.model.errors import ConfigError
+from llm_loadtest.settings.build import SETTING_NAMES, build_config
+from llm_loadtest.settings.env import env_settings
+from llm_loadtest.settings.presets import load_preset
 
 if TYPE_CHECKING:
     from llm_loadtest.cli.run_options import RunOptions
@@ -62,26 +53,29 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     add("--adapter", choices=adapter_names(), help=f"server API (default {DEFAULT_ADAPTER})")
     add("--endpoint", choices=["chat", "completions"], help="chat (/v1/chat/completions) or completions")
     add("--concurrency", "-c", help="comma-separated levels, run one after another (default 1)")
-    add("--request-rate", help="open-loop arrivals per second; comma list for several levels")
-    add("--burstiness", type=float, help="gamma shape of arrivals (1 = Poisson)")
-    add("--max-concurrency", type=int, help="cap on requests in flight in rate mode")
+    add(
+        "--request-rate",
+        help="open-loop arrivals per second (inf: all at once, capped by --max-concurrency); comma list for several levels",
+    )
+    add("--burstiness", help="gamma shape of arrivals (1 = Poisson)")
+    add("--max-concurrency", help="cap on requests in flight in rate mode")
     count = parser.add_mutually_exclusive_group()
-    count.add_argument("--num-prompts", "-n", type=int, help="requests per level (default 100)")
-    count.add_argument("--duration", "-d", type=float, help="seconds per level (time mode)")
+    count.add_argument("--num-prompts", "-n", help="requests per level (default 100)")
+    count.add_argument("--duration", "-d", help="seconds per level (time mode)")
     add("--input-len", help="prompt tokens: N, normal:MEAN:STD or uniform:LOW:HIGH, drawn per request with --seed (default 256)")
     add("--output-len", help="max_tokens asked for, EOS ignored where supported: N, normal:MEAN:STD or uniform:LOW:HIGH (default 128)")
     workload = parser.add_argument_group("workload (see docs/cli.md)")
     workload.add_argument("--dataset", help="prompts from a file, offline: JSONL (prompt or messages), ShareGPT JSON, or text")
-    workload.add_argument("--dataset-min-input", type=int, metavar="TOKENS", help="leave out dataset prompts shorter than this")
-    workload.add_argument("--dataset-max-input", type=int, metavar="TOKENS", help="leave out dataset prompts longer than this")
-    workload.add_argument("--shared-prefix", type=int, metavar="TOKENS", help="a system prompt of TOKENS shared within each group")
-    workload.add_argument("--prefix-groups", type=int, metavar="G", help="groups sharing a prefix, requests dealt in turn (default 1)")
-    workload.add_argument("--turns", type=int, help="multi-turn chats: each turn carries the conversation so far (default 1)")
+    workload.add_argument("--dataset-min-input", metavar="TOKENS", help="leave out dataset prompts shorter than this")
+    workload.add_argument("--dataset-max-input", metavar="TOKENS", help="leave out dataset prompts longer than this")
+    workload.add_argument("--shared-prefix", metavar="TOKENS", help="a system prompt of TOKENS shared within each group")
+    workload.add_argument("--prefix-groups", metavar="G", help="groups sharing a prefix, requests dealt in turn (default 1)")
+    workload.add_argument("--turns", help="multi-turn chats: each turn carries the conversation so far (default 1)")
     workload.add_argument("--trace", help="replay a JSONL trace's arrival times and lengths (Mooncake-style)")
-    workload.add_argument("--trace-speed", type=float, help="replay the trace this many times faster (default 1)")
+    workload.add_argument("--trace-speed", help="replay the trace this many times faster (default 1)")
     add("--stream", action=argparse.BooleanOptionalAction, default=None, help="stream responses (default on)")
-    add("--warmup", type=int, help="warm-up requests before the first level (default 3)")
-    add("--timeout", type=float, help="seconds per request (default 120)")
+    add("--warmup", help="warm-up requests before the first level (default 3)")
+    add("--timeout", help="seconds per request (default 120)")
     add("--api-key", help="sent as Authorization: Bearer (env LLM_LOADTEST_API_KEY, then OPENAI_API_KEY)")
     add("--goodput", help="SLOs in ms, e.g. ttft:500,tpot:50,e2e:5000")
     add("--fail-under-goodput", type=float, metavar="PERCENT", help="exit 1 when a level's goodput is below this")
@@ -89,13 +83,13 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     add("--max-regression", type=percent_limit, metavar="PERCENT", help=MAX_REGRESSION_HELP + " (default 10, with --baseline)")
     add("--preset", help="quick, standard, stress, a user preset name or a .toml path")
     add("--tokenizer", help="tiktoken:cl100k_base (default) or a Hugging Face tokenizer.json / folder")
-    add("--seed", type=int, help="prompt and arrival randomness (default 0)")
+    add("--seed", help="prompt and arrival randomness (default 0)")
     add(
         "--ray",
         metavar="ADDRESS",
         help="run the workers as Ray actors on this cluster (auto, local, or ray://HOST:PORT; extra [ray]); --workers defaults to its CPUs",
     )
-    add("--workers", type=int, help="client processes that share each level, for loads one process cannot read in time (default 1)")
+    add("--workers", help="client processes that share each level, for loads one process cannot read in time (default 1)")
     add("--extra-body", help="JSON object merged into every request body")
     add("--output", "-o", help="write the result JSON here")
     add("--log-file", help="JSON lines: run and level start/end, each failed request")
@@ -121,65 +115,26 @@ def positive_seconds(text: str) -> float:
     return value
 
 
+def flag_label(field: str) -> str:
+    """How the CLI names a RunConfig field in an error: its flag."""
+    return "--" + field.replace("_", "-")
+
+
 def config_from_args(args: argparse.Namespace) -> RunConfig:
-    """Preset values, then flags; one-line ConfigError on anything wrong."""
-    values: dict = {}
-    if args.preset:
-        preset = load_preset(args.preset)
-        values.update(preset.values)
-        values["preset"] = preset.name
-    server = args.server or values.get("server") or os.environ.get("LLM_LOADTEST_SERVER")
-    model = args.model or values.get("model") or os.environ.get("LLM_LOADTEST_MODEL")
-    if not server:
-        raise ConfigError("give the server URL with --server, e.g. --server http://localhost:8000")
-    if not model:
-        raise ConfigError("give the model with --model NAME (or --model auto to ask the server)")
-    values.update(server=server, model=model)
-    simple = (
-        "adapter",
-        "endpoint",
-        "burstiness",
-        "max_concurrency",
-        "input_len",
-        "output_len",
-        "stream",
-        "warmup",
-        "timeout",
-        "tokenizer",
-        "seed",
-        "workers",
-        "ray",
-    )
-    values.update({name: getattr(args, name) for name in simple if getattr(args, name) is not None})
-    if args.concurrency is not None:
-        values["concurrency"] = parse_int_list(args.concurrency, "--concurrency")
-    if args.request_rate is not None:
-        values["request_rate"] = parse_float_list(args.request_rate, "--request-rate")
-    if args.duration is not None:
-        values["duration"], values["num_prompts"] = args.duration, None
-    elif args.num_prompts is not None:
-        values["num_prompts"], values["duration"] = args.num_prompts, None
-    if args.goodput:
-        values["goodput"] = parse_goodput(args.goodput)
-    if args.extra_body:
-        try:
-            values["extra_body"] = extra = json.loads(args.extra_body)
-        except ValueError:
-            extra = None
-        if not isinstance(extra, dict):
-            raise ConfigError("--extra-body must be a JSON object, e.g. '{\"temperature\": 0}'")
-    apply_workload_flags(values, vars(args))
-    try:
-        config = RunConfig(**values)
-    except ValidationError as exc:
-        raise ConfigError(config_error_message(exc)) from None
+    """Preset values, then flags (each flag's dest is its RunConfig or workload field); the
+    workload's files are read; ConfigError naming the flag."""
     from llm_loadtest.engine.workload_files import resolve_config
 
-    return resolve_config(config)
+    raw = {name: value for name, value in vars(args).items() if name in SETTING_NAMES}
+    try:
+        preset = load_preset(args.preset) if args.preset else None
+        return resolve_config(build_config(raw, preset))
+    except ConfigError as exc:
+        raise ConfigError(exc.labelled(flag_label)) from None
 
 
 def api_key_from(args: argparse.Namespace) -> str | None:
-    return args.api_key or os.environ.get("LLM_LOADTEST_API_KEY") or os.environ.get("OPENAI_API_KEY") or None
+    return args.api_key or env_settings().api_key
 
 
 def handle_run(args: argparse.Namespace) -> int:
@@ -188,14 +143,11 @@ def handle_run(args: argparse.Namespace) -> int:
         from llm_loadtest.model.config import MAX_WORKERS
 
         args.workers = min(connect(args.ray).cpus, MAX_WORKERS)
-    try:
-        config = config_from_args(args)
-    except ConfigError as exc:
-        raise CliError(str(exc), 2) from None
+    config = config_from_args(args)
     if args.fail_under_goodput is not None and config.goodput is None:
-        raise CliError("--fail-under-goodput needs --goodput SLOs, e.g. --goodput ttft:500", 2)
+        raise CliError("--fail-under-goodput needs --goodput SLOs, e.g. --goodput ttft:500")
     if args.max_regression is not None and args.baseline is None:
-        raise CliError("--max-regression needs --baseline RUN_ID, the stored run to compare with", 2)
+        raise CliError("--max-regression needs --baseline RUN_ID, the stored run to compare with")
     api_key = api_key_from(args)
     from llm_loadtest.cli.run_options import RunOptions
 
@@ -227,17 +179,17 @@ def baseline_for(config: RunConfig, run_id: str, db: str | None):
     from llm_loadtest.report.regression import planned_keys, shared_levels, workload_differences
 
     if not run_id.strip():
-        raise CliError("--baseline needs a run id (see `llm-loadtest history`)", 2)
-    with open_store(db) as store:
+        raise CliError("--baseline needs a run id (see `llm-loadtest history`)")
+    with open_store(db) as store:  # a reader's open: no database is created
         baseline = store.get_result(store.resolve_run_id(run_id))
     short = baseline.run_id[:8]
     if baseline.status != "completed":
-        raise CliError(f"--baseline {short}: that run is {baseline.status}; compare with a completed run", 2)
+        raise CliError(f"--baseline {short}: that run is {baseline.status}; compare with a completed run")
     if differences := workload_differences(baseline.config, config):
-        raise CliError(f"--baseline {short}: a different workload ({', '.join(differences)}); compare like with like", 2)
+        raise CliError(f"--baseline {short}: a different workload ({', '.join(differences)}); compare like with like")
     if not shared_levels(baseline, planned_keys(config)):
         ran = ", ".join(level.label for level in baseline.levels) or "none"
-        raise CliError(f"--baseline {short}: that run has no level with this run's load (it ran: {ran})", 2)
+        raise CliError(f"--baseline {short}: that run has no level with this run's load (it ran: {ran})")
     return baseline
 
 
@@ -250,23 +202,26 @@ def _run(config: RunConfig, api_key: str | None, options: RunOptions, *, headles
     from llm_loadtest.tui.app import run_app
 
     options.check_files()
+    store = options.open_store()  # before the app opens: a database that cannot be used is exit 2
     runs = AppRuns(options)
-    # the app always keeps a store for its screens; with --no-save it lives in memory
-    db = options.db if options.save else IN_MEMORY_DB
-    code = run_app(initial_config=config, api_key=api_key, db=db, start_live=True, controller_factory=runs.controller)
+    try:
+        # the app always keeps a store for its screens; with --no-save it lives in memory
+        code = run_app(
+            initial_config=config, api_key=api_key, db=IN_MEMORY_DB, store=store, start_live=True, controller_factory=runs.controller
+        )
+    finally:
+        if store is not None:
+            store.close()
     return runs.finish(code)
 
 
 def handle_demo(args: argparse.Namespace) -> int:
     from llm_loadtest.simulator.process import SimulatorProcess
 
-    try:
-        preset = load_preset(args.preset)
-    except ConfigError as exc:
-        raise CliError(str(exc), 2) from None
+    preset = load_preset(args.preset)
     # fast enough to finish in seconds, slow enough to look like a real server
     with SimulatorProcess(ttft_ms=30, itl_ms=4, max_seqs=64) as simulator:
-        config = RunConfig(server=simulator.url, model="auto", preset=preset.name, **preset.values)
+        config = build_config({"server": simulator.url, "model": "auto"}, preset)
         print(f"llm-loadtest demo: simulator at {simulator.url}, preset {preset.name}", file=sys.stderr)
         from llm_loadtest.cli.run_options import RunOptions
 

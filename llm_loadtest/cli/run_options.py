@@ -14,6 +14,7 @@ from llm_loadtest.cli.run_log import RunLog
 from llm_loadtest.engine.events import EngineEvent, RunFailed, RunFinished
 from llm_loadtest.export.json_export import to_json_text
 from llm_loadtest.model.config import RunConfig
+from llm_loadtest.model.errors import ExitCode
 from llm_loadtest.model.results import RunResult
 from llm_loadtest.report.regression import regression_check
 
@@ -21,8 +22,8 @@ if TYPE_CHECKING:
     from llm_loadtest.engine.controller import RunController
     from llm_loadtest.engine.protocols import RunStore
     from llm_loadtest.publish.prometheus import PrometheusPublisher
+    from llm_loadtest.storage.store import Store
 
-EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 130
 DEFAULT_MAX_REGRESSION = 10.0  # percent
 
 
@@ -43,6 +44,15 @@ class RunOptions:
     prometheus_host: str = "127.0.0.1"
     pushgateway: str | None = None
     _publisher: PrometheusPublisher | None = None
+
+    def open_store(self) -> Store | None:
+        """The database the run is stored in (None with --no-save); a StoreError (exit 2) when
+        it cannot be opened, so that a run is never made that cannot be kept."""
+        if not self.save:
+            return None
+        from llm_loadtest.storage.store import Store
+
+        return Store.open(self.db)
 
     def check_files(self) -> None:
         """Find out before the run, not after it, that a file cannot be written."""
@@ -82,24 +92,25 @@ class RunOptions:
                 raise CliError(f"--prometheus-port {self.prometheus_port}: {exc.strerror or exc}") from None
         return self._publisher
 
-    def finish(self, result: RunResult) -> int:
-        """Check for regressions, write `--output` and return the run's exit code."""
-        code = exit_code(result, self.fail_under_goodput)
+    def finish(self, result: RunResult, *, terminated: bool = False) -> int:
+        """Check for regressions, write `--output` and return the run's exit code (an aborted
+        run's says which signal stopped it: SIGTERM's when `terminated`)."""
+        code = exit_code(result, self.fail_under_goodput, terminated=terminated)
         if self.baseline is not None and result.status == "completed":
             from llm_loadtest.cli.store_views import regression_table
 
             check = regression_check(self.baseline, result, self.max_regression)
             print(regression_table(check, self.baseline.run_id, self.max_regression))
             if not check.changes:  # a gate that checked nothing must not pass
-                code = code or EXIT_CONFIG
+                code = code or ExitCode.CONFIG
             elif check.regressed:
-                code = code or EXIT_FAILED
+                code = code or ExitCode.FAILED
         if self.output:
             try:
                 write_atomically(self.output, to_json_text(result))
             except OSError as exc:
                 print(f"llm-loadtest: error: cannot write --output {self.output}: {exc.strerror or exc}", file=sys.stderr)
-                return code or 2
+                return code or ExitCode.CONFIG
         return code
 
 
@@ -124,19 +135,19 @@ class AppRuns:
             self._last = None
 
     def finish(self, app_exit_code: int) -> int:
-        return self.options.finish(self._last) if self._last is not None else app_exit_code
+        if self._last is None:
+            return app_exit_code
+        return self.options.finish(self._last, terminated=app_exit_code == ExitCode.TERMINATED)
 
 
-def exit_code(result: RunResult, fail_under_goodput: float | None) -> int:
-    if result.status == "aborted":
-        return EXIT_INTERRUPTED
-    if result.status == "failed":
-        return EXIT_FAILED
+def exit_code(result: RunResult, fail_under_goodput: float | None, *, terminated: bool = False) -> ExitCode:
+    if result.status != "completed":
+        return ExitCode.of_status(result.status, terminated=terminated)
     if fail_under_goodput is not None:
         for level in result.levels:
             if level.goodput is None or level.goodput.percent is None or level.goodput.percent < fail_under_goodput:
-                return EXIT_FAILED
-    return EXIT_OK
+                return ExitCode.FAILED
+    return ExitCode.OK
 
 
 def _check_writable(path: Path | None, flag: str) -> None:
@@ -149,7 +160,7 @@ def _check_writable(path: Path | None, flag: str) -> None:
         with path.open("a", encoding="utf-8"):
             pass
     except OSError as exc:
-        raise CliError(f"{flag} {path}: cannot write there ({exc.strerror or exc})", 2) from None
+        raise CliError(f"{flag} {path}: cannot write there ({exc.strerror or exc})") from None
     if not existed:
         path.unlink()
 

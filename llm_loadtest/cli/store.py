@@ -17,9 +17,11 @@ from typing import TYPE_CHECKING
 from llm_loadtest.cli import MAX_REGRESSION_HELP, CliError, percent_limit
 from llm_loadtest.cli.store_views import compare_table, history_table, regression_table, slo_text
 from llm_loadtest.cli.summary_table import result_report
-from llm_loadtest.model.config import ConfigError, GoodputSLO, parse_goodput
+from llm_loadtest.model.config import GoodputSLO
+from llm_loadtest.model.errors import ConfigError, ExitCode
 from llm_loadtest.model.results import RunResult
 from llm_loadtest.report.regression import regression_check, workload_differences
+from llm_loadtest.settings.parse import goodput_slo
 
 if TYPE_CHECKING:
     from llm_loadtest.storage import Store
@@ -86,7 +88,7 @@ def handle_history(args: argparse.Namespace) -> int:
 
 
 def handle_show(args: argparse.Namespace) -> int:
-    slo = _slo(args.goodput) if args.goodput else None
+    slo = _slo(args.goodput.strip()) if args.goodput else None
     note = None
     with open_store(args.db) as store:
         run_id = store.resolve_run_id(args.run_id)
@@ -145,7 +147,7 @@ def handle_delete(args: argparse.Namespace) -> int:
         run_id = store.resolve_run_id(args.run_id)
         if not args.yes and not _confirm(store, run_id):
             print("nothing deleted", file=sys.stderr)
-            return 1
+            return ExitCode.FAILED
         store.delete_run(run_id)
     print(f"deleted run {run_id}")
     return 0
@@ -155,15 +157,15 @@ def handle_export(args: argparse.Namespace) -> int:
     fmt = args.format or _format_from_name(args.output)
     to_stdout = args.output == "-"
     if to_stdout and fmt == "xlsx":
-        raise CliError("xlsx cannot go to stdout; give a file name with -o", 2)
+        raise CliError("xlsx cannot go to stdout; give a file name with -o")
     if args.requests and fmt == "json":
-        raise CliError("--requests is for csv (xlsx always has a Requests sheet; JSON follows docs/results.md)", 2)
+        raise CliError("--requests is for csv (xlsx always has a Requests sheet; JSON follows docs/results.md)")
     if args.samples and fmt != "csv":
-        raise CliError("--samples is for csv (xlsx has GPU and Server sheets; JSON has gpu_samples and server_samples)", 2)
+        raise CliError("--samples is for csv (xlsx has GPU and Server sheets; JSON has gpu_samples and server_samples)")
     if not to_stdout:
         path = Path(args.output)
         if path.is_dir() or not path.parent.exists():
-            raise CliError(f"-o {args.output}: not a file in an existing folder", 2)
+            raise CliError(f"-o {args.output}: not a file in an existing folder")
     from llm_loadtest.export import export_records, write_export
 
     with open_store(args.db) as store:
@@ -178,7 +180,7 @@ def handle_export(args: argparse.Namespace) -> int:
         if not existed:
             with suppress(OSError):
                 Path(args.output).unlink(missing_ok=True)  # no half-written file left behind
-        raise CliError(_export_failure(args.output, fmt, exc), 2) from None
+        raise CliError(_export_failure(args.output, fmt, exc)) from None
     if not to_stdout:
         what = f"{args.samples} samples of run {run_id}" if args.samples else f"run {run_id}"
         print(f"wrote {what} as {fmt} to {args.output}", file=sys.stderr)
@@ -197,7 +199,7 @@ def _export_failure(output: str, fmt: str, exc: Exception) -> str:
 
 def handle_compare(args: argparse.Namespace) -> int:
     if not 2 <= len(args.run_ids) <= MAX_COMPARE:
-        raise CliError(f"compare takes 2 to {MAX_COMPARE} run ids (got {len(args.run_ids)})", 2)
+        raise CliError(f"compare takes 2 to {MAX_COMPARE} run ids (got {len(args.run_ids)})")
     with open_store(args.db) as store:
         results = [store.get_result(store.resolve_run_id(prefix)) for prefix in args.run_ids]
     checks = []
@@ -205,53 +207,49 @@ def handle_compare(args: argparse.Namespace) -> int:
         baseline = results[0]
         for result in results[1:]:
             if differences := workload_differences(baseline.config, result.config):
-                raise CliError(f"runs {baseline.run_id[:8]} and {result.run_id[:8]} ran different workloads ({', '.join(differences)})", 2)
+                raise CliError(f"runs {baseline.run_id[:8]} and {result.run_id[:8]} ran different workloads ({', '.join(differences)})")
             check = regression_check(baseline, result, args.max_regression)
             if not check.changes:
                 raise CliError(
-                    f"runs {baseline.run_id[:8]} and {result.run_id[:8]} have no figure to compare (no shared level, or it failed)", 2
+                    f"runs {baseline.run_id[:8]} and {result.run_id[:8]} have no figure to compare (no shared level, or it failed)"
                 )
             checks.append((result, check))
     print(compare_table(results))
     for result, check in checks:
         print(f"\nrun {result.run_id[:8]}: " + regression_table(check, results[0].run_id, args.max_regression))
-    return 1 if any(check.regressed for _, check in checks) else 0
+    return ExitCode.FAILED if any(check.regressed for _, check in checks) else ExitCode.OK
 
 
 @contextmanager
 def open_store(db: str | None) -> Iterator[Store]:
     # imported here: the database stack is not paid for by every other command's start-up
-    from llm_loadtest.storage import Store, StoreError
+    from llm_loadtest.storage import Store
 
-    try:
-        store = Store.open(db)
-    except StoreError as exc:
-        raise CliError(str(exc), 2) from None
+    # a reader never creates a database; a StoreError is a LoadtestError: one line, exit 2
+    store = Store.open(db, must_exist=True)
     try:
         yield store
-    except StoreError as exc:
-        raise CliError(str(exc), 2) from None
     finally:
         store.close()
 
 
 def _slo(text: str) -> GoodputSLO:
     try:
-        return parse_goodput(text)
+        return goodput_slo(text)
     except ConfigError as exc:
-        raise CliError(str(exc), 2) from None
+        raise ConfigError(f"--goodput: {exc.reason}") from None
 
 
 def _format_from_name(name: str) -> str:
     suffix = Path(name).suffix.lower().lstrip(".")
     if suffix in FORMATS:
         return suffix
-    raise CliError(f"cannot tell the format from {name!r}; add --format csv, xlsx or json", 2)
+    raise CliError(f"cannot tell the format from {name!r}; add --format csv, xlsx or json")
 
 
 def _confirm(store: Store, run_id: str) -> bool:
     if not sys.stdin.isatty():
-        raise CliError(f"delete run {run_id}: add --yes to delete without a terminal to confirm on", 2)
+        raise CliError(f"delete run {run_id}: add --yes to delete without a terminal to confirm on")
     result = store.get_result(run_id)
     prompt = f"delete run {run_id} ({result.status}, {result.config.model} on {result.config.server}, {len(result.levels)} levels)? [y/N] "
     try:

@@ -13,6 +13,7 @@ from typing import TextIO
 
 from llm_loadtest import __version__
 from llm_loadtest.cli import CliError
+from llm_loadtest.model.errors import LoadtestError
 from llm_loadtest.telemetry.nvml import GpuError, GpuReader, GpuReading, GpuUnavailable
 
 LIBRARIES = ("httpx", "aiohttp", "numpy", "pydantic", "textual", "sqlmodel", "tiktoken")
@@ -146,7 +147,7 @@ def _read(reader: GpuReader) -> list[GpuReading]:
     try:
         return reader.read()
     except GpuError as exc:
-        raise CliError(str(exc), 1) from exc
+        raise LoadtestError(str(exc)) from exc
 
 
 def run_gpu(args: argparse.Namespace, out: TextIO | None = None) -> int:

@@ -119,11 +119,11 @@ class Benchmark:
             self.tokenizer = get_tokenizer(config.tokenizer)
             self.adapter: Adapter = make_adapter(config, api_key)
         except ConfigError as exc:
-            raise RunStartError(str(exc), 2) from None
+            raise RunStartError(str(exc), exc.exit_code) from None
         try:
             self.prompts = RequestSource(config, self.tokenizer, self._id_prefix + "-", worker)
         except ConfigError as exc:  # a dataset or trace that changed or fits no filter
-            raise RunStartError(str(exc), 2) from None
+            raise RunStartError(str(exc), exc.exit_code) from None
         self._stopping = False
         self._stopped = asyncio.Event()
         self._workers: set[asyncio.Task] = set()
@@ -142,10 +142,8 @@ class Benchmark:
         async with open_session() as session:
             try:
                 model = await self.adapter.preflight(session, self._request_id(0, 0, RequestKind.PREFLIGHT))
-            except ServerUnreachable as exc:
-                raise RunStartError(str(exc), 3) from None
-            except ServerConfigError as exc:
-                raise RunStartError(str(exc), 2) from None
+            except (ServerUnreachable, ServerConfigError) as exc:
+                raise RunStartError(str(exc), exc.exit_code) from None
             self.emit(RunStarted(model=model))
             if self.config.warmup and self.worker == 0:  # one worker warms the server up
                 self.emit(WarmupStarted(self.config.warmup))

@@ -127,8 +127,10 @@ def _has_fd(stream) -> bool:
 
 
 def _child_main(config_data: dict, api_key: str | None, run_id: str, t0_ns: int, worker: tuple[int, int] | None, conn: Connection) -> None:
-    # Ctrl+C reaches the whole process group; the parent decides, and tells us over the pipe.
+    # Ctrl+C reaches the whole process group, and so does the SIGTERM of `timeout`, systemd or
+    # a container's stop: the parent decides, and tells us over the pipe.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     outbox: queue.SimpleQueue = queue.SimpleQueue()
 
     def send_all() -> None:

@@ -6,10 +6,11 @@ anything that serialises a config (the database, JSON, logs) cannot leak the key
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_serializer, field_validator, model_validator
 
 from llm_loadtest.model.errors import ConfigError
 from llm_loadtest.model.levels import level_label
@@ -45,7 +46,7 @@ def server_url(value: str) -> str:
     parts = urlsplit(text)
     if "@" in parts.netloc:
         # it would be written into every result; keys travel apart from the config
-        raise ValueError("put no user:password in the server URL; give a key with --api-key or LLM_LOADTEST_API_KEY")
+        raise ValueError("put no user:password in the server URL; give the API key on its own (env LLM_LOADTEST_API_KEY)")
     try:
         host, _ = parts.hostname, parts.port
     except ValueError:
@@ -112,35 +113,60 @@ class RunConfig(BaseModel):
     @field_validator("request_rate")
     @classmethod
     def _positive_rates(cls, value: list[float] | None) -> list[float] | None:
-        if value is not None and (not value or any(rate <= 0 for rate in value)):
-            raise ValueError("request rates must be positive numbers, e.g. 2,5.5")
+        # inf sends a level's requests all at once (as vLLM's bench serve), capped by max_concurrency
+        if value is not None and (not value or any(not rate > 0 for rate in value)):
+            raise ValueError("request rates must be positive numbers or inf, e.g. 2,5.5,inf")
+        return value
+
+    @field_serializer("request_rate", when_used="json")
+    def _rates_as_json(self, value: list[float] | None) -> list[float | str] | None:
+        return None if value is None else [json_rate(rate) for rate in value]
+
+    @field_validator("num_prompts", "input_len", "output_len", "max_concurrency")
+    @classmethod
+    def _positive_integer(cls, value: int | None) -> int | None:
+        if value is not None and value < 1:
+            raise ValueError("must be a positive integer")
+        return value
+
+    @field_validator("duration", "timeout")
+    @classmethod
+    def _positive_seconds(cls, value: float | None) -> float | None:
+        if value is not None and not 0 < value < math.inf:
+            raise ValueError("must be a positive number of seconds")
+        return value
+
+    @field_validator("warmup")
+    @classmethod
+    def _not_negative(cls, value: int) -> int:
+        if value < 0:
+            raise ValueError("must be 0 or more")
+        return value
+
+    @field_validator("burstiness")
+    @classmethod
+    def _positive_shape(cls, value: float) -> float:
+        if not 0 < value < math.inf:
+            raise ValueError("must be a positive number (1 = Poisson)")
+        return value
+
+    @field_validator("workers")
+    @classmethod
+    def _workers_in_range(cls, value: int) -> int:
+        if not 1 <= value <= MAX_WORKERS:
+            raise ValueError(f"must be 1 to {MAX_WORKERS} client processes")
         return value
 
     @model_validator(mode="after")
     def _consistent(self) -> RunConfig:
-        if self.duration is not None and self.duration <= 0:
-            raise ValueError("--duration must be a positive number of seconds")
-        if self.duration is None and (self.num_prompts is None or self.num_prompts < 1):
-            raise ValueError("--num-prompts must be a positive integer")
-        for name in ("input_len", "output_len"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"--{name.replace('_', '-')} must be a positive integer")
-        if self.warmup < 0:
-            raise ValueError("--warmup must be 0 or more")
-        if self.timeout <= 0:
-            raise ValueError("--timeout must be a positive number of seconds")
-        if self.burstiness <= 0:
-            raise ValueError("--burstiness must be positive (1 = Poisson)")
-        if self.max_concurrency is not None and self.max_concurrency < 1:
-            raise ValueError("--max-concurrency must be a positive integer")
-        if not 1 <= self.workers <= MAX_WORKERS:
-            raise ValueError(f"--workers must be 1 to {MAX_WORKERS} client processes")
+        if self.duration is None and self.num_prompts is None:
+            raise ConfigError("give a number of requests or a duration per level", field="num_prompts")
         self.workload.check()
         for name in ("input_len", "output_len"):
             if getattr(self.workload, name) is None:  # a plain setting on the nested model: no re-validation
                 setattr(self.workload, name, f"fixed:{getattr(self, name)}")
         if self.workload.turns > 1 and self.request_rate is not None:
-            raise ValueError("--turns runs sessions side by side: use --concurrency, not --request-rate")
+            raise ConfigError("multi-turn sessions run side by side: use concurrency levels, not request rates", field="turns")
         return self
 
     @property
@@ -168,53 +194,17 @@ class LevelSpec(BaseModel):
         return level_label(self.concurrency, self.request_rate)
 
 
-def parse_int_list(text: str, what: str) -> list[int]:
-    try:
-        values = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise ConfigError(f"{what} must be comma-separated positive integers, e.g. 1,10,50 (got {text!r})") from None
-    if not values or any(v < 1 for v in values):
-        raise ConfigError(f"{what} must be comma-separated positive integers, e.g. 1,10,50 (got {text!r})")
-    return values
+def json_rate(rate: float | None) -> float | str | None:
+    """A rate as JSON holds it: "inf" (as vLLM's bench serve writes it), since JSON has no infinity."""
+    return "inf" if rate is not None and math.isinf(rate) else rate
 
 
-def parse_float_list(text: str, what: str) -> list[float]:
-    try:
-        values = [float(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise ConfigError(f"{what} must be comma-separated positive numbers, e.g. 2,5.5 (got {text!r})") from None
-    if not values or any(not v > 0 for v in values):
-        raise ConfigError(f"{what} must be comma-separated positive numbers, e.g. 2,5.5 (got {text!r})")
-    return values
-
-
-def parse_goodput(text: str) -> GoodputSLO:
-    """`ttft:500,tpot:50,e2e:5000` (milliseconds, any subset)."""
-    thresholds: dict[str, float] = {}
-    for part in text.split(","):
-        if not part.strip():
-            continue
-        name, sep, value = part.partition(":")
-        name = name.strip().lower()
-        if not sep or name not in ("ttft", "tpot", "e2e"):
-            raise ConfigError(f"--goodput takes ttft:MS,tpot:MS,e2e:MS (any subset); cannot read {part!r}")
-        try:
-            thresholds[f"{name}_ms"] = float(value)
-        except ValueError:
-            raise ConfigError(f"--goodput threshold for {name} must be a number of milliseconds (got {value!r})") from None
-        if thresholds[f"{name}_ms"] <= 0:
-            raise ConfigError(f"--goodput threshold for {name} must be positive")
-    if not thresholds:
-        raise ConfigError("--goodput takes ttft:MS,tpot:MS,e2e:MS (any subset)")
-    return GoodputSLO(**thresholds)
-
-
-def config_error_message(exc: Exception) -> str:
-    """One line from a pydantic ValidationError (or any error)."""
-    errors = getattr(exc, "errors", None)
-    if callable(errors):
-        first = errors()[0]
-        where = ".".join(str(p) for p in first.get("loc", ()))
-        msg = str(first.get("msg", exc)).removeprefix("Value error, ")
-        return f"{where}: {msg}" if where else msg
-    return str(exc).splitlines()[0]
+def config_error(exc: ValidationError) -> ConfigError:
+    """The first problem of a ValidationError as a ConfigError naming its field."""
+    first = exc.errors()[0]
+    cause = first.get("ctx", {}).get("error")
+    if isinstance(cause, ConfigError):
+        return cause
+    loc = [part for part in first.get("loc", ()) if isinstance(part, str)]
+    message = str(first.get("msg", exc)).removeprefix("Value error, ")
+    return ConfigError(message, field=loc[0] if loc else None)

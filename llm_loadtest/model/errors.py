@@ -6,6 +6,7 @@ went wrong and how to fix it, and the command exits with its `exit_code`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import IntEnum
 
 
@@ -17,22 +18,46 @@ class ExitCode(IntEnum):
     INTERRUPTED = 130  # Ctrl+C (SIGINT); what was measured is kept
     TERMINATED = 143  # SIGTERM; what was measured is kept
 
+    @classmethod
+    def of_status(cls, status: str, *, terminated: bool = False) -> ExitCode:
+        """A finished run's code: an aborted run says which signal stopped it."""
+        if status == "completed":
+            return cls.OK
+        if status == "aborted":
+            return cls.TERMINATED if terminated else cls.INTERRUPTED
+        return cls.FAILED
+
 
 class LoadtestError(Exception):
-    """A one-line error for the user; the command exits with `exit_code`."""
+    """A one-line error for the user; the command exits with `exit_code`.
+
+    A subclass says its code; `exit_code=` is for an error that passes on another one's (a run
+    that cannot start because the server is unreachable, say)."""
 
     exit_code: ExitCode = ExitCode.FAILED
 
-    def __init__(self, message: str, exit_code: int | None = None):
+    def __init__(self, message: str, exit_code: ExitCode | None = None):
         super().__init__(message)
         if exit_code is not None:
             self.exit_code = ExitCode(exit_code)
 
 
 class ConfigError(LoadtestError, ValueError):
-    """Bad user input or configuration."""
+    """Bad user input or configuration.
+
+    `field` names the RunConfig field (or setting) at fault, so that each front end can say it
+    its own way: the CLI as its flag, the app's form as its label (see `labelled`)."""
 
     exit_code = ExitCode.CONFIG
+
+    def __init__(self, message: str, *, field: str | None = None):
+        self.field = field
+        self.reason = message
+        super().__init__(f"{field}: {message}" if field else message)
+
+    def labelled(self, label: Callable[[str], str]) -> str:
+        """The message with the field named by `label(field)`, e.g. "--input-len: must be ..."."""
+        return f"{label(self.field)}: {self.reason}" if self.field else self.reason
 
 
 class ServerUnreachable(LoadtestError):
@@ -45,3 +70,9 @@ class ServerConfigError(LoadtestError):
     """The server answered, but the configuration does not fit it (unknown model, ...)."""
 
     exit_code = ExitCode.CONFIG
+
+
+class GateFailed(LoadtestError):
+    """The run went, but a goodput or regression gate missed (each miss said on its own line)."""
+
+    exit_code = ExitCode.FAILED

@@ -9,9 +9,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
-from llm_loadtest.model.config import RunConfig
+from llm_loadtest.model.config import RunConfig, json_rate
 from llm_loadtest.model.levels import level_label
 from llm_loadtest.model.search import SearchRecord
 
@@ -121,6 +121,10 @@ class LevelSummary(BaseModel):
     ttft_answer_ms: Stats | None = None  # reasoning models: to the first answer token
     reasoning_tokens: TokenTotals | None = None
     turns: list[TurnFigures] | None = None  # multi-turn chats: figures by turn
+
+    @field_serializer("request_rate", when_used="json")
+    def _rate_as_json(self, value: float | None) -> float | str | None:
+        return json_rate(value)
 
     @property
     def label(self) -> str:

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
+from llm_loadtest.model.errors import ExitCode, LoadtestError
 
-class StoreError(Exception):
+
+class StoreError(LoadtestError):
     """A database problem, or a run that cannot be found; the message is a single line."""
+
+    exit_code = ExitCode.CONFIG
 
     def __init__(self, message: str):
         super().__init__(" ".join(message.split()))

@@ -1,19 +1,21 @@
 """Where the results database lives (docs/cli.md, "Where results live").
 
 Order: `--db` > `LLM_LOADTEST_DB` (an SQLAlchemy URL or a path) > `DATABASE_PATH` (a path)
-> `$XDG_DATA_HOME/llm-loadtest/benchmarks.db`. The folder of an SQLite file is created when
-missing, so that a first run on a fresh machine just works.
+> `$XDG_DATA_HOME/llm-loadtest/benchmarks.db`. Only the default location's folder is
+created when missing, so that a first run on a fresh machine just works; a database the user
+named must be in a folder that exists (a typo is not silently made into a new folder). A
+reader (`must_exist`) never creates a database: a file that is not there is an error.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import platformdirs
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+from llm_loadtest.settings.env import env_settings
 from llm_loadtest.storage.errors import StoreError
 
 APP_NAME = "llm-loadtest"
@@ -25,20 +27,24 @@ def default_database_path() -> Path:
     return platformdirs.user_data_path(APP_NAME) / DEFAULT_FILENAME
 
 
-def resolve_database_url(db: str | None = None) -> str:
-    """The SQLAlchemy URL of the results database; SQLite folders are created.
-
-    A folder that cannot be created (a file in the way, no permission) is a one-line StoreError.
-    """
-    candidates = (
-        (db, True),
-        (os.environ.get("LLM_LOADTEST_DB"), True),
-        (os.environ.get("DATABASE_PATH"), False),
-    )
+def resolve_database_url(db: str | None = None, *, must_exist: bool = False) -> str:
+    """The SQLAlchemy URL of the results database, or a one-line StoreError saying why it
+    cannot be there (a missing folder, a file in the way; with `must_exist`, no database yet)."""
+    env = env_settings()
+    candidates = ((db, True), (env.db, True), (env.database_path, False))
     for value, may_be_url in candidates:
         if value and value.strip():
-            return _to_url(value.strip(), may_be_url)
-    return _sqlite_url(default_database_path())
+            url = _to_url(value.strip(), may_be_url)
+            break
+    else:
+        path = default_database_path()
+        if not must_exist:
+            _make_folder(path)
+        url = _sqlite_url(path)
+    path = sqlite_file(url)
+    if path is not None:
+        _check_place(path.expanduser(), must_exist)
+    return url
 
 
 def is_url(value: str) -> bool:
@@ -65,21 +71,35 @@ def sqlite_file(url: str | URL) -> Path | None:
 
 def _to_url(value: str, may_be_url: bool) -> str:
     if may_be_url and is_url(value):
-        path = sqlite_file(value)
-        if path is not None:
-            _make_folder(path.expanduser())
         return value
     return _sqlite_url(Path(value))
 
 
 def _sqlite_url(path: Path) -> str:
     path = path.expanduser().absolute()
-    _make_folder(path)
     return URL.create("sqlite", database=str(path)).render_as_string(hide_password=False)
 
 
+def _check_place(database: Path, must_exist: bool) -> None:
+    if database.is_dir():
+        raise StoreError(f"database {database} is a folder; give a file path with --db")
+    folder = database.parent
+    if must_exist and not database.exists():
+        reason = _folder_problem(folder) or "nothing has been stored there"
+        raise StoreError(f"no database at {database}: {reason} (check --db, LLM_LOADTEST_DB, DATABASE_PATH)")
+    if problem := _folder_problem(folder):
+        raise StoreError(f"cannot create database {database}: {problem}; choose another --db or create the folder")
+
+
+def _folder_problem(folder: Path) -> str | None:
+    if folder.is_dir():
+        return None
+    blocker = next((part for part in (folder, *folder.parents) if part.exists()), folder)
+    return f"folder {folder} does not exist" if blocker.is_dir() else f"{blocker} is a file, not a folder"
+
+
 def _make_folder(database: Path) -> None:
-    """Create the folder of an SQLite file, or say in one line why it cannot be."""
+    """Create the folder of the default database, or say in one line why it cannot be."""
     folder = database.parent
     try:
         folder.mkdir(parents=True, exist_ok=True)

@@ -96,8 +96,9 @@ class Store:
         self._busy_timeout_s = busy_timeout_s
 
     @classmethod
-    def open(cls, db: str | None = None, *, busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S) -> Store:
-        url = resolve_database_url(db)
+    def open(cls, db: str | None = None, *, busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S, must_exist: bool = False) -> Store:
+        """`must_exist`: a reader's open, which never creates a database (see `location`)."""
+        url = resolve_database_url(db, must_exist=must_exist)
         where = describe_url(url)
         try:
             engine = make_engine(url, busy_timeout_s)

@@ -6,7 +6,6 @@ store, never from arithmetic here.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,20 +19,11 @@ from llm_loadtest.engine.protocols import ControllerFactory, RunControl, RunStor
 from llm_loadtest.model.config import RunConfig
 from llm_loadtest.model.results import RunResult
 from llm_loadtest.model.search import GpuCount, SearchTarget
+from llm_loadtest.settings.env import env_settings
 from llm_loadtest.tui.settings import DARK_THEME, LIGHT_THEME, UISettings, settings_path
 
 if TYPE_CHECKING:
     from llm_loadtest.storage.store import Store
-
-API_KEY_ENV = ("LLM_LOADTEST_API_KEY", "OPENAI_API_KEY")
-
-
-def api_key_from_env() -> str | None:
-    for name in API_KEY_ENV:
-        value = os.environ.get(name)
-        if value:
-            return value
-    return None
 
 
 def default_controller_factory(config: RunConfig, *, api_key: str | None = None, store: RunStore | None = None) -> RunControl:
@@ -117,7 +107,7 @@ class LoadTestApp(App[int]):
         return self._store
 
     def default_api_key(self) -> str | None:
-        return self.api_key or api_key_from_env()
+        return self.api_key or env_settings().api_key
 
     # --- screens -------------------------------------------------------------------------
     def get_default_screen(self) -> Screen:
@@ -221,12 +211,14 @@ def run_app(
     initial_config: RunConfig | None = None,
     api_key: str | None = None,
     db: str | None = None,
+    store: Store | None = None,
     start_live: bool = False,
     controller_factory: ControllerFactory | None = None,
     capacity: tuple[SearchTarget, GpuCount | None] | None = None,
 ) -> int:
     """Open the app; returns the process exit code (that of the last run, if any)."""
     app = LoadTestApp(
+        store=store,
         initial_config=initial_config,
         api_key=api_key,
         db=db,

@@ -33,6 +33,7 @@ from llm_loadtest.engine.events import (
     WarmupStarted,
 )
 from llm_loadtest.model.config import RunConfig
+from llm_loadtest.model.errors import ExitCode
 from llm_loadtest.model.results import GpuSample, LevelSummary, RunResult, ServerSample
 from llm_loadtest.tui import formatting as fmt
 from llm_loadtest.tui.screens.dialogs import ConfirmDialog
@@ -41,7 +42,6 @@ from llm_loadtest.tui.widgets.level_table import LevelTable
 
 TICK_S = 0.5  # the screen's refresh tick: the figures change twice a second
 TIME_CHARTS_EVERY_S = 1.0  # the charts over time, once a second
-EXIT_CODES = {"completed": 0, "failed": 1, "aborted": 130}
 QUIT_GRACE_S = 15.0
 TABS = ("tab-throughput", "tab-latency", "tab-levels", "tab-errors", "tab-gpu", "tab-server")
 
@@ -183,7 +183,7 @@ class LiveRunScreen(Screen):
                 self.controller.abort()
             raise
         except Exception as exc:  # noqa: BLE001 - RunStartError and anything else: shown, not raised
-            exit_code = getattr(exc, "exit_code", 1)
+            exit_code = getattr(exc, "exit_code", ExitCode.FAILED)
             self._failed(str(exc) or exc.__class__.__name__, exit_code)
             return
         self._finished(result)
@@ -248,7 +248,7 @@ class LiveRunScreen(Screen):
         if self.state == "finished":
             return
         if self._quit_when_done:
-            self.call_later(self.app.exit, EXIT_CODES.get(result.status, 1))
+            self.call_later(self.app.exit, ExitCode.of_status(result.status))
         self.result = result
         self.run_id = result.run_id
         for index, level in enumerate(result.levels):
@@ -256,7 +256,7 @@ class LiveRunScreen(Screen):
             self.level_state[index] = "done"
         self._charts_dirty.add("levels")
         self.state = "finished"
-        self.app.run_exit_code = EXIT_CODES.get(result.status, 1)
+        self.app.run_exit_code = ExitCode.of_status(result.status)
         self._dirty = True
         self.call_later(self._tick)  # the end shows at once, not at the next tick
         self.refresh_bindings()

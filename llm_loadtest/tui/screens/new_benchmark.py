@@ -1,7 +1,7 @@
 """New benchmark: a preset, the target, the load, and Start.
 
-Validation uses the CLI's rules: the form builds a `RunConfig` with the same parse helpers and
-shows the first `ConfigError` / pydantic message; Start stays disabled until it is valid.
+Validation is the CLI's: the form hands its inputs to the same builder (`settings.build`) and
+shows its first error, naming the field by its label; Start stays disabled until it is valid.
 The API key is masked, comes from the environment by default, and is never saved.
 """
 
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import ValidationError
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -19,15 +18,9 @@ from textual.widgets import Button, Checkbox, Footer, Header, Input, Label, Sele
 
 from llm_loadtest.adapters import connection
 from llm_loadtest.adapters.registry import DEFAULT_ADAPTER, adapter_choices, adapter_class
-from llm_loadtest.model.config import (
-    ConfigError,
-    GoodputSLO,
-    RunConfig,
-    config_error_message,
-    parse_float_list,
-    parse_goodput,
-    parse_int_list,
-)
+from llm_loadtest.model.config import GoodputSLO, RunConfig
+from llm_loadtest.model.errors import ConfigError
+from llm_loadtest.settings.build import build_config
 from llm_loadtest.tui.screens.dialogs import PickDialog, PromptDialog
 
 ENDPOINTS = [("chat  /v1/chat/completions", "chat"), ("completions  /v1/completions", "completions")]
@@ -35,7 +28,33 @@ LOAD_MODES = [("Concurrency levels", "concurrency"), ("Request rate (open loop)"
 STOP_MODES = [("Requests per level", "count"), ("Seconds per level", "duration")]
 
 # RunConfig fields the form has no widget for; kept from the preset / initial config.
-HIDDEN_FIELDS = ("tokenizer", "seed", "extra_body", "ignore_eos")
+HIDDEN_FIELDS = ("tokenizer", "seed", "extra_body", "ignore_eos", "workload")
+
+# How an error names a field: by the label the form shows beside it.
+LABELS = {
+    "server": "Server URL",
+    "model": "Model",
+    "adapter": "Adapter",
+    "endpoint": "Endpoint",
+    "input_len": "Input tokens",
+    "output_len": "Output tokens",
+    "stream": "Streaming",
+    "concurrency": "Concurrency",
+    "request_rate": "Rates (req/s)",
+    "burstiness": "Burstiness",
+    "max_concurrency": "Max concurrency",
+    "num_prompts": "Requests/level",
+    "duration": "Seconds/level",
+    "warmup": "Warm-up requests",
+    "timeout": "Timeout (s)",
+    "workers": "Client processes",
+    "goodput": "Goodput SLO",
+    "preset": "Preset",
+}
+
+
+def field_label(field: str) -> str:
+    return LABELS.get(field, field.replace("_", " "))
 
 
 def _default(name: str) -> Any:
@@ -54,28 +73,6 @@ def _goodput_text(goodput: GoodputSLO | dict | None) -> str:
     data = goodput.model_dump() if isinstance(goodput, GoodputSLO) else dict(goodput)
     parts = [f"{name}:{data.get(f'{name}_ms'):g}" for name in ("ttft", "tpot", "e2e") if data.get(f"{name}_ms") is not None]
     return ",".join(parts)
-
-
-def _int(text: str, flag: str, *, optional: bool = False) -> int | None:
-    text = text.strip()
-    if not text:
-        if optional:
-            return None
-        raise ConfigError(f"{flag}: give a whole number")
-    try:
-        return int(text)
-    except ValueError:
-        raise ConfigError(f"{flag} must be a whole number (got {text!r})") from None
-
-
-def _float(text: str, flag: str) -> float:
-    text = text.strip()
-    if not text:
-        raise ConfigError(f"{flag}: give a number")
-    try:
-        return float(text)
-    except ValueError:
-        raise ConfigError(f"{flag} must be a number (got {text!r})") from None
 
 
 class Field(Horizontal):
@@ -106,46 +103,50 @@ class NewBenchmarkScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
         with VerticalScroll(id="form"):
-            yield Field("Preset", Select([], id="preset", compact=True, prompt="custom (no preset)"))
+            yield Field(LABELS["preset"], Select([], id="preset", compact=True, prompt="custom (no preset)"))
             with Horizontal(id="columns"):
                 with Vertical(classes="column"):
                     yield Label("Target", classes="section-title")
-                    yield Field("Server URL", Input(placeholder="http://127.0.0.1:8000", id="server", compact=True))
+                    yield Field(LABELS["server"], Input(placeholder="http://127.0.0.1:8000", id="server", compact=True))
                     yield Field(
-                        "Model",
+                        LABELS["model"],
                         Input(placeholder="model name (ctrl+l lists the server's)", id="model", compact=True),
                         Button("List", id="fill-models", compact=True),
                     )
                     yield Field("API key", Input(password=True, placeholder="none (env LLM_LOADTEST_API_KEY)", id="api-key", compact=True))
-                    yield Field("Adapter", Select(adapter_choices(), value=DEFAULT_ADAPTER, allow_blank=False, id="adapter", compact=True))
-                    yield Field("Endpoint", Select(ENDPOINTS, value="chat", allow_blank=False, id="endpoint", compact=True))
+                    yield Field(
+                        LABELS["adapter"], Select(adapter_choices(), value=DEFAULT_ADAPTER, allow_blank=False, id="adapter", compact=True)
+                    )
+                    yield Field(LABELS["endpoint"], Select(ENDPOINTS, value="chat", allow_blank=False, id="endpoint", compact=True))
                     yield Label("Requests", classes="section-title")
-                    yield Field("Input tokens", Input(type="integer", id="input-len", compact=True))
-                    yield Field("Output tokens", Input(type="integer", id="output-len", compact=True))
-                    yield Field("Streaming", Checkbox("stream tokens (SSE)", value=True, id="stream", compact=True))
+                    yield Field(LABELS["input_len"], Input(type="integer", id="input-len", compact=True))
+                    yield Field(LABELS["output_len"], Input(type="integer", id="output-len", compact=True))
+                    yield Field(LABELS["stream"], Checkbox("stream tokens (SSE)", value=True, id="stream", compact=True))
                 with Vertical(classes="column"):
                     yield Label("Load", classes="section-title")
                     yield Field("Load pattern", Select(LOAD_MODES, value="concurrency", allow_blank=False, id="load-mode", compact=True))
-                    yield Field("Concurrency", Input(placeholder="1,10,50", id="concurrency", compact=True), classes="closed-loop")
-                    yield Field("Rates (req/s)", Input(placeholder="2,5.5", id="request-rate", compact=True), classes="open-loop")
+                    yield Field(LABELS["concurrency"], Input(placeholder="1,10,50", id="concurrency", compact=True), classes="closed-loop")
+                    yield Field(LABELS["request_rate"], Input(placeholder="2,5.5", id="request-rate", compact=True), classes="open-loop")
                     yield Field(
-                        "Burstiness", Input(type="number", placeholder="1 = Poisson", id="burstiness", compact=True), classes="open-loop"
+                        LABELS["burstiness"],
+                        Input(type="number", placeholder="1 = Poisson", id="burstiness", compact=True),
+                        classes="open-loop",
                     )
                     yield Field(
-                        "Max concurrency",
+                        LABELS["max_concurrency"],
                         Input(type="integer", placeholder="no cap", id="max-concurrency", compact=True),
                         classes="open-loop",
                     )
                     yield Field("Level ends after", Select(STOP_MODES, value="count", allow_blank=False, id="stop-mode", compact=True))
-                    yield Field("Requests/level", Input(type="integer", id="num-prompts", compact=True), classes="count-mode")
-                    yield Field("Seconds/level", Input(type="number", id="duration", compact=True), classes="duration-mode")
-                    yield Field("Warm-up requests", Input(type="integer", id="warmup", compact=True))
-                    yield Field("Timeout (s)", Input(type="number", id="timeout", compact=True))
+                    yield Field(LABELS["num_prompts"], Input(type="integer", id="num-prompts", compact=True), classes="count-mode")
+                    yield Field(LABELS["duration"], Input(type="number", id="duration", compact=True), classes="duration-mode")
+                    yield Field(LABELS["warmup"], Input(type="integer", id="warmup", compact=True))
+                    yield Field(LABELS["timeout"], Input(type="number", id="timeout", compact=True))
                     yield Field(
-                        "Client processes",
+                        LABELS["workers"],
                         Input(type="integer", placeholder="1 (more for hundreds of fast streams)", id="workers", compact=True),
                     )
-                    yield Field("Goodput SLO", Input(placeholder="ttft:500,tpot:50,e2e:5000 (ms)", id="goodput", compact=True))
+                    yield Field(LABELS["goodput"], Input(placeholder="ttft:500,tpot:50,e2e:5000 (ms)", id="goodput", compact=True))
         yield Static("", id="validation", classes="error-line")
         yield Static("", id="probe-result", classes="hint")
         with Horizontal(id="buttons"):
@@ -175,7 +176,7 @@ class NewBenchmarkScreen(Screen):
     # --- presets -------------------------------------------------------------------------
     def _load_presets(self, select: str | None = None) -> None:
         try:
-            from llm_loadtest.presets import list_presets
+            from llm_loadtest.settings.presets import list_presets
 
             presets = list_presets()
         except Exception as exc:  # noqa: BLE001 - a broken user preset must not close the form
@@ -250,46 +251,44 @@ class NewBenchmarkScreen(Screen):
     def _text(self, widget_id: str) -> str:
         return self.query_one(f"#{widget_id}", Input).value.strip()
 
-    def build_config(self) -> RunConfig:
-        """The form as a RunConfig, or ConfigError with one line that says what to fix."""
-        server = self._text("server")
-        if not server:
-            raise ConfigError("server: give the server's base URL, e.g. http://127.0.0.1:8000")
-        model = self._text("model")
-        if not model:
-            raise ConfigError("model: give a model name (ctrl+l lists the server's models)")
-        values: dict[str, Any] = dict(self._hidden)
-        values.update(
-            server=server,
-            model=model,
+    def raw_values(self) -> dict[str, Any]:
+        """The form as raw values keyed by RunConfig field, for the shared builder."""
+        raw: dict[str, Any] = dict(self._hidden)
+        raw.update(
+            server=self._text("server"),
+            model=self._text("model"),
             adapter=self.query_one("#adapter", Select).value,
             endpoint=self.query_one("#endpoint", Select).value,
             stream=self.query_one("#stream", Checkbox).value,
+            input_len=self._text("input-len"),
+            output_len=self._text("output-len"),
+            warmup=self._text("warmup"),
+            timeout=self._text("timeout"),
+            workers=self._text("workers") or None,  # empty: one process
+            goodput=self._text("goodput"),
         )
         if self.query_one("#load-mode", Select).value == "rate":
-            values["request_rate"] = parse_float_list(self._text("request-rate"), "--request-rate")
-            values["burstiness"] = _float(self._text("burstiness") or "1", "--burstiness")
-            values["max_concurrency"] = _int(self._text("max-concurrency"), "--max-concurrency", optional=True)
+            raw.update(
+                request_rate=self._text("request-rate"),
+                burstiness=self._text("burstiness") or None,  # empty: Poisson
+                max_concurrency=self._text("max-concurrency"),
+            )
         else:
-            values["concurrency"] = parse_int_list(self._text("concurrency"), "--concurrency")
+            raw["concurrency"] = self._text("concurrency")
         if self.query_one("#stop-mode", Select).value == "duration":
-            values["duration"] = _float(self._text("duration"), "--duration")
-            values["num_prompts"] = None
+            raw["duration"] = self._text("duration")
         else:
-            values["num_prompts"] = _int(self._text("num-prompts"), "--num-prompts")
-        values["input_len"] = _int(self._text("input-len"), "--input-len")
-        values["output_len"] = _int(self._text("output-len"), "--output-len")
-        values["warmup"] = _int(self._text("warmup"), "--warmup")
-        values["timeout"] = _float(self._text("timeout"), "--timeout")
-        values["workers"] = _int(self._text("workers") or "1", "--workers")
-        goodput = self._text("goodput")
-        values["goodput"] = parse_goodput(goodput) if goodput else None
+            raw["num_prompts"] = self._text("num-prompts")
         preset = self.query_one("#preset", Select).value
-        values["preset"] = preset if isinstance(preset, str) else None
+        raw["preset"] = preset if isinstance(preset, str) else None
+        return raw
+
+    def build_config(self) -> RunConfig:
+        """The form as a RunConfig, or ConfigError with one line that names the field by its label."""
         try:
-            return RunConfig(**values)
-        except ValidationError as exc:
-            raise ConfigError(config_error_message(exc)) from None
+            return build_config(self.raw_values())
+        except ConfigError as exc:
+            raise ConfigError(exc.labelled(field_label)) from None
 
     def validate_form(self) -> bool:
         try:
@@ -415,7 +414,7 @@ class NewBenchmarkScreen(Screen):
     def _save_preset(self, name: str | None) -> None:
         if not name or self.config is None:
             return
-        from llm_loadtest.presets import save_user_preset
+        from llm_loadtest.settings.presets import save_user_preset
 
         values = self.config.model_dump(mode="json", exclude={"server", "model", "preset"})
         try:

@@ -29,8 +29,9 @@ class Preset:
 
 def builtin_dir() -> Path:
     """Installed wheels carry presets/ as llm_loadtest/_presets; a source checkout has it at the top."""
-    installed = Path(__file__).with_name("_presets")
-    return installed if installed.is_dir() else Path(__file__).resolve().parent.parent / "presets"
+    package = Path(__file__).resolve().parent.parent
+    installed = package / "_presets"
+    return installed if installed.is_dir() else package.parent / "presets"
 
 
 def user_dir() -> Path:
