@@ -35,6 +35,7 @@ def _isolated_env(monkeypatch, tmp_path):
 
 @pytest.fixture
 def db(tmp_path) -> str:
+    (tmp_path / "results").mkdir()
     return str(tmp_path / "results" / "benchmarks.db")
 
 
@@ -447,7 +448,7 @@ def test_a_locked_database_is_one_clear_line(db):
 
 
 def test_a_corrupt_file_is_one_clear_line(db):
-    Path(db).parent.mkdir(parents=True)
+    Path(db).parent.mkdir(parents=True, exist_ok=True)
     Path(db).write_bytes(b"this is not an SQLite database\n" * 200)
     with pytest.raises(StoreError) as exc:
         Store.open(db)
@@ -644,7 +645,7 @@ def test_a_stored_document_that_cannot_be_read_is_one_clear_line(db, column, tab
 
 
 def test_another_programs_tables_are_not_taken_over(db):
-    Path(db).parent.mkdir(parents=True)
+    Path(db).parent.mkdir(parents=True, exist_ok=True)
     with sqlite3.connect(db) as raw:
         raw.execute("CREATE TABLE run (x INTEGER)")
     with pytest.raises(StoreError) as exc:

@@ -10,22 +10,22 @@ from statistics import fmean
 from llm_loadtest.capacity.policy import SearchPolicy
 from llm_loadtest.capacity.probes import load_label, load_of
 from llm_loadtest.model.config import RunConfig
+from llm_loadtest.model.errors import ExitCode
 from llm_loadtest.model.results import LevelSummary, RunResult, ServerSample
 from llm_loadtest.model.search import GpuCount, SearchAnswer, SearchProbe, SearchRecord, SearchTarget, StopReason
 from llm_loadtest.telemetry.hints import KV_FULL
 
 SLO_NAMES = {"ttft": "TTFT", "tpot": "TPOT", "e2e": "E2E"}
-EXIT_ANSWERED, EXIT_CANNOT_MEET, EXIT_INTERRUPTED = 0, 1, 130
 
 
-def exit_code_for(result: RunResult) -> int:
+def exit_code_for(result: RunResult) -> ExitCode:
     """0 answered; 1 the target cannot be met at all; 130 interrupted (docs/cli.md)."""
     answer = result.search.answer if result.search is not None else None
     if result.status == "aborted" or (answer is not None and answer.stop == "interrupted"):
-        return EXIT_INTERRUPTED
+        return ExitCode.INTERRUPTED
     if answer is None or answer.holds is None:
-        return EXIT_CANNOT_MEET
-    return EXIT_ANSWERED
+        return ExitCode.FAILED
+    return ExitCode.OK
 
 
 def build_answer(

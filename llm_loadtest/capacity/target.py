@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from llm_loadtest.model.config import ConfigError, parse_goodput
+from llm_loadtest.model.errors import ConfigError
 from llm_loadtest.model.search import SearchTarget
+from llm_loadtest.settings.parse import goodput_slo
 
 DEFAULT_GOODPUT_PERCENT = 95.0
 DEFAULT_MIN_REQUESTS = 50
@@ -29,9 +30,13 @@ def make_target(
         raise ConfigError("recommend needs the peak to plan for: --peak-concurrency N (users) or --peak-rate RPS")
     if not 0 < goodput_percent <= 100:
         raise ConfigError("--goodput-target must be a percentage above 0, at most 100")
+    try:
+        slo = goodput_slo(goodput.strip())
+    except ConfigError as exc:
+        raise ConfigError(f"--goodput: {exc.reason}") from None
     return SearchTarget(
         mode="concurrency" if peak_concurrency is not None else "rate",
-        slo=parse_goodput(goodput),
+        slo=slo,
         goodput_percent=goodput_percent,
         peak_concurrency=peak_concurrency,
         peak_rate=peak_rate,

@@ -10,11 +10,12 @@ import argparse
 from pathlib import Path
 
 from llm_loadtest.capacity.gpus import flag_gpus
-from llm_loadtest.capacity.recommend import EXIT_INTERRUPTED, exit_code_for
+from llm_loadtest.capacity.recommend import exit_code_for
 from llm_loadtest.capacity.target import DEFAULT_MAX_PROBES, DEFAULT_MIN_REQUESTS, DEFAULT_MIN_SECONDS, make_target, parse_shapes
 from llm_loadtest.cli import CliError
 from llm_loadtest.cli.run import IN_MEMORY_DB, METRICS_NOTE, add_run_options, api_key_from, config_from_args
-from llm_loadtest.model.config import ConfigError, RunConfig
+from llm_loadtest.model.config import RunConfig
+from llm_loadtest.model.errors import ConfigError, ExitCode
 from llm_loadtest.model.search import SearchTarget
 
 # `run` flags that set the load, which the search chooses itself
@@ -119,7 +120,7 @@ def recommend_in_app(config: RunConfig, target: SearchTarget, api_key: str | Non
     app.run()
     result = app.capacity_result
     if result is None:
-        return EXIT_INTERRUPTED
+        return ExitCode.INTERRUPTED
     if options.output:
         write_atomically(options.output, to_json_text(result))
     return exit_code_for(result)
@@ -147,7 +148,7 @@ def search_from_args(args: argparse.Namespace) -> tuple[RunConfig, SearchTarget]
             )
         config = config_from_args(args)
     except ConfigError as exc:
-        raise CliError(str(exc), 2) from None
+        raise CliError(str(exc)) from None
     if target.shapes:
         config = config.model_copy(update={"input_len": target.shapes[0][0], "output_len": target.shapes[0][1]})
     else:

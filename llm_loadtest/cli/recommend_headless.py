@@ -10,11 +10,8 @@ from llm_loadtest.capacity.events import ProbeFinished, ProbeStarted
 from llm_loadtest.capacity.gpus import flag_gpus, serving_gpus
 from llm_loadtest.capacity.recommend import exit_code_for
 from llm_loadtest.capacity.search import CapacitySearch
-from llm_loadtest.cli import CliError
-from llm_loadtest.cli.headless import _open_store
 from llm_loadtest.cli.run_options import RunOptions, write_atomically
 from llm_loadtest.cli.signals import install_interrupt
-from llm_loadtest.engine.controller import RunStartError
 from llm_loadtest.export.json_export import to_json_text
 from llm_loadtest.model.config import RunConfig
 from llm_loadtest.model.results import RunResult
@@ -25,7 +22,7 @@ from llm_loadtest.report.capacity import probe_line, search_report
 def recommend_headless(
     config: RunConfig, target: SearchTarget, api_key: str | None, options: RunOptions, *, gpus: tuple[int | None, str | None]
 ) -> int:
-    store = _open_store(options) if options.save else None
+    store = options.open_store()  # a database that cannot be used stops us before any traffic
     try:
         result = asyncio.run(_search(config, target, api_key, options, store, gpus))
     finally:
@@ -59,10 +56,7 @@ async def _search(config, target, api_key, options: RunOptions, store, gpus: tup
     )
     search.subscribe(SearchProgress(target.goodput_percent))
     install_interrupt(asyncio.get_running_loop(), search.abort)
-    try:
-        return await search.run()
-    except RunStartError as exc:
-        raise CliError(str(exc), exc.exit_code) from None
+    return await search.run()  # a RunStartError carries its exit code
 
 
 class SearchProgress:
