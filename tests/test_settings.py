@@ -68,8 +68,9 @@ def test_rates_take_inf_but_no_other_float_does():
 @pytest.mark.parametrize(
     "raw, field, reason",
     [
-        ({"input_len": "abc"}, "input_len", "must be a whole number (got 'abc')"),
-        ({"input_len": "0"}, "input_len", "must be a positive integer"),
+        ({"input_len": "abc"}, "input_len", "takes a number of tokens, normal:MEAN:STD or uniform:LOW:HIGH (got 'abc')"),
+        ({"output_len": "0"}, "output_len", "must be a positive integer (got '0')"),
+        ({"turns": "x"}, "turns", "must be a whole number (got 'x')"),
         ({"num_prompts": ""}, "num_prompts", "must be a whole number (got '')"),
         ({"concurrency": "1,x"}, "concurrency", "must be comma-separated positive integers, e.g. 1,10,50 (got '1,x')"),
         ({"request_rate": "0"}, "request_rate", "must be comma-separated positive numbers or inf, e.g. 2,5.5,inf (got '0')"),
@@ -78,7 +79,7 @@ def test_rates_take_inf_but_no_other_float_does():
         ({"warmup": "-1"}, "warmup", "must be 0 or more"),
         ({"server": "localhost:8000"}, "server", "server URL must start with http:// or https:// (got 'localhost:8000')"),
         ({"server": " "}, "server", "give the server's base URL, e.g. http://localhost:8000"),
-        ({"adapter": "grpc"}, "adapter", "Input should be 'openai', 'triton' or 'trtllm'"),
+        ({"endpoint": "grpc"}, "endpoint", "Input should be 'chat' or 'completions'"),
     ],
 )
 def test_errors_name_the_field_and_each_front_end_labels_it(raw, field, reason):
