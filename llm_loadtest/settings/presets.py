@@ -72,10 +72,15 @@ def load_preset(name_or_path: str) -> Preset:
     raise ConfigError(f"unknown preset {name_or_path!r}; choose one of: {names}, or give a .toml path")
 
 
+def _without_none(values: dict) -> dict:
+    """TOML has no null: a setting left unset is left out (a nested table's too)."""
+    return {k: _without_none(v) if isinstance(v, dict) else v for k, v in values.items() if v is not None}
+
+
 def save_user_preset(name: str, values: dict, description: str = "") -> Path:
     if not name or not name.replace("-", "").replace("_", "").isalnum():
         raise ConfigError("a preset name uses letters, digits, '-' and '_' only")
-    kept = {k: v for k, v in values.items() if k in _PRESET_KEYS and v is not None}
+    kept = _without_none({k: v for k, v in values.items() if k in _PRESET_KEYS})
     folder = user_dir()
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.toml"
