@@ -24,14 +24,42 @@ from llm_loadtest.telemetry.nvml import GpuReader
 # ---- the policy, over verdicts given by hand ---------------------------------------------------
 
 
-def drive(policy: SearchPolicy, passes, limit: int = 60) -> list[tuple[float, str]]:
-    """Run the policy against `passes(load, nth_time)`; the probes it asked for."""
+def drive(policy: SearchPolicy, passes, limit: int = 60, pressure=None) -> list[tuple[float, str]]:
+    """Run the policy against `passes(load, nth_time)` (and `pressure(load)`, the SLO pressure,
+    when given); the probes it asked for."""
     asked: list[tuple[float, str]] = []
     while (step := policy.next_probe()) is not None:
         asked.append((step.load, step.phase))
-        policy.record(step.load, passes(step.load, sum(1 for load, _ in asked if load == step.load)))
+        nth = sum(1 for load, _ in asked if load == step.load)
+        policy.record(step.load, passes(step.load, nth), pressure(step.load) if pressure else None)
         assert len(asked) < limit, "the policy does not converge"
     return asked
+
+
+def narrowing(asked: list[tuple[float, str]]) -> list[float]:
+    return [load for load, phase in asked if phase == "bisect"]
+
+
+def test_slo_pressure_lands_next_to_a_smooth_knee_in_fewer_probes():
+    def tpot_over_slo(load):  # the simulator's TPOT = 60 + 10 C ms against an SLO of 155 ms
+        return (60 + 10 * load) / 155
+
+    halving = SearchPolicy(start=1)
+    plain = drive(halving, lambda load, _: tpot_over_slo(load) < 1)
+    guided = SearchPolicy(start=1)
+    asked = drive(guided, lambda load, _: tpot_over_slo(load) < 1, pressure=tpot_over_slo)
+    assert (guided.holds, guided.misses) == (halving.holds, halving.misses) == (9, 10)
+    assert narrowing(asked) == [9, 10] and narrowing(plain) == [12, 10, 9]
+
+
+def test_a_curve_that_bends_away_from_the_line_still_closes_like_halving():
+    def queue(load):  # flat, then a wall just below the failing end: interpolation keeps landing low
+        return 0.1 if load <= 60 else 50.0
+
+    guided = SearchPolicy(start=1)
+    asked = drive(guided, lambda load, _: queue(load) < 1, pressure=queue)
+    assert guided.holds == 60 and guided.misses <= 63  # closed to 5 % of the load
+    assert len(narrowing(asked)) <= 2 * len(narrowing(drive(SearchPolicy(start=1), lambda load, _: load <= 60)))
 
 
 def test_policy_grows_bisects_and_confirms_both_ends():

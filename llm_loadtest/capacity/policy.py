@@ -1,8 +1,16 @@
-"""Which load to probe next: grow geometrically until the target fails, bisect the bracket,
+"""Which load to probe next: grow geometrically until the target fails, narrow the bracket,
 then confirm both ends of it so that one noisy probe cannot move the answer.
 
 Pure bookkeeping over verdicts (load -> passed or not); the search feeds it probe results.
 A load's verdict is the majority of its probes; a tie asks for one more probe.
+
+Narrowing interpolates where it can: given each probe's SLO pressure (its latency at the
+target's percentile over the SLO; 1 is the edge), the next load is where the pressure of
+the bracket's ends, joined by a line, crosses 1 (regula falsi). Latency grows smoothly with
+load below a knee, so this lands next to it in a probe or two where halving takes several.
+When one end has moved twice in a row (a curve that bends away from the line), the next
+probe halves the bracket instead, so the search never takes more than about twice the
+probes of plain bisection.
 """
 
 from __future__ import annotations
@@ -34,9 +42,17 @@ class SearchPolicy:
     growth: float = GROWTH
     resolution: float = RESOLUTION
     verdicts: dict[float, list[bool]] = field(default_factory=dict)
+    pressure: dict[float, float] = field(default_factory=dict)  # the latest SLO pressure at each load
+    _moves: list[str] = field(default_factory=list)  # which end of the bracket each narrowing probe moved
 
-    def record(self, load: float, passed: bool) -> None:
+    def record(self, load: float, passed: bool, pressure: float | None = None) -> None:
+        before = (self.holds, self.misses)
         self.verdicts.setdefault(load, []).append(passed)
+        if pressure is not None and pressure > 0:
+            self.pressure[load] = pressure
+        if None not in before:
+            after = (self.holds, self.misses)
+            self._moves.append("low" if after[0] != before[0] else "high" if after[1] != before[1] else "none")
 
     def verdict(self, load: float) -> bool | None:
         """The majority of the load's probes; None when none ran or they are tied."""
@@ -96,9 +112,22 @@ class SearchPolicy:
         return min(grown, self.cap) if self.cap is not None else grown
 
     def _middle(self, low: float, high: float) -> float:
+        halved = float((int(low) + int(high)) // 2) if self.integer else self._round(math.sqrt(low * high))
+        crossing = self._crossing(low, high)
+        if crossing is None or (len(self._moves) >= 2 and self._moves[-1] == self._moves[-2]):
+            return halved
         if self.integer:
-            return float((int(low) + int(high)) // 2)
-        return self._round(math.sqrt(low * high))
+            return float(min(max(math.floor(crossing), int(low) + 1), int(high) - 1))
+        inside = self._round(crossing)
+        return inside if low < inside < high else halved
+
+    def _crossing(self, low: float, high: float) -> float | None:
+        """Where the line through the ends' pressures reaches 1; None without both pressures."""
+        p_low, p_high = self.pressure.get(low), self.pressure.get(high)
+        if p_low is None or p_high is None or p_high <= p_low:
+            return None
+        share = min(max((1.0 - p_low) / (p_high - p_low), 0.0), 1.0)
+        return low + (high - low) * share
 
     def _closed(self, low: float, high: float) -> bool:
         if self.integer:

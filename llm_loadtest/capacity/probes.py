@@ -8,6 +8,7 @@ from llm_loadtest.model.results import LevelSummary, ServerSample
 from llm_loadtest.model.search import ProbePhase, SearchProbe, SearchTarget, ServerSignals
 from llm_loadtest.telemetry.hints import queue_grew_throughout
 
+PERCENTILES = (50, 90, 95, 99)  # those a level's statistics carry
 ROUNDS = 3  # each user sends at least this many requests: past the first wave, the load is steady
 MAX_PROBE_REQUESTS = 20_000
 # saturation: a load step this much larger ...
@@ -50,6 +51,22 @@ def interactivity(summary: LevelSummary) -> float | None:
     return None
 
 
+def slo_pressure(summary: LevelSummary, target: SearchTarget) -> float | None:
+    """How close the probe ran to its SLOs: the latency at the target's percentile (p95 for a
+    95 % target) over its threshold, the highest of the SLOs given; 1 is the edge."""
+    percentile = next((p for p in PERCENTILES if p >= target.goodput_percent), PERCENTILES[-1])
+    ratios = []
+    for name in ("ttft", "tpot", "e2e"):
+        threshold = getattr(target.slo, f"{name}_ms")
+        if threshold is None:
+            continue
+        stats = getattr(summary, f"{name}_ms")
+        if stats is None:
+            return None
+        ratios.append(getattr(stats, f"p{percentile}") / threshold)
+    return max(ratios, default=None)
+
+
 def server_signals(samples: list[ServerSample]) -> ServerSignals:
     waiting = [s.waiting for s in samples if s.waiting is not None]
     running = [s.running for s in samples if s.running is not None]
@@ -89,6 +106,7 @@ def make_probe(
         ttft_p50_ms=summary.ttft_ms.p50 if summary.ttft_ms else None,
         tpot_p50_ms=summary.tpot_ms.p50 if summary.tpot_ms else None,
         e2e_p50_ms=summary.e2e_ms.p50 if summary.e2e_ms else None,
+        slo_pressure=slo_pressure(summary, target),
         server=server_signals(samples),
     )
 

@@ -114,7 +114,7 @@ class CapacitySearch:
             if probe is None or self._aborted:  # a probe cut short has no say in the answer
                 stop = self._interrupted_or_unreachable()
                 break
-            policy.record(step.load, probe.passed)
+            policy.record(step.load, probe.passed, probe.slo_pressure)
             self._bracket = (policy.holds, policy.misses)
             self._publish(ProbeFinished(probe, *self._bracket))
             stop = self._early_stop(probe, probes)

@@ -62,6 +62,8 @@ class SearchProbe(BaseModel):
     ttft_p50_ms: float | None
     tpot_p50_ms: float | None
     e2e_p50_ms: float | None
+    # the latency at the target's percentile over its SLO, the highest of the SLOs (1 = the edge)
+    slo_pressure: float | None = None
     server: ServerSignals = Field(default_factory=ServerSignals)
 
 
