@@ -223,7 +223,7 @@ def test_ctrl_c_exits_130_and_writes_what_finished(simulator, tmp_path):
     )
     wait_until(lambda: len(served(sim)) >= 4)  # the first level is under way
     proc.send_signal(signal.SIGINT)
-    stdout, stderr = proc.communicate(timeout=30)
+    stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr
     assert "Traceback" not in stderr
     data = json.loads(out.read_text())

@@ -120,6 +120,9 @@ def test_sigkill_mid_level_keeps_the_finished_requests_of_the_cut_level_and_read
         records[1], result.config.levels()[1], result.config.goodput, input_len_requested=result.config.input_len
     ).model_copy(update={"partial": True})
     assert any("level 2 (c=1) cut" in warning for warning in result.warnings)
+    assert main(["show", "--db", str(db), row.run_id[:8]]) == 0
+    shown = capsys.readouterr().out
+    assert "c=1 (partial)" in shown and "c=4 (partial)" not in shown
     # what was kept is what the simulator says it served: whole streams of 20 tokens
     served = sim.read_chunk_log()
     for record in records[1]:

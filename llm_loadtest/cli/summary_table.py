@@ -26,8 +26,13 @@ FIGURES = select(
 
 def levels_table(levels: list[LevelSummary]) -> str:
     headers = ["level", "ok/total", *(figure.label for figure in FIGURES)]
-    rows = [[level.label, f"{level.requests.succeeded}/{level.requests.total}", *(f.of(level) for f in FIGURES)] for level in levels]
+    rows = [[_level_name(level), f"{level.requests.succeeded}/{level.requests.total}", *(f.of(level) for f in FIGURES)] for level in levels]
     return text_table(headers, rows)
+
+
+def _level_name(level: LevelSummary) -> str:
+    # a level its process did not finish: its figures are from the requests stored before that
+    return f"{level.label} (partial)" if level.partial else level.label
 
 
 def token_count_lines(result: RunResult) -> list[str]:
