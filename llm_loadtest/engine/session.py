@@ -14,6 +14,7 @@ for the adapter to read (`arrival_ns`).
 from __future__ import annotations
 
 import functools
+import os
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -26,6 +27,7 @@ from llm_loadtest.adapters.stamped import StampedClient, attach
 
 # long enough that connections opened before a level are still there when it ends
 KEEPALIVE_S = 300
+USER_CLOCK_ENV = "LLM_LOADTEST_USER_CLOCK"
 
 
 class StampingResponseHandler(ResponseHandler):
@@ -37,8 +39,12 @@ class StampingResponseHandler(ResponseHandler):
 
 
 @asynccontextmanager
-async def open_session(*, stamped: bool = True) -> AsyncIterator[aiohttp.ClientSession]:
-    """The engine's session; `stamped=False` keeps every request on aiohttp (user clock)."""
+async def open_session(*, stamped: bool | None = None) -> AsyncIterator[aiohttp.ClientSession]:
+    """The engine's session; `stamped=False` keeps every request on aiohttp (user clock). By
+    default the kernel's stamps are used where they can be, unless LLM_LOADTEST_USER_CLOCK=1
+    asks for the fallback (to compare the two clocks on one machine, as bench/ does)."""
+    if stamped is None:
+        stamped = os.environ.get(USER_CLOCK_ENV, "") not in ("1", "true", "yes")
     # limit=0: the engine's own workers bound concurrency; a pool limit would queue requests
     # inside aiohttp, out of sight of t_start.
     connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, keepalive_timeout=KEEPALIVE_S, enable_cleanup_closed=True)

@@ -1,0 +1,138 @@
+"""How far the client's figures are from what the simulator did, kernel clock beside the fallback.
+
+    python3 bench/clock_bench.py [--quick] [--streams 1,64,256] [--with-1000]
+
+For each number of concurrent streams, the same level twice against a fresh simulator
+(TTFT 50 ms, ITL 20 ms growing 10 us per sequence in the batch, 64 output tokens): once on
+the kernel clock (the client's own sockets, kernel send and receive stamps), once on the
+fallback (aiohttp, the process's clock; LLM_LOADTEST_USER_CLOCK=1). Each prints:
+- TTFT, ITL and E2E p50 / p99 as reported, against the truth from the simulator's log (target:
+  within max(1 ms, 2 %); max(2 ms, 2 %) at 1,000 streams);
+- client CPU seconds per 1,000 chunks, loop lag p99, send delay p50 / p99, coalesced chunks.
+The truth: TTFT from the kernel's arrival of the request at the simulator (t_recv_ns) to the
+write of its first chunk; ITL the gaps between its chunk writes; E2E to the end of its response.
+`--with-1000` adds 1,000 streams with --workers 2 (client processes). Figures only; nothing
+here passes or fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from llm_loadtest.engine.controller import RunController  # noqa: E402
+from llm_loadtest.engine.events import LevelFinished  # noqa: E402
+from llm_loadtest.engine.session import USER_CLOCK_ENV  # noqa: E402
+from llm_loadtest.model.config import RunConfig  # noqa: E402
+from llm_loadtest.simulator.process import SimulatorProcess  # noqa: E402
+
+OUTPUT_LEN = 64
+
+
+async def one_level(url: str, streams: int, requests: int, workers: int):
+    config = RunConfig(
+        server=url,
+        model="auto",
+        concurrency=[streams],
+        num_prompts=requests,
+        input_len=64,
+        output_len=OUTPUT_LEN,
+        warmup=0,
+        workers=workers,
+    )
+    controller = RunController(config, in_process=workers == 1, gpu=False)
+    kept: dict = {}
+    controller.subscribe(lambda e: kept.update(level=e) if isinstance(e, LevelFinished) else None)
+    result = await controller.run()
+    return result.levels[0], kept["level"].records
+
+
+def truth(records, log) -> dict[str, np.ndarray]:
+    ok = [r for r in records if r.ok]
+    return {
+        "TTFT": np.array([log[r.request_id]["chunk_send_ns"][0] - log[r.request_id]["t_recv_ns"] for r in ok]) / 1e6,
+        "ITL": np.concatenate([np.diff(log[r.request_id]["chunk_send_ns"]) for r in ok]) / 1e6,
+        "E2E": np.array([log[r.request_id]["t_done_ns"] - log[r.request_id]["t_recv_ns"] for r in ok]) / 1e6,
+    }
+
+
+def error(reported: float, true: float, floor_ms: float) -> str:
+    diff = reported - true
+    ok = abs(diff) <= max(floor_ms, 0.02 * abs(true))
+    return f"{diff:+7.2f}{' ' if ok else '!'}"
+
+
+def run_path(streams: int, workers: int, kernel: bool, requests: int, folder: Path) -> dict:
+    if kernel:
+        os.environ.pop(USER_CLOCK_ENV, None)
+    else:
+        os.environ[USER_CLOCK_ENV] = "1"
+    log_path = folder / f"log-{streams}-{'kernel' if kernel else 'user'}.jsonl"
+    with SimulatorProcess(
+        ttft_ms=50, itl_ms=20, step_us_per_seq=10, prefill_us_per_token=0, max_seqs=max(streams, 1), chunk_log=log_path
+    ) as sim:
+        level, records = asyncio.run(one_level(sim.url, streams, requests, workers))
+        log = sim.read_chunk_log()
+    os.environ.pop(USER_CLOCK_ENV, None)
+    chunks = sum(len(r.chunk_times_ns) for r in records)
+    client = level.client
+    cpu_s = (client.cpu_percent or 0) / 100 * (level.duration_s or 0) * workers
+    true = truth(records, log)
+    reported = {"TTFT": level.ttft_ms, "ITL": level.itl_ms, "E2E": level.e2e_ms}
+    return {
+        "clock": client.clock,
+        "failed": level.requests.failed,
+        "chunks": chunks,
+        "cpu": 1000 * cpu_s / max(chunks, 1),
+        "lag": client.loop_lag_ms.p99,
+        "send": client.send_delay_ms,
+        "coalesced": client.coalesced_chunks,
+        "errors": {
+            name: (reported[name].p50, np.percentile(values, 50), reported[name].p99, np.percentile(values, 99))
+            for name, values in true.items()
+        },
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--streams", default="1,64,256", help="comma-separated stream counts (default 1,64,256)")
+    parser.add_argument("--with-1000", action="store_true", help="add 1,000 streams with --workers 2")
+    parser.add_argument("--quick", action="store_true", help="one wave of requests per level instead of two")
+    args = parser.parse_args()
+    plan = [(int(s), 1) for s in args.streams.split(",")]
+    if args.with_1000:
+        plan.append((1000, 2))
+    with tempfile.TemporaryDirectory() as tmp:
+        for streams, workers in plan:
+            requests = max(16, streams * (1 if args.quick else 2))
+            floor = 2.0 if streams >= 1000 else 1.0
+            print(
+                f"== {streams} streams, {requests} requests, {workers} client process(es): reported - true, ms (! = outside max({floor:g} ms, 2 %))"
+            )
+            print(
+                f"   {'clock':7} {'TTFT p50':>9} {'p99':>9} {'ITL p50':>9} {'p99':>9} {'E2E p50':>9} {'p99':>9}  CPU s/1k chunks  lag p99  send p50/p99  coalesced"
+            )
+            for kernel in (True, False):
+                row = run_path(streams, workers, kernel, requests, Path(tmp))
+                errs = "".join(f" {error(r50, t50, floor):>9} {error(r99, t99, floor):>9}" for r50, t50, r99, t99 in row["errors"].values())
+                send = f"{row['send'].p50:.2f}/{row['send'].p99:.2f}" if row["send"] else "-"
+                lag = f"{row['lag']:.1f}" if row["lag"] is not None else "-"
+                print(
+                    f"   {row['clock'] or '-':7}{errs}  {row['cpu']:15.3f}  {lag:>7}  {send:>12}  {row['coalesced']:>9}"
+                    + (f"  ({row['failed']} failed)" if row["failed"] else "")
+                )
+            truths = row["errors"]
+            print("   truth p50/p99: " + ", ".join(f"{name} {t50:.1f}/{t99:.1f}" for name, (_, t50, _, t99) in truths.items()))
+
+
+if __name__ == "__main__":
+    main()
