@@ -7,13 +7,12 @@ search's to choose.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from llm_loadtest.capacity.gpus import flag_gpus
 from llm_loadtest.capacity.recommend import exit_code_for
 from llm_loadtest.capacity.target import DEFAULT_MAX_PROBES, DEFAULT_MIN_REQUESTS, DEFAULT_MIN_SECONDS, make_target, parse_shapes
 from llm_loadtest.cli import CliError
-from llm_loadtest.cli.run import IN_MEMORY_DB, METRICS_NOTE, add_run_options, api_key_from, config_from_args
+from llm_loadtest.cli.run import IN_MEMORY_DB, METRICS_NOTE, add_run_options, api_key_from, config_from_args, run_options_from_args
 from llm_loadtest.model.config import RunConfig
 from llm_loadtest.model.errors import ConfigError, ExitCode
 from llm_loadtest.model.search import SearchTarget
@@ -80,18 +79,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def handle_recommend(args: argparse.Namespace) -> int:
     config, target = search_from_args(args)
-    from llm_loadtest.cli.run_options import RunOptions
-
-    options = RunOptions(
-        output=Path(args.output) if args.output else None,
-        log_file=Path(args.log_file) if args.log_file else None,
-        db=args.db,
-        save=not args.no_save,
-        in_process=args.in_process,
-        metrics_url=args.metrics_url,
-        gpu=not args.no_gpu,
-        telemetry_interval_s=args.gpu_interval,
-    )
+    options = run_options_from_args(args)
     options.check_files()
     if args.headless:
         from llm_loadtest.cli.recommend_headless import recommend_headless
@@ -108,16 +96,22 @@ def recommend_in_app(config: RunConfig, target: SearchTarget, api_key: str | Non
     def controller(probe_config: RunConfig, *, api_key: str | None = None, store=None):
         return options.controller(probe_config, api_key=api_key, store=store)
 
+    store = options.open_store()  # before the app opens: a database that cannot be used is exit 2
     # the app keeps a store for its screens; with --no-save it lives in memory
     app = LoadTestApp(
+        store=store,
+        db=IN_MEMORY_DB,
         initial_config=config,
         api_key=api_key,
-        db=options.db if options.save else IN_MEMORY_DB,
         controller_factory=controller,
         yield_cpu=True,
         capacity=(target, gpus),
     )
-    app.run()
+    try:
+        app.run()
+    finally:
+        if store is not None:
+            store.close()
     result = app.capacity_result
     if result is None:
         return ExitCode.INTERRUPTED

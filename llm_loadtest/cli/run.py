@@ -149,9 +149,20 @@ def handle_run(args: argparse.Namespace) -> int:
     if args.max_regression is not None and args.baseline is None:
         raise CliError("--max-regression needs --baseline RUN_ID, the stored run to compare with")
     api_key = api_key_from(args)
+
+    options = run_options_from_args(args)
+    if args.baseline is not None:
+        options.baseline = baseline_for(config, args.baseline, args.db)
+        if args.max_regression is not None:
+            options.max_regression = args.max_regression
+    return _run(config, api_key, options, headless=args.headless)
+
+
+def run_options_from_args(args: argparse.Namespace) -> RunOptions:
+    """What `run`'s flags say to do around the engine (`recommend` takes the same)."""
     from llm_loadtest.cli.run_options import RunOptions
 
-    options = RunOptions(
+    return RunOptions(
         output=Path(args.output) if args.output else None,
         log_file=Path(args.log_file) if args.log_file else None,
         db=args.db,
@@ -165,11 +176,6 @@ def handle_run(args: argparse.Namespace) -> int:
         prometheus_host=args.prometheus_host,
         pushgateway=args.pushgateway,
     )
-    if args.baseline is not None:
-        options.baseline = baseline_for(config, args.baseline, args.db)
-        if args.max_regression is not None:
-            options.max_regression = args.max_regression
-    return _run(config, api_key, options, headless=args.headless)
 
 
 def baseline_for(config: RunConfig, run_id: str, db: str | None):
