@@ -18,6 +18,7 @@ import pytest
 from aiohttp import web
 from engine_helpers import run_benchmark
 
+from llm_loadtest.cli.summary_table import result_report
 from llm_loadtest.metrics import coalesced_chunks
 from llm_loadtest.model.records import ClockSource
 from llm_loadtest.transport.clock import kernel_stamps_available
@@ -77,6 +78,7 @@ async def test_chunk_times_are_the_kernels_arrivals_however_late_the_loop_reads(
     level = run.result.levels[0]
     log = sim.read_chunk_log()
     assert level.requests.succeeded == 4 and level.client.clock == "kernel"
+    assert "clock: kernel" in result_report(run.result)
     assert level.client.loop_lag_ms.max >= 30  # the holds did hold the loop
     for record in run.records[0]:
         entry = log[record.request_id]
@@ -225,6 +227,7 @@ async def test_an_https_server_is_measured_on_the_fallback_path_and_the_result_s
     finally:
         await runner.cleanup()
     assert process.returncode == 0, err.decode()
+    assert "clock: user" in out.decode()  # the summary says so too
     level = json.loads(output.read_text())["levels"][0]
     assert level["requests"]["succeeded"] == 6
     assert level["client"]["clock"] == "user"

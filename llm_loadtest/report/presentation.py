@@ -92,6 +92,8 @@ FIGURES: dict[str, Figure] = {
         Figure("goodput", "goodput %", 1, lambda lv: None if lv.goodput is None else lv.goodput.percent),
         Figure("loop_lag_p99", "loop lag p99", 2, _client(lambda c: c.loop_lag_ms.p99)),
         Figure("cpu_percent", "CPU %", 0, _client(lambda c: c.cpu_percent)),
+        Figure("send_delay_p99", "send delay p99", 2, _client(lambda c: None if c.send_delay_ms is None else c.send_delay_ms.p99)),
+        Figure("coalesced_chunks", "coalesced", 0, _client(lambda c: c.coalesced_chunks)),
         *(
             Figure(latency_key(field, stat), f"{label} {stat}", digits, _stat(field, stat))
             for field, label, digits in LATENCIES
