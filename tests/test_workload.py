@@ -5,7 +5,9 @@ simulator's own log of what it received and sent."""
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -18,6 +20,7 @@ from llm_loadtest.engine.workload_files import resolve_config
 from llm_loadtest.model.config import RunConfig
 from llm_loadtest.model.errors import ConfigError
 from llm_loadtest.model.workload import parse_length
+from llm_loadtest.presets import load_preset, save_user_preset
 from llm_loadtest.report.regression import workload_differences
 from llm_loadtest.simulator.prefix_cache import BLOCK_TOKENS
 from llm_loadtest.tokens.tokenizer import get_tokenizer
@@ -332,3 +335,28 @@ def test_the_workload_is_stored_shown_exported_and_gates_the_baseline(simulator,
     assert main([*base, "--baseline", run_id, "--no-save"]) == 2
     err = capsys.readouterr().err
     assert "a different workload" in err and "turns 2 -> 1" in err
+
+
+def test_a_preset_names_a_workload_and_the_app_can_save_one(simulator, tmp_path, monkeypatch, capsys):
+    dataset = _write(tmp_path / "d.jsonl", JSONL_PROMPTS)
+    preset = tmp_path / "chats.toml"
+    preset.write_text(
+        f'name = "chats"\nconcurrency = [1]\nnum_prompts = 4\noutput_len = "uniform:3:6"\n\n[workload]\ndataset = "{dataset}"\nturns = 2\n',
+        encoding="utf-8",
+    )
+    sim = simulator(ttft_ms=1, itl_ms=0)
+    out = tmp_path / "r.json"
+    assert (
+        main(["run", "--headless", "-s", sim.url, "-m", "auto", "--warmup", "0", "--no-save", "--preset", str(preset), "-o", str(out)]) == 0
+    )
+    capsys.readouterr()
+    workload = json.loads(out.read_text())["config"]["workload"]
+    assert workload["dataset"] == dataset and workload["turns"] == 2 and workload["output_len"] == "uniform:3:6"
+    assert workload["dataset_sha256"] == hashlib.sha256(Path(dataset).read_bytes()).hexdigest()
+    # a saved preset keeps the lengths' specs and the workload's settings, not the file's digest
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    config = resolve_config(RunConfig(server="http://h", model="m", input_len="normal:300:30", workload={"dataset": dataset, "turns": 2}))
+    save_user_preset("mine", config.model_dump(mode="json", exclude={"server", "model", "preset"}))
+    again = RunConfig(server="http://h", model="m", **load_preset("mine").values)
+    assert again.workload.input_len == "normal:300:30" and again.workload.turns == 2 and again.workload.dataset == dataset
+    assert again.workload.dataset_sha256 is None and resolve_config(again).workload == config.workload

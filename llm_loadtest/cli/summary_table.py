@@ -47,7 +47,8 @@ def token_count_lines(result: RunResult) -> list[str]:
     }.get(source.output or "", "output tokens: none counted")
     seen = "input tokens the server saw" if source.input == "server" else f"input tokens by {estimate}"
     means = ", ".join("-" if level.input_tokens.mean is None else f"{level.input_tokens.mean:g}" for level in result.levels)
-    return [output, f"{seen}, mean per level: {means} (asked for {cfg.input_len})"]
+    asked = "lengths of the workload's file" if cfg.workload.uses_files else f"asked for {cfg.input_len}"
+    return [output, f"{seen}, mean per level: {means} ({asked})"]
 
 
 def clock_lines(result: RunResult) -> list[str]:

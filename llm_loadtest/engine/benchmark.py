@@ -589,7 +589,9 @@ def level_summary(
     client = metrics.level_client_health(
         spec, loop_lag_ms, cpu_percent, metrics.scheduling_delay_ms(records), clock=metrics.clock_facts(records)
     )
-    return metrics.summarize_level(records, spec, config.goodput, input_len_requested=config.input_len, client=client)
+    # a dataset's or a trace's prompts have their own lengths: no one length was asked for
+    asked = None if config.workload.uses_files else config.input_len
+    return metrics.summarize_level(records, spec, config.goodput, input_len_requested=asked, client=client)
 
 
 async def _open_connections(session: aiohttp.ClientSession, adapter: Adapter, count: int) -> None:

@@ -151,13 +151,22 @@ class Workload(BaseModel):
         if self.trace is not None and self.turns > 1:
             raise ConfigError("--turns does not go with --trace (a trace's requests are its own)")
 
+    @property
+    def uses_files(self) -> bool:
+        """The prompts come from a dataset or a trace, not from --input-len."""
+        return self.dataset is not None or self.trace is not None
+
     def lengths(self) -> tuple[LengthDist, LengthDist]:
         return parse_length(self.input_len or "fixed:256", "--input-len"), parse_length(self.output_len or "fixed:128", "--output-len")
 
     def label(self) -> str:
         """One line for summaries and tables: what kind of requests were sent."""
-        source = f"dataset {self.dataset}" if self.dataset else f"trace {self.trace} x{self.trace_speed:g}" if self.trace else "synthetic"
-        parts = [source, f"input {self.input_len}", f"output {self.output_len}"]
+        if self.dataset:
+            parts = [f"dataset {self.dataset}", f"output {self.output_len} where an item gives none"]
+        elif self.trace:
+            parts = [f"trace {self.trace} x{self.trace_speed:g}"]
+        else:
+            parts = ["synthetic", f"input {self.input_len}", f"output {self.output_len}"]
         if self.shared_prefix:
             parts.append(f"shared prefix {self.shared_prefix} tokens x {self.prefix_groups} group(s)")
         if self.turns > 1:
@@ -226,3 +235,30 @@ def apply_workload_flags(values: dict, flags: dict) -> None:
     if "dataset" in given or "trace" in given:  # a new file: the preset's file's digest no longer holds
         workload = {k: v for k, v in workload.items() if k not in ("dataset_sha256", "trace_sha256", "trace_rate")}
     values["workload"] = {**workload, **given}
+
+
+# found again from the files when a preset is run: never stored in one
+_DERIVED = ("dataset_sha256", "trace_sha256", "trace_rate")
+
+
+def as_preset_values(values: dict) -> dict:
+    """A configuration's values as a preset keeps them: drawn lengths as their specs
+    (`input_len = "normal:256:32"`), and a `workload` table of only the settings that differ
+    from the defaults (TOML has no null; files' digests are taken again at each run)."""
+    values = dict(values)
+    workload = values.pop("workload", None)
+    if isinstance(workload, BaseModel):
+        workload = workload.model_dump(mode="json")
+    if not workload:
+        return values
+    defaults = Workload().model_dump(mode="json")
+    for name in ("input_len", "output_len"):
+        spec = workload.get(name)
+        if spec and not spec.startswith("fixed:"):
+            values[name] = spec
+    table = {
+        k: v for k, v in workload.items() if k not in ("input_len", "output_len", *_DERIVED) and v is not None and v != defaults.get(k)
+    }
+    if table:
+        values["workload"] = table
+    return values

@@ -14,6 +14,7 @@ import platformdirs
 import tomli_w
 
 from llm_loadtest.model.config import ConfigError, RunConfig
+from llm_loadtest.model.workload import as_preset_values
 
 _PRESET_KEYS = set(RunConfig.model_fields) - {"server", "model", "preset"}
 
@@ -80,7 +81,7 @@ def _without_none(values: dict) -> dict:
 def save_user_preset(name: str, values: dict, description: str = "") -> Path:
     if not name or not name.replace("-", "").replace("_", "").isalnum():
         raise ConfigError("a preset name uses letters, digits, '-' and '_' only")
-    kept = _without_none({k: v for k, v in values.items() if k in _PRESET_KEYS})
+    kept = _without_none({k: v for k, v in as_preset_values(values).items() if k in _PRESET_KEYS})
     folder = user_dir()
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.toml"
