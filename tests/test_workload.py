@@ -20,8 +20,8 @@ from llm_loadtest.engine.workload_files import resolve_config
 from llm_loadtest.model.config import RunConfig
 from llm_loadtest.model.errors import ConfigError
 from llm_loadtest.model.workload import parse_length
-from llm_loadtest.presets import load_preset, save_user_preset
 from llm_loadtest.report.regression import workload_differences
+from llm_loadtest.settings.presets import load_preset, save_user_preset
 from llm_loadtest.simulator.prefix_cache import BLOCK_TOKENS
 from llm_loadtest.tokens.tokenizer import get_tokenizer
 
@@ -120,11 +120,11 @@ def test_a_bad_dataset_gets_one_line_naming_the_line_and_exit_2(tmp_path, capsys
     "args, fragment",
     [
         (["--dataset", "/nonexistent/d.jsonl"], "cannot read it"),
-        (["--input-len", "normal:100"], "--input-len takes"),
+        (["--input-len", "normal:100"], "normal:MEAN:STD"),
         (["--output-len", "uniform:9:3"], "LOW <= HIGH"),
         (["--turns", "0"], "--turns"),
         (["--prefix-groups", "2"], "--shared-prefix"),
-        (["--turns", "2", "--request-rate", "5"], "--concurrency"),
+        (["--turns", "2", "--request-rate", "5"], "--turns"),
         (["--trace-speed", "0"], "--trace-speed"),
     ],
 )
@@ -252,7 +252,9 @@ async def test_a_trace_is_replayed_at_its_times_with_its_lengths(simulator, tmp_
     resolved = resolve_config(config)
     assert resolved.num_prompts == 4 and resolved.workload.trace_sha256
     assert resolved.levels()[0].request_rate == pytest.approx(4 / 0.3, rel=1e-3)
-    run = await run_benchmark(sim.url, num_prompts=4, workload=resolved.workload.model_dump())
+    # the engine reads the files of a configuration made without them (the app's form) itself
+    run = await run_benchmark(sim.url, workload={"trace": path, "trace_speed": 2.0})
+    assert run.result.config.workload == resolved.workload and run.result.levels[0].request_rate == resolved.levels()[0].request_rate
     log = sim.read_chunk_log()
     records = sorted(run.records[0], key=lambda r: r.t_scheduled_ns)
     origin = records[0].t_scheduled_ns

@@ -34,6 +34,7 @@ from llm_loadtest.engine.in_process import InProcessEngine
 from llm_loadtest.engine.level_batches import counted_copies
 from llm_loadtest.engine.pool import EnginePool
 from llm_loadtest.engine.protocols import EngineRunner, EventListener, RunStore
+from llm_loadtest.engine.workload_files import resolve_config
 from llm_loadtest.model.config import RunConfig
 from llm_loadtest.model.errors import ConfigError
 from llm_loadtest.model.records import RequestRecord, TokenSource
@@ -90,6 +91,7 @@ class RunController:
             self._engine.abort()
 
     async def run(self) -> RunResult:
+        self._read_workload_files()
         self.result.environment = await asyncio.to_thread(environment)  # NVML can take a while
         self.result.started_at = utc_now()
         t0_ns = time.perf_counter_ns()
@@ -118,6 +120,17 @@ class RunController:
             self._publish(failure)
         self._publish(RunFinished(self.result))
         return self.result
+
+    def _read_workload_files(self) -> None:
+        """A configuration made without its workload's files read (the app's form, a preset
+        run from the app) gets their digests, and a trace its pace, before anything runs."""
+        workload = self.config.workload
+        if (workload.dataset and not workload.dataset_sha256) or (workload.trace and not workload.trace_sha256):
+            try:
+                self.config = resolve_config(self.config)
+            except ConfigError as exc:
+                raise RunStartError(str(exc), 2) from None
+            self.result.config = self.config.model_copy(deep=True)
 
     # ---- engine ---------------------------------------------------------------------------
 
