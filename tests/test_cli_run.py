@@ -12,6 +12,7 @@ import time
 import pytest
 
 from llm_loadtest.cli import main
+from llm_loadtest.model.request_ids import RequestKind, parse_request_id
 
 
 def run_cli(*args: str, env: dict | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
@@ -180,8 +181,11 @@ def test_api_key_is_sent_but_never_written(simulator, tmp_path):
 
 @pytest.mark.slow
 def served(sim) -> list[dict]:
-    """The requests the simulator answered to the end."""
-    return [entry for entry in sim.read_chunk_log().values() if not entry["client_gone"]] if sim.chunk_log.exists() else []
+    """The measured requests the simulator answered to the end (not the pre-flight or warm-up)."""
+    if not sim.chunk_log.exists():
+        return []
+    entries = sim.read_chunk_log().values()
+    return [e for e in entries if not e["client_gone"] and parse_request_id(e["request_id"]).kind is RequestKind.MEASURED]
 
 
 def wait_until(condition, timeout: float = 120) -> None:
@@ -283,3 +287,34 @@ def test_a_database_that_cannot_be_used_stops_the_run_before_any_traffic(simulat
             assert code == 2 and len(err.splitlines()) == 1 and "cannot create database" in err, err
     assert not (tmp_path / "no").exists()
     assert served(sim) == []  # not one request was sent
+
+
+def most_in_flight(entries) -> int:
+    """The most requests the simulator was serving at once, from its own log: from receipt to the
+    last content chunk (the client sends its next request only after reading the end)."""
+    moments = sorted([(e["t_recv_ns"], 1) for e in entries] + [(e["chunk_send_ns"][-1], -1) for e in entries])
+    level = most = 0
+    for _, step in moments:
+        level += step
+        most = max(most, level)
+    return most
+
+
+def test_an_infinite_rate_sends_every_request_at_once_up_to_the_cap(simulator, tmp_path, capsys):
+    sim = simulator(ttft_ms=500, itl_ms=1, step_us_per_seq=0)
+    out = tmp_path / "inf.json"
+    args = ["run", "--headless", "-s", sim.url, "-m", "auto", "--request-rate", "inf", "--output-len", "2", "--warmup", "0"]
+    assert main([*args, "-n", "12", "--no-save", "--in-process", "-o", str(out)]) == 0
+    sent = served(sim)
+    assert len(sent) == 12 and max(e["t_recv_ns"] for e in sent) < min(e["t_done_ns"] for e in sent)  # all sent at once
+    data = json.loads(out.read_text())
+    assert data["config"]["request_rate"] == ["inf"] and data["levels"][0]["request_rate"] == "inf"  # JSON has no infinity
+    assert data["levels"][0]["requests"]["succeeded"] == 12 and "inf req/s" in capsys.readouterr().out
+
+    first_run = {e["request_id"] for e in sent}
+    assert main([*args, "-n", "9", "--max-concurrency", "3", "--no-save", "--in-process"]) == 0
+    sent = [e for e in served(sim) if e["request_id"] not in first_run]
+    assert len(sent) == 9 and most_in_flight(sent) == 3  # due at once, paced by the cap
+
+    code = main([*args, "-d", "5", "--no-save"])
+    assert code == 2 and "--request-rate: inf sends a level's requests all at once" in capsys.readouterr().err

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import math
 import time
 from array import array
 from collections import deque
@@ -24,7 +23,7 @@ from llm_loadtest.adapters.base import Adapter
 from llm_loadtest.adapters.exchange import SIDE_REQUEST_TIMEOUT_S, Chunks
 from llm_loadtest.adapters.registry import make_adapter
 from llm_loadtest.adapters.stamped import open_connections
-from llm_loadtest.engine.arrivals import arrival_offsets
+from llm_loadtest.engine.arrivals import arrival_offsets, in_flight_estimate
 from llm_loadtest.engine.events import (
     EngineEvent,
     LevelFinished,
@@ -249,9 +248,8 @@ class Benchmark:
         """How many requests the level will have in flight at once, to open their connections."""
         if share.concurrency:
             return share.concurrency
-        # uncapped rate: about rate x request time, with room for bursts
         e2e_s = self._warmup_e2e_s or DEFAULT_E2E_ESTIMATE_S
-        return min(MAX_PREOPENED_CONNECTIONS, math.ceil((share.request_rate or 0.0) * e2e_s * 1.5) + 1)
+        return min(MAX_PREOPENED_CONNECTIONS, in_flight_estimate(share.request_rate or 0.0, e2e_s, share.num_prompts))
 
     async def _count_with_server(self, session, records: list[RequestRecord]) -> None:
         """Output tokens by the server's own tokenizer, for servers that send no usage."""

@@ -161,6 +161,10 @@ class RunConfig(BaseModel):
     def _consistent(self) -> RunConfig:
         if self.duration is None and self.num_prompts is None:
             raise ConfigError("give a number of requests or a duration per level", field="num_prompts")
+        if self.duration is not None and self.request_rate is not None and any(math.isinf(rate) for rate in self.request_rate):
+            raise ConfigError(
+                "inf sends a level's requests all at once: give a number of requests per level, not a duration", field="request_rate"
+            )
         self.workload.check()
         for name in ("input_len", "output_len"):
             if getattr(self.workload, name) is None:  # a plain setting on the nested model: no re-validation
