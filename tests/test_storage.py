@@ -223,10 +223,12 @@ MID_LEVEL_WRITER = textwrap.dedent(
     """
     import os, signal, sys, time
     from storage_samples import make_run
+    from llm_loadtest.model.results import TokenSourceInfo
     from llm_loadtest.storage import Store
     result, records = make_run(run_id=sys.argv[2])
     store = Store.open(sys.argv[1])
-    store.begin_run(result.model_copy(update={"levels": [], "status": "running"}))
+    # as a live run begins: who counts the tokens is said at its end
+    store.begin_run(result.model_copy(update={"levels": [], "status": "running", "token_source": TokenSourceInfo()}))
     store.add_level(result.run_id, 0, result.levels[0], records[0])
     store.add_requests(result.run_id, 1, records[1][:10])  # the level in progress, batch by batch
     store.add_requests(result.run_id, 1, records[1][10:20])
@@ -284,6 +286,8 @@ def test_a_reader_opened_before_its_writer_died_reads_the_run_aborted(db):
         assert back.status == "aborted"
         assert back.levels == [result.levels[0], _cut_level(result, records)]
         assert any("level 2 (c=4) cut, summarised from its 20 stored requests" in w for w in back.warnings)
+        # from its stored requests: the server's usage for output, our tokenizer for input
+        assert (back.token_source.output, back.token_source.input) == ("server", "tokenizer")
         assert_same_records(store.get_records(run_id), records[0] + records[1][:20])
 
 
@@ -298,6 +302,7 @@ def test_a_read_only_database_still_reads_a_dead_writers_run_aborted(db):
         assert store.status_counts() == {"aborted": 1}
         back = store.get_result(run_id)
         assert back.status == "aborted" and back.levels == [result.levels[0], _cut_level(result, records)]
+        assert (back.token_source.output, back.token_source.input) == ("server", "tokenizer")
     with sqlite3.connect(db) as raw:  # nothing could be written there
         assert raw.execute("SELECT status FROM run").fetchall() == [("running",)]
     with Store.open(db) as store:  # a store that can write settles it once, for every later reader

@@ -243,13 +243,16 @@ class Store:
             by_index.update(self._cut_levels(conn, run["pk"], config))
             gpu = [_sample(GpuSample, row) for row in self._sample_rows(conn, _GPU, run["pk"])]
             server = [_sample(ServerSample, row) for row in self._sample_rows(conn, _SERVER, run["pk"])]
+            token_source = TokenSourceInfo.model_validate(json.loads(run["token_source"]))
+            if run["pk"] in orphans:  # left unsettled by a read-only database
+                token_source = self._token_source(conn, run["pk"], token_source)
             return RunResult(
                 run_id=run["run_id"],
                 status="aborted" if run["pk"] in orphans else run["status"],
                 started_at=_from_db_time(run["started_at"]),
                 finished_at=_from_db_time(run["finished_at"]) if run["finished_at"] is not None else None,
                 config=config,
-                token_source=TokenSourceInfo.model_validate(json.loads(run["token_source"])),
+                token_source=token_source,
                 environment=json.loads(run["environment"]),
                 levels=[by_index[index] for index in sorted(by_index)],
                 gpu_samples=gpu,
@@ -511,7 +514,7 @@ class Store:
         claimed = conn.execute(update(_RUN).where(_RUN.c.pk == run_pk, _RUN.c.status == "running").values(status="aborted"))
         if claimed.rowcount != 1:
             return  # another reader settled it first
-        run = conn.execute(select(_RUN.c.run_id, _RUN.c.config, _RUN.c.warnings).where(_RUN.c.pk == run_pk)).one()
+        run = conn.execute(select(_RUN.c.run_id, _RUN.c.config, _RUN.c.warnings, _RUN.c.token_source).where(_RUN.c.pk == run_pk)).one()
         cut = self._cut_levels(conn, run_pk, _config(json.loads(run.config), run.run_id))
         for index, summary in cut.items():
             self._insert_level(conn, run_pk, index, summary)
@@ -521,7 +524,25 @@ class Store:
         warnings = json.loads(run.warnings) + [
             f"the process that ran it (pid {pid} on {host}) ended before the run did; marked aborted at {utc_now().isoformat()}, {kept}"
         ]
-        conn.execute(update(_RUN).where(_RUN.c.pk == run_pk).values(warnings=_dumps(warnings)))
+        token_source = self._token_source(conn, run_pk, TokenSourceInfo.model_validate(json.loads(run.token_source)))
+        conn.execute(
+            update(_RUN)
+            .where(_RUN.c.pk == run_pk)
+            .values(warnings=_dumps(warnings), token_source=_dumps(token_source.model_dump(mode="json")))
+        )
+
+    def _token_source(self, conn: Connection, run_pk: int, stored: TokenSourceInfo) -> TokenSourceInfo:
+        """Who counted the tokens of a run whose process died before saying it (at its end):
+        from its stored successful requests."""
+        if stored.output is not None or stored.input is not None:
+            return stored
+
+        def source(column: Any) -> str | None:
+            query = select(column).where(_REQUEST.c.run_pk == run_pk, _REQUEST.c.outcome == "success", column.is_not(None)).distinct()
+            values = set(conn.execute(query).scalars())
+            return values.pop() if len(values) == 1 else ("mixed" if values else None)
+
+        return stored.model_copy(update={"output": source(_REQUEST.c.output_token_source), "input": source(_REQUEST.c.input_token_source)})
 
 
 def _records_by_level(
