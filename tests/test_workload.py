@@ -362,3 +362,16 @@ def test_a_preset_names_a_workload_and_the_app_can_save_one(simulator, tmp_path,
     again = RunConfig(server="http://h", model="m", **load_preset("mine").values)
     assert again.workload.input_len == "normal:300:30" and again.workload.turns == 2 and again.workload.dataset == dataset
     assert again.workload.dataset_sha256 is None and resolve_config(again).workload == config.workload
+
+
+def test_the_summary_shows_the_servers_prefix_cache_hit_rate_beside_a_shared_prefix(simulator, tmp_path, capsys):
+    sim = simulator(ttft_ms=10, itl_ms=5)
+    out = tmp_path / "r.json"
+    args = ["run", "--headless", "-s", sim.url, "-m", "auto", "--no-save", "--warmup", "0", "-o", str(out), "--gpu-interval", "0.2"]
+    assert main([*args, "--shared-prefix", "256", "--prefix-groups", "2", "-n", "40", "-c", "4", "--output-len", "24"]) == 0
+    summary = capsys.readouterr().out
+    rates = [s["prefix_cache_hit_rate"] for s in json.loads(out.read_text())["server_samples"]]
+    # past each group's first request, half of every 512-token prompt is the cached prefix
+    assert 0.5 in rates and all(r is None or 0 <= r <= 0.5 for r in rates)
+    assert "shared prefix 256 tokens x 2 group(s)" in summary
+    assert "server prefix-cache hit rate (mean of its samples): " in summary and "not reported" not in summary

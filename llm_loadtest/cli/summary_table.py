@@ -48,6 +48,8 @@ def token_count_lines(result: RunResult) -> list[str]:
     seen = "input tokens the server saw" if source.input == "server" else f"input tokens by {estimate}"
     means = ", ".join("-" if level.input_tokens.mean is None else f"{level.input_tokens.mean:g}" for level in result.levels)
     asked = "lengths of the workload's file" if cfg.workload.uses_files else f"asked for {cfg.input_len}"
+    if cfg.workload.shared_prefix:
+        asked += f" after a shared prefix of {cfg.workload.shared_prefix}"
     return [output, f"{seen}, mean per level: {means} ({asked})"]
 
 

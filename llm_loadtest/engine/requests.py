@@ -90,8 +90,12 @@ class RequestSource:
         return prompt
 
     def prepare(self, count: int, start: int = 0) -> None:
+        """Build what requests start..start+count send, before a level's clock starts. A chat's
+        turns wait for its answers: only their own user messages can be made beforehand."""
         if self.turns > 1:
-            count = min(count, self.turns * 4)  # a session's later turns wait for its answers
+            if self._conversations is None:
+                self.synthetic.prepare(count, start)
+            return
         for index in range(start, start + count):
             self.get(index)
 

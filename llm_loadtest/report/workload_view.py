@@ -24,7 +24,7 @@ def workload_lines(result: RunResult) -> list[str]:
         lines.append(line)
     if workload.shared_prefix:
         rate = prefix_cache_hit_rate(result)
-        lines.append("server prefix-cache hit rate: " + ("not reported" if rate is None else f"{rate * 100:.1f}%"))
+        lines.append("server prefix-cache hit rate (mean of its samples): " + ("not reported" if rate is None else f"{rate * 100:.1f}%"))
     for level in result.levels:
         if level.ttft_answer_ms is not None:
             reasoning = level.reasoning_tokens.mean if level.reasoning_tokens is not None else None
