@@ -134,11 +134,14 @@ def test_every_request_failing_exits_1(simulator, capsys):
     assert "http_500 3" in capsys.readouterr().out
 
 
-def test_fail_under_goodput_gate(simulator):
+def test_fail_under_goodput_gate_says_which_level_missed(simulator, capsys):
     sim = simulator(ttft_ms=30, itl_ms=1)
-    args = ["run", "--headless", "-s", sim.url, "-m", "auto", "-n", "3", "--warmup", "0", "--no-save", "--in-process"]
+    args = ["run", "--headless", "-s", sim.url, "-m", "auto", "-c", "1,2", "-n", "3", "--warmup", "0", "--no-save", "--in-process"]
     assert main([*args, "--goodput", "ttft:1", "--fail-under-goodput", "50"]) == 1
+    misses = [line for line in capsys.readouterr().err.splitlines() if "gate missed" in line]
+    assert misses == [f"llm-loadtest: goodput gate missed: level c={c}: goodput 0.0 % is under the 50 % floor" for c in (1, 2)]
     assert main([*args, "--goodput", "ttft:5000", "--fail-under-goodput", "50"]) == 0
+    assert "gate missed" not in capsys.readouterr().err
 
 
 def test_api_key_is_sent_but_never_written(simulator, tmp_path):

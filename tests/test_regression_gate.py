@@ -44,7 +44,11 @@ def test_a_slower_server_fails_the_gate_and_a_wrong_baseline_costs_no_run(simula
     capsys.readouterr()
 
     assert main([*args, "-s", slow.url, "--baseline", baseline[:8]]) == 1
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
+    # the exit 1 says on stderr which level and which figure missed, one line each
+    worse = [line.split()[:3] for line in out.splitlines() if line.rstrip().endswith("WORSE")]
+    said = [line for line in err.splitlines() if line.startswith("llm-loadtest: regression gate missed: level c=2: ")]
+    assert len(said) == len(worse) > 0 and any(" TTFT p50 " in line and f"in run {baseline[:8]}" in line for line in said), err
     assert f"regression check against run {baseline[:8]}" in out and "WORSE" in out
     assert any(line.split()[:3] == ["c=2", "TTFT", "p50"] and line.rstrip().endswith("WORSE") for line in out.splitlines()), out
 
@@ -66,6 +70,7 @@ def test_a_slower_server_fails_the_gate_and_a_wrong_baseline_costs_no_run(simula
 
     slow_run = next(run_id for run_id in runs if run_id != baseline and run_id != runs[0])
     assert main(["compare", baseline[:8], slow_run[:8], "--max-regression", "10", "--db", db]) == 1
+    assert "regression gate missed: level c=2: TTFT p50" in capsys.readouterr().err
     assert main(["compare", slow_run[:8], baseline[:8], "--max-regression", "40", "--db", db]) == 0  # all better
     with pytest.raises(SystemExit) as refused:
         main(["compare", baseline[:8], slow_run[:8], "--max-regression", "-3", "--db", db])

@@ -213,7 +213,13 @@ def _run(config: RunConfig, api_key: str | None, options: RunOptions, *, headles
     try:
         # the app always keeps a store for its screens; with --no-save it lives in memory
         code = run_app(
-            initial_config=config, api_key=api_key, db=IN_MEMORY_DB, store=store, start_live=True, controller_factory=runs.controller
+            initial_config=config,
+            api_key=api_key,
+            db=IN_MEMORY_DB,
+            store=store,
+            start_live=True,
+            controller_factory=runs.controller,
+            gate=options.gate_misses,
         )
     finally:
         if store is not None:

@@ -16,6 +16,7 @@ from llm_loadtest.export.json_export import to_json_text
 from llm_loadtest.model.config import RunConfig
 from llm_loadtest.model.errors import ExitCode
 from llm_loadtest.model.results import RunResult
+from llm_loadtest.report.gates import goodput_misses, regression_misses
 from llm_loadtest.report.regression import regression_check
 
 if TYPE_CHECKING:
@@ -93,9 +94,9 @@ class RunOptions:
         return self._publisher
 
     def finish(self, result: RunResult, *, terminated: bool = False) -> int:
-        """Check for regressions, write `--output` and return the run's exit code (an aborted
-        run's says which signal stopped it: SIGTERM's when `terminated`)."""
-        code = exit_code(result, self.fail_under_goodput, terminated=terminated)
+        """Check the gates (each miss one line on stderr), write `--output` and return the run's
+        exit code (an aborted run's says which signal stopped it: SIGTERM's when `terminated`)."""
+        code = ExitCode.of_status(result.status, terminated=terminated)
         if self.baseline is not None and result.status == "completed":
             from llm_loadtest.cli.store_views import regression_table
 
@@ -103,8 +104,9 @@ class RunOptions:
             print(regression_table(check, self.baseline.run_id, self.max_regression))
             if not check.changes:  # a gate that checked nothing must not pass
                 code = code or ExitCode.CONFIG
-            elif check.regressed:
-                code = code or ExitCode.FAILED
+        for line in self.gate_misses(result):
+            print(f"llm-loadtest: {line}", file=sys.stderr)
+            code = code or ExitCode.FAILED
         if self.output:
             try:
                 write_atomically(self.output, to_json_text(result))
@@ -112,6 +114,16 @@ class RunOptions:
                 print(f"llm-loadtest: error: cannot write --output {self.output}: {exc.strerror or exc}", file=sys.stderr)
                 return code or ExitCode.CONFIG
         return code
+
+    def gate_misses(self, result: RunResult) -> list[str]:
+        """What the goodput floor and the regression gate say about a completed run: a line per miss."""
+        if result.status != "completed":
+            return []
+        misses = goodput_misses(result, self.fail_under_goodput) if self.fail_under_goodput is not None else []
+        if self.baseline is not None:
+            check = regression_check(self.baseline, result, self.max_regression)
+            misses += regression_misses(check, self.baseline.run_id, self.max_regression)
+        return misses
 
 
 class AppRuns:
@@ -138,16 +150,6 @@ class AppRuns:
         if self._last is None:
             return app_exit_code
         return self.options.finish(self._last, terminated=app_exit_code == ExitCode.TERMINATED)
-
-
-def exit_code(result: RunResult, fail_under_goodput: float | None, *, terminated: bool = False) -> ExitCode:
-    if result.status != "completed":
-        return ExitCode.of_status(result.status, terminated=terminated)
-    if fail_under_goodput is not None:
-        for level in result.levels:
-            if level.goodput is None or level.goodput.percent is None or level.goodput.percent < fail_under_goodput:
-                return ExitCode.FAILED
-    return ExitCode.OK
 
 
 def _check_writable(path: Path | None, flag: str) -> None:

@@ -20,6 +20,7 @@ from llm_loadtest.cli.summary_table import result_report
 from llm_loadtest.model.config import GoodputSLO
 from llm_loadtest.model.errors import ConfigError, ExitCode
 from llm_loadtest.model.results import RunResult
+from llm_loadtest.report.gates import regression_misses
 from llm_loadtest.report.regression import regression_check, workload_differences
 from llm_loadtest.settings.parse import goodput_slo
 
@@ -217,6 +218,9 @@ def handle_compare(args: argparse.Namespace) -> int:
     print(compare_table(results))
     for result, check in checks:
         print(f"\nrun {result.run_id[:8]}: " + regression_table(check, results[0].run_id, args.max_regression))
+    for result, check in checks:
+        for line in regression_misses(check, results[0].run_id, args.max_regression):
+            print(f"llm-loadtest: run {result.run_id[:8]}: {line}", file=sys.stderr)
     return ExitCode.FAILED if any(check.regressed for _, check in checks) else ExitCode.OK
 
 

@@ -6,7 +6,9 @@ store, never from arithmetic here.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import asyncio
+import signal
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,9 +16,11 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
+from llm_loadtest.engine.events import EngineEvent, RunFinished
 from llm_loadtest.engine.priority import yield_cpu_to_engine
 from llm_loadtest.engine.protocols import ControllerFactory, RunControl, RunStore
 from llm_loadtest.model.config import RunConfig
+from llm_loadtest.model.errors import ExitCode
 from llm_loadtest.model.results import RunResult
 from llm_loadtest.model.search import GpuCount, SearchTarget
 from llm_loadtest.settings.env import env_settings
@@ -69,6 +73,7 @@ class LoadTestApp(App[int]):
         settings_file: Path | None = None,
         yield_cpu: bool = False,
         capacity: tuple[SearchTarget, GpuCount | None] | None = None,
+        gate: Callable[[RunResult], list[str]] | None = None,
     ) -> None:
         self._settings_file = settings_file or settings_path()
         self.settings = UISettings.load(self._settings_file)
@@ -80,11 +85,30 @@ class LoadTestApp(App[int]):
         self.api_key = api_key
         self.start_live = start_live
         self.controller_factory: ControllerFactory = controller_factory or default_controller_factory
+        if gate is not None:
+            self.controller_factory = self._gated(self.controller_factory, gate)
         self.run_exit_code = 0
+        self.terminated = False  # SIGTERM came: the process exits 143 whatever the run's status
         self.theme = self.settings.theme
         self._yield_cpu = yield_cpu
         self.capacity = capacity  # `recommend` without --headless: the search opens at once
         self.capacity_result: RunResult | None = None  # the last search's, for `recommend -o`
+
+    def _gated(self, factory: ControllerFactory, gate: Callable[[RunResult], list[str]]) -> ControllerFactory:
+        """Controllers whose finished run is checked by `gate` (`run`'s --fail-under-goodput and
+        --baseline): each miss is said, as the command line says it on stderr."""
+
+        def tell(event: EngineEvent) -> None:
+            if isinstance(event, RunFinished):
+                for line in gate(event.result):
+                    self.notify(line, title="Gate missed", severity="error", timeout=30)
+
+        def make(config: RunConfig, *, api_key: str | None = None, store: RunStore | None = None) -> RunControl:
+            controller = factory(config, api_key=api_key, store=store)
+            controller.subscribe(tell)
+            return controller
+
+        return make
 
     def on_load(self) -> None:
         if self._yield_cpu:
@@ -116,6 +140,7 @@ class LoadTestApp(App[int]):
         return DashboardScreen()
 
     def on_mount(self) -> None:
+        self._catch_sigterm(True)
         if self.initial_config is not None and self.capacity is not None:
             self.open_capacity(self.initial_config, self.default_api_key(), *self.capacity)
         elif self.initial_config is not None and self.start_live:
@@ -168,6 +193,32 @@ class LoadTestApp(App[int]):
         if len(self.screen_stack) > 1:
             self.pop_screen()
 
+    def on_unmount(self) -> None:
+        self._catch_sigterm(False)
+
+    def _catch_sigterm(self, catch: bool) -> None:
+        """SIGTERM (CI, Docker, systemd, `timeout`) ends a run as Ctrl+C does, keeping what it measured."""
+        try:
+            loop = asyncio.get_running_loop()
+            if catch:
+                loop.add_signal_handler(signal.SIGTERM, self.terminate)
+            else:
+                loop.remove_signal_handler(signal.SIGTERM)
+        except (RuntimeError, ValueError, NotImplementedError):  # not the main thread, or no signals here
+            pass
+
+    def terminate(self) -> None:
+        """Abort the run in progress without asking (it is kept and saved), then exit 143."""
+        from llm_loadtest.tui.screens.live_run import LiveRunScreen
+
+        self.terminated = True
+        running = [s for s in self.screen_stack if isinstance(s, LiveRunScreen) and s.in_flight]
+        if running:
+            self.notify("terminated (SIGTERM): stopping the run; what was measured is being saved…")
+            running[0].abort(then_quit=True)
+        else:
+            self.exit(ExitCode.TERMINATED)
+
     async def action_quit(self) -> None:
         """ctrl+q: while a run is going, ask first, then abort it (keeping what it measured)."""
         from llm_loadtest.tui.screens.dialogs import ConfirmDialog
@@ -215,6 +266,7 @@ def run_app(
     start_live: bool = False,
     controller_factory: ControllerFactory | None = None,
     capacity: tuple[SearchTarget, GpuCount | None] | None = None,
+    gate: Callable[[RunResult], list[str]] | None = None,
 ) -> int:
     """Open the app; returns the process exit code (that of the last run, if any)."""
     app = LoadTestApp(
@@ -226,6 +278,9 @@ def run_app(
         controller_factory=controller_factory,
         yield_cpu=True,
         capacity=capacity,
+        gate=gate,
     )
     result = app.run()
+    if app.terminated:
+        return ExitCode.TERMINATED
     return result if isinstance(result, int) else app.run_exit_code
