@@ -535,7 +535,7 @@ def test_a_schema_1_database_is_upgraded_and_its_requests_read_back_exactly(db):
         # a run written now, beside the old one, uses the new form
         store.save(*make_run(run_id="new-run"))
     with sqlite3.connect(db) as raw:
-        assert raw.execute("SELECT value FROM meta").fetchone()[0] == str(SCHEMA_VERSION) == "5"
+        assert raw.execute("SELECT value FROM meta").fetchone()[0] == str(SCHEMA_VERSION)
         codes = {
             row[0]
             for row in raw.execute(
@@ -556,7 +556,7 @@ def test_a_schema_2_database_gains_the_search_column_and_keeps_its_runs(db):
     with Store.open(db) as store:
         assert store.get_result(result.run_id) == result
     with sqlite3.connect(db) as raw:
-        assert raw.execute("SELECT value FROM meta").fetchone()[0] == "5"
+        assert raw.execute("SELECT value FROM meta").fetchone()[0] == str(SCHEMA_VERSION)
         assert raw.execute("SELECT search FROM run").fetchall() == [(None,)]
 
 
@@ -575,7 +575,7 @@ def test_a_schema_3_database_gains_the_clock_columns_and_reads_its_requests_as_u
     assert len(back) == len(flat)
     assert all(r.clock is ClockSource.USER and r.t_ready_ns is None and r.clock_steps == 0 for r in back)
     with sqlite3.connect(db) as raw:
-        assert raw.execute("SELECT value FROM meta").fetchone()[0] == "5"
+        assert raw.execute("SELECT value FROM meta").fetchone()[0] == str(SCHEMA_VERSION)
 
 
 def test_a_schema_4_database_gains_the_workload_columns_and_keeps_its_requests(db):
@@ -591,7 +591,7 @@ def test_a_schema_4_database_gains_the_workload_columns_and_keeps_its_requests(d
         assert store.get_result(result.run_id) == result
         read = store.get_records(result.run_id)
     with sqlite3.connect(db) as raw:
-        assert raw.execute("SELECT value FROM meta").fetchone()[0] == "5"
+        assert raw.execute("SELECT value FROM meta").fetchone()[0] == str(SCHEMA_VERSION)
     assert read and all(getattr(r, column) is None for r in read for column in columns)
 
 
@@ -799,3 +799,19 @@ def test_goodput_none_and_empty_levels_round_trip(db):
     with Store.open(db) as store:
         store.save(result, records + [[]])
         assert store.get_result(result.run_id) == result
+
+
+def test_a_runs_notes_are_kept_apart_from_its_warnings_and_a_schema_5_database_gains_them(db):
+    result, records = make_run()
+    result.notes = ["no NVIDIA GPU; GPU samples skipped"]
+    with Store.open(db) as store:
+        store.save(result, records)
+        assert store.get_result(result.run_id).notes == result.notes
+        assert store.get_result(result.run_id).warnings == result.warnings
+    with sqlite3.connect(db) as raw:
+        raw.execute("ALTER TABLE run DROP COLUMN notes")
+        raw.execute("UPDATE meta SET value = '5' WHERE key = 'schema_version'")
+    with Store.open(db) as store:
+        assert store.get_result(result.run_id).notes == []  # a run stored before notes existed
+    with sqlite3.connect(db) as raw:
+        assert raw.execute("SELECT value FROM meta").fetchone()[0] == str(SCHEMA_VERSION)

@@ -240,3 +240,21 @@ def test_real_command_in_process(command, capsys) -> None:
 def test_real_command_end_to_end(command) -> None:
     done = subprocess.run([sys.executable, "-m", "llm_loadtest", command], capture_output=True, text=True, timeout=60)
     _check_without_nvml(command, done.returncode, done.stdout, done.stderr)
+
+
+def test_no_gpu_is_a_note_of_the_result_not_a_warning(simulator, tmp_path, capsys) -> None:
+    import json
+
+    from llm_loadtest.cli import main
+    from llm_loadtest.telemetry.sampler import NOTE_NO_GPU
+
+    if nvml_library_loads():
+        pytest.skip("this machine has an NVIDIA GPU: its samples are taken")
+    sim = simulator(ttft_ms=5, itl_ms=1)
+    out = tmp_path / "result.json"
+    code = main(["run", "--headless", "-s", sim.url, "-m", "auto", "-n", "3", "--warmup", "0", "--no-save", "-o", str(out)])
+    assert code == 0
+    document = json.loads(out.read_text())
+    assert NOTE_NO_GPU in document["notes"]
+    assert not any("GPU" in warning for warning in document["warnings"])
+    assert f"note: {NOTE_NO_GPU}" in capsys.readouterr().out

@@ -39,7 +39,7 @@ class RunLog:
                     )
             self._write("level_end", level=event.level_index, summary=event.summary.model_dump(mode="json"))
         elif isinstance(event, RunFinished):
-            self._write("run_end", status=event.result.status, warnings=event.result.warnings)
+            self._write("run_end", status=event.result.status, warnings=event.result.warnings, notes=event.result.notes)
             self.close()  # a run's last event
         elif isinstance(event, RunFailed):
             self._write("run_failed", message=event.message, exit_code=event.exit_code)

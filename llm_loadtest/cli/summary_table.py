@@ -97,4 +97,6 @@ def result_report(result: RunResult) -> str:
         parts.append("errors: " + ", ".join(f"{k} {v}" for k, v in sorted(errors.items())))
     if result.warnings:
         parts.append("\n".join(f"warning: {w}" for w in result.warnings))
+    if result.notes:
+        parts.append("\n".join(f"note: {n}" for n in result.notes))
     return "\n\n".join(parts)

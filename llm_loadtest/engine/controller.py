@@ -210,11 +210,11 @@ class RunController:
         for summary in result.levels:
             if summary.client:
                 warnings.extend(f"{summary.label}: {w}" for w in summary.client.warnings)
-        warnings.extend(self._sampler.notes if self._sampler is not None else [])
         if (note := tokenizer_warning(self.config, result.token_source)) is not None:
             warnings.append(note)
         warnings.extend(_cause_hints(result, self._records_by_level, t0_ns))
         result.warnings = warnings
+        result.notes = self._sampler.notes if self._sampler is not None else []
         if self._abort_requested:
             result.status = "aborted"
         elif failure is not None or not result.levels or any(level.requests.succeeded == 0 for level in result.levels):

@@ -79,6 +79,7 @@ def _write_summary(sheet: Any, result: RunResult, truncated: int) -> None:
     about += [(f"token_source.{k}", v) for k, v in flatten_dict(document["token_source"])]
     about += [(f"environment.{k}", v) for k, v in flatten_dict(document["environment"])]
     about += [("warning", w) for w in result.warnings]
+    about += [("note", n) for n in result.notes]
     if truncated:
         about.append(
             (

@@ -174,7 +174,10 @@ class RunResult(BaseModel):
     levels: list[LevelSummary] = Field(default_factory=list)
     gpu_samples: list[GpuSample] = Field(default_factory=list)
     server_samples: list[ServerSample] = Field(default_factory=list)
+    # what may have distorted a figure (the client's health, a server that sent no usage)
     warnings: list[str] = Field(default_factory=list)
+    # facts about the environment that distort nothing ("no NVIDIA GPU: GPU samples skipped")
+    notes: list[str] = Field(default_factory=list)
     search: SearchRecord | None = None  # a `recommend` run's capacity search
 
     def to_json_dict(self) -> dict:

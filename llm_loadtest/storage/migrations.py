@@ -61,8 +61,21 @@ def _add_request_columns(conn: Connection, columns: tuple[tuple[str, str], ...])
             conn.execute(text(f"ALTER TABLE request ADD COLUMN {name} {kind}"))
 
 
+def _notes_column(conn: Connection) -> None:
+    """5 -> 6: runs keep their notes apart from their warnings; older runs have them among
+    the warnings (NULL here)."""
+    if "notes" not in {column["name"] for column in inspect(conn).get_columns("run")}:
+        conn.execute(text("ALTER TABLE run ADD COLUMN notes TEXT"))
+
+
 # MIGRATIONS[n] upgrades a database from schema n to n + 1, inside one transaction.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _first_gap_apart, 2: _search_column, 3: _clock_columns, 4: _workload_columns}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {
+    1: _first_gap_apart,
+    2: _search_column,
+    3: _clock_columns,
+    4: _workload_columns,
+    5: _notes_column,
+}
 
 
 def ensure_schema(engine: Engine, where: str) -> None:

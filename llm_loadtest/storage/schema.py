@@ -36,7 +36,8 @@ from sqlmodel import Field, SQLModel
 # 3: a run's capacity search (`recommend`), a JSON document in `run.search`.
 # 4: a request's t_ready_ns, clock (kernel | user) and clock_steps.
 # 5: a request's workload: the lengths asked for, its turn, answer arrival, reasoning tokens.
-SCHEMA_VERSION = 5
+# 6: a run's notes (facts about the environment), apart from its warnings.
+SCHEMA_VERSION = 6
 
 # BIGINT is not a rowid alias on SQLite; everywhere else it is the safe width for a key.
 _KEY = BigInteger().with_variant(Integer(), "sqlite")
@@ -74,6 +75,7 @@ class RunTable(SQLModel, table=True):
     environment: str = Field(sa_column=Column(Text, nullable=False))
     token_source: str = Field(sa_column=Column(Text, nullable=False))
     warnings: str = Field(sa_column=Column(Text, nullable=False))
+    notes: str | None = Field(default=None, sa_column=Column(Text))
     # a `recommend` run's search (target, probes, answer); NULL for other runs
     search: str | None = Field(default=None, sa_column=Column(Text))
     # who writes the run: a run left `running` by a process that is gone is `aborted`

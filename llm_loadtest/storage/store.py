@@ -145,6 +145,7 @@ class Store:
             "environment": _dumps(redact(result.environment)),
             "token_source": _dumps(result.token_source.model_dump(mode="json")),
             "warnings": _dumps(list(result.warnings)),
+            "notes": _dumps(list(result.notes)),
             "search": _search(result),
             "pid": pid,
             "host": liveness.this_host(),
@@ -192,6 +193,7 @@ class Store:
             "environment": _dumps(redact(result.environment)),
             "token_source": _dumps(result.token_source.model_dump(mode="json")),
             "warnings": _dumps(list(result.warnings)),
+            "notes": _dumps(list(result.notes)),
             "search": _search(result),
         }
         with self._write() as conn:
@@ -258,6 +260,7 @@ class Store:
                 gpu_samples=gpu,
                 server_samples=server,
                 warnings=json.loads(run["warnings"]),
+                notes=json.loads(run["notes"]) if run["notes"] else [],
                 search=SearchRecord.model_validate_json(run["search"]) if run["search"] else None,
             )
 

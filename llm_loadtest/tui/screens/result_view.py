@@ -127,6 +127,7 @@ class ResultScreen(Screen):
             notes.append(Text("non-streaming: TTFT = E2E; TPOT and ITL are absent", style="yellow"))
         for warning in warnings:
             notes.append(Text(f"⚠ {warning}", style="bold red"))
+        notes += [Text(note, style="dim") for note in result.notes]
         line = self.query_one("#warnings", Static)
         line.update(Text("\n").join(notes))
         line.display = bool(notes)
