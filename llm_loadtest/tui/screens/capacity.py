@@ -20,7 +20,7 @@ from llm_loadtest.capacity.live import SearchState
 from llm_loadtest.capacity.recommend import exit_code_for
 from llm_loadtest.capacity.target import DEFAULT_MIN_REQUESTS, DEFAULT_MIN_SECONDS, make_target
 from llm_loadtest.model.config import ConfigError, GoodputSLO, RunConfig
-from llm_loadtest.model.search import GpuCount, SearchTarget
+from llm_loadtest.model.search import GpuCount, SearchRecord, SearchTarget
 from llm_loadtest.report.capacity import answer_lines, pareto_points
 from llm_loadtest.tui.widgets.charts import Chart, Series
 
@@ -185,6 +185,7 @@ class CapacityScreen(Screen):
         self._drawn = self.state.changes
         self.query_one("#cap-status", Static).update(self.state.status_line())
         self._draw_goodput()
+        self._draw_pareto()
         if self.state.result is not None:
             self._draw_answer()
 
@@ -209,6 +210,10 @@ class CapacityScreen(Screen):
             text.append("\n" + line)
         answer.update(text)
         answer.display = True
+
+    def _draw_pareto(self) -> None:
+        """Every probe so far; the frontier among them (per GPU once the answer knows the GPUs)."""
+        record = self.state.result.search if self.state.result is not None else SearchRecord(target=self.target, probes=self.state.probes)
         points, unit = pareto_points(record)
         known = [p for p in points if p.per_gpu is not None and p.per_user is not None]
         frontier = sorted((p for p in known if p.frontier), key=lambda p: p.per_gpu)

@@ -166,7 +166,9 @@ class Chart(PlotWidget, can_focus=False):
         axis ends on the round number above the data."""
         super().__init__(id=id, classes=classes, allow_pan_and_zoom=False)
         self.border_title = title
-        self._y_max = y_max
+        # not `_y_max`: PlotWidget keeps its current y limit under that name, and would
+        # overwrite a fixed top (and make every later axis keep its first top)
+        self._value_top = y_max
         self._series: list[Series] = []
         self._categories: list[str] | None = None
         self._x_limits: tuple[float | None, float | None] = (None, None)
@@ -261,10 +263,10 @@ class Chart(PlotWidget, can_focus=False):
         highest = max((float(ys.max()) for _, ys in cut if ys.size), default=0.0)
         if any(series.kind != "bars" for series in self._series):
             highest *= 1.05  # headroom: a line at the maximum is not drawn over the top axis
-        if self._y_max is None:
+        if self._value_top is None:
             top, ticks = value_axis(highest, self._value_ticks_that_fit())
         else:
-            top = self._y_max
+            top = self._value_top
             ticks = value_axis(round_below(top), self._value_ticks_that_fit())[1]
         self.set_ylimits(0.0, top)
         self.set_y_formatter(ValueTicks())
