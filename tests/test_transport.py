@@ -160,3 +160,31 @@ async def test_a_sinks_own_error_ends_the_request_with_it(simulator):
         assert pool.idle == 0  # the connection's state is unknown: closed
     finally:
         pool.close()
+
+
+async def test_a_kept_alive_connection_the_server_closed_is_replaced_without_a_failure():
+    served = []
+    closed = asyncio.Event()
+
+    async def one_answer_then_close(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        served.append(writer.get_extra_info("peername"))
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")  # keep-alive promised, then not kept
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        writer.close()
+        closed.set()
+
+    server = await asyncio.start_server(one_answer_then_close, "127.0.0.1", 0, family=socket.AF_INET)
+    pool = ConnectionPool(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}")
+    try:
+        first = await pool.send(Exchange(pool.request_bytes("GET", "/", {})))
+        assert first.body == b"ok" and pool.idle == 1
+        # the next request goes as soon as the server closed, before this loop reads the close
+        await closed.wait()
+        again = await pool.send(Exchange(pool.request_bytes("GET", "/", {})))
+        assert again.status == 200 and again.body == b"ok"
+        assert again.connect_ns > 0 and len(served) == 2  # on a new connection
+    finally:
+        pool.close()
+        server.close()

@@ -63,6 +63,7 @@ class Exchange:
         "_connection",
         "_done",
         "_framed",
+        "_head",
         "_parser",
         "_sink",
         "clock_steps",
@@ -105,8 +106,9 @@ class Exchange:
         self.clock_steps = 0  # wall-clock steps seen while this request went
         self._framed = False  # a Content-Length or chunked body: else it ends when the server closes
         self._body_parts: list[bytes] = []
-        self._parser = httptools.HttpResponseParser(self)
+        self._parser: httptools.HttpResponseParser | None = None
         self._done: asyncio.Future | None = None
+        self._head: asyncio.Future | None = None
         self._connection: Connection | None = None
 
     @property
@@ -117,6 +119,21 @@ class Exchange:
     @property
     def over(self) -> bool:
         return self.complete or self.error is not None
+
+    def bind(self, connection: Connection, loop: asyncio.AbstractEventLoop, clock_steps: int) -> None:
+        """Start (or start again, on another connection) on `connection`."""
+        self._connection = connection
+        self._done = loop.create_future()
+        self._head = loop.create_future()
+        self._parser = httptools.HttpResponseParser(self)
+        self.error = None
+        self.unstamped_reads = 0
+        self.clock_steps = clock_steps
+
+    async def head_or_end(self) -> None:
+        """Wait for the response's head, or for the exchange to end without one."""
+        if not self.head_done and not self.over and self._head is not None:
+            await asyncio.shield(self._head)
 
     async def finished(self) -> None:
         """Wait for the whole response; raises the TransportError (or the sink's error) that ended it."""
@@ -136,6 +153,8 @@ class Exchange:
         self.status = self._parser.get_status_code()
         self.keep_alive = self._parser.should_keep_alive()
         self.head_done = True
+        if self._head is not None and not self._head.done():
+            self._head.set_result(None)
         if self.on_change is not None:
             self.on_change()
 
@@ -181,8 +200,9 @@ class Exchange:
         self._finish()
 
     def _finish(self) -> None:
-        if self._done is not None and not self._done.done():
-            self._done.set_result(None)
+        for future in (self._done, self._head):
+            if future is not None and not future.done():
+                future.set_result(None)
         if self.on_change is not None:
             self.on_change()
 
@@ -315,23 +335,37 @@ class ConnectionPool:
 
     async def start(self, exchange: Exchange) -> None:
         """Take a connection and write the request; the response then arrives on its own
-        (`exchange.finished()`). `release(exchange)` must follow, whatever happens."""
-        connection = await self._acquire(exchange)
-        exchange._connection = connection
-        exchange._done = asyncio.get_running_loop().create_future()
-        exchange.clock_steps = self.clock.steps
-        connection.exchange = exchange
-        try:
-            sent_ns = await connection.write(exchange.request)
-        except BaseException:
+        (`exchange.finished()`). `release(exchange)` must follow, whatever happens.
+
+        A kept-alive connection that the server closed just before the request went (its
+        idle timeout; the close not yet seen here) fails before any byte of an answer: the
+        request goes once more, on a new connection, and `t_start` is that second write's.
+        Only then does `start` wait for the response's head."""
+        for retry in (True, False):
+            connection, reused = await self._acquire(exchange)
+            exchange.bind(connection, asyncio.get_running_loop(), self.clock.steps)
+            connection.exchange = exchange
+            try:
+                sent_ns = await connection.write(exchange.request)
+                if sent_ns is None:
+                    exchange.unstamped_reads += 1  # the start is this process's time: not all kernel
+                    sent_ns = time.perf_counter_ns()
+                exchange.t_start_ns = sent_ns
+                if exchange.on_written is not None:
+                    exchange.on_written(sent_ns)
+                if retry and reused:
+                    await exchange.head_or_end()
+            except ConnectionLost:
+                self.release(exchange)
+                if retry and reused:
+                    continue
+                raise
+            except BaseException:
+                self.release(exchange)
+                raise
+            if exchange.head_done or not (retry and reused and isinstance(exchange.error, ConnectionLost)):
+                return
             self.release(exchange)
-            raise
-        if sent_ns is None:
-            exchange.unstamped_reads += 1  # the start is this process's time: not all kernel
-            sent_ns = time.perf_counter_ns()
-        exchange.t_start_ns = sent_ns
-        if exchange.on_written is not None:
-            exchange.on_written(exchange.t_start_ns)
 
     def release(self, exchange: Exchange) -> None:
         """Give the exchange's connection back: kept alive after a whole response, else closed
@@ -362,17 +396,18 @@ class ConnectionPool:
         self._idle.clear()
         self._busy.clear()
 
-    async def _acquire(self, exchange: Exchange) -> Connection:
+    async def _acquire(self, exchange: Exchange) -> tuple[Connection, bool]:
+        """A connection for the exchange, and whether it is a kept-alive one."""
         while self._idle:
             connection = self._idle.pop()
             if not connection.closed:
                 self._busy.add(connection)
-                return connection
+                return connection, True
         started = time.perf_counter_ns()
         connection = await self._connect()
         exchange.connect_ns = time.perf_counter_ns() - started
         self._busy.add(connection)
-        return connection
+        return connection, False
 
     async def _connect(self) -> Connection:
         loop = asyncio.get_running_loop()
