@@ -63,6 +63,25 @@ def test_history_lists_newest_first_with_counts(db, capsys):
     assert "1 of 3 runs shown" in out
 
 
+def test_history_and_compare_as_json_carry_what_show_json_does(db, capsys):
+    code, out, _ = run_cli(capsys, "history", "--db", db, "--json")
+    listed = json.loads(out)
+    assert code == 0 and [run["run_id"] for run in listed] == [IDS[2], IDS[1], IDS[0]]  # newest first, as the table
+    for run in listed:
+        _, shown, _ = run_cli(capsys, "show", run["run_id"], "--json", "--db", db)
+        full = json.loads(shown)
+        assert full["gpu_samples"] and run == {k: v for k, v in full.items() if k not in ("gpu_samples", "server_samples")}
+    code, out, _ = run_cli(capsys, "history", "--db", db, "--json", "--status", "failed")
+    assert [run["run_id"] for run in json.loads(out)] == [IDS[1]]
+
+    code, out, err = run_cli(capsys, "compare", "c0ffee11", "deadbeef", "--db", db, "--json", "--max-regression", "1000")
+    compared = json.loads(out)
+    assert code == 0 and [run["run_id"] for run in compared["runs"]] == [IDS[0], IDS[2]] and err == ""
+    [check] = compared["regression"]
+    assert check["run_id"] == IDS[2] and check["baseline"] == IDS[0] and check["regressed"] is False
+    assert {change["level"] for change in check["changes"]} == {"c=1", "c=4"} and check["unchecked"] == []
+
+
 def test_history_of_an_empty_database_via_the_environment(tmp_path, monkeypatch, capsys):
     Store.open(str(tmp_path / "x.db")).close()
     monkeypatch.setenv("LLM_LOADTEST_DB", str(tmp_path / "x.db"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
 import subprocess
 import sys
 
@@ -19,8 +20,10 @@ from fake_nvml import (
 )
 from nvml_probe import nvml_library_loads
 
-from llm_loadtest.cli import COMMAND_MODULES, CliError
+from llm_loadtest.cli import COMMAND_MODULES
 from llm_loadtest.cli import telemetry as cli
+from llm_loadtest.model.errors import LoadtestError
+from llm_loadtest.model.results import GpuSample
 from llm_loadtest.telemetry.nvml import GpuReader
 
 
@@ -34,7 +37,7 @@ def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, s
     args = parser.parse_args(argv)
     try:
         code = args.handler(args)
-    except CliError as exc:
+    except LoadtestError as exc:
         print(f"llm-loadtest: error: {exc}", file=sys.stderr)
         code = exc.exit_code
     out, err = capsys.readouterr()
@@ -85,17 +88,31 @@ def test_gpu_not_supported_fields_show_na(use_nvml, capsys) -> None:
 
 
 @pytest.mark.parametrize("code", [LIBRARY_NOT_FOUND, DRIVER_NOT_LOADED])
-def test_gpu_without_a_gpu_is_one_line_and_exit_0(use_nvml, capsys, code) -> None:
+def test_gpu_without_a_gpu_is_one_line_and_exit_1(use_nvml, capsys, code) -> None:
     use_nvml(FakeNvml(errors={"nvmlInit": code}))
-    rc, out, err = run_cli(["gpu"], capsys)
-    assert rc == 0 and err == ""
-    assert len(out.splitlines()) == 1 and out.startswith("no NVIDIA GPU")
+    for argv in (["gpu"], ["gpu", "--json"], ["gpu", "--watch"]):
+        rc, out, err = run_cli(argv, capsys)
+        assert rc == 1 and out == ""
+        assert len(err.splitlines()) == 1 and err.startswith("llm-loadtest: error: no NVIDIA GPU")
 
 
 def test_gpu_with_zero_devices(use_nvml, capsys) -> None:
     use_nvml(FakeNvml(gpus=[]))
-    rc, out, _ = run_cli(["gpu"], capsys)
-    assert rc == 0 and out.startswith("no NVIDIA GPU") and len(out.splitlines()) == 1
+    rc, out, err = run_cli(["gpu"], capsys)
+    assert rc == 1 and out == "" and err.startswith("llm-loadtest: error: no NVIDIA GPU") and len(err.splitlines()) == 1
+
+
+def test_gpu_and_info_as_json(use_nvml, capsys) -> None:
+    use_nvml(FakeNvml([FakeGpu(), FakeGpu(name="NVIDIA L4", util_percent=3, mem_used_mb=0, mem_total_mb=23034)]))
+    rc, out, err = run_cli(["gpu", "--json"], capsys)
+    assert rc == 0 and err == ""
+    first, second = json.loads(out)
+    assert first["name"] == "NVIDIA H100 80GB HBM3" and first["gpu"] == 0 and first["mem_used_mb"] == 1024
+    assert second == {**second, "name": "NVIDIA L4", "gpu": 1, "util": 3, "mem_used_mb": 0, "mem_total_mb": 23034}
+    assert set(first) == {"name"} | set(GpuSample.model_fields) - {"t"}  # a result's gpu_samples fields
+    rc, out, _ = run_cli(["info", "--json"], capsys)
+    info = json.loads(out)
+    assert rc == 0 and info["llm-loadtest"] == "0.1.0" and info["GPU 1"] == "NVIDIA L4, 23034 MiB" and "NVIDIA driver" in info
 
 
 def test_gpu_with_nvml_failing_is_one_line_and_exit_1(use_nvml, capsys) -> None:
@@ -218,10 +235,10 @@ no_nvml_here = pytest.mark.skipif(nvml_library_loads(), reason="this machine has
 
 def _check_without_nvml(command: str, rc: int, out: str, err: str) -> None:
     """What a machine without libnvidia-ml (this one) must print."""
-    assert rc == 0 and err == ""
     if command == "gpu":
-        assert out == NO_LIBRARY + "\n"
+        assert rc == 1 and out == "" and err == f"llm-loadtest: error: {NO_LIBRARY}\n"
     else:
+        assert rc == 0 and err == ""
         rows = {k.strip(): v.strip() for k, v in (line.split("  ", 1) for line in out.splitlines())}
         assert rows["GPUs"] == NO_LIBRARY and "NVIDIA driver" not in rows
         assert rows["llm-loadtest"] == "0.1.0" and all(name in rows for name in cli.LIBRARIES)

@@ -7,6 +7,7 @@ stderr and exit 2, like every other mistake in what was typed.
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 from collections.abc import Iterator
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from llm_loadtest.cli import MAX_REGRESSION_HELP, CliError, percent_limit
-from llm_loadtest.cli.store_views import compare_table, history_table, regression_table, slo_text
+from llm_loadtest.cli.store_views import compare_table, history_table, regression_json, regression_table, run_json, slo_text
 from llm_loadtest.cli.summary_table import result_report
 from llm_loadtest.model.config import GoodputSLO
 from llm_loadtest.model.errors import ConfigError, ExitCode
@@ -31,6 +32,7 @@ STATUSES = ("running", "completed", "failed", "aborted")
 FORMATS = ("csv", "xlsx", "json")
 MAX_COMPARE = 5
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+RUN_JSON_HELP = "as show --json writes it, without the gpu_samples and server_samples series"
 DB_HELP = "results database: a path or an SQLAlchemy URL (default: env LLM_LOADTEST_DB, DATABASE_PATH, then the XDG data folder)"
 
 
@@ -39,6 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     history.add_argument("--status", choices=STATUSES, help="only runs with this status")
     history.add_argument("--limit", type=_positive_int, help="at most this many runs")
     history.add_argument("--search", help="only runs whose id, server, model or preset contains this")
+    history.add_argument("--json", action="store_true", help=f"a JSON list of the runs, each {RUN_JSON_HELP}")
     history.set_defaults(handler=handle_history)
 
     show = subparsers.add_parser("show", help="the summary of a stored run")
@@ -71,6 +74,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     compare = subparsers.add_parser("compare", help=f"2 to {MAX_COMPARE} stored runs side by side")
     compare.add_argument("run_ids", metavar="RUN_ID", nargs="+")
+    compare.add_argument("--json", action="store_true", help=f'{{"runs": [each {RUN_JSON_HELP}], "regression": [a check per run]}}')
     compare.add_argument(
         "--max-regression", type=percent_limit, metavar="PERCENT", help=MAX_REGRESSION_HELP + "; the first run is the baseline"
     )
@@ -83,9 +87,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def handle_history(args: argparse.Namespace) -> int:
     with open_store(args.db) as store:
         rows = store.list_runs(status=args.status, search=args.search, limit=args.limit)
+        if args.json:
+            print(json.dumps([run_json(store.get_result(row.run_id)) for row in rows], indent=2))
+            return ExitCode.OK
         counts = store.status_counts()
         print(history_table(rows, counts, store.where))
-    return 0
+    return ExitCode.OK
 
 
 def handle_show(args: argparse.Namespace) -> int:
@@ -215,9 +222,13 @@ def handle_compare(args: argparse.Namespace) -> int:
                     f"runs {baseline.run_id[:8]} and {result.run_id[:8]} have no figure to compare (no shared level, or it failed)"
                 )
             checks.append((result, check))
-    print(compare_table(results))
-    for result, check in checks:
-        print(f"\nrun {result.run_id[:8]}: " + regression_table(check, results[0].run_id, args.max_regression))
+    if args.json:
+        regression = [regression_json(check, results[0].run_id, result.run_id, args.max_regression) for result, check in checks]
+        print(json.dumps({"runs": [run_json(result) for result in results], "regression": regression}, indent=2))
+    else:
+        print(compare_table(results))
+        for result, check in checks:
+            print(f"\nrun {result.run_id[:8]}: " + regression_table(check, results[0].run_id, args.max_regression))
     for result, check in checks:
         for line in regression_misses(check, results[0].run_id, args.max_regression):
             print(f"llm-loadtest: run {result.run_id[:8]}: {line}", file=sys.stderr)

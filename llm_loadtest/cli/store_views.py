@@ -7,10 +7,12 @@ Pure functions of store rows and results, so that they are tested without a term
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import asdict
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from llm_loadtest.model.config import GoodputSLO
+from llm_loadtest.model.redact import redact
 from llm_loadtest.model.results import LevelSummary, RunResult
 from llm_loadtest.report.presentation import DASH, FIGURES, Figure, number, percent, select, text_table
 from llm_loadtest.report.regression import LevelKey, RegressionCheck, level_key
@@ -168,3 +170,24 @@ def _with_delta(figure: Figure, value: float | None, base: float | None, column:
     if column == 0 or value is None or base is None or base == 0:
         return text
     return f"{text} ({(value - base) / abs(base) * 100:+.0f}%)"
+
+
+# the time series a run's JSON carries, left out where runs are listed side by side
+SERIES = ("gpu_samples", "server_samples")
+
+
+def run_json(result: RunResult) -> dict:
+    """A run as `show --json` writes it (docs/results.md, no secret), without its time series."""
+    document = redact(result.to_json_dict())
+    return {key: value for key, value in document.items() if key not in SERIES}
+
+
+def regression_json(check: RegressionCheck, baseline_id: str, run_id: str, max_worse_pct: float) -> dict:
+    return {
+        "run_id": run_id,
+        "baseline": baseline_id,
+        "max_regression_percent": max_worse_pct,
+        "regressed": check.regressed,
+        "changes": [asdict(change) for change in check.changes],
+        "unchecked": check.unchecked,
+    }

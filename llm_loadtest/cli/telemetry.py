@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import platform
 import sys
 import time
@@ -13,7 +14,7 @@ from typing import TextIO
 
 from llm_loadtest import __version__
 from llm_loadtest.cli import CliError
-from llm_loadtest.model.errors import LoadtestError
+from llm_loadtest.model.errors import ExitCode, LoadtestError
 from llm_loadtest.telemetry.nvml import GpuError, GpuReader, GpuReading, GpuUnavailable
 
 LIBRARIES = ("httpx", "aiohttp", "numpy", "pydantic", "textual", "sqlmodel", "tiktoken")
@@ -31,6 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="Python, llm-loadtest and library versions, NVIDIA driver, GPUs",
         description="Print the versions that matter when comparing results, and the GPUs.",
     )
+    info.add_argument("--json", action="store_true", help="one JSON object, the same keys as the table")
     info.set_defaults(handler=run_info)
 
     gpu = subparsers.add_parser(
@@ -46,6 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="SECONDS",
         help="seconds between refreshes with --watch (default 1)",
     )
+    gpu.add_argument("--json", action="store_true", help="a JSON list, one object per GPU (the fields of docs/results.md's gpu_samples)")
     gpu.set_defaults(handler=run_gpu)
 
 
@@ -100,10 +103,13 @@ def run_info(args: argparse.Namespace, out: TextIO | None = None) -> int:
         rows = _info_rows(reader)
     finally:
         reader.close()
+    if getattr(args, "json", False):
+        print(json.dumps(dict(rows), indent=2), file=out)
+        return ExitCode.OK
     width = max(len(key) for key, _ in rows)
     for key, value in rows:
         print(f"{key:<{width}}  {value}", file=out)
-    return 0
+    return ExitCode.OK
 
 
 # -- gpu --------------------------------------------------------------------------------
@@ -142,11 +148,16 @@ def gpu_table(readings: list[GpuReading]) -> list[str]:
     return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
 
 
+def gpu_json(readings: list[GpuReading]) -> list[dict]:
+    """The readings with the names a result's gpu_samples use, and each GPU's name."""
+    return [{"name": r.name, **r.to_sample(t=0.0).model_dump(exclude={"t"})} for r in readings]
+
+
 def _read(reader: GpuReader) -> list[GpuReading]:
-    """Readings; `GpuUnavailable` passes through, NVML failing becomes exit 1."""
+    """Readings; no GPU or NVML failing is one line and exit 1 (`gpu` has nothing to show)."""
     try:
         return reader.read()
-    except GpuError as exc:
+    except (GpuUnavailable, GpuError) as exc:  # GpuUnavailable's message says why there is no GPU
         raise LoadtestError(str(exc)) from exc
 
 
@@ -158,15 +169,13 @@ def run_gpu(args: argparse.Namespace, out: TextIO | None = None) -> int:
         raise CliError("--interval must be a positive number of seconds, e.g. --interval 1")
     reader = make_reader()
     try:
-        try:
-            readings = _read(reader)
-        except GpuUnavailable as exc:
-            # not an error: most machines that run a load test have no GPU of their own
-            print(exc, file=out)
-            return 0
+        readings = _read(reader)
+        if getattr(args, "json", False):
+            print(json.dumps(gpu_json(readings), indent=2), file=out)
+            return ExitCode.OK
         if not watch:
             print("\n".join(gpu_table(readings)), file=out)
-            return 0
+            return ExitCode.OK
         return _watch(reader, readings, interval, out)
     finally:
         reader.close()
@@ -180,12 +189,8 @@ def _watch(reader: GpuReader, readings: list[GpuReading], interval: float, out: 
             table = "\n".join(gpu_table(readings))
             print(f"{clear}{stamp}  every {interval:g} s, Ctrl+C to stop\n{table}", file=out, flush=True)
             sleep(interval)
-            try:
-                readings = _read(reader)
-            except GpuUnavailable as exc:
-                print(exc, file=out)
-                return 0
+            readings = _read(reader)
     except KeyboardInterrupt:
         # Ctrl+C is how --watch is meant to end
         print(file=out)
-        return 0
+        return ExitCode.OK
