@@ -196,6 +196,26 @@ def test_recommend_finds_the_knee_the_simulator_parameters_imply(simulator, tmp_
 
 
 @pytest.mark.slow
+def test_peak_rate_asks_the_same_in_open_loop_arrivals(simulator, tmp_path):
+    sim = simulator(**TPOT_KNEE)
+    knee = implied_knee(SimOptions(**TPOT_KNEE), input_tokens=32, output_tokens=4, ttft_ms=None, tpot_ms=155)
+    out = tmp_path / "search.json"
+    done = recommend(sim.url, "--goodput", "tpot:155", "--peak-rate", "40", "--input-len", "32", "--output-len", "4",
+                     "--probe-seconds", "2", "--no-save", "-o", str(out))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    search = json.loads(out.read_text())["search"]
+    answer = search["answer"]
+    # one user calibrates the first rate; then every probe is open loop
+    assert search["probes"][0]["phase"] == "calibrate" and search["probes"][0]["concurrency"] == 1
+    assert all(p["request_rate"] is not None for p in search["probes"][1:])
+    assert answer["holds"] < answer["misses"] <= answer["holds"] * 1.05 + 0.01
+    # Little's law: the requests in flight at the answer's rate stay within the knee in users
+    at_answer = [p for p in search["probes"] if p["request_rate"] == answer["holds"]]
+    assert answer["holds"] * at_answer[-1]["e2e_p50_ms"] / 1000 <= knee + 1
+    assert "req/s at ≥ 95 % goodput" in done.stdout and f"⌈40 / {answer['holds']:g}⌉" in done.stdout
+
+
+@pytest.mark.slow
 def test_recommend_names_the_queue_when_the_batch_is_full(simulator):
     sim = simulator(**QUEUE_KNEE)
     knee = implied_knee(SimOptions(**QUEUE_KNEE), input_tokens=32, output_tokens=8, ttft_ms=150, tpot_ms=None)
