@@ -312,6 +312,44 @@ def test_a_read_only_database_still_reads_a_dead_writers_run_aborted(db):
         assert raw.execute("SELECT level_index FROM level ORDER BY level_index").fetchall() == [(0,), (1,)]
 
 
+def _as_if_written_elsewhere(db: str, run_id: str, silent: timedelta) -> None:
+    """The run's writer on another machine, last heard of `silent` ago."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(resolve_database_url(db))
+    try:
+        with engine.begin() as conn:
+            last = (datetime.now(UTC) - silent).replace(tzinfo=None)
+            conn.execute(text("UPDATE run SET host = 'another-machine', last_write_at = :t WHERE run_id = :id"), {"t": last, "id": run_id})
+    finally:
+        engine.dispose()
+
+
+def test_a_run_of_another_machine_reads_aborted_once_its_writer_has_long_been_silent(db):
+    """A shared database: another host's process cannot be looked at, its silence can."""
+    (silent, records), (quiet, _) = (
+        make_run(run_id="e15e0000-0000-4000-8000-000000000001"),
+        make_run(run_id="e15e0000-0000-4000-8000-000000000002"),
+    )
+    with Store.open(db) as store:
+        for result in (silent, quiet):
+            store.begin_run(result.model_copy(update={"levels": [], "status": "running"}))
+            store.add_level(result.run_id, 0, result.levels[0], records[0])
+            store.add_requests(result.run_id, 1, records[1][:20])
+    # a request may take its timeout (120 s) and a warm-up 3 of them: 15 minutes is the least
+    _as_if_written_elsewhere(db, silent.run_id, timedelta(minutes=20))
+    _as_if_written_elsewhere(db, quiet.run_id, timedelta(minutes=5))
+    with Store.open(db) as store:
+        assert {row.run_id: row.status for row in store.list_runs()} == {silent.run_id: "aborted", quiet.run_id: "running"}
+        back = store.get_result(silent.run_id)
+        assert back.levels == [silent.levels[0], _cut_level(silent, records)]
+        assert any("on another-machine) wrote nothing for 20 min" in w for w in back.warnings)
+        # the quiet one writes again: it stays running however long it had been silent
+        _as_if_written_elsewhere(db, quiet.run_id, timedelta(minutes=30))
+        store.add_requests(quiet.run_id, 1, records[1][20:25])
+        assert store.get_result(quiet.run_id).status == "running"
+
+
 def test_a_running_run_of_a_live_process_is_left_alone(db):
     result, _ = make_run()
     with Store.open(db) as store:
@@ -593,6 +631,25 @@ def test_a_schema_4_database_gains_the_workload_columns_and_keeps_its_requests(d
     with sqlite3.connect(db) as raw:
         assert raw.execute("SELECT value FROM meta").fetchone()[0] == str(SCHEMA_VERSION)
     assert read and all(getattr(r, column) is None for r in read for column in columns)
+
+
+def test_a_schema_6_database_gains_the_last_write_column_and_its_running_runs_stay_as_they_were(db):
+    result, records = make_run()
+    other = result.model_copy(update={"run_id": "e15e0000-0000-4000-8000-00000000000f", "levels": [], "status": "running"})
+    with Store.open(db) as store:
+        store.save(result, records)
+        store.begin_run(other)
+    with sqlite3.connect(db) as raw:
+        raw.execute("ALTER TABLE run DROP COLUMN last_write_at")
+        raw.execute("UPDATE run SET host = 'another-machine' WHERE run_id = ?", (other.run_id,))
+        raw.execute("UPDATE meta SET value = '6' WHERE key = 'schema_version'")
+    with Store.open(db) as store:
+        assert store.get_result(result.run_id) == result
+        # another machine's run of before: no write time to judge it by, so it is left running
+        assert store.get_result(other.run_id).status == "running"
+    with sqlite3.connect(db) as raw:
+        assert raw.execute("SELECT value FROM meta").fetchone()[0] == "7"
+        assert raw.execute("SELECT last_write_at FROM run WHERE run_id = ?", (other.run_id,)).fetchone() == (None,)
 
 
 def test_a_slow_first_token_costs_4_more_bytes_not_4_a_chunk(db):

@@ -40,6 +40,7 @@ PORTABLE = [
     cases.test_a_running_run_of_a_live_process_is_left_alone,
     cases.test_requests_of_a_level_in_progress_are_kept_and_replaced_when_it_ends,
     cases.test_a_reader_opened_before_its_writer_died_reads_the_run_aborted,
+    cases.test_a_run_of_another_machine_reads_aborted_once_its_writer_has_long_been_silent,
     cases.test_two_threads_writing_at_once_both_land,
     cases.test_prefixes_resolve_to_one_run,
     cases.test_list_runs_newest_first_with_filters,

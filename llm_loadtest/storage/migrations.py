@@ -54,6 +54,13 @@ def _workload_columns(conn: Connection) -> None:
     )
 
 
+def _last_write_column(conn: Connection) -> None:
+    """6 -> 7: runs carry when their writer last wrote; older runs have none (NULL: a reader on
+    another host leaves them as they are)."""
+    if "last_write_at" not in {column["name"] for column in inspect(conn).get_columns("run")}:
+        conn.execute(text("ALTER TABLE run ADD COLUMN last_write_at TIMESTAMP"))
+
+
 def _add_request_columns(conn: Connection, columns: tuple[tuple[str, str], ...]) -> None:
     present = {column["name"] for column in inspect(conn).get_columns("request")}
     for name, kind in columns:
@@ -75,6 +82,7 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     3: _clock_columns,
     4: _workload_columns,
     5: _notes_column,
+    6: _last_write_column,
 }
 
 

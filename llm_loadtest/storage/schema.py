@@ -37,7 +37,8 @@ from sqlmodel import Field, SQLModel
 # 4: a request's t_ready_ns, clock (kernel | user) and clock_steps.
 # 5: a request's workload: the lengths asked for, its turn, answer arrival, reasoning tokens.
 # 6: a run's notes (facts about the environment), apart from its warnings.
-SCHEMA_VERSION = 6
+# 7: run.last_write_at, so that a dead run of another host can be told from a live one.
+SCHEMA_VERSION = 7
 
 # BIGINT is not a rowid alias on SQLite; everywhere else it is the safe width for a key.
 _KEY = BigInteger().with_variant(Integer(), "sqlite")
@@ -83,6 +84,9 @@ class RunTable(SQLModel, table=True):
     host: str | None = Field(default=None, sa_column=Column(String(255)))
     # the writer's process start time, so that a recycled pid is not taken for the writer
     process_started: float | None = Field(default=None, sa_column=Column(Float))
+    # when the writer last wrote (its clock, naive UTC): a reader on another host, which cannot
+    # see the process, takes a run whose writer has long been silent for ended
+    last_write_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=False)))
     schema_version: int = Field(sa_column=Column(Integer, nullable=False))
 
 

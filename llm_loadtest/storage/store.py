@@ -150,6 +150,7 @@ class Store:
             "pid": pid,
             "host": liveness.this_host(),
             "process_started": process_started,
+            "last_write_at": _to_db_time(utc_now()),
             "schema_version": SCHEMA_VERSION,
         }
         with self._write() as conn:
@@ -160,7 +161,7 @@ class Store:
     def add_level(self, run_id: str, level_index: int, summary: LevelSummary, records: Sequence[RequestRecord]) -> None:
         """Store one finished level and its requests in one transaction (again: replaces it)."""
         with self._write() as conn:
-            run_pk = self._run_pk(conn, run_id)
+            run_pk = self._written_run_pk(conn, run_id)
             self._replace_level(conn, run_pk, level_index, summary)
             self._insert_requests(conn, codec.rows_for_level(records, run_pk, level_index))
 
@@ -170,7 +171,7 @@ class Store:
         if not records:
             return
         with self._write() as conn:
-            run_pk = self._run_pk(conn, run_id)
+            run_pk = self._written_run_pk(conn, run_id)
             if self._stored_levels(conn, run_pk) & {level_index}:
                 return
             self._insert_requests(conn, codec.rows_for_level(records, run_pk, level_index))
@@ -181,7 +182,7 @@ class Store:
         if not gpu and not server:
             return
         with self._write() as conn:
-            run_pk = self._run_pk(conn, run_id)
+            run_pk = self._written_run_pk(conn, run_id)
             self._insert_samples(conn, run_pk, gpu, server)
 
     def finish_run(self, result: RunResult) -> None:
@@ -425,6 +426,12 @@ class Store:
             raise UnknownRunError(f"no run {run_id!r} in {self.where}")
         return int(pk)
 
+    def _written_run_pk(self, conn: Connection, run_id: str) -> int:
+        """The run's key, noting that its writer is writing now (see `_settle_orphans`)."""
+        run_pk = self._run_pk(conn, run_id)
+        conn.execute(update(_RUN).where(_RUN.c.pk == run_pk).values(last_write_at=_to_db_time(utc_now())))
+        return run_pk
+
     def _replace_level(self, conn: Connection, run_pk: int, index: int, summary: LevelSummary) -> None:
         where = and_(_LEVEL.c.run_pk == run_pk, _LEVEL.c.level_index == index)
         conn.execute(delete(_REQUEST).where(_REQUEST.c.run_pk == run_pk, _REQUEST.c.level_index == index))
@@ -496,24 +503,44 @@ class Store:
         """The `running` runs whose writing process is gone (their pks): each is marked
         `aborted`, and a level it did not finish is stored as a `partial` level summarised
         from its stored requests. A database that cannot be written is left as it is; the
-        readers still tell these runs apart by the pks returned."""
+        readers still tell these runs apart by the pks returned.
+
+        A writer on this host is gone when its process is (pid and start time). One on another
+        host (a shared database) cannot be seen from here: it is taken as gone when it has
+        written nothing for longer than a live run can be silent (see `liveness`)."""
         with self._read() as conn:
             running = conn.execute(
-                select(_RUN.c.pk, _RUN.c.pid, _RUN.c.host, _RUN.c.process_started).where(_RUN.c.status == "running")
+                select(_RUN.c.pk, _RUN.c.pid, _RUN.c.host, _RUN.c.process_started, _RUN.c.last_write_at, _RUN.c.config).where(
+                    _RUN.c.status == "running"
+                )
             ).all()
-        orphans = {row.pk: row for row in running if liveness.writer_is_gone(row.pid, row.host, row.process_started)}
+        now = utc_now()
+        orphans = {row.pk: reason for row in running if (reason := self._why_gone(row, now)) is not None}
         if not orphans:
             return set()
         try:
             with self._write() as conn:
-                for pk, row in orphans.items():
-                    self._mark_aborted(conn, pk, row.pid, row.host)
+                for pk, reason in orphans.items():
+                    self._mark_aborted(conn, pk, reason)
         except StoreError:
             # A read-only or busy database can still be read; the next writable read marks them.
             return set(orphans)
         return set()
 
-    def _mark_aborted(self, conn: Connection, run_pk: int, pid: int, host: str) -> None:
+    def _why_gone(self, row: Any, now: datetime) -> str | None:
+        """Why the writer of this `running` run is taken as gone, or None while it may be alive."""
+        who = f"the process that ran it (pid {row.pid} on {row.host})"
+        if row.host == liveness.this_host():
+            return f"{who} ended before the run did" if liveness.writer_is_gone(row.pid, row.host, row.process_started) else None
+        if row.last_write_at is None:
+            return None  # written by a version that kept no write times: nothing to judge by
+        config = json.loads(row.config)
+        silent_s = (now - _from_db_time(row.last_write_at)).total_seconds()
+        if not liveness.silent_too_long(silent_s, config.get("timeout"), config.get("warmup")):
+            return None
+        return f"{who} wrote nothing for {silent_s / 60:.0f} min, longer than a live run can be silent: taken as ended"
+
+    def _mark_aborted(self, conn: Connection, run_pk: int, reason: str) -> None:
         claimed = conn.execute(update(_RUN).where(_RUN.c.pk == run_pk, _RUN.c.status == "running").values(status="aborted"))
         if claimed.rowcount != 1:
             return  # another reader settled it first
@@ -524,9 +551,7 @@ class Store:
         kept = f"{len(self._stored_levels(conn, run_pk)) - len(cut)} finished levels kept"
         for index, summary in cut.items():
             kept += f"; level {index + 1} ({summary.label}) cut, summarised from its {summary.requests.total} stored requests"
-        warnings = json.loads(run.warnings) + [
-            f"the process that ran it (pid {pid} on {host}) ended before the run did; marked aborted at {utc_now().isoformat()}, {kept}"
-        ]
+        warnings = json.loads(run.warnings) + [f"{reason}; marked aborted at {utc_now().isoformat()}, {kept}"]
         token_source = self._token_source(conn, run_pk, TokenSourceInfo.model_validate(json.loads(run.token_source)))
         conn.execute(
             update(_RUN)
