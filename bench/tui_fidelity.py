@@ -39,6 +39,7 @@ from llm_loadtest.engine.events import LevelFinished, LevelStarted  # noqa: E402
 from llm_loadtest.model.config import RunConfig  # noqa: E402
 from llm_loadtest.simulator.process import SimulatorProcess  # noqa: E402
 from llm_loadtest.tui.app import LoadTestApp  # noqa: E402
+from llm_loadtest.tui.screens.live_run import LiveRunScreen  # noqa: E402
 
 ALLOWED_WORSENING_MS = 1.0
 
@@ -80,13 +81,13 @@ async def with_live_screen(config: RunConfig, size: tuple[int, int]) -> tuple:
     app = LoadTestApp(db="sqlite://", controller_factory=factory, yield_cpu=True)
     async with app.run_test(size=size):
         app.open_live_run(config, None)
-        while getattr(app.screen, "state", None) not in ("finished", "failed"):
+        while not isinstance(app.screen, LiveRunScreen) or app.screen.run_state.phase not in ("finished", "failed"):
             await asyncio.sleep(0.1)
         screen = app.screen
         frames = screen.query_one("#chart-tput").draw_count
-        if screen.state != "finished":
-            raise RuntimeError(f"the run failed: {screen.message}")
-        return screen.result.levels[0], kept["records"], frames, kept["level_cpu"]
+        if screen.run_state.phase != "finished":
+            raise RuntimeError(f"the run failed: {screen.run_state.message}")
+        return screen.run_state.result.levels[0], kept["records"], frames, kept["level_cpu"]
 
 
 def in_own_thread(coroutine):

@@ -45,10 +45,10 @@ async def test_the_app_writes_the_output_and_log_and_exits_by_the_goodput_floor(
         gate=runs.options.gate_misses,
     )
     async with app.run_test(size=(100, 32)) as pilot:
-        await wait_for(pilot, lambda: isinstance(app.screen, LiveRunScreen) and app.screen.state in ("finished", "failed"), timeout=60)
+        await wait_for(pilot, lambda: isinstance(app.screen, LiveRunScreen) and app.screen.run_state.phase in ("finished", "failed"), timeout=60)
         live = app.screen
-        assert live.state == "finished", live.message
-        run_id = live.result.run_id
+        assert live.run_state.phase == "finished", live.run_state.message
+        run_id = live.run_state.result.run_id
         # the app says which level missed, as the command line does on stderr
         await wait_for(pilot, lambda: len([n for n in app._notifications if n.title == "Gate missed"]) == 2)
         said = sorted(n.message for n in app._notifications if n.title == "Gate missed")
@@ -63,7 +63,7 @@ async def test_the_app_writes_the_output_and_log_and_exits_by_the_goodput_floor(
     kinds = [event["event"] for event in events]
     assert kinds[0] == "run_start" and kinds[-1] == "run_end" and kinds.count("level_end") == 2
     # the telemetry flags reached the controller: no GPU sampling, the given metrics URL tried
-    assert live.result.gpu_samples == [] and live.result.server_samples == []
+    assert live.run_state.result.gpu_samples == [] and live.run_state.result.server_samples == []
 
 
 async def test_the_app_takes_an_infinite_rate_and_shows_its_result(tui_env, simulator):
@@ -75,12 +75,12 @@ async def test_the_app_takes_an_infinite_rate_and_shows_its_result(tui_env, simu
         db=str(tui_env / "runs.db"), initial_config=config, start_live=True, controller_factory=AppRuns(RunOptions(gpu=False)).controller
     )
     async with app.run_test(size=(100, 32)) as pilot:
-        await wait_for(pilot, lambda: isinstance(app.screen, LiveRunScreen) and app.screen.state in ("finished", "failed"), timeout=60)
+        await wait_for(pilot, lambda: isinstance(app.screen, LiveRunScreen) and app.screen.run_state.phase in ("finished", "failed"), timeout=60)
         live = app.screen
-        assert live.state == "finished", live.message
-        [level] = live.result.levels
+        assert live.run_state.phase == "finished", live.run_state.message
+        [level] = live.run_state.result.levels
         assert level.label == "inf req/s (max 3)" and level.requests.succeeded == 6
-        app.open_result(live.result.run_id)
+        app.open_result(live.run_state.result.run_id)
         await wait_for(pilot, lambda: isinstance(app.screen, ResultScreen) and bool(app.screen.query("#levels")))
 
 

@@ -228,7 +228,7 @@ async def test_start_runs_and_finishes_into_the_result(tui_env, store):
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: isinstance(app.screen, LiveRunScreen))
         live = app.screen
-        await wait_for(pilot, lambda: live.state == "finished")
+        await wait_for(pilot, lambda: live.run_state.phase == "finished")
         controller = FakeController.instances[-1]
         assert controller.api_key == "sk-typed" and controller.config.preset == "quick"
         await pilot.pause(0.3)
@@ -244,7 +244,7 @@ async def test_run_app_options_open_the_live_run_or_the_filled_form(tui_env, sto
     live = LoadTestApp(store=store, initial_config=config, start_live=True, api_key="sk-cli", controller_factory=fake_factory())
     FakeController.instances.clear()
     async with live.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: isinstance(live.screen, LiveRunScreen) and live.screen.state == "finished")
+        await wait_for(pilot, lambda: isinstance(live.screen, LiveRunScreen) and live.screen.run_state.phase == "finished")
         assert FakeController.instances[-1].api_key == "sk-cli"
         assert live.run_exit_code == 0
         await pilot.press("escape")
@@ -263,11 +263,14 @@ async def test_run_app_options_open_the_live_run_or_the_filled_form(tui_env, sto
 
 
 async def test_the_warm_up_shows_until_the_first_level_starts(tui_env, store):
+    FakeController.instances.clear()
     app = make_app(store, hang=True, stop_after_level=0, events=[WarmupStarted(requests=3)])
     async with app.run_test(size=SIZE) as pilot:
         config = make_result("x").config
         app.open_live_run(config, None)
-        await wait_for(pilot, lambda: isinstance(app.screen, LiveRunScreen) and FakeController.instances[-1].hanging)
+        await wait_for(
+            pilot, lambda: isinstance(app.screen, LiveRunScreen) and FakeController.instances and FakeController.instances[-1].hanging
+        )
         live = app.screen
         await pilot.pause(0.6)  # a tick
         assert "warming up (3 requests, not measured)" in str(live.query_one("#progress").render())
@@ -275,7 +278,7 @@ async def test_the_warm_up_shows_until_the_first_level_starts(tui_env, store):
         await pilot.pause(0.6)
         assert "warming up" not in str(live.query_one("#progress").render())
         live.abort()
-        await wait_for(pilot, lambda: live.state == "finished")
+        await wait_for(pilot, lambda: live.run_state.phase == "finished")
 
 
 async def test_abort_asks_first_and_keeps_what_was_measured(tui_env, store):
@@ -283,26 +286,26 @@ async def test_abort_asks_first_and_keeps_what_was_measured(tui_env, store):
     app = make_app(store, hang=True, stop_after_level=1)
     async with app.run_test(size=SIZE) as pilot:
         app.open_live_run(make_result("x").config, None)
-        await wait_for(pilot, lambda: isinstance(app.screen, LiveRunScreen) and app.screen.events_seen > 10)
+        await wait_for(pilot, lambda: isinstance(app.screen, LiveRunScreen) and app.screen.run_state.events_seen > 10)
         live = app.screen
         await pilot.press("a")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
         await pilot.press("n")
         await wait_for(pilot, lambda: app.screen is live)
-        assert not FakeController.instances[-1].aborted and live.state == "running"
+        assert not FakeController.instances[-1].aborted and live.run_state.phase == "running"
         await pilot.press("escape")  # back while running asks too
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
         await pilot.press("y")
-        await wait_for(pilot, lambda: live.state == "finished")
+        await wait_for(pilot, lambda: live.run_state.phase == "finished")
         assert FakeController.instances[-1].aborted
-        assert live.result.status == "aborted" and store.get_result(live.result.run_id).status == "aborted"
+        assert live.run_state.result.status == "aborted" and store.get_result(live.run_state.result.run_id).status == "aborted"
 
 
 async def test_live_screen_shows_progress_charts_and_telemetry(tui_env, store):
     app = make_app(store, hang=True, stop_after_level=1)
     async with app.run_test(size=(120, 40)) as pilot:
         app.open_live_run(make_result("x").config, None)
-        await wait_for(pilot, lambda: isinstance(app.screen, LiveRunScreen) and app.screen.events_seen > 10)
+        await wait_for(pilot, lambda: isinstance(app.screen, LiveRunScreen) and app.screen.run_state.events_seen > 10)
         live = app.screen
         await wait_for(
             pilot,
@@ -331,7 +334,7 @@ async def test_ctrl_q_during_a_run_asks_then_aborts_and_quits(tui_env, store):
     app = make_app(store, hang=True, stop_after_level=1)
     async with app.run_test(size=SIZE) as pilot:
         app.open_live_run(make_result("x").config, None)
-        await wait_for(pilot, lambda: isinstance(app.screen, LiveRunScreen) and app.screen.events_seen > 10)
+        await wait_for(pilot, lambda: isinstance(app.screen, LiveRunScreen) and app.screen.run_state.events_seen > 10)
         await pilot.press("ctrl+q")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
         await pilot.press("n")
@@ -349,7 +352,7 @@ async def test_unreachable_server_is_shown_with_its_exit_code(tui_env, store):
     app = make_app(store, fail=RunStartError("cannot reach http://127.0.0.1:9: connection refused", 3))
     async with app.run_test(size=SIZE) as pilot:
         app.open_live_run(make_result("x").config, None)
-        await wait_for(pilot, lambda: isinstance(app.screen, LiveRunScreen) and app.screen.state == "failed")
+        await wait_for(pilot, lambda: isinstance(app.screen, LiveRunScreen) and app.screen.run_state.phase == "failed")
         await pilot.pause(0.4)
         assert "connection refused" in str(app.screen.query_one("#status-line").render())
         assert app.run_exit_code == 3
@@ -366,9 +369,9 @@ async def test_client_health_turns_red_on_warnings(tui_env, store):
     app = make_app(store, hang=True, stop_after_level=0)
     async with app.run_test(size=SIZE) as pilot:
         app.open_live_run(make_result("x").config, None)
-        await wait_for(pilot, lambda: isinstance(app.screen, LiveRunScreen) and app.screen.events_seen > 3)
+        await wait_for(pilot, lambda: isinstance(app.screen, LiveRunScreen) and app.screen.run_state.events_seen > 3)
         live = app.screen
-        snap = live.snapshot
+        snap = live.run_state.snapshot
         lagging = client_health(np.full(100, 9.0), 31.0)  # the warning the engine's snapshot carries
         live.on_engine_event(ProgressSnapshot(**{**{f: getattr(snap, f) for f in snap.__slots__}, "client": lagging}))
         await wait_for(pilot, lambda: "distorts" in str(live.query_one("#health").render()))
@@ -384,7 +387,7 @@ async def test_chart_redraws_at_most_four_times_a_second(tui_env, store):
     app = make_app(store, hang=True, stop_after_level=0)
     async with app.run_test(size=SIZE) as pilot:
         app.open_live_run(make_result("x").config, None)
-        await wait_for(pilot, lambda: isinstance(app.screen, LiveRunScreen) and app.screen.events_seen > 3)
+        await wait_for(pilot, lambda: isinstance(app.screen, LiveRunScreen) and app.screen.run_state.events_seen > 3)
         chart = app.screen.query_one("#chart-tput", Chart)
         await pilot.pause(0.3)
         before = chart.draw_count

@@ -58,12 +58,12 @@ async def run_from_form(pilot, app, sim_url: str, *, preset: str, concurrency: s
     await wait_for(pilot, lambda: on(app, LiveRunScreen, "#level-table"), what="the live screen")
     live = app.screen
     # the live screen updates while the run goes
-    await wait_for(pilot, lambda: live.snapshot is not None, timeout=30, what="a progress snapshot")
-    await wait_for(pilot, lambda: live.state in ("finished", "failed"), timeout=60, what="the end of the run")
-    assert live.state == "finished", live.message
+    await wait_for(pilot, lambda: live.run_state.snapshot is not None, timeout=30, what="a progress snapshot")
+    await wait_for(pilot, lambda: live.run_state.phase in ("finished", "failed"), timeout=60, what="the end of the run")
+    assert live.run_state.phase == "finished", live.run_state.message
     levels = len(concurrency.split(","))
     await wait_for(pilot, lambda: live.query_one("#level-table", LevelTable).row_count == levels, what="the level table")
-    assert live.progress.t, "no snapshot reached the charts"
+    assert live.run_state.progress.t, "no snapshot reached the charts"
     return live
 
 
@@ -73,7 +73,7 @@ async def test_the_whole_path_against_the_simulator(tui_env, simulator):
     app = LoadTestApp(db=str(db))
     async with app.run_test(size=(100, 32)) as pilot:
         live = await run_from_form(pilot, app, sim.url, preset="quick", concurrency="1,4")
-        first = live.result
+        first = live.run_state.result
         assert first.status == "completed" and first.config.preset == "quick"
         assert [level.requests.succeeded for level in first.levels] == [16, 16]
         assert app.run_exit_code == 0
@@ -95,7 +95,7 @@ async def test_the_whole_path_against_the_simulator(tui_env, simulator):
         await pilot.press("escape", "escape")
         await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen))
         live = await run_from_form(pilot, app, sim.url, preset="standard", concurrency="2")
-        second = live.result
+        second = live.run_state.result
         await pilot.press("escape", "escape")
         await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen))
 

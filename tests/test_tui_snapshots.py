@@ -50,7 +50,7 @@ def open_screen(name: str):
             app.open_live_run(make_result("x").config, None)
             while not (FakeController.instances and FakeController.instances[-1].hanging):
                 await pilot.pause(0.02)
-            while app.screen._dirty or app.screen._charts_dirty:  # the screen's tick shows them
+            while not app.screen.drawn:  # the screen's tick shows them
                 await pilot.pause(0.05)
         elif name == "result":
             app.open_result(RUN_IDS[1])

@@ -1,18 +1,18 @@
 """Live run: the engine's snapshots as they come (2-4 Hz), charts over time and by level.
 
 The engine runs its requests in a child process; its controller lives in this event loop (a
-Textual worker). The listener only stores what arrives; a tick twice a second puts it on
-screen (lines of fixed size; the charts over time once a second, and no chart more than 4
-times a second), so a burst of events never turns into a burst of redraws, and the drawing
-stays cheap beside the engine's child process.
+Textual worker). The run's state is a plain object (tui.live_state) that the controller's
+events feed; this screen only arranges widgets and draws from it. A tick twice a second puts
+what changed on screen (lines of fixed size; the charts over time once a second, and no
+chart more than 4 times a second), so a burst of events never turns into a burst of
+redraws, and the drawing stays cheap beside the engine's child process.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections import defaultdict
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from rich.text import Text
 from textual import work
@@ -20,43 +20,33 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
+from textual.widget import Widget
 from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
 
-from llm_loadtest.engine.events import (
-    LevelFinished,
-    LevelStarted,
-    ProgressSnapshot,
-    RunFailed,
-    RunFinished,
-    RunStarted,
-    TelemetryUpdate,
-    WarmupStarted,
-)
+from llm_loadtest.engine.events import EngineEvent
+from llm_loadtest.engine.protocols import RunControl
 from llm_loadtest.model.config import RunConfig
 from llm_loadtest.model.errors import ExitCode
-from llm_loadtest.model.results import GpuSample, LevelSummary, RunResult, ServerSample
+from llm_loadtest.model.results import RunResult
 from llm_loadtest.tui import formatting as fmt
+from llm_loadtest.tui.live_state import Change, LevelState, LiveRunState
 from llm_loadtest.tui.screens.dialogs import ConfirmDialog
 from llm_loadtest.tui.widgets.charts import PALETTE, Chart, Series, show_errors_and_goodput
 from llm_loadtest.tui.widgets.level_table import LevelTable
+
+if TYPE_CHECKING:
+    from llm_loadtest.tui.app import LoadTestApp
 
 TICK_S = 0.5  # the screen's refresh tick: the figures change twice a second
 TIME_CHARTS_EVERY_S = 1.0  # the charts over time, once a second
 QUIT_GRACE_S = 15.0
 TABS = ("tab-throughput", "tab-latency", "tab-levels", "tab-errors", "tab-gpu", "tab-server")
-
-
-class _Series:
-    """Plain lists the listener appends to (cheap), read by the tick."""
-
-    def __init__(self) -> None:
-        self.t: list[float] = []
-        self.values: dict[str, list[float]] = defaultdict(list)
-
-    def add(self, t: float, **values: float | None) -> None:
-        self.t.append(t)
-        for name, value in values.items():
-            self.values[name].append(float("nan") if value is None else float(value))
+CHIPS = {
+    "done": ("✓", "green"),
+    "aborted": ("■", fmt.STATUS_STYLES["aborted"]),
+    "running": ("▶", "bold reverse dodger_blue1"),
+    "pending": ("·", "dim"),
+}
 
 
 class LiveRunScreen(Screen):
@@ -78,33 +68,24 @@ class LiveRunScreen(Screen):
         super().__init__()
         self.config = config
         self.api_key = api_key
-        self.controller: Any = None
-        self.run_id: str | None = None
-        self.state = "starting"  # starting | running | aborting | finished | failed
-        self.result: RunResult | None = None
-        self.message: str | None = None
-        # what the listener stores
-        self.snapshot: ProgressSnapshot | None = None
-        self.progress = _Series()
-        self.levels: dict[int, LevelSummary] = {}
-        self.level_labels = [spec.label for spec in config.levels()]
-        self.level_state: dict[int, str] = {}
-        self.gpu: dict[int, _Series] = {}
-        self.server = _Series()
-        self.latest_gpu: list[GpuSample] = []
-        self.latest_server: ServerSample | None = None
-        self.events_seen = 0
-        self.warmup_requests: int | None = None  # set while the warm-up runs
-        self.model = config.model
-        self._title_dirty = False
-        self._shown: dict[str, Text] = {}
+        self.controller: RunControl | None = None
+        self.run_state = LiveRunState(config)
         self._quit_when_done = False
-        self._dirty = True
-        self._charts_dirty: set[str] = set()
+        self._shown: dict[str, Text] = {}
+        self._deferred: set[Change] = set()  # drawn at a later tick
         self._time_charts_at = 0.0
-        self._widgets: dict[str, Any] = {}  # looked up once, not at every tick
+        self._widgets: dict[str, Widget] = {}  # looked up once, not at every tick
         self._tabs_shown: set[str] = set()
-        self._chips_key: tuple[str | None, ...] | None = None
+        self._chips_shown: list[tuple[str, LevelState]] | None = None
+
+    @property
+    def host(self) -> LoadTestApp:
+        return cast("LoadTestApp", self.app)
+
+    @property
+    def drawn(self) -> bool:
+        """Everything the state holds is on screen (no tick has anything left to draw)."""
+        return not self.run_state.changed and not self._deferred
 
     # --- layout --------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -145,7 +126,7 @@ class LiveRunScreen(Screen):
     def _title_text(self) -> Text:
         c = self.config
         text = Text()
-        text.append(self.model, style="bold")
+        text.append(self.run_state.model, style="bold")
         text.append(f" @ {c.server}", style="dim")
         load = f"rate {fmt.levels_text(c.request_rate)}/s" if c.request_rate else f"c={fmt.levels_text(c.concurrency)}"
         stop = f"{c.duration:g} s/level" if c.duration else f"{c.num_prompts} req/level"
@@ -172,14 +153,12 @@ class LiveRunScreen(Screen):
     @work(exclusive=True, group="run")
     async def _run(self) -> None:
         try:
-            self.controller = self.app.controller_factory(self.config, api_key=self.api_key, store=self.app.store)
-            self.run_id = getattr(self.controller, "run_id", None)
+            self.controller = self.host.controller_factory(self.config, api_key=self.api_key, store=self.host.store)
             self.controller.subscribe(self.on_engine_event)
-            self.state = "running"
-            self._dirty = True
+            self.run_state.started(self.controller.run_id)
             result = await self.controller.run()
         except asyncio.CancelledError:
-            if self.controller is not None and self.state == "running":
+            if self.controller is not None and self.run_state.phase == "running":
                 self.controller.abort()
             raise
         except Exception as exc:  # noqa: BLE001 - RunStartError and anything else: shown, not raised
@@ -188,90 +167,35 @@ class LiveRunScreen(Screen):
             return
         self._finished(result)
 
-    def on_engine_event(self, event: Any) -> None:
-        """The controller's listener: store, mark dirty, return quickly."""
-        self.events_seen += 1
-        if isinstance(event, ProgressSnapshot):
-            self.snapshot = event
-            self.progress.add(
-                event.t,
-                tput=event.output_throughput,
-                ttft_p50=event.ttft_p50_ms,
-                ttft_p99=event.ttft_p99_ms,
-                itl_p50=event.itl_p50_ms,
-                itl_p99=event.itl_p99_ms,
-            )
-            self.level_state.setdefault(event.level_index, "running")
-            self._charts_dirty.add("time")
-        elif isinstance(event, LevelStarted):
-            self.level_state[event.level_index] = "running"
-            self.warmup_requests = None
-        elif isinstance(event, WarmupStarted):
-            self.warmup_requests = event.requests
-        elif isinstance(event, RunStarted):
-            self.model = event.model
-            self._title_dirty = True
-        elif isinstance(event, LevelFinished):
-            self.levels[event.level_index] = event.summary
-            self.level_state[event.level_index] = "done"
-            self._charts_dirty.add("levels")
-        elif isinstance(event, RunFinished):
-            self._finished(event.result)
-        elif isinstance(event, RunFailed):
-            self._failed(event.message, event.exit_code)
-        elif isinstance(event, TelemetryUpdate):
-            self._telemetry(event.gpu or [], event.server)
-        self._dirty = True
-
-    def _telemetry(self, gpus: list[GpuSample], server: ServerSample | None) -> None:
-        if gpus:
-            self.latest_gpu = list(gpus)
-            for sample in gpus:
-                self.gpu.setdefault(sample.gpu, _Series()).add(
-                    sample.t,
-                    util=sample.util,
-                    mem_gib=None if sample.mem_used_mb is None else sample.mem_used_mb / 1024,
-                    power=sample.power_w,
-                )
-            self._charts_dirty.add("gpu")
-        if server is not None:
-            self.latest_server = server
-            self.server.add(
-                server.t,
-                running=server.running,
-                waiting=server.waiting,
-                kv=None if server.kv_cache_usage is None else server.kv_cache_usage * 100,
-            )
-            self._charts_dirty.add("server")
+    def on_engine_event(self, event: EngineEvent) -> None:
+        """The controller's listener: the state takes it; the tick draws it."""
+        ended = self.run_state.phase in ("finished", "failed")
+        self.run_state.take(event)
+        if not ended:
+            self._ended()
 
     def _finished(self, result: RunResult) -> None:
-        if self.state == "finished":
-            return
-        if self._quit_when_done:
-            self.call_later(self.app.exit, ExitCode.of_status(result.status))
-        self.result = result
-        self.run_id = result.run_id
-        for index, level in enumerate(result.levels):
-            self.levels.setdefault(index, level)
-            self.level_state[index] = "done"
-        self._charts_dirty.add("levels")
-        self.state = "finished"
-        self.app.run_exit_code = ExitCode.of_status(result.status)
-        self._dirty = True
-        self.call_later(self._tick)  # the end shows at once, not at the next tick
-        self.refresh_bindings()
-        self.notify(f"run {fmt.short_id(result.run_id)} {result.status}; press v to view the result", timeout=6)
+        if self.run_state.finish(result):
+            self._ended()
 
     def _failed(self, message: str, exit_code: int) -> None:
-        if self.state in ("finished", "failed"):
+        if self.run_state.fail(message, exit_code):
+            self._ended()
+
+    def _ended(self) -> None:
+        """What the app does once the run is over, said once."""
+        state = self.run_state
+        if state.phase == "finished" and state.result is not None:
+            code = ExitCode.of_status(state.result.status)
+            self.notify(f"run {fmt.short_id(state.result.run_id)} {state.result.status}; press v to view the result", timeout=6)
+        elif state.phase == "failed":
+            code = state.exit_code if state.exit_code is not None else ExitCode.FAILED
+        else:
             return
+        self.host.run_exit_code = code
         if self._quit_when_done:
-            self.call_later(self.app.exit, exit_code)
-        self.state = "failed"
-        self.message = message
-        self.app.run_exit_code = exit_code
-        self._dirty = True
-        self.call_later(self._tick)
+            self.call_later(self.app.exit, code)
+        self.call_later(self._tick)  # the end shows at once, not at the next tick
         self.refresh_bindings()
 
     # --- drawing -------------------------------------------------------------------------
@@ -297,60 +221,54 @@ class LiveRunScreen(Screen):
         self._widget(selector).update(text, layout=selector in self.AUTO_HEIGHT)
 
     def _tick(self) -> None:
-        if not self._dirty:
+        changes = self._deferred | self.run_state.take_changes()
+        self._deferred = set()
+        if not changes:
             return
-        self._dirty = False
-        if self._title_dirty:
-            self._title_dirty = False
+        if "title" in changes:
             self._put("#run-title", self._title_text())
         self._show_progress()
         self._show_figures()
         self._show_status()
-        dirty = self._charts_dirty
-        now = time.monotonic()
-        if "time" in dirty and (now - self._time_charts_at >= TIME_CHARTS_EVERY_S or self.state != "running"):
-            # the over-time charts are the costliest frames: once a second is plenty
-            self._time_charts_at = now
-            dirty.discard("time")
-            self._draw_time_charts()
-        elif "time" in dirty:
-            self._dirty = True  # draw them at a later tick
-        if "levels" in dirty:
-            dirty.discard("levels")
+        if "time" in changes:
+            now = time.monotonic()
+            if now - self._time_charts_at >= TIME_CHARTS_EVERY_S or self.run_state.phase != "running":
+                # the over-time charts are the costliest frames: once a second is plenty
+                self._time_charts_at = now
+                self._draw_time_charts()
+            else:
+                self._deferred.add("time")
+        if "levels" in changes:
             self._draw_levels()
-        if "gpu" in dirty:
-            dirty.discard("gpu")
+        if "gpu" in changes:
             self._draw_gpu()
-        if "server" in dirty:
-            dirty.discard("server")
+        if "server" in changes:
             self._draw_server()
 
     def _show_progress(self) -> None:
-        snap = self.snapshot
-        n = len(self.level_labels)
-        chips_key = tuple(self.level_state.get(index) for index in range(n))
-        if chips_key != self._chips_key:  # the chips change only when a level starts or ends
-            self._chips_key = chips_key
-            chips = Text()
-            for label, state in zip(self.level_labels, chips_key):
-                if state == "done":
-                    chips.append(f" {label} ✓ ", style="green")
-                elif state == "running":
-                    chips.append(f" {label} ▶ ", style="bold reverse dodger_blue1")
-                else:
-                    chips.append(f" {label} · ", style="dim")
-            self._put("#level-chips", chips)
+        state = self.run_state
+        chips = state.level_states()
+        if chips != self._chips_shown:  # the chips change only when a level starts or ends
+            self._chips_shown = chips
+            text = Text()
+            for label, level in chips:
+                mark, style = CHIPS[level]
+                text.append(f" {label} {mark} ", style=style)
+            self._put("#level-chips", text)
+        snap = state.snapshot
         line = Text()
         if snap is None:
-            line.append(f"Level –/{n}", style="bold")
-            if self.warmup_requests is not None and self.state == "running":
-                line.append(f"  warming up ({self.warmup_requests} requests, not measured)", style="bold yellow")
+            line.append(f"Level –/{len(state.level_labels)}", style="bold")
+            if state.warmup_requests is not None and state.phase == "running":
+                line.append(f"  warming up ({state.warmup_requests} requests, not measured)", style="bold yellow")
             else:
-                line.append(f"  {self.state}", style="dim")
+                line.append(f"  {state.phase}", style="dim")
             self._put("#progress", line)
             return
         line.append(f"Level {snap.level_index + 1}/{snap.n_levels} {snap.level_label}", style="bold")
-        if snap.phase != "running":
+        if state.level_state(snap.level_index) == "aborted":
+            line.append(" (aborted)", style=fmt.STATUS_STYLES["aborted"])
+        elif snap.phase != "running":
             line.append(f" ({snap.phase})", style="bold yellow")
         line.append("  ")
         line.append_text(fmt.bar(snap.fraction, 40 if self.size.width >= 100 else 20))
@@ -360,7 +278,7 @@ class LiveRunScreen(Screen):
         self._put("#progress", line)
 
     def _show_figures(self) -> None:
-        snap = self.snapshot
+        snap = self.run_state.snapshot
         text = Text()
         narrow = self.size.width < 100  # every figure must still fit on the line at 80 columns
         gap = "  " if narrow else "   "
@@ -385,41 +303,33 @@ class LiveRunScreen(Screen):
             item("err", "errors", f"{snap.failed} ({errors})", "bold red" if snap.failed else "bold")
         self._put("#figures", text)
 
+        view = self.run_state.health()
         health = Text()
-        client = snap.client if snap else None
-        if snap is not None and snap.level_index in self.levels:  # finished: its stored health
-            client = self.levels[snap.level_index].client
-        lag = client.loop_lag_ms.p99 if client else None
-        cpu = client.cpu_percent if client else None
-        warnings = [w for level in self.levels.values() if level.client for w in level.client.warnings]
-        if client is not None and snap is not None and snap.level_index not in self.levels:
-            warnings += client.warnings
-        bad = bool(warnings)
-        health.append("● ", style="bold red" if bad else "bold green")
-        health.append("client distorts the figures" if bad else "client OK", style="bold red" if bad else "green")
-        health.append(
-            f"  loop lag p99 {fmt.figure_value('loop_lag_p99', lag, ' ms')} · CPU {fmt.figure_value('cpu_percent', cpu, '%')}", style="dim"
-        )
-        if warnings:
-            health.append(f"  {warnings[-1]}", style="red")
+        health.append("● ", style="bold red" if view.distorted else "bold green")
+        health.append("client distorts the figures" if view.distorted else "client OK", style="bold red" if view.distorted else "green")
+        lag = fmt.figure_value("loop_lag_p99", view.loop_lag_p99_ms, " ms")
+        health.append(f"  loop lag p99 {lag} · CPU {fmt.figure_value('cpu_percent', view.cpu_percent, '%')}", style="dim")
+        if view.warnings:
+            health.append(f"  {view.warnings[-1]}", style="red")
         self._put("#health", health)
 
     def _show_status(self) -> None:
+        state = self.run_state
         text: Text | None = None
-        if self.state == "failed":
-            text = Text(f"✗ {self.message}", style="bold red")
-        elif self.state == "aborting":
+        if state.phase == "failed":
+            text = Text(f"✗ {state.message}", style="bold red")
+        elif state.phase == "aborting":
             text = Text("aborting… finished requests are kept", style="bold dark_orange")
-        elif self.state == "finished" and self.result is not None:
-            status = self.result.status
+        elif state.phase == "finished" and state.result is not None:
+            status = state.result.status
             style = fmt.STATUS_STYLES.get(status, "")
             text = Text.assemble(
                 ("✓ " if status == "completed" else "■ ", style), (f"run {status}", style), ("  · v view result · escape back", "dim")
             )
-        elif self.state == "starting":
+        elif state.phase == "starting":
             text = Text("starting the engine…", style="dim")
-        elif self.snapshot is not None and self.snapshot.errors:
-            errors = ", ".join(f"{name} {count}" for name, count in sorted(self.snapshot.errors.items()))
+        elif state.snapshot is not None and state.snapshot.errors:
+            errors = ", ".join(f"{name} {count}" for name, count in sorted(state.snapshot.errors.items()))
             text = Text(f"errors this level: {errors}", style="red")
         line = self._widget("#status-line")
         if line.display != (text is not None):
@@ -428,7 +338,7 @@ class LiveRunScreen(Screen):
             self._put("#status-line", text)
 
     def _draw_time_charts(self) -> None:
-        p = self.progress
+        p = self.run_state.progress
         self._widget("#chart-tput", Chart).set_series([Series("output tok/s", p.t, p.values["tput"], PALETTE[0])])
         self._widget("#chart-ttft", Chart).set_series(
             [Series("p50", p.t, p.values["ttft_p50"], PALETTE[0]), Series("p99", p.t, p.values["ttft_p99"], PALETTE[1])]
@@ -438,17 +348,18 @@ class LiveRunScreen(Screen):
         )
 
     def _draw_levels(self) -> None:
-        indexes = sorted(self.levels)
-        levels = [self.levels[i] for i in indexes]
+        finished = sorted(self.run_state.levels.items())
         table = self._widget("#level-table", LevelTable)
-        for index in indexes:
-            table.add_level(index, self.levels[index])
+        for index, level in finished:
+            table.add_level(index, level)
+        levels = [level for _, level in finished]
         show_errors_and_goodput(self._widget("#chart-errors", Chart), self._widget("#chart-goodput", Chart), levels)
 
     def _draw_gpu(self) -> None:
         self._show_tab("tab-gpu")
+        state = self.run_state
         util, mem, power = [], [], []
-        for index, (gpu, series) in enumerate(sorted(self.gpu.items())):
+        for index, (gpu, series) in enumerate(sorted(state.gpu.items())):
             style = PALETTE[index % len(PALETTE)]
             util.append(Series(f"GPU{gpu}", series.t, series.values["util"], style))
             mem.append(Series(f"GPU{gpu}", series.t, series.values["mem_gib"], style))
@@ -457,7 +368,7 @@ class LiveRunScreen(Screen):
         self._widget("#chart-gpu-mem", Chart).set_series(mem)
         self._widget("#chart-gpu-power", Chart).set_series(power)
         now = Text()
-        for sample in self.latest_gpu:
+        for sample in state.latest_gpu:
             mem_text = (
                 f"{sample.mem_used_mb / 1024:.1f}/{sample.mem_total_mb / 1024:.1f} GiB"
                 if sample.mem_used_mb is not None and sample.mem_total_mb
@@ -469,12 +380,12 @@ class LiveRunScreen(Screen):
 
     def _draw_server(self) -> None:
         self._show_tab("tab-server")
-        s = self.server
+        s = self.run_state.server
         self._widget("#chart-queue", Chart).set_series(
             [Series("running", s.t, s.values["running"], PALETTE[0]), Series("waiting", s.t, s.values["waiting"], PALETTE[1])]
         )
         self._widget("#chart-kv", Chart).set_series([Series("KV cache %", s.t, s.values["kv"], PALETTE[2])])
-        latest = self.latest_server
+        latest = self.run_state.latest_server
         if latest is not None:
             kv = None if latest.kv_cache_usage is None else latest.kv_cache_usage * 100
             self._put(
@@ -484,9 +395,9 @@ class LiveRunScreen(Screen):
     # --- actions -------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "abort":
-            return self.state in ("starting", "running")
+            return self.run_state.can_abort
         if action == "view_result":
-            return self.state == "finished"
+            return self.run_state.phase == "finished"
         return True
 
     def action_tab(self, index: int) -> None:
@@ -497,26 +408,24 @@ class LiveRunScreen(Screen):
 
     @property
     def in_flight(self) -> bool:
-        return self.state in ("starting", "running", "aborting")
+        return self.run_state.in_flight
 
     def abort(self, *, then_quit: bool = False) -> None:
         """Stop the run; what finished is kept. With `then_quit`, leave the app once it is saved."""
         self._quit_when_done = self._quit_when_done or then_quit
-        if self.state in ("starting", "running"):
-            self.state = "aborting"
-            self._dirty = True
+        if self.run_state.request_abort():
             if self.controller is not None:
                 self.controller.abort()
             self.refresh_bindings()
         if then_quit:
             if not self.in_flight:
-                self.app.exit(self.app.run_exit_code)
+                self.app.exit(self.host.run_exit_code)
             else:
                 # the engine stops within its drain; do not wait forever for a stuck one
-                self.set_timer(QUIT_GRACE_S, lambda: self.app.exit(self.app.run_exit_code))
+                self.set_timer(QUIT_GRACE_S, lambda: self.app.exit(self.host.run_exit_code))
 
     def action_abort(self) -> None:
-        if self.state not in ("starting", "running"):
+        if not self.run_state.can_abort:
             return
 
         def confirmed(yes: bool | None) -> None:
@@ -531,20 +440,21 @@ class LiveRunScreen(Screen):
         )
 
     def action_back(self) -> None:
-        if self.state in ("starting", "running"):
+        if self.run_state.can_abort:
             self.action_abort()
-        elif self.state == "aborting":
+        elif self.run_state.phase == "aborting":
             self.notify("the run is stopping; what was measured is being saved")
         else:
             self.app.pop_screen()
 
     def action_view_result(self) -> None:
-        if self.state != "finished" or self.result is None:
+        result = self.run_state.result
+        if self.run_state.phase != "finished" or result is None:
             return
         from llm_loadtest.tui.screens.result_view import ResultScreen
 
-        self.app.switch_screen(ResultScreen(self.result.run_id, result=self.result))
+        self.app.switch_screen(ResultScreen(result.run_id, result=result))
 
     def on_unmount(self) -> None:
-        if self.controller is not None and self.state in ("starting", "running"):
+        if self.controller is not None and self.run_state.can_abort:
             self.controller.abort()
