@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from llm_loadtest.engine.benchmark import level_summary
 from llm_loadtest.engine.events import LevelFinished, LevelStarted, ProgressSnapshot, RunFinished, RunStarted
@@ -120,15 +119,6 @@ def test_changes_say_what_to_redraw_once():
 # --- the screen, over a real engine and simulator --------------------------------------------
 
 
-@pytest.fixture
-def app_home(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
-    for name in ("LLM_LOADTEST_API_KEY", "OPENAI_API_KEY", "LLM_LOADTEST_DB", "DATABASE_PATH"):
-        monkeypatch.delenv(name, raising=False)
-    return tmp_path
-
-
 async def wait_until(pilot, condition, what: str, timeout: float = 60.0) -> None:
     waited = 0.0
     while not condition():
@@ -138,11 +128,11 @@ async def wait_until(pilot, condition, what: str, timeout: float = 60.0) -> None
         waited += 0.1
 
 
-async def test_an_aborted_level_shows_as_aborted(simulator, app_home):
+async def test_an_aborted_level_shows_as_aborted(simulator, tui_env):
     sim = simulator(ttft_ms=5, itl_ms=5, step_us_per_seq=0, prefill_us_per_token=0)
     config = RunConfig(server=sim.url, model="auto", concurrency=[1, 2, 4], num_prompts=400, input_len=16, output_len=32, warmup=0)
-    with Store.open(str(app_home / "runs.db")) as store:
-        app = LoadTestApp(store=store, initial_config=config, start_live=True, settings_file=app_home / "tui.toml")
+    with Store.open(str(tui_env / "runs.db")) as store:
+        app = LoadTestApp(store=store, initial_config=config, start_live=True, settings_file=tui_env / "tui.toml")
         async with app.run_test(size=(120, 40)) as pilot:
             await wait_until(pilot, lambda: isinstance(app.screen, LiveRunScreen), "the live screen")
             live = app.screen
