@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import time
-from array import array
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -43,13 +42,13 @@ from llm_loadtest.engine.requests import RequestSource
 from llm_loadtest.engine.session import open_session
 from llm_loadtest.engine.shares import LevelShare, level_share
 from llm_loadtest.engine.token_accounting import account_tokens
-from llm_loadtest.metrics.latency import NS_PER_MS
+from llm_loadtest.metrics.client_health import LevelHealthSoFar
 from llm_loadtest.metrics.live import gaps_in_window_ns, live_figures, tokens_per_chunk
 from llm_loadtest.model.config import ConfigError, LevelSpec, RunConfig
 from llm_loadtest.model.errors import LoadtestError, ServerConfigError, ServerUnreachable
 from llm_loadtest.model.records import Outcome, Prompt, RequestRecord, TokenSource
 from llm_loadtest.model.request_ids import RequestKind, make_request_id
-from llm_loadtest.model.results import LevelSummary
+from llm_loadtest.model.results import ClientHealth, LevelSummary
 from llm_loadtest.tokens.tokenizer import get_tokenizer
 
 SNAPSHOT_INTERVAL_S = 0.25
@@ -451,7 +450,8 @@ class _LiveLevel:
         # (time, chunks so far, tokens of whole responses so far)
         self._totals: deque[tuple[int, int, int]] = deque([(self.started_ns, 0, 0)])
         self.errors: dict[str, int] = {}
-        self._scheduling_delays_ns = array("q")
+        self.health = LevelHealthSoFar(spec)
+        self._health_taken = 0  # records already in self.health
 
     @property
     def in_flight(self) -> int:
@@ -476,8 +476,6 @@ class _LiveLevel:
         if record.outcome is Outcome.CANCELLED:
             return
         self.completed += 1
-        if record.t_scheduled_ns is not None and not record.warmup:  # as metrics.scheduling_delay_ms counts
-            self._scheduling_delays_ns.append(record.t_start_ns - record.t_scheduled_ns)
         if record.ok:
             tokens = _tokens_so_far(record)
             self.output_tokens += tokens
@@ -501,9 +499,13 @@ class _LiveLevel:
         self._batched = len(self.records)
         return [r for r in finished if r.outcome is not Outcome.CANCELLED]
 
-    def scheduling_delays_ms(self) -> np.ndarray:
-        """Of the requests that ended so far, kept as they end: a snapshot never walks them all."""
-        return np.frombuffer(self._scheduling_delays_ns, dtype=np.int64) / NS_PER_MS
+    def client_health(self, lag: LoopLagMonitor, cpu_percent: float | None) -> ClientHealth:
+        """The level's client health so far; the requests that ended since the last call are
+        added to it (a snapshot never walks the whole level)."""
+        ended = self.records[self._health_taken :]
+        self._health_taken = len(self.records)
+        self.health.add([r for r in ended if r.outcome is not Outcome.CANCELLED])
+        return self.health.health(lag.samples(), cpu_percent)
 
     def snapshot(self, t0_ns: int, lag: LoopLagMonitor, cpu_percent: float | None) -> ProgressSnapshot:
         now = time.perf_counter_ns()
@@ -562,7 +564,7 @@ class _LiveLevel:
             level_duration_s=self.duration,
             output_tokens=self.output_tokens,
             error_rate=self.failed / self.completed if self.completed else None,
-            client=metrics.level_client_health(self.spec, lag.samples(), cpu_percent, self.scheduling_delays_ms()),
+            client=self.client_health(lag, cpu_percent),
             errors=dict(self.errors),
             **figures,
         )

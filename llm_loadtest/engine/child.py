@@ -18,7 +18,7 @@ import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from multiprocessing.connection import Connection
 
-from llm_loadtest.engine.events import EngineEvent, RunFailed, WorkerEvent, WorkerLevelDone, WorkerReady
+from llm_loadtest.engine.events import EngineEvent, RunFailed, WorkerEvent, WorkerReady
 from llm_loadtest.engine.priority import start_process
 from llm_loadtest.model.config import RunConfig
 
@@ -38,7 +38,7 @@ class EngineProcess:
     async def events(self) -> AsyncIterator[EngineEvent]:
         """What the engine tells, as one engine on its own tells it."""
         async for event in self.worker_events():
-            if not isinstance(event, WorkerReady | WorkerLevelDone):  # only a pool's workers send those
+            if not isinstance(event, WorkerEvent):  # only a pool's workers send those
                 yield event
 
     async def worker_events(self) -> AsyncIterator[EngineEvent | WorkerEvent]:

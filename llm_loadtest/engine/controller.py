@@ -36,7 +36,7 @@ from llm_loadtest.engine.pool import EnginePool
 from llm_loadtest.engine.protocols import EngineRunner, EventListener, RunStore
 from llm_loadtest.engine.workload_files import resolve_config
 from llm_loadtest.model.config import RunConfig
-from llm_loadtest.model.errors import ConfigError
+from llm_loadtest.model.errors import ConfigError, ExitCode
 from llm_loadtest.model.records import RequestRecord, TokenSource
 from llm_loadtest.model.results import GpuSample, RunResult, ServerSample, TokenSourceInfo, utc_now
 
@@ -113,7 +113,7 @@ class RunController:
                 leftover = await asyncio.to_thread(self._sampler.stop)
         if failure is not None and not self._stored_run:
             self._publish(failure)
-            raise RunStartError(failure.message, failure.exit_code)
+            raise RunStartError(failure.message, ExitCode(failure.exit_code))
         await self._keep_samples(*leftover)
         await self._finish(failure, t0_ns)
         if failure is not None:

@@ -9,7 +9,7 @@ import time
 from collections.abc import AsyncIterator
 
 from llm_loadtest.engine.benchmark import Benchmark, open_benchmark, run_benchmark
-from llm_loadtest.engine.events import EngineEvent, WorkerLevelDone, WorkerReady
+from llm_loadtest.engine.events import EngineEvent, WorkerEvent
 from llm_loadtest.model.config import RunConfig
 
 
@@ -28,7 +28,7 @@ class InProcessEngine:
             self._bench.abort()
 
     async def events(self) -> AsyncIterator[EngineEvent]:
-        inbox: asyncio.Queue[EngineEvent | WorkerReady | WorkerLevelDone | None] = asyncio.Queue()
+        inbox: asyncio.Queue[EngineEvent | WorkerEvent | None] = asyncio.Queue()
         bench = open_benchmark(self.config, api_key=self._api_key, run_id=self._run_id, emit=inbox.put_nowait, t0_ns=self._t0_ns)
         if bench is None:
             inbox.put_nowait(None)
@@ -46,7 +46,7 @@ class InProcessEngine:
         task = asyncio.get_running_loop().create_task(drive(bench)) if bench is not None else None
         try:
             while (event := await inbox.get()) is not None:
-                if not isinstance(event, WorkerReady | WorkerLevelDone):  # only a pool's workers send those
+                if not isinstance(event, WorkerEvent):  # only a pool's workers send those
                     yield event
         finally:
             if task is not None:

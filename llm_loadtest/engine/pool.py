@@ -169,6 +169,8 @@ class _Merger:
             if len(done) == self.workers:
                 return self._level(event.level_index)
             return []
+        if isinstance(event, WorkerReady):  # the pool's own business (ready()), never passed on
+            return []
         return [event]  # WarmupStarted: only the first worker warms the server up
 
     def leftovers(self) -> list[EngineEvent]:

@@ -6,12 +6,19 @@ numbers; they put a visible one-line warning beside them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Literal, cast
+
 import numpy as np
 
-from llm_loadtest.metrics.client_clock import ClockFacts
+from llm_loadtest.metrics.client_clock import ClockFacts, clock_facts
+from llm_loadtest.metrics.latency import scheduling_delay_ms
 from llm_loadtest.metrics.stats import stats
 from llm_loadtest.model.config import LevelSpec
+from llm_loadtest.model.records import ClockSource, RequestRecord
 from llm_loadtest.model.results import ClientHealth, LoopLag, Percentiles
+
+ClockName = Literal["kernel", "user"]
 
 # A periodic 10 ms timer firing this late at p99 means chunk timestamps are late by as much.
 LOOP_LAG_P99_WARN_MS = 5.0
@@ -76,7 +83,7 @@ def client_health(
 
 def _add_clock(health: ClientHealth, clock: ClockFacts) -> None:
     """The clock's source, the send delay p50/p99, coalesced chunks and wall-clock steps."""
-    health.clock = clock.clock
+    health.clock = cast(ClockName | None, clock.clock)  # clock_facts names one of the two
     health.coalesced_chunks = clock.coalesced_chunks
     health.clock_steps = clock.clock_steps
     send = _clean(clock.send_delay_ms)
@@ -109,3 +116,38 @@ def level_client_health(
     without a concurrency cap."""
     delays = scheduling_delay_ms if spec.request_rate is not None else None
     return client_health(loop_lag_ms, cpu_percent, delays, warn_scheduling_delay=spec.concurrency is None, clock=clock)
+
+
+class LevelHealthSoFar:
+    """A level's client health while it runs: the requests that ended are taken in batches
+    (a progress snapshot's, never the whole level again), and `health` is level_client_health
+    over them, equal to the summary's once every request is in."""
+
+    def __init__(self, spec: LevelSpec) -> None:
+        self.spec = spec
+        self._delays: list[np.ndarray] = []
+        self._clock = clock_facts([])
+
+    def add(self, records: Sequence[RequestRecord]) -> None:
+        if not records:
+            return
+        self._delays.append(scheduling_delay_ms(records))
+        batch = clock_facts(records)
+        seen = self._clock
+        self._clock = ClockFacts(
+            clock=_either_clock(seen.clock, batch.clock),
+            send_delay_ms=np.concatenate([seen.send_delay_ms, batch.send_delay_ms]),
+            coalesced_chunks=seen.coalesced_chunks + batch.coalesced_chunks,
+            clock_steps=max(seen.clock_steps, batch.clock_steps),
+        )
+
+    def health(self, loop_lag_ms: np.ndarray | None, cpu_percent: float | None) -> ClientHealth:
+        delays = np.concatenate(self._delays) if self._delays else np.empty(0)
+        return level_client_health(self.spec, loop_lag_ms, cpu_percent, delays, clock=self._clock)
+
+
+def _either_clock(seen: str | None, batch: str | None) -> str | None:
+    """A level is on the kernel's clock only when every request was (as clock_facts says)."""
+    if seen is None or batch is None:
+        return seen or batch
+    return seen if seen == batch else ClockSource.USER.value

@@ -186,7 +186,7 @@ class LiveRunScreen(Screen):
         """What the app does once the run is over, said once."""
         state = self.run_state
         if state.phase == "finished" and state.result is not None:
-            code = ExitCode.of_status(state.result.status)
+            code: int = ExitCode.of_status(state.result.status)
             self.notify(f"run {fmt.short_id(state.result.run_id)} {state.result.status}; press v to view the result", timeout=6)
         elif state.phase == "failed":
             code = state.exit_code if state.exit_code is not None else ExitCode.FAILED
