@@ -45,7 +45,9 @@ async def test_the_app_writes_the_output_and_log_and_exits_by_the_goodput_floor(
         gate=runs.options.gate_misses,
     )
     async with app.run_test(size=(100, 32)) as pilot:
-        await wait_for(pilot, lambda: isinstance(app.screen, LiveRunScreen) and app.screen.run_state.phase in ("finished", "failed"), timeout=60)
+        await wait_for(
+            pilot, lambda: isinstance(app.screen, LiveRunScreen) and app.screen.run_state.phase in ("finished", "failed"), timeout=60
+        )
         live = app.screen
         assert live.run_state.phase == "finished", live.run_state.message
         run_id = live.run_state.result.run_id
@@ -75,7 +77,9 @@ async def test_the_app_takes_an_infinite_rate_and_shows_its_result(tui_env, simu
         db=str(tui_env / "runs.db"), initial_config=config, start_live=True, controller_factory=AppRuns(RunOptions(gpu=False)).controller
     )
     async with app.run_test(size=(100, 32)) as pilot:
-        await wait_for(pilot, lambda: isinstance(app.screen, LiveRunScreen) and app.screen.run_state.phase in ("finished", "failed"), timeout=60)
+        await wait_for(
+            pilot, lambda: isinstance(app.screen, LiveRunScreen) and app.screen.run_state.phase in ("finished", "failed"), timeout=60
+        )
         live = app.screen
         assert live.run_state.phase == "finished", live.run_state.message
         [level] = live.run_state.result.levels

@@ -129,7 +129,7 @@ class RunController:
             try:
                 self.config = resolve_config(self.config)
             except ConfigError as exc:
-                raise RunStartError(str(exc), 2) from None
+                raise RunStartError(str(exc), ExitCode.CONFIG) from None
             self.result.config = self.config.model_copy(deep=True)
 
     # ---- engine ---------------------------------------------------------------------------
