@@ -425,6 +425,10 @@ class _LiveLevel:
 
     MAX_WINDOW_ITEMS = 2048
     MAX_GAP_STREAMS = 128
+    # the client health covers the whole level so far (percentiles of every lag sample, the
+    # clock facts of every request): its cost grows with the level, so it is taken once a
+    # second, and at the level's end, where it must equal the summary's
+    HEALTH_EVERY_S = 1.0
 
     def __init__(self, index: int, n_levels: int, spec: LevelSpec, target: int | None, duration: float | None):
         self.index = index
@@ -452,6 +456,8 @@ class _LiveLevel:
         self.errors: dict[str, int] = {}
         self.health = LevelHealthSoFar(spec)
         self._health_taken = 0  # records already in self.health
+        self._client: ClientHealth | None = None
+        self._client_at_ns = 0
 
     @property
     def in_flight(self) -> int:
@@ -499,13 +505,17 @@ class _LiveLevel:
         self._batched = len(self.records)
         return [r for r in finished if r.outcome is not Outcome.CANCELLED]
 
-    def client_health(self, lag: LoopLagMonitor, cpu_percent: float | None) -> ClientHealth:
-        """The level's client health so far; the requests that ended since the last call are
-        added to it (a snapshot never walks the whole level)."""
+    def client_health(self, now_ns: int, lag: LoopLagMonitor, cpu_percent: float | None) -> ClientHealth | None:
+        """The level's client health so far (the last one within HEALTH_EVERY_S); the requests
+        that ended since it was taken are added to it, never the whole level again."""
+        if self.phase != "done" and now_ns - self._client_at_ns < self.HEALTH_EVERY_S * 1e9:
+            return self._client
+        self._client_at_ns = now_ns
         ended = self.records[self._health_taken :]
         self._health_taken = len(self.records)
         self.health.add([r for r in ended if r.outcome is not Outcome.CANCELLED])
-        return self.health.health(lag.samples(), cpu_percent)
+        self._client = self.health.health(lag.samples(), cpu_percent)
+        return self._client
 
     def snapshot(self, t0_ns: int, lag: LoopLagMonitor, cpu_percent: float | None) -> ProgressSnapshot:
         now = time.perf_counter_ns()
@@ -564,7 +574,7 @@ class _LiveLevel:
             level_duration_s=self.duration,
             output_tokens=self.output_tokens,
             error_rate=self.failed / self.completed if self.completed else None,
-            client=self.client_health(lag, cpu_percent),
+            client=self.client_health(now, lag, cpu_percent),
             errors=dict(self.errors),
             **figures,
         )
