@@ -321,3 +321,32 @@ def test_an_infinite_rate_sends_every_request_at_once_up_to_the_cap(simulator, t
 
     code = main([*args, "-d", "5", "--no-save"])
     assert code == 2 and "--request-rate: inf sends a level's requests all at once" in capsys.readouterr().err
+
+
+def test_the_log_starts_a_run_once_the_server_answered_with_the_model_it_named(simulator, tmp_path):
+    log = tmp_path / "run.jsonl"
+    args = ["run", "--headless", "-m", "auto", "-n", "2", "--output-len", "2", "--warmup", "0", "--no-save", "--in-process"]
+    assert main([*args, "-s", "http://127.0.0.1:9", "--log-file", str(log)]) == 3
+    [line] = [json.loads(text) for text in log.read_text().splitlines()]
+    assert line["event"] == "run_failed" and line["started"] is False and line["exit_code"] == 3  # no run_start: nothing stored
+
+    log.unlink()
+    sim = simulator()
+    assert main([*args, "-s", sim.url, "--log-file", str(log)]) == 0
+    events = [json.loads(text) for text in log.read_text().splitlines()]
+    assert events[0]["event"] == "run_start" and events[0]["config"]["model"] == "sim-model"  # resolved, not "auto"
+    assert events[-1]["event"] == "run_end"
+
+
+def test_the_summary_tables_fit_80_columns_with_each_levels_errors_beside_it(simulator, tmp_path, capsys):
+    sim = simulator(fail_rate_500=0.3, fail_rate_429=0.2, seed=1, ttft_ms=5, itl_ms=1)
+    out = tmp_path / "r.json"
+    args = ["run", "--headless", "-s", sim.url, "-m", "auto", "-c", "1,16", "-n", "30", "--output-len", "4", "--warmup", "0"]
+    main([*args, "--goodput", "ttft:1000", "--no-save", "--in-process", "-o", str(out)])
+    text = capsys.readouterr().out
+    tables = [block.splitlines() for block in text.split("\n\n") if block.startswith("level ")]
+    assert len(tables) == 2 and all(len(line) <= 80 for table in tables for line in table), text
+    levels = json.loads(out.read_text())["levels"]
+    for row, level in zip(tables[0][2:], levels, strict=True):
+        errors = ", ".join(f"{name} {count}" for name, count in sorted(level["requests"]["errors"].items()))
+        assert errors and row.endswith(errors)  # by class, in the level's own row

@@ -327,8 +327,8 @@ def test_show_and_compare_write_a_figure_alike(db, capsys):
     assert itl != "-" and len(itl.split(".")[1]) == FIGURES["itl_p50"].digits
     _, shown, _ = run_cli(capsys, "show", IDS[0], "--db", db)
     _, compared, _ = run_cli(capsys, "compare", IDS[0], IDS[1], "--db", db)
-    row = next(line for line in shown.splitlines() if line.strip().startswith("c=1 "))
-    assert itl in row.split()
+    outcome, latency = [line for line in shown.splitlines() if line.strip().startswith("c=1 ")]  # the two level tables
+    assert itl in latency.split()
     row = next(line for line in compared.split("[c=1]")[1].splitlines() if line.strip().startswith("ITL p50"))
     assert row.split()[:3] == ["ITL", "p50", itl]
 

@@ -2,32 +2,29 @@
 
 from __future__ import annotations
 
-from collections import Counter
-
 from llm_loadtest.model.results import LevelSummary, RunResult
 from llm_loadtest.report.presentation import select, text_table
 from llm_loadtest.report.workload_view import workload_lines
 
-# the columns after the level and its request counts; times in ms
-FIGURES = select(
-    "error_rate",
-    "output_throughput",
-    "request_rate_achieved",
-    "ttft_p50",
-    "ttft_p99",
-    "tpot_p50",
-    "itl_p50",
-    "itl_p99",
-    "e2e_p50",
-    "e2e_p99",
-    "goodput",
-)
+# Two tables, each within 80 columns: what came back (with the errors by class beside their
+# level), then the latencies. Times in ms.
+OUTCOME_FIGURES = select("error_rate", "output_throughput", "request_rate_achieved", "goodput")
+LATENCY_FIGURES = select("ttft_p50", "ttft_p99", "tpot_p50", "itl_p50", "itl_p99", "e2e_p50", "e2e_p99")
 
 
 def levels_table(levels: list[LevelSummary]) -> str:
-    headers = ["level", "ok/total", *(figure.label for figure in FIGURES)]
-    rows = [[_level_name(level), f"{level.requests.succeeded}/{level.requests.total}", *(f.of(level) for f in FIGURES)] for level in levels]
-    return text_table(headers, rows)
+    outcome = [
+        [_level_name(level), f"{level.requests.succeeded}/{level.requests.total}", *(f.of(level) for f in OUTCOME_FIGURES), _errors(level)]
+        for level in levels
+    ]
+    latency = [[_level_name(level), *(f.of(level) for f in LATENCY_FIGURES)] for level in levels]
+    headers = ["level", "ok/total", *(f.label for f in OUTCOME_FIGURES), "errors by class"]
+    right = [True] * (len(headers) - 1) + [False]
+    return text_table(headers, outcome, right) + "\n\n" + text_table(["level", *(f.label for f in LATENCY_FIGURES)], latency)
+
+
+def _errors(level: LevelSummary) -> str:
+    return ", ".join(f"{name} {count}" for name, count in sorted(level.requests.errors.items())) or "-"
 
 
 def _level_name(level: LevelSummary) -> str:
@@ -90,11 +87,6 @@ def result_report(result: RunResult) -> str:
         "times in ms",
     ]
     parts = ["\n".join(head), levels_table(result.levels)]
-    errors = Counter()
-    for level in result.levels:
-        errors.update(level.requests.errors)
-    if errors:
-        parts.append("errors: " + ", ".join(f"{k} {v}" for k, v in sorted(errors.items())))
     if result.warnings:
         parts.append("\n".join(f"warning: {w}" for w in result.warnings))
     if result.notes:
