@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, TypeVar, cast
 
 from rich.text import Text
 from textual import work
@@ -36,6 +36,8 @@ from llm_loadtest.tui.widgets.level_table import LevelTable
 
 if TYPE_CHECKING:
     from llm_loadtest.tui.app import LoadTestApp
+
+W = TypeVar("W", bound=Widget)
 
 TICK_S = 0.5  # the screen's refresh tick: the figures change twice a second
 TIME_CHARTS_EVERY_S = 1.0  # the charts over time, once a second
@@ -199,9 +201,9 @@ class LiveRunScreen(Screen):
         self.refresh_bindings()
 
     # --- drawing -------------------------------------------------------------------------
-    def _widget(self, selector: str, kind: type[Any] = Static) -> Any:
+    def _widget(self, selector: str, kind: type[W]) -> W:
         widget = self._widgets.get(selector)
-        if widget is None:
+        if not isinstance(widget, kind):
             widget = self._widgets[selector] = self.query_one(selector, kind)
         return widget
 
@@ -218,7 +220,7 @@ class LiveRunScreen(Screen):
         if self._shown.get(selector) == text:
             return
         self._shown[selector] = text
-        self._widget(selector).update(text, layout=selector in self.AUTO_HEIGHT)
+        self._widget(selector, Static).update(text, layout=selector in self.AUTO_HEIGHT)
 
     def _tick(self) -> None:
         changes = self._deferred | self.run_state.take_changes()
@@ -331,7 +333,7 @@ class LiveRunScreen(Screen):
         elif state.snapshot is not None and state.snapshot.errors:
             errors = ", ".join(f"{name} {count}" for name, count in sorted(state.snapshot.errors.items()))
             text = Text(f"errors this level: {errors}", style="red")
-        line = self._widget("#status-line")
+        line = self._widget("#status-line", Static)
         if line.display != (text is not None):
             line.display = text is not None
         if text is not None:
