@@ -167,7 +167,7 @@ class Benchmark:
     async def _warmup(self, session: aiohttp.ClientSession, first: LevelSpec) -> None:
         count = self.config.warmup
         width = max(1, min(count, first.concurrency or 1))
-        warm = RequestSource(self.config, self.tokenizer, f"{self._id_prefix}-warmup-", (self.worker, self.workers))
+        warm = RequestSource(self.config, self.tokenizer, f"{self._id_prefix}-warmup-", (self.worker, self.workers), self.prompts.items)
         queue = list(range(count))
         e2e: list[int] = []
 

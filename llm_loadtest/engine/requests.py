@@ -13,6 +13,7 @@ from __future__ import annotations
 import random
 import zlib
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -46,6 +47,26 @@ class LengthDraws:
         return int(draws[at])
 
 
+@dataclass(frozen=True, slots=True)
+class WorkloadItems:
+    """A run's dataset conversations (filtered) and trace entries: read once per process,
+    checked against the digests in the configuration."""
+
+    conversations: list[Conversation] | None = None
+    trace: list[TraceEntry] | None = None
+
+    @classmethod
+    def read(cls, config: RunConfig, tokenizer: Tokenizer) -> WorkloadItems:
+        workload = config.workload
+        conversations = trace = None
+        if workload.dataset is not None:
+            conversations = _checked(read_dataset(workload.dataset), workload.dataset_sha256, "--dataset").items
+            conversations = _filtered(conversations, tokenizer, workload.dataset_min_input, workload.dataset_max_input)
+        if workload.trace is not None:
+            trace = _checked(read_trace(workload.trace), workload.trace_sha256, "--trace").items
+        return cls(conversations, trace)
+
+
 class RequestSource:
     """Prompt i of this client process, and the sessions of multi-turn chats.
 
@@ -53,8 +74,16 @@ class RequestSource:
     and trace entries (every count-th), and prompt openings stay unique by `namespace`.
     """
 
-    def __init__(self, config: RunConfig, tokenizer: Tokenizer, namespace: str, worker: tuple[int, int] = (0, 1)):
+    def __init__(
+        self,
+        config: RunConfig,
+        tokenizer: Tokenizer,
+        namespace: str,
+        worker: tuple[int, int] = (0, 1),
+        items: WorkloadItems | None = None,
+    ):
         workload = config.workload
+        self.items = items if items is not None else WorkloadItems.read(config, tokenizer)
         self.tokenizer = tokenizer
         self.seed = config.seed
         self.turns = workload.turns
@@ -66,17 +95,13 @@ class RequestSource:
         self._groups = workload.prefix_groups
         self._prefixes: dict[int, str] = {}
         self._blocks: dict[int, str] = {}
-        self._conversations: list[Conversation] | None = None
+        self._conversations = self.items.conversations
         self._trace: list[TraceEntry] | None = None
         self._order: dict[int, np.ndarray] = {}
         lengths: Callable[[int], int] = self.input_lengths
-        if workload.dataset is not None:
-            self._conversations = _checked(read_dataset(workload.dataset), workload.dataset_sha256, "--dataset").items
-            self._conversations = self._filtered(workload.dataset_min_input, workload.dataset_max_input)
-        if workload.trace is not None:
-            entries = _checked(read_trace(workload.trace), workload.trace_sha256, "--trace").items
-            self._trace = entries[self._worker :: self._workers]
-            self._trace_origin_ms = entries[0].timestamp_ms  # every worker keeps the whole trace's clock
+        if self.items.trace is not None:
+            self._trace = self.items.trace[self._worker :: self._workers]
+            self._trace_origin_ms = self.items.trace[0].timestamp_ms  # every worker keeps the whole trace's clock
             lengths = self._trace_length
         self.synthetic = PromptFactory(tokenizer, config.input_len, config.seed, namespace=namespace, lengths=lengths)
         self._cache: dict[int, Prompt] = {}
@@ -194,18 +219,6 @@ class RequestSource:
             order = self._order[epoch] = np.random.default_rng([self.seed & 0xFFFFFFFF, epoch]).permutation(n)
         return self._conversations[int(order[at])]
 
-    def _filtered(self, low: int | None, high: int | None) -> list[Conversation]:
-        items = self._conversations or []
-        if low is None and high is None:
-            return items
-        kept = [c for c in items if (low or 0) <= self.tokenizer.count((c.system or "") + c.user_turns[0]) <= (high or float("inf"))]
-        if not kept:
-            raise ConfigError(
-                f"--dataset: no prompt has between {low or 1} and {high or 'any number of'} input tokens "
-                f"(of {len(items)}); widen --dataset-min-input / --dataset-max-input"
-            )
-        return kept
-
     def _prefix(self, index: int) -> str:
         """The system prompt of `index`'s group: `shared_prefix` tokens, the last a line break so
         that the tokens after it never merge with it."""
@@ -267,6 +280,19 @@ class Session:
 
     def answered(self, text: str) -> None:
         self._answers.append(text)
+
+
+def _filtered(items: list[Conversation], tokenizer: Tokenizer, low: int | None, high: int | None) -> list[Conversation]:
+    """The conversations whose first prompt (system part included) has low..high tokens."""
+    if low is None and high is None:
+        return items
+    kept = [c for c in items if (low or 0) <= tokenizer.count((c.system or "") + c.user_turns[0]) <= (high or float("inf"))]
+    if not kept:
+        raise ConfigError(
+            f"--dataset: no prompt has between {low or 1} and {high or 'any number of'} input tokens "
+            f"(of {len(items)}); widen --dataset-min-input / --dataset-max-input"
+        )
+    return kept
 
 
 def _checked(file, sha256: str | None, flag: str):
