@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from llm_loadtest.model.results import LevelSummary, RunResult
-from llm_loadtest.report.presentation import select, text_table
+from llm_loadtest.report.presentation import clock_lines, select, text_table
 from llm_loadtest.report.workload_view import workload_lines
 
 # Two tables, each within 80 columns: what came back (with the errors by class beside their
@@ -50,18 +50,6 @@ def token_count_lines(result: RunResult) -> list[str]:
     return [output, f"{seen}, mean per level: {means} ({asked})"]
 
 
-def clock_lines(result: RunResult) -> list[str]:
-    """Which clock timed the levels (docs/metrics.md): the kernel's stamps or this client's."""
-    clocks = [None if level.client is None else level.client.clock for level in result.levels]
-    if not any(clocks):
-        return []  # a result made before the clock was recorded
-    if set(clocks) == {"kernel"}:
-        return ["clock: kernel (t_start and chunk times are the kernel's send and receive stamps)"]
-    if set(clocks) == {"user"}:
-        return ["clock: user (times taken by this client process: https or no kernel stamps here; see docs/metrics.md)"]
-    return ["clock per level: " + ", ".join(f"{level.label} {clock or '-'}" for level, clock in zip(result.levels, clocks, strict=True))]
-
-
 def tokenizer_words(tokenizer: str) -> str:
     """`tiktoken:cl100k_base` -> `tiktoken cl100k`; a path -> `the tokenizer at PATH`."""
     kind, _, name = tokenizer.partition(":")
@@ -82,7 +70,7 @@ def result_report(result: RunResult) -> str:
         f"run {result.run_id}  {result.status}  {cfg.server}  model {cfg.model}",
         f"{cfg.endpoint}, {'streaming' if cfg.stream else 'not streaming'}, input {cfg.input_len} / output {cfg.output_len} tokens, {mode}",
         *token_count_lines(result),
-        *clock_lines(result),
+        *clock_lines(result.levels),
         *workload_lines(result),
         "times in ms",
     ]

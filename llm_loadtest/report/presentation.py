@@ -103,6 +103,19 @@ FIGURES: dict[str, Figure] = {
 }
 
 
+def clock_lines(levels: Sequence[LevelSummary]) -> list[str]:
+    """Which clock timed the levels (docs/metrics.md): the kernel's stamps or this client's.
+    Nothing for results made before the clock was recorded."""
+    clocks = [None if level.client is None else level.client.clock for level in levels]
+    if not any(clocks):
+        return []
+    if set(clocks) == {"kernel"}:
+        return ["clock: kernel (t_start and chunk times are the kernel's send and receive stamps)"]
+    if set(clocks) == {"user"}:
+        return ["clock: user (times taken by this client process: https or no kernel stamps here; see docs/metrics.md)"]
+    return ["clock per level: " + ", ".join(f"{level.label} {clock or '-'}" for level, clock in zip(levels, clocks, strict=True))]
+
+
 def select(*keys: str) -> tuple[Figure, ...]:
     """The figures of these keys, in this order."""
     return tuple(FIGURES[key] for key in keys)

@@ -13,6 +13,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
 
 from llm_loadtest.model.results import RunResult
+from llm_loadtest.report.presentation import clock_lines
 from llm_loadtest.tui import figures
 from llm_loadtest.tui import formatting as fmt
 from llm_loadtest.tui.screens.dialogs import ExportDialog
@@ -127,7 +128,7 @@ class ResultScreen(Screen):
             notes.append(Text("non-streaming: TTFT = E2E; TPOT and ITL are absent", style="yellow"))
         for warning in warnings:
             notes.append(Text(f"⚠ {warning}", style="bold red"))
-        notes += [Text(note, style="dim") for note in result.notes]
+        notes += [Text(note, style="dim") for note in [*clock_lines(result.levels), *result.notes]]
         line = self.query_one("#warnings", Static)
         line.update(Text("\n").join(notes))
         line.display = bool(notes)
