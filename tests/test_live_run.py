@@ -6,6 +6,7 @@ import numpy as np
 
 from llm_loadtest.engine.benchmark import level_summary
 from llm_loadtest.engine.events import LevelFinished, LevelStarted, ProgressSnapshot, RunFinished, RunStarted
+from llm_loadtest.metrics.client_clock import ClockFacts
 from llm_loadtest.metrics.client_health import level_client_health
 from llm_loadtest.model.config import RunConfig
 from llm_loadtest.model.results import ClientHealth, LevelSummary, RunResult, utc_now
@@ -151,3 +152,14 @@ async def test_an_aborted_level_shows_as_aborted(simulator, tui_env):
     assert status == "aborted"
     assert "Level 1/3 c=1 (aborted)" in progress and "(done)" not in progress
     assert "c=1 ■" in chips and "✓" not in chips and "c=2 ·" in chips
+
+
+def test_health_names_the_clock_once_the_engine_summed_it_up():
+    state = LiveRunState(CONFIG)
+    state.started("run-1")
+    spec = CONFIG.levels()[0]
+    state.take(snapshot(0, client=level_client_health(spec, np.full(50, 1.0), 30.0, None)))
+    assert state.health().clock is None  # a level's live health has no clock yet
+    facts = ClockFacts(clock="kernel", send_delay_ms=np.array([0.2, 0.4]), coalesced_chunks=3, clock_steps=0)
+    state.take(snapshot(0, client=level_client_health(spec, np.full(50, 1.0), 30.0, None, clock=facts)))
+    assert state.health().clock == "kernel"

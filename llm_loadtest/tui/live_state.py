@@ -54,6 +54,7 @@ class HealthView:
     loop_lag_p99_ms: float | None = None
     cpu_percent: float | None = None
     warnings: list[str] = field(default_factory=list)
+    clock: str | None = None  # kernel | user, once a level is summed up (docs/metrics.md)
 
     @property
     def distorted(self) -> bool:
@@ -221,4 +222,4 @@ class LiveRunState:
                 warnings += client.warnings if client else []
         if client is None:
             return HealthView(warnings=warnings)
-        return HealthView(loop_lag_p99_ms=client.loop_lag_ms.p99, cpu_percent=client.cpu_percent, warnings=warnings)
+        return HealthView(loop_lag_p99_ms=client.loop_lag_ms.p99, cpu_percent=client.cpu_percent, warnings=warnings, clock=client.clock)

@@ -311,6 +311,8 @@ class LiveRunScreen(Screen):
         health.append("client distorts the figures" if view.distorted else "client OK", style="bold red" if view.distorted else "green")
         lag = fmt.figure_value("loop_lag_p99", view.loop_lag_p99_ms, " ms")
         health.append(f"  loop lag p99 {lag} · CPU {fmt.figure_value('cpu_percent', view.cpu_percent, '%')}", style="dim")
+        if view.clock:
+            health.append(f" · clock {view.clock}", style="dim")
         if view.warnings:
             health.append(f"  {view.warnings[-1]}", style="red")
         self._put("#health", health)
