@@ -13,6 +13,8 @@ from llm_loadtest.engine.events import EngineEvent, LevelFinished, ProgressSnaps
 from llm_loadtest.metrics.client_health import LOOP_LAG_P99_WARN_MS
 from llm_loadtest.model.config import RunConfig
 from llm_loadtest.storage import Store
+from llm_loadtest.tui.app import LoadTestApp
+from llm_loadtest.tui.screens.result_view import ResultScreen
 
 # a listener in the engine's own loop that takes this long holds every timer back as long:
 # about one in ten lag probes is late by as much, far beyond the warning's p99
@@ -24,7 +26,7 @@ SLOW_LISTENER_S = 0.03
     [{"concurrency": [2]}, {"request_rate": [50.0]}],
     ids=["closed-loop", "rate"],
 )
-async def test_the_live_warning_is_the_stored_levels(simulator, tmp_path, capsys, load):
+async def test_the_live_warning_is_the_stored_levels(simulator, tui_env, tmp_path, capsys, load):
     sim = simulator(ttft_ms=5, itl_ms=2, step_us_per_seq=0, prefill_us_per_token=0)
     config = RunConfig(server=sim.url, model="auto", warmup=0, num_prompts=40, input_len=16, output_len=32, **load)
     db = str(tmp_path / "runs.db")
@@ -59,3 +61,18 @@ async def test_the_live_warning_is_the_stored_levels(simulator, tmp_path, capsys
     shown = capsys.readouterr().out
     for warning in stored.warnings:
         assert f"warning: {label}: {warning}" in shown
+    with Store.open(db) as store:
+        app = LoadTestApp(store=store)
+        async with app.run_test(size=(120, 40)) as pilot:
+            app.open_result(result.run_id)
+
+            def warnings_line() -> str:
+                found = app.screen.query("#warnings") if isinstance(app.screen, ResultScreen) else []
+                return str(found[0].render()) if found else ""
+
+            for _ in range(300):  # the result loads from the store in a worker
+                if warnings_line():
+                    break
+                await pilot.pause(0.1)
+            viewed = warnings_line()
+    assert "event-loop lag" in viewed and label in viewed
