@@ -9,7 +9,7 @@ import numpy as np
 
 from llm_loadtest.metrics import stats, summarize_level
 from llm_loadtest.model.config import GoodputSLO, RunConfig
-from llm_loadtest.model.records import Outcome, RequestRecord, TokenSource
+from llm_loadtest.model.records import ClockSource, Outcome, RequestRecord, TokenSource
 from llm_loadtest.model.results import ClientHealth, GpuSample, LoopLag, RunResult, ServerSample, TokenSourceInfo
 
 FAKE_KEY = "sk-test-DO-NOT-LEAK-7f3a9c1e"
@@ -55,6 +55,8 @@ def make_records(n: int, level: int, *, stream: bool = True, seed: int = 0, rate
                 else ("timed out after 120 s" if outcome is Outcome.TIMEOUT else None),
                 connect_ns=int(rng.integers(100_000, 900_000)) if i % 5 == 0 else 0,
                 stream=stream,
+                t_ready_ns=start - 1_000 * (i % 7) if i % 4 else None,
+                clock=ClockSource.KERNEL if i % 2 else ClockSource.USER,
             )
         )
     return records

@@ -235,6 +235,11 @@ def test_csv_requests_give_back_the_level_statistics(tmp_path, run):
         assert row["outcome"] == record.outcome.value
         assert int(row["chunks"]) == len(record.chunk_times_ns)
         assert float(row["e2e_ms"]) == record.e2e_ns / 1e6
+        assert row["clock"] == record.clock.value
+        if record.t_ready_ns is None:
+            assert row["send_delay_ms"] == row["t_ready_ns"] == ""
+        else:
+            assert float(row["send_delay_ms"]) == (record.t_start_ns - record.t_ready_ns) / 1e6
     for index, level in enumerate(result.levels):
         mine = [r for r in rows if r["level_index"] == str(index) and r["outcome"] == "success"]
         for column, figure in (("ttft_ms", level.ttft_ms), ("tpot_ms", level.tpot_ms), ("e2e_ms", level.e2e_ms)):

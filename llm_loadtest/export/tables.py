@@ -163,6 +163,9 @@ REQUEST_COLUMNS = [
     "t_start_ns",
     "t_end_ns",
     "t_scheduled_ns",
+    "send_delay_ms",
+    "clock",
+    "t_ready_ns",
 ]
 
 
@@ -217,6 +220,9 @@ def request_rows(result: RunResult, records: RecordsArg) -> Iterable[list[Any]]:
                 record.t_start_ns,
                 record.t_end_ns,
                 record.t_scheduled_ns,
+                (record.t_start_ns - record.t_ready_ns) / NS_PER_MS if record.t_ready_ns is not None else None,
+                str(record.clock),
+                record.t_ready_ns,
             ]
 
 
