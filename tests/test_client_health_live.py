@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
 import pytest
 
 from llm_loadtest.cli import main
 from llm_loadtest.engine.controller import RunController
 from llm_loadtest.engine.events import EngineEvent, LevelFinished, ProgressSnapshot
-from llm_loadtest.metrics.client_health import LOOP_LAG_P99_WARN_MS
+from llm_loadtest.engine.pool import merge_snapshots
+from llm_loadtest.metrics.client_health import LOOP_LAG_P99_WARN_MS, level_client_health
 from llm_loadtest.model.config import RunConfig
 from llm_loadtest.storage import Store
 from llm_loadtest.tui.app import LoadTestApp
@@ -76,3 +78,18 @@ async def test_the_live_warning_is_the_stored_levels(simulator, tui_env, tmp_pat
                 await pilot.pause(0.1)
             viewed = warnings_line()
     assert "event-loop lag" in viewed and label in viewed
+
+
+def test_a_pooled_level_shows_its_worst_workers_health_until_its_summary():
+    spec = RunConfig(server="http://127.0.0.1:9", model="m", concurrency=[4]).levels()[0]
+    calm = level_client_health(spec, np.full(50, 1.0), 40.0, None)
+    lagging = level_client_health(spec, np.full(50, 8.0), 40.0, None)
+
+    def snapshot(client) -> ProgressSnapshot:
+        return ProgressSnapshot(
+            t=1.0, level_index=0, n_levels=1, level_label=spec.label, phase="running", completed=2, failed=0, in_flight=2,
+            target=8, level_elapsed_s=1.0, level_duration_s=None, output_tokens=10, client=client,
+        )  # fmt: skip
+
+    assert merge_snapshots([snapshot(calm), snapshot(lagging), snapshot(None)], target=8).client == lagging
+    assert merge_snapshots([snapshot(None)], target=8).client is None
