@@ -143,3 +143,28 @@ def _stored_ids(db, level_index: int) -> set[str]:
 def _level_rows(db, level_index: int) -> list:
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as raw:
         return raw.execute("SELECT level_index FROM level WHERE level_index = ?", (level_index,)).fetchall()
+
+
+async def test_finished_requests_reach_the_store_in_small_batches_before_their_level_ends(simulator):
+    """The engine hands them over at least every second, in events small enough that pickling
+    one never holds its loop long; the level's end then carries them all again."""
+    import uuid
+
+    from llm_loadtest.engine.benchmark import REQUESTS_PER_EVENT, Benchmark
+    from llm_loadtest.engine.events import LevelFinished, RequestsFinished
+    from llm_loadtest.model.config import RunConfig
+
+    sim = simulator(ttft_ms=20, itl_ms=20, step_us_per_seq=0)
+    # 32 at once, each at least 100 ms by the simulator's model: at least 4.7 s of requests,
+    # some 300 finishing in each second, however fast the machine
+    config = RunConfig(server=sim.url, model="auto", concurrency=[32], num_prompts=1500, input_len=16, output_len=4, warmup=0)
+    events: list = []
+    await Benchmark(config, api_key=None, run_id=str(uuid.uuid4()), emit=events.append).run()
+    [end] = [i for i, e in enumerate(events) if isinstance(e, LevelFinished)]
+    batches = [e for e in events if isinstance(e, RequestsFinished)]
+    assert batches and all(events.index(b) < end for b in batches)
+    assert all(b.level_index == 0 and 0 < len(b.records) <= REQUESTS_PER_EVENT for b in batches)
+    handed = [r.request_id for b in batches for r in b.records]
+    assert len(handed) == len(set(handed))  # each once
+    assert set(handed) < {r.request_id for r in events[end].records}  # all but the last second's
+    assert len(batches) > 1500 / REQUESTS_PER_EVENT / 2  # sliced, not one event a second
