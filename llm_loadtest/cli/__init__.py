@@ -5,19 +5,33 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from typing import NamedTuple
 
 from llm_loadtest import __version__
 from llm_loadtest.model.errors import ExitCode, LoadtestError
 
-# Each module has `register(subparsers)`, which adds its sub-command(s) and sets
-# `handler(args) -> int` as the parser default.
-COMMAND_MODULES = [
-    "llm_loadtest.cli.run",
-    "llm_loadtest.cli.recommend",
-    "llm_loadtest.cli.simulate",
-    "llm_loadtest.cli.telemetry",
-    "llm_loadtest.cli.store",
-]
+
+class Command(NamedTuple):
+    module: str  # has `register(subparsers)`, which adds its command(s) with `handler(args) -> int`
+    help: str
+
+
+# Every command, and the module that has it. A module is imported only when its command is
+# the one asked for, so that `llm-loadtest --help` (and each command) pays for nothing else.
+COMMANDS: dict[str, Command] = {
+    "run": Command("llm_loadtest.cli.run", "run a benchmark (the app's live screen, or --headless for scripts and CI)"),
+    "demo": Command("llm_loadtest.cli.run", "start the built-in simulator and benchmark it with the Quick preset"),
+    "recommend": Command("llm_loadtest.cli.recommend", "capacity search: how many users one replica holds, and the GPUs a peak needs"),
+    "simulate": Command("llm_loadtest.cli.simulate", "run the built-in OpenAI-compatible LLM server simulator"),
+    "info": Command("llm_loadtest.cli.telemetry", "Python, llm-loadtest and library versions, NVIDIA driver, GPUs"),
+    "gpu": Command("llm_loadtest.cli.telemetry", "GPU memory, utilisation, temperature and power"),
+    "history": Command("llm_loadtest.cli.store", "list stored runs, newest first"),
+    "show": Command("llm_loadtest.cli.store", "the summary of a stored run"),
+    "delete": Command("llm_loadtest.cli.store", "delete a stored run and its requests"),
+    "export": Command("llm_loadtest.cli.store", "write a stored run as CSV, XLSX or JSON"),
+    "compare": Command("llm_loadtest.cli.store", "2 to 5 stored runs side by side"),
+}
+COMMAND_MODULES = list(dict.fromkeys(command.module for command in COMMANDS.values()))
 
 
 class CliError(LoadtestError):
@@ -51,21 +65,29 @@ class OneLineErrors(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser, with the full options of the command `argv` names (all of them when `argv`
+    is None); every other command is there by its name and help only."""
     parser = OneLineErrors(
         prog="llm-loadtest",
         description="Load tester for LLM serving servers. Without a sub-command it opens the app.",
     )
     parser.add_argument("--version", action="version", version=f"llm-loadtest {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(subparsers)
+    wanted = set(COMMAND_MODULES) if argv is None else {COMMANDS[name].module for name in argv[:1] if name in COMMANDS}
+    registered: set[str] = set()
+    for name, command in COMMANDS.items():  # in this order, as --help lists them
+        if command.module not in wanted:
+            subparsers.add_parser(name, help=command.help)
+        elif command.module not in registered:
+            registered.add(command.module)
+            importlib.import_module(command.module).register(subparsers)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    parser = build_parser()
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     handler = getattr(args, "handler", None)
     if handler is None:

@@ -11,7 +11,7 @@ import argparse
 from llm_loadtest.capacity.gpus import flag_gpus
 from llm_loadtest.capacity.recommend import exit_code_for
 from llm_loadtest.capacity.target import DEFAULT_MAX_PROBES, DEFAULT_MIN_REQUESTS, DEFAULT_MIN_SECONDS, make_target, parse_shapes
-from llm_loadtest.cli import CliError
+from llm_loadtest.cli import COMMANDS, CliError
 from llm_loadtest.cli.run import IN_MEMORY_DB, METRICS_NOTE, add_run_options, api_key_from, config_from_args, run_options_from_args
 from llm_loadtest.model.config import RunConfig
 from llm_loadtest.model.errors import ConfigError, ExitCode
@@ -40,7 +40,7 @@ DESCRIPTION = (
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "recommend",
-        help="capacity search: how many users one replica holds, and the GPUs a peak needs",
+        help=COMMANDS["recommend"].help,
         description=DESCRIPTION,
         epilog=METRICS_NOTE,
     )

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from llm_loadtest.adapters.registry import DEFAULT_ADAPTER, adapter_names
-from llm_loadtest.cli import MAX_REGRESSION_HELP, CliError, percent_limit
+from llm_loadtest.cli import COMMANDS, MAX_REGRESSION_HELP, CliError, percent_limit
 from llm_loadtest.model.config import RunConfig
 from llm_loadtest.model.errors import ConfigError
 from llm_loadtest.settings.build import SETTING_NAMES, build_config
@@ -30,13 +30,11 @@ METRICS_NOTE = (
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    run = subparsers.add_parser(
-        "run", help="run a benchmark (the app's live screen, or --headless for scripts and CI)", epilog=METRICS_NOTE
-    )
+    run = subparsers.add_parser("run", help=COMMANDS["run"].help, epilog=METRICS_NOTE)
     add_run_options(run)
     run.set_defaults(handler=handle_run)
 
-    demo = subparsers.add_parser("demo", help="start the built-in simulator and benchmark it with the Quick preset")
+    demo = subparsers.add_parser("demo", help=COMMANDS["demo"].help)
     demo.add_argument("--headless", action="store_true", help="no app: progress on stderr, summary on stdout")
     demo.add_argument("--preset", default="quick")
     demo.add_argument("--output", "-o", help="write the result JSON here")

@@ -15,7 +15,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from llm_loadtest.cli import MAX_REGRESSION_HELP, CliError, percent_limit
+from llm_loadtest.cli import COMMANDS, MAX_REGRESSION_HELP, CliError, percent_limit
 from llm_loadtest.cli.store_views import compare_table, history_table, regression_json, regression_table, run_json, slo_text
 from llm_loadtest.cli.summary_table import result_report
 from llm_loadtest.model.config import GoodputSLO
@@ -37,14 +37,14 @@ DB_HELP = "results database: a path or an SQLAlchemy URL (default: env LLM_LOADT
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    history = subparsers.add_parser("history", help="list stored runs, newest first")
+    history = subparsers.add_parser("history", help=COMMANDS["history"].help)
     history.add_argument("--status", choices=STATUSES, help="only runs with this status")
     history.add_argument("--limit", type=_positive_int, help="at most this many runs")
     history.add_argument("--search", help="only runs whose id, server, model or preset contains this")
     history.add_argument("--json", action="store_true", help=f"a JSON list of the runs, each {RUN_JSON_HELP}")
     history.set_defaults(handler=handle_history)
 
-    show = subparsers.add_parser("show", help="the summary of a stored run")
+    show = subparsers.add_parser("show", help=COMMANDS["show"].help)
     show.add_argument("run_id", metavar="RUN_ID", help="a run id, or a unique start of one")
     show.add_argument("--json", action="store_true", help="the result JSON (docs/results.md) instead of a table")
     show.add_argument(
@@ -54,12 +54,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     show.set_defaults(handler=handle_show)
 
-    remove = subparsers.add_parser("delete", help="delete a stored run and its requests")
+    remove = subparsers.add_parser("delete", help=COMMANDS["delete"].help)
     remove.add_argument("run_id", metavar="RUN_ID")
     remove.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     remove.set_defaults(handler=handle_delete)
 
-    export = subparsers.add_parser("export", help="write a stored run as CSV, XLSX or JSON")
+    export = subparsers.add_parser("export", help=COMMANDS["export"].help)
     export.add_argument("run_id", metavar="RUN_ID")
     export.add_argument("--format", "-f", choices=FORMATS, help="default: from the file name's extension")
     export.add_argument("--output", "-o", required=True, metavar="FILE", help="the file to write ('-': stdout, csv/json)")
@@ -72,7 +72,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     export.set_defaults(handler=handle_export)
 
-    compare = subparsers.add_parser("compare", help=f"2 to {MAX_COMPARE} stored runs side by side")
+    compare = subparsers.add_parser("compare", help=COMMANDS["compare"].help)
     compare.add_argument("run_ids", metavar="RUN_ID", nargs="+")
     compare.add_argument("--json", action="store_true", help=f'{{"runs": [each {RUN_JSON_HELP}], "regression": [a check per run]}}')
     compare.add_argument(

@@ -13,7 +13,7 @@ from importlib import metadata
 from typing import TextIO
 
 from llm_loadtest import __version__
-from llm_loadtest.cli import CliError
+from llm_loadtest.cli import COMMANDS, CliError
 from llm_loadtest.model.errors import ExitCode, LoadtestError
 from llm_loadtest.telemetry.nvml import GpuError, GpuReader, GpuReading, GpuUnavailable
 
@@ -29,7 +29,7 @@ _CLEAR = "\x1b[H\x1b[2J"
 def register(subparsers: argparse._SubParsersAction) -> None:
     info = subparsers.add_parser(
         "info",
-        help="Python, llm-loadtest and library versions, NVIDIA driver, GPUs",
+        help=COMMANDS["info"].help,
         description="Print the versions that matter when comparing results, and the GPUs.",
     )
     info.add_argument("--json", action="store_true", help="one JSON object, the same keys as the table")
@@ -37,7 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     gpu = subparsers.add_parser(
         "gpu",
-        help="GPU memory, utilisation, temperature and power",
+        help=COMMANDS["gpu"].help,
         description="Per NVIDIA GPU: name, memory used/total, utilisation, temperature, power.",
     )
     gpu.add_argument("--watch", action="store_true", help="refresh until Ctrl+C")

@@ -13,7 +13,6 @@ if TYPE_CHECKING:
     from llm_loadtest.simulator.options import SimOptions
 
 
-HELP = "run the built-in OpenAI-compatible LLM server simulator"
 DESCRIPTION = (
     "An OpenAI-compatible server (vLLM-like), or Triton's generate extension with --api triton, "
     "that simulates continuous batching, with seeded fault injection and a per-request truth log. "
