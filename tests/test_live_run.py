@@ -163,3 +163,13 @@ def test_health_names_the_clock_once_the_engine_summed_it_up():
     facts = ClockFacts(clock="kernel", send_delay_ms=np.array([0.2, 0.4]), coalesced_chunks=3, clock_steps=0)
     state.take(snapshot(0, client=level_client_health(spec, np.full(50, 1.0), 30.0, None, clock=facts)))
     assert state.health().clock == "kernel"
+
+
+def test_the_title_says_on_how_many_nodes_the_ray_actors_run():
+    from llm_loadtest.tui.screens.live_run import LiveRunScreen
+
+    config = CONFIG.model_copy(update={"workers": 4, "ray": "auto"})
+    screen = LiveRunScreen(config)
+    assert "4 client processes" in screen._title_text().plain and "nodes" not in screen._title_text().plain
+    screen.run_state.take(RunStarted("m", nodes=2))
+    assert "4 client processes on 2 nodes" in screen._title_text().plain

@@ -65,6 +65,7 @@ class LiveRunState:
     def __init__(self, config: RunConfig) -> None:
         self.config = config
         self.model = config.model
+        self.client_nodes = 1  # machines the client workers run on (--ray)
         self.run_id: str | None = None
         self.phase: RunPhase = "starting"
         self.result: RunResult | None = None
@@ -112,6 +113,7 @@ class LiveRunState:
             self.warmup_requests = event.requests
         elif isinstance(event, RunStarted):
             self.model = event.model
+            self.client_nodes = event.nodes
             self._changes.add("title")
         elif isinstance(event, LevelFinished):
             self._level_ended(event.level_index, event.summary)

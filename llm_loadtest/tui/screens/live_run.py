@@ -135,6 +135,8 @@ class LiveRunScreen(Screen):
         text.append(f"  ·  {load} · {stop} · in {c.input_len} / out {c.output_len}")
         if c.workers > 1:
             text.append(f" · {c.workers} client processes")
+        if self.run_state.client_nodes > 1:
+            text.append(f" on {self.run_state.client_nodes} nodes")
         if c.preset:
             text.append(f" · preset {c.preset}", style="dim")
         if not c.stream:
