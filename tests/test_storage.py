@@ -872,3 +872,36 @@ def test_a_runs_notes_are_kept_apart_from_its_warnings_and_a_schema_5_database_g
         assert store.get_result(result.run_id).notes == []  # a run stored before notes existed
     with sqlite3.connect(db) as raw:
         assert raw.execute("SELECT value FROM meta").fetchone()[0] == str(SCHEMA_VERSION)
+
+
+async def test_the_apps_history_turns_a_run_aborted_when_its_writer_dies(db, tmp_path):
+    """The app keeps its store open: its history, refreshed while a run is `running`, shows
+    the run `aborted` once its process is gone, with the level that process had not finished."""
+    from llm_loadtest.tui.app import LoadTestApp
+    from llm_loadtest.tui.screens.history import HistoryScreen
+    from llm_loadtest.tui.widgets.run_table import RunTable
+
+    run_id = "dead0000-0000-4000-8000-00000000000c"
+    writer = _python(MID_LEVEL_WRITER, db, run_id, "wait", wait=False)
+    try:
+        assert writer.stderr.readline().strip() == "ready"
+        with Store.open(db) as store:
+            app = LoadTestApp(store=store)
+            async with app.run_test(size=(100, 32)) as pilot:
+                app.open_history()
+                table = None
+                while table is None or table.row_count != 1:
+                    await pilot.pause(0.05)
+                    if isinstance(app.screen, HistoryScreen) and app.screen.query("#runs"):
+                        table = app.screen.query_one("#runs", RunTable)
+                assert table.get_cell(run_id, "status").plain == "running"
+                writer.kill()
+                writer.wait(timeout=30)
+                deadline = time.monotonic() + 60
+                while table.get_cell(run_id, "status").plain != "aborted":
+                    assert time.monotonic() < deadline, "the history never showed the run aborted"
+                    await pilot.pause(0.1)
+                assert app.screen.rows[0].levels == 2
+    finally:
+        writer.kill()
+        writer.wait(timeout=30)
