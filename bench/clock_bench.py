@@ -18,7 +18,6 @@ here passes or fails.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sys
 import tempfile
@@ -28,6 +27,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from llm_loadtest.engine import event_loop  # noqa: E402
 from llm_loadtest.engine.controller import RunController  # noqa: E402
 from llm_loadtest.engine.events import LevelFinished  # noqa: E402
 from llm_loadtest.engine.session import USER_CLOCK_ENV  # noqa: E402
@@ -81,7 +81,8 @@ def run_path(streams: int, workers: int, kernel: bool, requests: int, folder: Pa
     with SimulatorProcess(
         ttft_ms=50, itl_ms=20, step_us_per_seq=10, prefill_us_per_token=0, max_seqs=max(streams, 1), chunk_log=log_path
     ) as sim:
-        level, records = asyncio.run(one_level(sim.url, streams, requests, workers))
+        # the loop an engine process runs on (uvloop where installed), here in this process
+        level, records = event_loop.run(one_level(sim.url, streams, requests, workers))
         log = sim.read_chunk_log()
     os.environ.pop(USER_CLOCK_ENV, None)
     chunks = sum(len(r.chunk_times_ns) for r in records)
