@@ -146,15 +146,15 @@ def test_a_bad_trace_line_is_named(tmp_path, capsys):
     [("normal:300:40", 300, 40, 180, 420), ("uniform:50:150", 100, np.sqrt((101**2 - 1) / 12), 50, 150), ("64", 64, 0, 64, 64)],
 )
 def test_length_draws_follow_their_parameters_within_their_clip(spec, mean, std, low, high):
-    draws = LengthDraws(parse_length(spec, "--input-len"), seed=7, name="input")
+    draws = LengthDraws(parse_length(spec), seed=7, name="input")
     values = np.array([draws(i) for i in range(20_000)])
     assert values.min() >= low and values.max() <= high
     assert abs(values.mean() - mean) < 0.02 * mean
     assert abs(values.std() - std) < 0.05 * std + 1e-9
     # seeded: the same seed and name give the same lengths, another seed others
-    assert [draws(i) for i in range(50)] == [LengthDraws(parse_length(spec, "x"), 7, "input")(i) for i in range(50)]
+    assert [draws(i) for i in range(50)] == [LengthDraws(parse_length(spec), 7, "input")(i) for i in range(50)]
     if std:
-        assert [draws(i) for i in range(50)] != [LengthDraws(parse_length(spec, "x"), 8, "input")(i) for i in range(50)]
+        assert [draws(i) for i in range(50)] != [LengthDraws(parse_length(spec), 8, "input")(i) for i in range(50)]
 
 
 def test_length_specs_and_the_config():
@@ -164,7 +164,7 @@ def test_length_specs_and_the_config():
     assert RunConfig.model_validate(config.model_dump(mode="json")) == config
     assert RunConfig(server="http://h", model="m").workload.input_len == "fixed:256"
     with pytest.raises(ConfigError):
-        parse_length("normal:-5:2", "--input-len")
+        parse_length("normal:-5:2", "input_len")
 
 
 async def test_drawn_lengths_are_what_the_server_was_asked_for(simulator):

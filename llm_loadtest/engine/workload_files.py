@@ -64,8 +64,23 @@ def file_sha256(path: str | Path) -> str:
 
 
 def read_dataset(path: str | Path) -> WorkloadFile:
-    """The conversations of a dataset file, in file order."""
-    text, sha = _read(path, "--dataset")
+    """The conversations of a dataset file, in file order; ConfigError naming the dataset."""
+    try:
+        return _dataset(path)
+    except ConfigError as exc:
+        raise ConfigError(exc.reason, field="dataset") from None
+
+
+def read_trace(path: str | Path) -> WorkloadFile:
+    """A trace's entries, sorted by arrival; ConfigError naming the trace."""
+    try:
+        return _trace(path)
+    except ConfigError as exc:
+        raise ConfigError(exc.reason, field="trace") from None
+
+
+def _dataset(path: str | Path) -> WorkloadFile:
+    text, sha = _read(path)
     name = Path(path).name
     stripped = text.lstrip()
     if stripped.startswith("["):
@@ -75,17 +90,16 @@ def read_dataset(path: str | Path) -> WorkloadFile:
     else:
         items = [Conversation(user_turns=(line.strip(),)) for line in text.splitlines() if line.strip()]
     if not items:
-        raise ConfigError(f"--dataset {name}: no prompt in the file")
+        raise ConfigError(f"{name}: no prompt in the file")
     return WorkloadFile(str(path), sha, items)
 
 
-def read_trace(path: str | Path) -> WorkloadFile:
-    """A trace's entries, sorted by arrival."""
-    text, sha = _read(path, "--trace")
+def _trace(path: str | Path) -> WorkloadFile:
+    text, sha = _read(path)
     name = Path(path).name
     entries = [_trace_entry(obj, name, number) for number, obj in _jsonl(text, name)]
     if not entries:
-        raise ConfigError(f"--trace {name}: no entry in the file")
+        raise ConfigError(f"{name}: no entry in the file")
     entries.sort(key=lambda e: e.timestamp_ms)
     return WorkloadFile(str(path), sha, entries)
 
@@ -96,16 +110,16 @@ def trace_rate(entries: list[TraceEntry], speed: float) -> float:
     return len(entries) / span_s if span_s > 0 else float(len(entries))
 
 
-def _read(path: str | Path, flag: str) -> tuple[str, str]:
+def _read(path: str | Path) -> tuple[str, str]:
     try:
         raw = Path(path).read_bytes()
     except OSError as exc:
-        raise ConfigError(f"{flag} {path}: cannot read it ({exc.strerror or exc})") from None
+        raise ConfigError(f"{path}: cannot read it ({exc.strerror or exc})") from None
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
-        raise ConfigError(f"{flag} {Path(path).name} line {line}: not UTF-8 text") from None
+        raise ConfigError(f"{Path(path).name} line {line}: not UTF-8 text") from None
     return text, hashlib.sha256(raw).hexdigest()
 
 

@@ -66,9 +66,9 @@ class LengthDist:
         return np.clip(np.rint(rng.normal(self.a, self.b, size=count)), low, high).astype(np.int64)
 
 
-def parse_length(text: str | int, flag: str) -> LengthDist:
-    """`256`, `fixed:256`, `normal:MEAN:STD` or `uniform:LOW:HIGH`; ConfigError naming `flag`."""
-    usage = f"{flag} takes a number of tokens, normal:MEAN:STD or uniform:LOW:HIGH"
+def parse_length(text: str | int, field: str | None = None) -> LengthDist:
+    """`256`, `fixed:256`, `normal:MEAN:STD` or `uniform:LOW:HIGH`; ConfigError naming `field`."""
+    usage = f"takes a number of tokens, normal:MEAN:STD or uniform:LOW:HIGH (got {text!r})"
     if isinstance(text, int) and not isinstance(text, bool):
         parts = ["fixed", str(text)]
     else:
@@ -79,25 +79,25 @@ def parse_length(text: str | int, flag: str) -> LengthDist:
     kind = kind.lower()
     arity = {"fixed": 1, "normal": 2, "uniform": 2}.get(kind)
     if arity is None or len(numbers) != arity:
-        raise ConfigError(f"{usage} (got {text!r})")
+        raise ConfigError(usage, field=field)
     try:
         values = [float(n) for n in numbers]
     except ValueError:
-        raise ConfigError(f"{usage} (got {text!r})") from None
+        raise ConfigError(usage, field=field) from None
     if not all(math.isfinite(v) for v in values):
-        raise ConfigError(f"{usage} (got {text!r})")
+        raise ConfigError(usage, field=field)
     if kind == "fixed":
         if values[0] != int(values[0]) or not 1 <= values[0] <= MAX_LENGTH:
-            raise ConfigError(f"{flag} must be a positive integer (got {text!r})")
+            raise ConfigError(f"must be a positive integer (got {text!r})", field=field)
         return LengthDist("fixed", int(values[0]))
     if kind == "normal":
         mean, std = values
         if not 1 <= mean <= MAX_LENGTH or std < 0:
-            raise ConfigError(f"{flag} normal:MEAN:STD needs MEAN of 1 or more and STD of 0 or more (got {text!r})")
+            raise ConfigError(f"normal:MEAN:STD needs MEAN of 1 or more and STD of 0 or more (got {text!r})", field=field)
         return LengthDist("normal", mean, std)
     low, high = values
     if low != int(low) or high != int(high) or not 1 <= low <= high <= MAX_LENGTH:
-        raise ConfigError(f"{flag} uniform:LOW:HIGH needs integers 1 <= LOW <= HIGH (got {text!r})")
+        raise ConfigError(f"uniform:LOW:HIGH needs integers 1 <= LOW <= HIGH (got {text!r})", field=field)
     return LengthDist("uniform", int(low), int(high))
 
 
@@ -127,29 +127,29 @@ class Workload(BaseModel):
         """One ConfigError for settings that cannot go together."""
         for name in ("input_len", "output_len"):
             if getattr(self, name) is not None:
-                parse_length(getattr(self, name), "--" + name.replace("_", "-"))
+                parse_length(getattr(self, name), name)
         if self.shared_prefix is not None and self.shared_prefix < 1:
-            raise ConfigError("--shared-prefix must be a positive number of tokens")
+            raise ConfigError("must be a positive number of tokens", field="shared_prefix")
         if self.prefix_groups < 1:
-            raise ConfigError("--prefix-groups must be a positive integer")
+            raise ConfigError("must be a positive integer", field="prefix_groups")
         if self.prefix_groups > 1 and self.shared_prefix is None:
-            raise ConfigError("--prefix-groups needs --shared-prefix TOKENS")
+            raise ConfigError("needs a shared prefix (--shared-prefix TOKENS)", field="prefix_groups")
         if not 1 <= self.turns <= MAX_TURNS:
-            raise ConfigError(f"--turns must be 1 to {MAX_TURNS}")
+            raise ConfigError(f"must be 1 to {MAX_TURNS}", field="turns")
         for name in ("dataset_min_input", "dataset_max_input"):
             value = getattr(self, name)
             if value is not None and value < 1:
-                raise ConfigError(f"--{name.replace('_', '-')} must be a positive number of tokens")
+                raise ConfigError("must be a positive number of tokens", field=name)
             if value is not None and self.dataset is None:
-                raise ConfigError(f"--{name.replace('_', '-')} needs --dataset PATH")
+                raise ConfigError("needs a dataset (--dataset PATH)", field=name)
         if self.dataset_min_input and self.dataset_max_input and self.dataset_min_input > self.dataset_max_input:
-            raise ConfigError("--dataset-min-input must not exceed --dataset-max-input")
+            raise ConfigError("must not exceed the dataset's maximum input", field="dataset_min_input")
         if not self.trace_speed > 0 or not math.isfinite(self.trace_speed):
-            raise ConfigError("--trace-speed must be a positive number (2 replays twice as fast)")
+            raise ConfigError("must be a positive number (2 replays twice as fast)", field="trace_speed")
         if self.trace is not None and self.dataset is not None:
-            raise ConfigError("give --dataset or --trace, not both (a JSONL dataset with timestamps is a trace)")
+            raise ConfigError("give a dataset or a trace, not both (a JSONL dataset with timestamps is a trace)", field="trace")
         if self.trace is not None and self.turns > 1:
-            raise ConfigError("--turns does not go with --trace (a trace's requests are its own)")
+            raise ConfigError("multi-turn chats do not go with a trace (a trace's requests are its own)", field="turns")
 
     @property
     def uses_files(self) -> bool:
@@ -157,7 +157,7 @@ class Workload(BaseModel):
         return self.dataset is not None or self.trace is not None
 
     def lengths(self) -> tuple[LengthDist, LengthDist]:
-        return parse_length(self.input_len or "fixed:256", "--input-len"), parse_length(self.output_len or "fixed:128", "--output-len")
+        return parse_length(self.input_len or "fixed:256", "input_len"), parse_length(self.output_len or "fixed:128", "output_len")
 
     def label(self) -> str:
         """One line for summaries and tables: what kind of requests were sent."""
@@ -192,14 +192,14 @@ def sync_lengths(data: dict) -> dict:
         if value is None:
             if workload.get(name) is None:
                 continue
-            dist = parse_length(workload[name], "--" + name.replace("_", "-"))
+            dist = parse_length(workload[name], name)
             data[name] = dist.nominal
             continue
         if isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool)):
-            dist = parse_length(value, "--" + name.replace("_", "-"))
+            dist = parse_length(value, name)
             held = workload.get(name)
             if isinstance(value, int) and held is not None:
-                kept = parse_length(held, "--" + name.replace("_", "-"))
+                kept = parse_length(held, name)
                 if kept.nominal == value:
                     dist = kept
             data[name] = dist.nominal

@@ -22,13 +22,15 @@ from llm_loadtest.model.config import GoodputSLO, RunConfig
 from llm_loadtest.model.errors import ConfigError
 from llm_loadtest.settings.build import build_config
 from llm_loadtest.tui.screens.dialogs import PickDialog, PromptDialog
+from llm_loadtest.tui.widgets.workload_fields import LABELS as WORKLOAD_LABELS
+from llm_loadtest.tui.widgets.workload_fields import WorkloadFields
 
 ENDPOINTS = [("chat  /v1/chat/completions", "chat"), ("completions  /v1/completions", "completions")]
 LOAD_MODES = [("Concurrency levels", "concurrency"), ("Request rate (open loop)", "rate")]
 STOP_MODES = [("Requests per level", "count"), ("Seconds per level", "duration")]
 
 # RunConfig fields the form has no widget for; kept from the preset / initial config.
-HIDDEN_FIELDS = ("tokenizer", "seed", "extra_body", "ignore_eos", "workload")
+HIDDEN_FIELDS = ("tokenizer", "seed", "extra_body", "ignore_eos")
 
 # How an error names a field: by the label the form shows beside it.
 LABELS = {
@@ -54,7 +56,7 @@ LABELS = {
 
 
 def field_label(field: str) -> str:
-    return LABELS.get(field, field.replace("_", " "))
+    return LABELS.get(field) or WORKLOAD_LABELS.get(field) or field.replace("_", " ")
 
 
 def _default(name: str) -> Any:
@@ -119,8 +121,9 @@ class NewBenchmarkScreen(Screen):
                     )
                     yield Field(LABELS["endpoint"], Select(ENDPOINTS, value="chat", allow_blank=False, id="endpoint", compact=True))
                     yield Label("Requests", classes="section-title")
-                    yield Field(LABELS["input_len"], Input(type="integer", id="input-len", compact=True))
-                    yield Field(LABELS["output_len"], Input(type="integer", id="output-len", compact=True))
+                    lengths = "N, normal:MEAN:STD or uniform:LOW:HIGH"
+                    yield Field(LABELS["input_len"], Input(placeholder=lengths, id="input-len", compact=True))
+                    yield Field(LABELS["output_len"], Input(placeholder=lengths, id="output-len", compact=True))
                     yield Field(LABELS["stream"], Checkbox("stream tokens (SSE)", value=True, id="stream", compact=True))
                 with Vertical(classes="column"):
                     yield Label("Load", classes="section-title")
@@ -147,6 +150,7 @@ class NewBenchmarkScreen(Screen):
                         Input(type="integer", placeholder="1 (more for hundreds of fast streams)", id="workers", compact=True),
                     )
                     yield Field(LABELS["goodput"], Input(placeholder="ttft:500,tpot:50,e2e:5000 (ms)", id="goodput", compact=True))
+            yield WorkloadFields(Field, id="workload")
         yield Static("", id="validation", classes="error-line")
         yield Static("", id="probe-result", classes="hint")
         with Horizontal(id="buttons"):
@@ -242,6 +246,12 @@ class NewBenchmarkScreen(Screen):
                 set_input(name, "" if value is None else f"{value:g}")
             elif name == "goodput":
                 set_input("goodput", _goodput_text(value))
+            elif name == "workload":
+                self.query_one(WorkloadFields).fill(value)
+                for length in ("input_len", "output_len"):  # a drawn length shows as its spec
+                    spec = (value or {}).get(length) if isinstance(value, dict) else getattr(value, length, None)
+                    if spec and not str(spec).startswith("fixed:"):
+                        set_input(length.replace("_", "-"), str(spec))
             elif name == "stream":
                 self.query_one("#stream", Checkbox).value = bool(value)
             elif name in ("adapter", "endpoint"):
@@ -281,6 +291,7 @@ class NewBenchmarkScreen(Screen):
             raw["num_prompts"] = self._text("num-prompts")
         preset = self.query_one("#preset", Select).value
         raw["preset"] = preset if isinstance(preset, str) else None
+        raw.update(self.query_one(WorkloadFields).raw())
         return raw
 
     def build_config(self) -> RunConfig:
