@@ -111,7 +111,7 @@ def handle_show(args: argparse.Namespace) -> int:
         from llm_loadtest.export import to_json_text
 
         sys.stdout.write(to_json_text(result))
-        return 0
+        return ExitCode.OK
     if note:
         # said once, on top, rather than again among the warnings
         print(note + "\n")
@@ -121,7 +121,7 @@ def handle_show(args: argparse.Namespace) -> int:
         from llm_loadtest.report.capacity import search_report
 
         print("\n" + search_report(result.search))
-    return 0
+    return ExitCode.OK
 
 
 def reanalyse(store: Store, result: RunResult, slo: GoodputSLO) -> tuple[RunResult, str]:
@@ -158,7 +158,7 @@ def handle_delete(args: argparse.Namespace) -> int:
             return ExitCode.FAILED
         store.delete_run(run_id)
     print(f"deleted run {run_id}")
-    return 0
+    return ExitCode.OK
 
 
 def handle_export(args: argparse.Namespace) -> int:
@@ -194,7 +194,7 @@ def handle_export(args: argparse.Namespace) -> int:
         print(f"wrote {what} as {fmt} to {args.output}", file=sys.stderr)
     if args.samples and not (result.gpu_samples if args.samples == "gpu" else result.server_samples):
         print(f"run {run_id} has no {args.samples} samples: the file holds the header only", file=sys.stderr)
-    return 0
+    return ExitCode.OK
 
 
 def _export_failure(output: str, fmt: str, exc: Exception) -> str:

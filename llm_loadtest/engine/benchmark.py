@@ -45,7 +45,7 @@ from llm_loadtest.engine.token_accounting import account_tokens
 from llm_loadtest.metrics.client_health import LevelHealthSoFar
 from llm_loadtest.metrics.live import gaps_in_window_ns, live_figures, tokens_per_chunk
 from llm_loadtest.model.config import ConfigError, LevelSpec, RunConfig
-from llm_loadtest.model.errors import LoadtestError, ServerConfigError, ServerUnreachable
+from llm_loadtest.model.errors import ExitCode, LoadtestError, ServerConfigError, ServerUnreachable
 from llm_loadtest.model.records import Outcome, Prompt, RequestRecord, TokenSource
 from llm_loadtest.model.request_ids import RequestKind, make_request_id
 from llm_loadtest.model.results import ClientHealth, LevelSummary
@@ -86,7 +86,7 @@ async def run_benchmark(bench: Benchmark) -> None:
     except RunStartError as exc:
         bench.emit(RunFailed(str(exc), exc.exit_code))
     except Exception as exc:
-        bench.emit(RunFailed(f"engine error: {type(exc).__name__}: {exc}", 1))
+        bench.emit(RunFailed(f"engine error: {type(exc).__name__}: {exc}", ExitCode.FAILED))
 
 
 class Benchmark:

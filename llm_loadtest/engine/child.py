@@ -22,6 +22,7 @@ from llm_loadtest.engine import event_loop
 from llm_loadtest.engine.events import EngineEvent, RunFailed, WorkerEvent, WorkerReady
 from llm_loadtest.engine.priority import start_process
 from llm_loadtest.model.config import RunConfig
+from llm_loadtest.model.errors import ExitCode
 
 _ABORT = "abort"
 _GO = "go"  # to a worker of a pool: every worker is ready, start the level
@@ -75,7 +76,7 @@ class EngineProcess:
                     yield item
             await asyncio.to_thread(process.join, 10)
             if not finished:
-                yield RunFailed(f"the engine process ended unexpectedly (exit code {process.exitcode})", 1)
+                yield RunFailed(f"the engine process ended unexpectedly (exit code {process.exitcode})", ExitCode.FAILED)
         finally:
             self.abort()  # a listener that stopped early must not leave the child running
             if not parent_end.closed:

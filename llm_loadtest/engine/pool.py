@@ -76,7 +76,7 @@ class EnginePool:
                 async for event in worker.worker_events():
                     inbox.put_nowait((index, event))
             except Exception as exc:  # a worker that cannot start: the others must not wait for it
-                inbox.put_nowait((index, RunFailed(f"client worker {index + 1} failed: {type(exc).__name__}: {exc}", 1)))
+                inbox.put_nowait((index, RunFailed(f"client worker {index + 1} failed: {type(exc).__name__}: {exc}", ExitCode.FAILED)))
             finally:
                 inbox.put_nowait((index, None))
 

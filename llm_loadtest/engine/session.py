@@ -14,7 +14,6 @@ for the adapter to read (`arrival_ns`).
 from __future__ import annotations
 
 import functools
-import os
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -24,10 +23,11 @@ from aiohttp.client_proto import ResponseHandler
 
 from llm_loadtest.adapters.exchange import connect_trace_config
 from llm_loadtest.adapters.stamped import StampedClient, attach
+from llm_loadtest.settings.env import env_settings
 
 # long enough that connections opened before a level are still there when it ends
 KEEPALIVE_S = 300
-USER_CLOCK_ENV = "LLM_LOADTEST_USER_CLOCK"
+USER_CLOCK_ENV = "LLM_LOADTEST_USER_CLOCK"  # read by settings.env
 
 
 class StampingResponseHandler(ResponseHandler):
@@ -44,7 +44,7 @@ async def open_session(*, stamped: bool | None = None) -> AsyncIterator[aiohttp.
     default the kernel's stamps are used where they can be, unless LLM_LOADTEST_USER_CLOCK=1
     asks for the fallback (to compare the two clocks on one machine, as bench/ does)."""
     if stamped is None:
-        stamped = os.environ.get(USER_CLOCK_ENV, "") not in ("1", "true", "yes")
+        stamped = not env_settings().user_clock
     # limit=0: the engine's own workers bound concurrency; a pool limit would queue requests
     # inside aiohttp, out of sight of t_start.
     connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, keepalive_timeout=KEEPALIVE_S, enable_cleanup_closed=True)

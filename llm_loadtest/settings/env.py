@@ -2,7 +2,8 @@
 
 `LLM_LOADTEST_SERVER`, `LLM_LOADTEST_MODEL`, `LLM_LOADTEST_API_KEY` (then `OPENAI_API_KEY`, as
 OpenAI clients read it), `LLM_LOADTEST_DB` (a path or an SQLAlchemy URL) and `DATABASE_PATH`
-(a path only). An empty or blank variable counts as unset.
+(a path only), and `LLM_LOADTEST_USER_CLOCK` (1: time requests by this process's clock, not the
+kernel's stamps, to compare the two as bench/ does). An empty or blank variable counts as unset.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ class EnvSettings(BaseSettings):
     api_key: str | None = Field(default=None, validation_alias=AliasChoices("LLM_LOADTEST_API_KEY", "OPENAI_API_KEY"), repr=False)
     db: str | None = None
     database_path: str | None = Field(default=None, validation_alias="DATABASE_PATH")
+    user_clock: bool = False
 
     @field_validator("*")
     @classmethod
