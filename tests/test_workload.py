@@ -333,6 +333,15 @@ def test_the_workload_is_stored_shown_exported_and_gates_the_baseline(simulator,
     assert sorted(row["turn"] for row in rows) == ["1", "1", "2"]
     assert all(row["reasoning_tokens"] == "2" and float(row["ttft_answer_ms"]) >= float(row["ttft_ms"]) for row in rows)
     assert {row["output_len_requested"] for row in rows} <= {"7", "9", "5"}
+    # the level export numbers the turns' figures
+    levels_path = tmp_path / "levels.csv"
+    assert main(["export", run_id, "--format", "csv", "-o", str(levels_path), "--db", db]) == 0
+    capsys.readouterr()
+    (level_row,) = csv.DictReader(levels_path.open())
+    turns = document["levels"][0]["turns"]
+    assert [level_row[f"turns_{t['turn']}_requests"] for t in turns] == ["2", "1"]
+    assert float(level_row["turns_2_ttft_ms_p50"]) == turns[1]["ttft_ms"]["p50"]
+    assert float(level_row["ttft_answer_ms_p50"]) == document["levels"][0]["ttft_answer_ms"]["p50"]
     # the gate refuses a baseline of another workload, before any request
     assert main([*base, "--baseline", run_id, "--no-save"]) == 2
     err = capsys.readouterr().err

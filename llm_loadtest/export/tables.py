@@ -93,6 +93,10 @@ def flatten_model(model: type[BaseModel], value: BaseModel | None, prefix: str =
                     out.update(flatten_model(type(item), item, f"{key}_{item_key}_"))
                 else:
                     out[f"{key}_{item_key}"] = item
+        elif isinstance(sub, (list, tuple)) and sub and all(isinstance(v, BaseModel) for v in sub):
+            # a list of figures (a chat's turns): numbered columns, turns_1_ttft_ms_p50, ...
+            for number, item in enumerate(sub, 1):
+                out.update(flatten_model(type(item), item, f"{key}_{number}_"))
         elif isinstance(sub, (list, tuple)):
             out[key] = LIST_SEPARATOR.join(str(v) for v in sub) if sub else None
         elif _is_mapping_type(field.annotation):
