@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from textual.command import CommandPalette
 from textual.widgets import Button, Input, RadioButton, Select, Static
-from tui_helpers import RUN_IDS, FakeController, fake_factory, make_result
+from tui_helpers import RUN_IDS, FakeController, fake_factory, make_result, wait_for
 
 from llm_loadtest.engine.benchmark import RunStartError
 from llm_loadtest.engine.events import LevelStarted, WarmupStarted
@@ -34,14 +34,6 @@ SIZE = (100, 32)
 
 def make_app(store, **options) -> LoadTestApp:
     return LoadTestApp(store=store, controller_factory=fake_factory(**options))
-
-
-async def wait_for(pilot, condition, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await pilot.pause(0.02)
 
 
 # --- app-wide ------------------------------------------------------------------------------

@@ -3,27 +3,24 @@
 from __future__ import annotations
 
 import json
-import time
 
-from textual.widgets import DataTable, Input, Label, Static
-from tui_helpers import RUN_IDS, canvas_lines, fake_factory, make_level, make_result
+from textual.widgets import DataTable, Input, Label, Static, TabbedContent
+from textual.widgets._footer import FooterKey
+from textual.widgets._toast import Toast
+from tui_helpers import RUN_IDS, canvas_lines, fake_factory, make_level, make_result, scripted_events, wait_for
 
 from llm_loadtest.tui import formatting as fmt
 from llm_loadtest.tui.app import LoadTestApp
 from llm_loadtest.tui.screens.compare import CompareScreen
+from llm_loadtest.tui.screens.dashboard import DashboardScreen
 from llm_loadtest.tui.screens.dialogs import ExportDialog
+from llm_loadtest.tui.screens.history import HistoryScreen
+from llm_loadtest.tui.screens.live_run import LiveRunScreen
+from llm_loadtest.tui.screens.new_benchmark import NewBenchmarkScreen
 from llm_loadtest.tui.screens.result_view import ResultScreen
 from llm_loadtest.tui.widgets.charts import Chart, value_axis
 
 SMALL = (80, 24)
-
-
-async def wait_for(pilot, condition, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await pilot.pause(0.02)
 
 
 async def drawn(pilot, chart: Chart) -> None:
@@ -121,3 +118,90 @@ async def test_export_dialog_starts_on_the_format_and_says_the_keys(filled_store
         path = tui_env / "llm-loadtest-2b3c4d5e.json"
         await wait_for(pilot, lambda: path in result_screen.exported, timeout=30)
         assert json.loads(path.read_text())["run_id"] == RUN_IDS[1]
+
+
+async def test_an_error_line_under_the_form_keeps_the_field_being_edited_in_view(tui_env, store):
+    app = LoadTestApp(store=store, controller_factory=fake_factory())
+    async with app.run_test(size=SMALL) as pilot:
+        app.open_new_benchmark()
+        await wait_for(pilot, lambda: isinstance(app.screen, NewBenchmarkScreen) and bool(app.screen.query("#goodput")))
+        await pilot.pause()
+        screen = app.screen
+        screen.query_one("#server", Input).value = "http://127.0.0.1:8000"
+        screen.query_one("#model", Input).value = "m"
+        goodput = screen.query_one("#goodput", Input)
+        goodput.focus()
+        await pilot.pause()
+        await pilot.press(*"ttft:abc,tpot:")
+        await pilot.pause()
+        assert screen.error is not None and screen.query_one("#validation").display
+        form = screen.query_one("#form")
+        assert form.region.contains_region(goodput.region)  # still on screen, not scrolled away
+
+
+async def test_a_new_benchmark_after_the_demo_starts_on_the_simulator(tui_env, store):
+    demo = make_result("x").config.model_copy(update={"server": "http://127.0.0.1:38421", "model": "auto"})
+    app = LoadTestApp(store=store, controller_factory=fake_factory(), initial_config=demo, start_live=True)
+    async with app.run_test(size=SMALL) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, LiveRunScreen) and not app.screen.in_flight, timeout=15)
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen))
+        await pilot.press("n")
+        await wait_for(pilot, lambda: isinstance(app.screen, NewBenchmarkScreen) and bool(app.screen.query("#server")))
+        await pilot.pause()
+        assert app.screen.query_one("#server", Input).value == "http://127.0.0.1:38421"
+        assert app.screen.query_one("#model", Input).value == "auto"
+
+
+async def test_without_a_gpu_the_gpu_tab_says_so_and_v_leaves_no_stale_toast(tui_env, store):
+    events = scripted_events(make_result("x").config, telemetry=False)
+    app = LoadTestApp(store=store, controller_factory=fake_factory(events=events))
+    async with app.run_test(size=SMALL, notifications=True) as pilot:
+        app.open_live_run(make_result("x").config, None)
+        await wait_for(pilot, lambda: isinstance(app.screen, LiveRunScreen) and app.screen.state == "finished", timeout=15)
+        live = app.screen
+        await pilot.press("5")
+        await pilot.pause()
+        assert live.query_one(TabbedContent).active == "tab-gpu"
+        assert "No GPU" in str(live.query_one("#gpu-now").render())
+        assert not live.query_one("#gpu-charts").display
+        await wait_for(pilot, lambda: any("press v" in str(toast.render()) for toast in live.query(Toast)))
+        await pilot.press("v")
+        await wait_for(pilot, lambda: isinstance(app.screen, ResultScreen))
+        await pilot.pause()
+        assert not any("press v" in str(toast.render()) for toast in app.screen.query(Toast))
+
+
+def footer_fits(screen) -> bool:
+    """Every key the footer shows ends before the command palette's key, uncut."""
+    keys = [key for key in screen.query(FooterKey) if "-command-palette" not in key.classes]
+    palette = [key for key in screen.query(FooterKey) if "-command-palette" in key.classes]
+    limit = palette[0].region.x if palette else screen.size.width
+    return bool(keys) and all(key.region.right <= limit for key in keys)
+
+
+async def test_footers_and_title_lines_are_whole_at_80_columns(filled_store):
+    long_model = make_result("0badc0de-0000-4000-8000-0000000000ff", model="meta-llama/Llama-3.1-70B-Instruct-FP8")
+    filled_store.save(long_model)
+    app = LoadTestApp(store=filled_store, controller_factory=fake_factory())
+    async with app.run_test(size=SMALL) as pilot:
+        await pilot.pause()
+        assert footer_fits(app.screen), "dashboard"
+        for opener, kind in [
+            (app.open_history, HistoryScreen),
+            (app.open_new_benchmark, NewBenchmarkScreen),
+            (lambda: app.open_compare(RUN_IDS[:2]), CompareScreen),
+            (lambda: app.open_result(long_model.run_id), ResultScreen),
+        ]:
+            opener()
+            await wait_for(pilot, lambda kind=kind: isinstance(app.screen, kind) and bool(app.screen.query(FooterKey)))
+            await pilot.pause()
+            assert footer_fits(app.screen), kind.__name__
+            if kind is not ResultScreen:
+                app.pop_screen()
+                await pilot.pause()
+        title = app.screen.query_one("#result-title", Static)
+        text = title.render()
+        assert "Llama-3.1-70B-Instruct-FP8 @ 10.0.0.7:8000 · 2026-11-01 12:00" in str(text)
+        assert len(str(text)) <= title.region.width * title.region.height  # wrapped, not cut
+        assert "preset quick" in app.screen.sub_title

@@ -4,6 +4,7 @@ a scripted engine that sends a fixed run's events."""
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import UTC, datetime
 
 from llm_loadtest.engine.events import LevelFinished, LevelStarted, ProgressSnapshot, RunFinished, TelemetryUpdate
@@ -323,7 +324,7 @@ def fake_factory(**options):
     return factory
 
 
-# --- reading what is on screen -------------------------------------------------------------
+# --- waiting and reading what is on screen -------------------------------------------------------------
 
 
 def canvas_lines(chart, part: str) -> list[str]:
@@ -334,3 +335,13 @@ def canvas_lines(chart, part: str) -> list[str]:
     canvas = chart.query_one(f"#{part}", Canvas)
     width, height = canvas.size
     return ["".join(canvas.get_pixel(x, y)[0] for x in range(width)) for y in range(height)]
+
+
+async def wait_for(pilot, condition, timeout: float = 30.0) -> None:
+    """Let the app run until `condition()` holds. The timeout only catches a hang: on shared,
+    busy cores a screen may take seconds to get there."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await pilot.pause(0.02)

@@ -57,7 +57,7 @@ class LoadTestApp(App[int]):
 
     BINDINGS = [
         Binding("escape", "back", "Back", show=False, id="app.back"),
-        Binding("f2", "toggle_theme", "Dark/light", id="app.toggle-theme"),
+        Binding("f2", "toggle_theme", "Dark/light", show=False, id="app.toggle-theme"),
         Binding("ctrl+q", "quit", "Quit", priority=True, id="app.quit"),
     ]
 
@@ -82,6 +82,8 @@ class LoadTestApp(App[int]):
         self._store = store
         self._db = db
         self.initial_config = initial_config
+        # the server (and model) last benchmarked here: a new form starts on it (the demo's simulator)
+        self.recent_target: tuple[str, str] | None = (initial_config.server, initial_config.model) if initial_config else None
         self.api_key = api_key
         self.start_live = start_live
         self.controller_factory: ControllerFactory = controller_factory or default_controller_factory
@@ -156,6 +158,7 @@ class LoadTestApp(App[int]):
     def open_live_run(self, config: RunConfig, api_key: str | None) -> None:
         from llm_loadtest.tui.screens.live_run import LiveRunScreen
 
+        self.recent_target = (config.server, config.model)
         self.push_screen(LiveRunScreen(config, api_key=api_key))
 
     def open_capacity(self, config: RunConfig, api_key: str | None, target: SearchTarget, gpus: GpuCount | None = None) -> None:

@@ -87,6 +87,11 @@ def level_x(level: LevelSummary) -> float:
     return float(level.concurrency or 0)
 
 
+def host(server: str | None) -> str:
+    """A server URL without its scheme, as the tables and title lines show it."""
+    return (server or DASH).removeprefix("http://").removeprefix("https://")
+
+
 def short_id(run_id: str) -> str:
     return run_id[:8]
 

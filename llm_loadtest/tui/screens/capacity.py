@@ -22,6 +22,7 @@ from llm_loadtest.capacity.target import DEFAULT_MIN_REQUESTS, DEFAULT_MIN_SECON
 from llm_loadtest.model.config import ConfigError, GoodputSLO, RunConfig
 from llm_loadtest.model.search import GpuCount, SearchRecord, SearchTarget
 from llm_loadtest.report.capacity import answer_lines, pareto_points
+from llm_loadtest.tui import formatting as fmt
 from llm_loadtest.tui.widgets.charts import Chart, Series
 
 TICK_S = 0.25
@@ -142,7 +143,7 @@ class CapacityScreen(Screen):
         peak = f"{t.peak_concurrency} users" if t.mode == "concurrency" else f"{t.peak_rate:g} req/s"
         text = Text()
         text.append(self.config.model, style="bold")
-        text.append(f" @ {self.config.server}", style="dim")
+        text.append(f" @ {fmt.host(self.config.server)}", style="dim")
         text.append(f"  ·  SLO {slo_text(t.slo)} · target {t.goodput_percent:g} % · peak {peak}")
         return text
 

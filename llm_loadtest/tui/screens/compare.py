@@ -146,7 +146,7 @@ class CompareScreen(Screen):
 
         started = "%Y-%m-%d %H:%M" if cell_width >= 16 else "%Y-%m-%d"
         row("Model", [r.config.model for r in results])
-        row("Server", [r.config.server.removeprefix("http://").removeprefix("https://") for r in results])
+        row("Server", [fmt.host(r.config.server) for r in results])
         row("Started", [r.started_at.astimezone().strftime(started) if r.started_at else fmt.DASH for r in results])
         row("Status", [fmt.status_text(r.status) for r in results])
         row("Preset", [r.config.preset or fmt.DASH for r in results])

@@ -42,6 +42,7 @@ W = TypeVar("W", bound=Widget)
 TICK_S = 0.5  # the screen's refresh tick: the figures change twice a second
 TIME_CHARTS_EVERY_S = 1.0  # the charts over time, once a second
 QUIT_GRACE_S = 15.0
+NO_GPU_YET = "No GPU reported: GPU telemetry needs an NVIDIA GPU and its driver on this machine"
 TABS = ("tab-throughput", "tab-latency", "tab-levels", "tab-errors", "tab-gpu", "tab-server")
 CHIPS = {
     "done": ("✓", "green"),
@@ -113,8 +114,8 @@ class LiveRunScreen(Screen):
                     yield Chart("error rate % by level", id="chart-errors")
                     yield Chart("goodput % by level", id="chart-goodput")
             with TabPane("5 GPU", id="tab-gpu"):
-                yield Static("", id="gpu-now", classes="now")
-                with Horizontal(classes="pair"):
+                yield Static(NO_GPU_YET, id="gpu-now", classes="now")
+                with Horizontal(classes="pair", id="gpu-charts"):
                     yield Chart("GPU util %", id="chart-gpu-util")
                     yield Chart("GPU mem GiB", id="chart-gpu-mem")
                     yield Chart("GPU power W", id="chart-gpu-power")
@@ -129,25 +130,26 @@ class LiveRunScreen(Screen):
         c = self.config
         text = Text()
         text.append(self.run_state.model, style="bold")
-        text.append(f" @ {c.server}", style="dim")
+        text.append(f" @ {fmt.host(c.server)}", style="dim")
         load = f"rate {fmt.levels_text(c.request_rate)}/s" if c.request_rate else f"c={fmt.levels_text(c.concurrency)}"
         stop = f"{c.duration:g} s/level" if c.duration else f"{c.num_prompts} req/level"
-        text.append(f"  ·  {load} · {stop} · in {c.input_len} / out {c.output_len}")
+        text.append(f" · {load} · {stop} · in {c.input_len} / out {c.output_len}")
         if c.workers > 1:
             text.append(f" · {c.workers} client processes")
         if self.run_state.client_nodes > 1:
             text.append(f" on {self.run_state.client_nodes} nodes")
-        if c.preset:
-            text.append(f" · preset {c.preset}", style="dim")
         if not c.stream:
             text.append("  (non-streaming: TTFT = E2E)", style="yellow")
         return text
 
     def on_mount(self) -> None:
-        self.sub_title = "Live run"
+        # the preset goes in the header: the title line holds 80 columns without it
+        self.sub_title = f"Live run · preset {self.config.preset}" if self.config.preset else "Live run"
         tabs = self.query_one(TabbedContent)
         self._widgets["tabs"] = tabs
-        tabs.hide_tab("tab-gpu")
+        # the GPU tab is always there (5 goes to it): until a GPU reports, it says there is none
+        self._tabs_shown.add("tab-gpu")
+        self.query_one("#gpu-charts").display = False
         tabs.hide_tab("tab-server")
         self.set_interval(TICK_S, self._tick)
         self._run()
@@ -362,7 +364,7 @@ class LiveRunScreen(Screen):
         show_errors_and_goodput(self._widget("#chart-errors", Chart), self._widget("#chart-goodput", Chart), levels)
 
     def _draw_gpu(self) -> None:
-        self._show_tab("tab-gpu")
+        self._widget("#gpu-charts", Horizontal).display = True
         state = self.run_state
         util, mem, power = [], [], []
         for index, (gpu, series) in enumerate(sorted(state.gpu.items())):
@@ -409,7 +411,7 @@ class LiveRunScreen(Screen):
     def action_tab(self, index: int) -> None:
         tabs = self.query_one(TabbedContent)
         tab_id = TABS[index]
-        if tabs.get_tab(tab_id).display:  # GPU and Server stay hidden until seen
+        if tabs.get_tab(tab_id).display:  # Server stays hidden until its metrics come
             tabs.active = tab_id
 
     @property
@@ -459,6 +461,7 @@ class LiveRunScreen(Screen):
             return
         from llm_loadtest.tui.screens.result_view import ResultScreen
 
+        self.app.clear_notifications()  # "press v to view the result" is done with
         self.app.switch_screen(ResultScreen(result.run_id, result=result))
 
     def on_unmount(self) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -84,12 +84,22 @@ class Field(Horizontal):
         super().__init__(Label(label, classes="field-label"), *children, id=id, classes=f"field {classes}".strip())
 
 
+class Form(VerticalScroll):
+    """The form's scrolling part. When it shrinks (an error line shows below it), the field
+    being edited stays in view instead of scrolling away under the line."""
+
+    def on_resize(self, event: events.Resize) -> None:
+        focused = self.screen.focused
+        if focused is not None and self in focused.ancestors:
+            self.call_after_refresh(focused.scroll_visible, animate=False)
+
+
 class NewBenchmarkScreen(Screen):
     BINDINGS = [
         Binding("ctrl+s", "start", "Start", priority=True, id="new.start"),
-        Binding("ctrl+t", "test_connection", "Test connection", priority=True, id="new.test-connection"),
-        Binding("ctrl+l", "fill_models", "List models", priority=True, id="new.fill-models"),
-        Binding("ctrl+o", "save_preset", "Save as preset", priority=True, id="new.save-preset"),
+        Binding("ctrl+t", "test_connection", "Test", priority=True, id="new.test-connection"),
+        Binding("ctrl+l", "fill_models", "Models", priority=True, id="new.fill-models"),
+        Binding("ctrl+o", "save_preset", "Save preset", priority=True, id="new.save-preset"),
         Binding("ctrl+f", "find_capacity", "Capacity", priority=True, id="new.find-capacity"),
     ]
 
@@ -104,12 +114,12 @@ class NewBenchmarkScreen(Screen):
     # --- layout --------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
-        with VerticalScroll(id="form"):
+        with Form(id="form"):
             yield Field(LABELS["preset"], Select([], id="preset", compact=True, prompt="custom (no preset)"))
             with Horizontal(id="columns"):
                 with Vertical(classes="column"):
                     yield Label("Target", classes="section-title")
-                    yield Field(LABELS["server"], Input(placeholder="http://127.0.0.1:8000", id="server", compact=True))
+                    yield Field(LABELS["server"], Input(placeholder="e.g. http://127.0.0.1:8000", id="server", compact=True))
                     yield Field(
                         LABELS["model"],
                         Input(placeholder="model name (ctrl+l lists the server's)", id="model", compact=True),
@@ -170,6 +180,10 @@ class NewBenchmarkScreen(Screen):
             with preset.prevent(Select.Changed):
                 preset.value = "quick"
             self._apply_preset("quick")
+        if self.initial is None and self.app.recent_target is not None:
+            server, model = self.app.recent_target
+            self.query_one("#server", Input).value = server
+            self.query_one("#model", Input).value = model
         key = self.app.default_api_key()
         if key:
             self.query_one("#api-key", Input).value = key

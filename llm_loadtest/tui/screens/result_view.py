@@ -90,13 +90,12 @@ class ResultScreen(Screen):
 
     def show_result(self, result: RunResult) -> None:
         c = result.config
+        # the run's id and preset are in the header: the title line holds 80 columns without them
+        self.sub_title = f"Result {fmt.short_id(result.run_id)}" + (f" · preset {c.preset}" if c.preset else "")
         title = Text()
-        title.append(f"{fmt.short_id(result.run_id)} ", style="bold")
         title.append_text(fmt.status_text(result.status))
         title.append(f"  {c.model}", style="bold")
-        title.append(f" @ {c.server}  ·  {fmt.when(result.started_at)}", style="dim")
-        if c.preset:
-            title.append(f" · preset {c.preset}", style="dim")
+        title.append(f" @ {fmt.host(c.server)} · {fmt.when(result.started_at)}", style="dim")
         self.query_one("#result-title", Static).update(title)
 
         best = figures.best_throughput_level(result)

@@ -21,7 +21,7 @@ COLUMNS: dict[str, tuple[str, Any]] = {
     "started": ("Started", lambda r: fmt.when(r.started_at)),
     "status": ("Status", lambda r: fmt.status_text(r.status)),
     "model": ("Model", lambda r: r.model or fmt.DASH),
-    "server": ("Server", lambda r: (r.server or fmt.DASH).removeprefix("http://").removeprefix("https://")),
+    "server": ("Server", lambda r: fmt.host(r.server)),
     "preset": ("Preset", lambda r: r.preset or fmt.DASH),
     "levels": ("Levels", lambda r: fmt.levels_text(r.levels)),
     "best": ("Best tok/s", lambda r: Text(fmt.num(r.best_output_throughput, 1), justify="right")),
