@@ -158,7 +158,7 @@ async def test_without_a_gpu_the_gpu_tab_says_so_and_v_leaves_no_stale_toast(tui
     app = LoadTestApp(store=store, controller_factory=fake_factory(events=events))
     async with app.run_test(size=SMALL, notifications=True) as pilot:
         app.open_live_run(make_result("x").config, None)
-        await wait_for(pilot, lambda: isinstance(app.screen, LiveRunScreen) and app.screen.state == "finished", timeout=15)
+        await wait_for(pilot, lambda: isinstance(app.screen, LiveRunScreen) and app.screen.run_state.phase == "finished", timeout=15)
         live = app.screen
         await pilot.press("5")
         await pilot.pause()
