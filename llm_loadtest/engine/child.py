@@ -18,7 +18,6 @@ import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from multiprocessing.connection import Connection
 
-from llm_loadtest.engine import event_loop
 from llm_loadtest.engine.events import EngineEvent, RunFailed, WorkerEvent, WorkerReady
 from llm_loadtest.engine.priority import start_process
 from llm_loadtest.model.config import RunConfig
@@ -157,7 +156,7 @@ def _child_main(config_data: dict, api_key: str | None, run_id: str, t0_ns: int,
     sender = threading.Thread(target=send_all, name="engine-events", daemon=True)
     sender.start()
     try:
-        event_loop.run(_serve(RunConfig.model_validate(config_data), api_key, run_id, t0_ns, worker, conn, outbox.put, flush))
+        asyncio.run(_serve(RunConfig.model_validate(config_data), api_key, run_id, t0_ns, worker, conn, outbox.put, flush))
         outbox.put(_FINISHED)
     finally:
         outbox.put(_CLOSED)
