@@ -11,23 +11,25 @@ fallback (aiohttp, the process's clock; LLM_LOADTEST_USER_CLOCK=1). Each prints:
 - client CPU seconds per 1,000 chunks, loop lag p99, send delay p50 / p99, coalesced chunks.
 The truth: TTFT from the kernel's arrival of the request at the simulator (t_recv_ns) to the
 write of its first chunk; ITL the gaps between its chunk writes; E2E to the write of its last.
-`--with-1000` adds 1,000 streams with --workers 2 (client processes). Figures only; nothing
-here passes or fails.
+`--with-1000` adds 1,000 streams with --workers 2 (client processes). Last, one stream read
+while something else holds the loop 50 ms at a time: the chunk gaps against the log's (target:
+within 0.5 ms). Figures only; nothing here passes or fails.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from llm_loadtest.engine import event_loop  # noqa: E402
 from llm_loadtest.engine.controller import RunController  # noqa: E402
 from llm_loadtest.engine.events import LevelFinished  # noqa: E402
 from llm_loadtest.engine.session import USER_CLOCK_ENV  # noqa: E402
@@ -52,6 +54,8 @@ async def one_level(url: str, streams: int, requests: int, workers: int):
     kept: dict = {}
     controller.subscribe(lambda e: kept.update(level=e) if isinstance(e, LevelFinished) else None)
     result = await controller.run()
+    if not result.levels or "level" not in kept:
+        raise SystemExit(f"the {streams}-stream level did not finish ({result.status}): {'; '.join(result.warnings)}")
     return result.levels[0], kept["level"].records
 
 
@@ -81,8 +85,7 @@ def run_path(streams: int, workers: int, kernel: bool, requests: int, folder: Pa
     with SimulatorProcess(
         ttft_ms=50, itl_ms=20, step_us_per_seq=10, prefill_us_per_token=0, max_seqs=max(streams, 1), chunk_log=log_path
     ) as sim:
-        # the loop an engine process runs on (uvloop where installed), here in this process
-        level, records = event_loop.run(one_level(sim.url, streams, requests, workers))
+        level, records = asyncio.run(one_level(sim.url, streams, requests, workers))
         log = sim.read_chunk_log()
     os.environ.pop(USER_CLOCK_ENV, None)
     chunks = sum(len(r.chunk_times_ns) for r in records)
@@ -103,6 +106,55 @@ def run_path(streams: int, workers: int, kernel: bool, requests: int, folder: Pa
             for name, values in true.items()
         },
     }
+
+
+async def _level_with_the_loop_held(url: str):
+    """One stream read while a task holds the loop for 50 ms every 70 ms."""
+    stop = False
+
+    async def hold() -> None:
+        while not stop:
+            time.sleep(0.05)
+            await asyncio.sleep(0.02)
+
+    holder = asyncio.get_running_loop().create_task(hold())
+    try:
+        return await one_level(url, 1, 4, 1)
+    finally:
+        stop = True
+        await holder
+
+
+def held_loop(kernel: bool, folder: Path) -> str:
+    """Chunk gaps against the log's while the loop is held: the worst error, ms."""
+    os.environ.pop(USER_CLOCK_ENV, None) if kernel else os.environ.update({USER_CLOCK_ENV: "1"})
+    with SimulatorProcess(
+        ttft_ms=60, itl_ms=60, step_us_per_seq=0, prefill_us_per_token=0, chunk_log=folder / f"held-{kernel}.jsonl"
+    ) as sim:
+        level, records = asyncio.run(_level_with_the_loop_held(sim.url))
+        log = sim.read_chunk_log()
+    os.environ.pop(USER_CLOCK_ENV, None)
+    errors = np.concatenate([_separate_gap_errors(r.chunk_times_ns, log[r.request_id]["chunk_send_ns"]) for r in records if r.ok])
+    worst = np.abs(errors).max() / 1e6
+    return (
+        f"   {level.client.clock:7} chunk gaps vs the log: worst {worst:6.2f} ms, p99 {np.percentile(np.abs(errors), 99) / 1e6:6.2f} ms "
+        f"over {len(errors)} gaps between chunks read apart ({level.client.coalesced_chunks} coalesced; loop lag max "
+        f"{level.client.loop_lag_ms.max:.0f} ms)"
+    )
+
+
+def _separate_gap_errors(times: np.ndarray, sent: list[int]) -> np.ndarray:
+    """Reported minus true gap, for the gaps whose two chunks each ended their read (chunks
+    read together are coalesced: counted apart, not a stamp's error). The last gap is left out:
+    the read of the last chunk may hold the end events, written after it."""
+    times = np.asarray(times)
+    sent_arr = np.asarray(sent)
+    if len(times) < 3:
+        return np.empty(0, dtype=np.int64)
+    ends_read = np.append(times[1:] != times[:-1], True)  # the chunk is the last of its read
+    keep = ends_read[:-1] & ends_read[1:]
+    keep[-1] = False
+    return (np.diff(times) - np.diff(sent_arr))[keep]
 
 
 def main() -> None:
@@ -135,6 +187,9 @@ def main() -> None:
                 )
             truths = row["errors"]
             print("   truth p50/p99: " + ", ".join(f"{name} {t50:.1f}/{t99:.1f}" for name, (_, t50, _, t99) in truths.items()))
+        print("== 1 stream, a chunk every 60 ms, the loop held 50 ms of every 70 by something else")
+        for kernel in (True, False):
+            print(held_loop(kernel, Path(tmp)))
 
 
 if __name__ == "__main__":
