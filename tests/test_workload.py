@@ -384,3 +384,12 @@ def test_the_summary_shows_the_servers_prefix_cache_hit_rate_beside_a_shared_pre
     assert 0.5 in rates and all(r is None or 0 <= r <= 0.5 for r in rates)
     assert "shared prefix 256 tokens x 2 group(s)" in summary
     assert "server prefix-cache hit rate (mean of its samples): " in summary and "not reported" not in summary
+
+
+def test_a_trace_keeps_its_pace_and_chats_are_searched_by_concurrency(tmp_path, capsys):
+    path = _write(tmp_path / "t.jsonl", [{"timestamp": 0, "input_length": 10}])
+    assert main(["run", "--headless", "-s", "http://127.0.0.1:9", "-m", "x", "--no-save", "--trace", path, "--request-rate", "3"]) == 2
+    assert "a trace keeps its own pace" in capsys.readouterr().err
+    args = ["recommend", "-s", "http://127.0.0.1:9", "-m", "x", "--goodput", "ttft:100", "--no-save", "--turns", "2", "--peak-rate", "5"]
+    assert main(args) == 2
+    assert "--peak-concurrency" in capsys.readouterr().err

@@ -141,10 +141,13 @@ def search_from_args(args: argparse.Namespace) -> tuple[RunConfig, SearchTarget]
                 f"recommend chooses the load itself: drop {', '.join(given)} (size probes with --probe-requests / --probe-seconds)"
             )
         config = config_from_args(args)
+        if config.workload.turns > 1 and args.peak_rate is not None:
+            raise ConfigError("--turns runs chats side by side: search with --peak-concurrency, not --peak-rate")
     except ConfigError as exc:
         raise CliError(str(exc)) from None
     if target.shapes:
-        config = config.model_copy(update={"input_len": target.shapes[0][0], "output_len": target.shapes[0][1]})
+        # validated again, not copied: the workload's length specs follow the numbers
+        config = RunConfig.model_validate({**config.model_dump(), "input_len": target.shapes[0][0], "output_len": target.shapes[0][1]})
     else:
         target.shapes = [(config.input_len, config.output_len)]
     return config, target

@@ -169,6 +169,8 @@ class RunConfig(BaseModel):
         for name in ("input_len", "output_len"):
             if getattr(self.workload, name) is None:  # a plain setting on the nested model: no re-validation
                 setattr(self.workload, name, f"fixed:{getattr(self, name)}")
+        if self.workload.trace is not None and self.request_rate is not None:
+            raise ConfigError("a trace keeps its own pace: give --trace-speed, not request rates", field="trace")
         if self.workload.turns > 1 and self.request_rate is not None:
             raise ConfigError("multi-turn sessions run side by side: use concurrency levels, not request rates", field="turns")
         return self
