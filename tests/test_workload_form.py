@@ -6,21 +6,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 
 from textual.widgets import Input, Static
+from tui_helpers import wait_until
 
 from llm_loadtest.tui.app import LoadTestApp
 from llm_loadtest.tui.screens.live_run import LiveRunScreen
 from llm_loadtest.tui.screens.new_benchmark import NewBenchmarkScreen
-
-
-async def until(pilot, condition, what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await pilot.pause(0.05)
 
 
 async def test_the_form_offers_the_workload_and_checks_a_dataset_as_it_is_typed(tui_env, simulator):
@@ -32,7 +24,7 @@ async def test_the_form_offers_the_workload_and_checks_a_dataset_as_it_is_typed(
     app = LoadTestApp(db=str(tui_env / "runs.db"))
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("n")
-        await until(pilot, lambda: isinstance(app.screen, NewBenchmarkScreen), "the form")
+        await wait_until(pilot, lambda: isinstance(app.screen, NewBenchmarkScreen), "the form")
         form = app.screen
 
         def put(widget_id: str, value: str) -> None:
@@ -44,9 +36,9 @@ async def test_the_form_offers_the_workload_and_checks_a_dataset_as_it_is_typed(
         put("server", sim.url)
         put("model", "auto")
         put("dataset", str(bad))
-        await until(pilot, lambda: "bad.jsonl line 2: `prompt` must be a non-empty string" in check_line(), "the bad line")
+        await wait_until(pilot, lambda: "bad.jsonl line 2: `prompt` must be a non-empty string" in check_line(), "the bad line")
         put("dataset", str(good))
-        await until(pilot, lambda: check_line() == "3 prompts", "the dataset's count")
+        await wait_until(pilot, lambda: check_line() == "3 prompts", "the dataset's count")
         put("turns", "0")
         await pilot.pause()
         assert form.error == "Turns: must be 1 to 100"
@@ -63,9 +55,9 @@ async def test_the_form_offers_the_workload_and_checks_a_dataset_as_it_is_typed(
         workload = form.config.workload
         assert workload.dataset == str(good) and workload.turns == 2 and workload.output_len == "uniform:3:6"
         await pilot.press("ctrl+s")
-        await until(pilot, lambda: isinstance(app.screen, LiveRunScreen), "the live screen")
+        await wait_until(pilot, lambda: isinstance(app.screen, LiveRunScreen), "the live screen")
         live = app.screen
-        await until(pilot, lambda: live.run_state.phase in ("finished", "failed"), "the end of the run", timeout=60)
+        await wait_until(pilot, lambda: live.run_state.phase in ("finished", "failed"), "the end of the run", timeout=60)
         assert live.run_state.phase == "finished", live.run_state.message
     from llm_loadtest.storage.store import Store
 

@@ -26,6 +26,15 @@ from llm_loadtest.model.results import (
 SERVER = "http://10.0.0.7:8000"
 
 
+async def wait_until(pilot, condition, what: str, timeout: float = 30.0) -> None:
+    """Let the app run until `condition()` holds; an error naming `what` after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await pilot.pause(0.05)
+
+
 def stats(p50: float, spread: float = 1.5) -> Stats:
     return Stats(
         min=round(p50 * 0.6, 3),

@@ -129,8 +129,8 @@ def _jsonl(text: str, name: str):
             continue
         try:
             obj = json.loads(line)
-        except ValueError as exc:
-            raise ConfigError(f"{name} line {number}: not valid JSON ({exc.msg} at column {exc.colno})") from None
+        except json.JSONDecodeError as exc:
+            raise _not_json(name, number, exc) from None
         if not isinstance(obj, dict):
             raise ConfigError(f"{name} line {number}: expected a JSON object, got {_shown(line)}")
         yield number, obj
@@ -182,8 +182,8 @@ def _from_messages(messages, at: str, role_key: str, text_key: str, output_len: 
 def _sharegpt(text: str, name: str) -> list[Conversation]:
     try:
         data = json.loads(text)
-    except ValueError as exc:
-        raise ConfigError(f"{name} line {exc.lineno}: not valid JSON ({exc.msg} at column {exc.colno})") from None
+    except json.JSONDecodeError as exc:
+        raise _not_json(name, exc.lineno, exc) from None
     if not isinstance(data, list):
         raise ConfigError(f"{name}: expected a list of conversations (the ShareGPT layout)")
     items = []
@@ -228,6 +228,10 @@ def _number(obj: dict, key: str, at: str) -> float | None:
     if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
         raise ConfigError(f"{at}: `{key}` must be a number of 0 or more (got {value!r})")
     return float(value)
+
+
+def _not_json(name: str, line: int, exc: json.JSONDecodeError) -> ConfigError:
+    return ConfigError(f"{name} line {line}: not valid JSON ({exc.msg} at column {exc.colno})")
 
 
 def _shown(line: str) -> str:
