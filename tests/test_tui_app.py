@@ -375,6 +375,35 @@ async def test_client_health_turns_red_on_warnings(tui_env, store):
 
 
 @pytest.mark.slow
+async def test_a_chart_frame_repaints_each_canvas_once_not_once_per_pixel(filled_store, monkeypatch):
+    """Chart.render() batches textual-plot's canvas refreshes (what textual-plot lacks)."""
+    from textual.widget import Widget
+    from textual_hires_canvas import Canvas
+
+    repaints: dict[int, int] = {}
+    original = Widget.refresh
+
+    def counting(self, *args, **kwargs):
+        if isinstance(self, Canvas):
+            repaints[id(self)] = repaints.get(id(self), 0) + 1
+        return original(self, *args, **kwargs)
+
+    app = make_app(filled_store)
+    async with app.run_test(size=SIZE) as pilot:
+        app.open_result(RUN_IDS[1])
+        await wait_for(pilot, lambda: isinstance(app.screen, ResultScreen) and bool(app.screen.query("#by-tput")))
+        await wait_for(pilot, lambda: app.screen.query_one("#by-tput", Chart).draw_count > 0)
+        chart = app.screen.query_one("#by-tput", Chart)
+        await pilot.pause(0.3)
+        monkeypatch.setattr(Widget, "refresh", counting)
+        chart.set_series([Series("x", list(range(400)), [i % 37 for i in range(400)], kind="linepoints")])
+        await wait_for(pilot, lambda: not chart._dirty and chart._pending is None)
+        await pilot.pause()
+        monkeypatch.undo()
+    plot_canvases = 4  # textual-plot's plot and its three margins
+    assert 0 < len(repaints) <= plot_canvases and max(repaints.values()) <= 3  # not hundreds (one per pixel)
+
+
 async def test_chart_redraws_at_most_four_times_a_second(tui_env, store):
     app = make_app(store, hang=True, stop_after_level=0)
     async with app.run_test(size=SIZE) as pilot:

@@ -42,7 +42,7 @@ W = TypeVar("W", bound=Widget)
 TICK_S = 0.5  # the screen's refresh tick: the figures change twice a second
 TIME_CHARTS_EVERY_S = 1.0  # the charts over time, once a second
 QUIT_GRACE_S = 15.0
-NO_GPU_YET = "No GPU reported: GPU telemetry needs an NVIDIA GPU and its driver on this machine"
+NO_GPU_YET = "No GPU reported: GPU telemetry needs an NVIDIA GPU and its driver here"
 TABS = ("tab-throughput", "tab-latency", "tab-levels", "tab-errors", "tab-gpu", "tab-server")
 CHIPS = {
     "done": ("✓", "green"),
