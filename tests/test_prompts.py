@@ -50,3 +50,12 @@ def test_a_tokenizer_that_merges_across_the_seam_gets_whole_checks():
     factory = PromptFactory(tokenizer, 40)
     prompts = [factory.get(i) for i in range(20)]
     assert all(tokenizer.count(p.text) == p.input_tokens for p in prompts)
+
+
+def test_drawn_lengths_are_exact():
+    tokenizer = get_tokenizer("tiktoken:cl100k_base")
+    lengths = [40 + (i * 37) % 500 for i in range(200)]
+    factory = PromptFactory(tokenizer, 256, seed=3, namespace="d-", lengths=lengths.__getitem__)
+    prompts = [factory.get(i) for i in range(200)]
+    assert [tokenizer.count(p.text) for p in prompts] == [p.input_tokens for p in prompts] == lengths
+    assert all(p.input_len_requested == n for p, n in zip(prompts, lengths, strict=True))

@@ -182,6 +182,7 @@ class PromptFactory:
         self.namespace = namespace
         self._cache: dict[int, Prompt] = {}
         self._bodies: dict[int, list[str]] = {}  # body length in tokens -> bodies
+        self._body_ids: dict[int, list[int]] = {}  # drawn lengths: body k's tokens, cut to each length
         self._seam_ok: bool | None = None  # None until CHECKED_WHOLE prompts agreed
 
     def get(self, index: int) -> Prompt:
@@ -201,6 +202,8 @@ class PromptFactory:
         body_len = length - head_len
         if body_len < 1 or self._seam_ok is False:
             return self._whole(head, random.Random(f"{self.seed}:{self.namespace}:{index}"), length)
+        if self._lengths is not None:
+            return self._cut(head, body_len, index, length)
         text = head + self._body(body_len, index % BODIES)
         if self._seam_ok is None:
             count = self.tokenizer.count(text)
@@ -217,6 +220,19 @@ class PromptFactory:
             rng = random.Random(f"{self.seed}:{self.namespace}:body:{len(bodies)}")
             bodies.append(fit_words(self.tokenizer, "", rng, length))
         return bodies[k]
+
+    def _cut(self, head: str, body_len: int, index: int, length: int) -> Prompt:
+        """A drawn length: a body of that many tokens cut from one long body (a body per
+        length would be built again for nearly every prompt), the prompt counted whole."""
+        k = index % BODIES
+        ids = self._body_ids.get(k)
+        if ids is None or len(ids) < body_len:
+            rng = random.Random(f"{self.seed}:{self.namespace}:body:{k}")
+            ids = self._body_ids[k] = self.tokenizer.encode(fit_words(self.tokenizer, "", rng, max(body_len, 2 * len(ids or ()))))
+        text = head + self.tokenizer.decode(ids[:body_len])
+        if self.tokenizer.count(text) != length:  # the cut or the seam merged: words, whole
+            return self._whole(head, random.Random(f"{self.seed}:{self.namespace}:{index}"), length)
+        return Prompt(text=text, input_tokens=length, input_len_requested=length)
 
     def _whole(self, head: str, rng: random.Random, length: int) -> Prompt:
         text = fit_words(self.tokenizer, head, rng, length)

@@ -94,7 +94,7 @@ class RequestSource:
         self._prefix_tokens = workload.shared_prefix
         self._groups = workload.prefix_groups
         self._prefixes: dict[int, str] = {}
-        self._blocks: dict[int, str] = {}
+        self._blocks: dict[int, list[int]] = {}
         self._conversations = self.items.conversations
         self._trace: list[TraceEntry] | None = None
         self._order: dict[int, np.ndarray] = {}
@@ -140,7 +140,7 @@ class RequestSource:
             if entry.conversation is not None:
                 return self._compose([entry.conversation.user_turns[0]], [], index, entry.conversation, entry.output_length)
             if entry.hash_ids:
-                return self._compose([self._blocks_text(entry)], [], index, None, entry.output_length)
+                return self._compose(None, [], index, None, entry.output_length, counted=self._blocks_prompt(entry))
             return self._compose(None, [], index, None, entry.output_length)
         conversation = self._conversation(index)
         turns = None if conversation is None else [conversation.user_turns[0]]
@@ -156,18 +156,19 @@ class RequestSource:
         *,
         group: int | None = None,
         turn: int | None = None,
+        counted: Prompt | None = None,
     ) -> Prompt:
         """The prompt of `index`: the system part, then user turns interleaved with the answers
-        so far. `user_turns` None: one synthetic prompt, whose length was drawn."""
+        so far. `user_turns` None: one prompt already counted (`counted`, else a synthetic one
+        of a drawn length)."""
         system_parts = []
         if self._prefix_tokens:
             system_parts.append(self._prefix(index if group is None else group))
         if conversation is not None and conversation.system:
             system_parts.append(conversation.system)
-        synthetic = None
         if user_turns is None:
-            synthetic = self.synthetic.get(index)
-            user_turns = [synthetic.text]
+            counted = counted or self.synthetic.get(index)
+            user_turns = [counted.text]
         messages: list[dict] = []
         if system_parts:
             messages.append({"role": "system", "content": "".join(system_parts)})
@@ -176,8 +177,8 @@ class RequestSource:
                 messages.append({"role": "assistant", "content": answers[i - 1]})
             messages.append({"role": "user", "content": text})
         text = "".join(m["content"] for m in messages)
-        if len(messages) == 1 and synthetic is not None:  # the factory counted it already
-            input_tokens = synthetic.input_tokens
+        if len(messages) == 1 and counted is not None:  # counted already, where it was made
+            input_tokens = counted.input_tokens
         else:
             input_tokens = self.tokenizer.count(text)
         if output_len is None and conversation is not None:
@@ -187,7 +188,7 @@ class RequestSource:
             input_tokens=input_tokens,
             output_len=output_len or self.output_lengths(index),
             messages=tuple(messages) if len(messages) > 1 else None,
-            input_len_requested=synthetic.input_len_requested if synthetic is not None else input_tokens,
+            input_len_requested=counted.input_len_requested if counted is not None else input_tokens,
             turn=turn,
         )
 
@@ -234,25 +235,24 @@ class RequestSource:
         entry = self._trace[index % len(self._trace)]
         return entry.input_length or self.input_lengths(index)
 
-    def _blocks_text(self, entry: TraceEntry) -> str:
-        """A Mooncake entry's prompt: the text of each hash id's block in turn, cut to its
+    def _blocks_prompt(self, entry: TraceEntry) -> Prompt:
+        """A Mooncake entry's prompt: each hash id's block of tokens in turn, cut to its
         length, so that entries sharing leading ids share their leading tokens."""
         length = entry.input_length or TRACE_BLOCK_TOKENS
-        parts = []
+        ids: list[int] = []
         for block_id in entry.hash_ids[: -(-length // TRACE_BLOCK_TOKENS)]:
-            text = self._blocks.get(block_id)
-            if text is None:
+            block = self._blocks.get(block_id)
+            if block is None:  # a block's tokens, made once: space-led words never merge across blocks
                 rng = random.Random(f"{self.seed}:block:{block_id}")
-                text = self._blocks[block_id] = fit_words(self.tokenizer, "", rng, TRACE_BLOCK_TOKENS)
-            parts.append(text)
-        text = "".join(parts)
-        ids = self.tokenizer.encode(text)
-        if len(ids) > length:
-            return self.tokenizer.decode(ids[:length])
+                block = self._blocks[block_id] = self.tokenizer.encode(fit_words(self.tokenizer, "", rng, TRACE_BLOCK_TOKENS))
+            ids += block
+        text = self.tokenizer.decode(ids[:length])
         if len(ids) < length:  # fewer ids than the length needs: unique words fill the rest
             rng = random.Random(f"{self.seed}:fill:{entry.timestamp_ms}")
             text += fit_words(self.tokenizer, "", rng, length - len(ids))
-        return text
+            return Prompt(text, self.tokenizer.count(text), input_len_requested=length)
+        # whole words of one token each, cut between two: the length it was cut to
+        return Prompt(text, length, input_len_requested=length)
 
 
 class Session:
