@@ -10,9 +10,10 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Protocol
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -25,6 +26,24 @@ from llm_loadtest.transport.http1 import BadResponse, ConnectFailed, ConnectionL
 _ERROR_BODY_LIMIT = 300
 # requests made before and after the run (not measured) get this long at most
 SIDE_REQUEST_TIMEOUT_S = 30.0
+
+
+class ResponseBody(Protocol):
+    def iter_any(self) -> AsyncIterable[bytes]: ...
+
+
+class Response(Protocol):
+    """What a reader reads: aiohttp's response, or the stamped one of the client's own sockets."""
+
+    @property
+    def status(self) -> int: ...
+
+    @property
+    def content(self) -> ResponseBody: ...
+
+    async def read(self) -> bytes: ...
+
+    async def text(self, *, errors: str = "strict") -> str: ...
 
 
 @dataclass(slots=True)
@@ -94,12 +113,12 @@ def arrival_clock(resp: aiohttp.ClientResponse) -> Callable[[], int]:
     the socket (engine.session); elsewhere, now. A response read whole during the request has
     already let go of its connection, so the protocol is taken from the response itself."""
     protocol = resp.connection.protocol if resp.connection is not None else getattr(resp, "_protocol", None)
-    if hasattr(protocol, "arrival_ns"):
+    if protocol is not None and hasattr(protocol, "arrival_ns"):
         return lambda: protocol.arrival_ns
     return time.perf_counter_ns
 
 
-Reader = Callable[[RequestRecord, aiohttp.ClientResponse, Chunks, Callable[[], int]], Awaitable[None]]
+Reader = Callable[[RequestRecord, Response, Chunks, Callable[[], int]], Awaitable[None]]
 
 
 async def exchange(

@@ -16,7 +16,7 @@ from typing import ClassVar
 
 import aiohttp
 
-from llm_loadtest.adapters.exchange import SIDE_REQUEST_TIMEOUT_S, Chunks, exchange, short
+from llm_loadtest.adapters.exchange import SIDE_REQUEST_TIMEOUT_S, Chunks, Response, exchange, short
 from llm_loadtest.model.errors import ServerConfigError, ServerUnreachable
 from llm_loadtest.model.records import Outcome, Prompt, RequestRecord, TokenSource
 
@@ -63,15 +63,11 @@ class HttpAdapter(ABC):
     def body(self, prompt_text: str, max_tokens: int | None = None) -> dict: ...
 
     @abstractmethod
-    async def read_stream(
-        self, record: RequestRecord, resp: aiohttp.ClientResponse, chunks: Chunks, clock: Clock, prompt_text: str
-    ) -> None:
+    async def read_stream(self, record: RequestRecord, resp: Response, chunks: Chunks, clock: Clock, prompt_text: str) -> None:
         """Read a streamed response into `chunks`; raise exchange.Problem for one it cannot accept."""
 
     @abstractmethod
-    async def read_whole(
-        self, record: RequestRecord, resp: aiohttp.ClientResponse, chunks: Chunks, clock: Clock, prompt_text: str
-    ) -> None: ...
+    async def read_whole(self, record: RequestRecord, resp: Response, chunks: Chunks, clock: Clock, prompt_text: str) -> None: ...
 
     @abstractmethod
     async def check_ready(self, session: aiohttp.ClientSession) -> None: ...
@@ -130,7 +126,7 @@ class HttpAdapter(ABC):
         )
         reader = self.read_stream if self.stream else self.read_whole
 
-        async def read(record: RequestRecord, resp: aiohttp.ClientResponse, chunks: Chunks, clock: Clock) -> None:
+        async def read(record: RequestRecord, resp: Response, chunks: Chunks, clock: Clock) -> None:
             await reader(record, resp, chunks, clock, prompt.text)
 
         await exchange(session, self.url, payload, self.headers(request_id), record, read, timeout=timeout, chunks=chunks)

@@ -13,7 +13,7 @@ from typing import ClassVar
 
 import aiohttp
 
-from llm_loadtest.adapters.exchange import Chunks, Problem, excerpt, http_error
+from llm_loadtest.adapters.exchange import Chunks, Problem, Response, excerpt, http_error
 from llm_loadtest.adapters.http import HttpAdapter
 from llm_loadtest.adapters.sse import SSEReader
 from llm_loadtest.adapters.tokenize import ServerTokenizer
@@ -118,7 +118,7 @@ class OpenAIAdapter(HttpAdapter):
 
     # ---- one request ----------------------------------------------------------------------
 
-    async def read_stream(self, record: RequestRecord, resp: aiohttp.ClientResponse, chunks: Chunks, clock, prompt_text: str) -> None:
+    async def read_stream(self, record: RequestRecord, resp: Response, chunks: Chunks, clock, prompt_text: str) -> None:
         sse = SSEReader()
         finished = False
         problem: Problem | None = None
@@ -172,7 +172,7 @@ class OpenAIAdapter(HttpAdapter):
             chunks.add(t_ns, text, reasoning=reasoning)
         return bool(choice.get("finish_reason"))
 
-    async def read_whole(self, record: RequestRecord, resp: aiohttp.ClientResponse, chunks: Chunks, clock, prompt_text: str) -> None:
+    async def read_whole(self, record: RequestRecord, resp: Response, chunks: Chunks, clock, prompt_text: str) -> None:
         raw = await resp.read()
         record.t_end_ns = clock()
         try:

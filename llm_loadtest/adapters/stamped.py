@@ -83,7 +83,7 @@ class StampedResponse:
     def __init__(self) -> None:
         self._pieces: deque[tuple[bytes, int]] = deque()
         self._waiter: asyncio.Future | None = None
-        self._exchange: Exchange | None = None
+        self._exchange: Exchange  # given by bind(), before anything reads
         self.read_ns = 0  # the arrival time of the bytes given last
 
     def bind(self, exchange: Exchange) -> None:

@@ -19,7 +19,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import aiohttp
 
-from llm_loadtest.adapters.exchange import Chunks, Problem, error_message, excerpt
+from llm_loadtest.adapters.exchange import Chunks, Problem, Response, error_message, excerpt
 from llm_loadtest.adapters.http import HttpAdapter
 from llm_loadtest.adapters.sse import SSEReader
 from llm_loadtest.model.errors import ServerConfigError, ServerUnreachable
@@ -197,7 +197,7 @@ class TritonAdapter(HttpAdapter):
     # Triton reports no token counts: the prompt's are the tokenizer's (HttpAdapter.send), the
     # output's are counted from the chunk texts after the level.
 
-    async def read_stream(self, record: RequestRecord, resp: aiohttp.ClientResponse, chunks: Chunks, clock, prompt_text: str) -> None:
+    async def read_stream(self, record: RequestRecord, resp: Response, chunks: Chunks, clock, prompt_text: str) -> None:
         sse = SSEReader()
         text = StreamText(prompt_text)
         problem: Problem | None = None
@@ -220,7 +220,7 @@ class TritonAdapter(HttpAdapter):
         if problem:
             raise problem
 
-    async def read_whole(self, record: RequestRecord, resp: aiohttp.ClientResponse, chunks: Chunks, clock, prompt_text: str) -> None:
+    async def read_whole(self, record: RequestRecord, resp: Response, chunks: Chunks, clock, prompt_text: str) -> None:
         raw = await resp.read()
         record.t_end_ns = clock()
         try:

@@ -32,13 +32,13 @@ def arrival_offsets(
         offsets = np.cumsum(gaps)
         return offsets - offsets[0] if first_at_once else offsets
     assert duration is not None
-    offsets: list[np.ndarray] = []
+    batches: list[np.ndarray] = []
     last = 0.0
     while last <= duration:
         batch = last + np.cumsum(rng.gamma(shape, scale, size=max(64, int(rate * duration) + 1)))
-        offsets.append(batch)
+        batches.append(batch)
         last = float(batch[-1])
-    all_offsets = np.concatenate(offsets)
+    all_offsets = np.concatenate(batches)
     if first_at_once:
         all_offsets -= all_offsets[0]
     return all_offsets[all_offsets < duration]

@@ -91,7 +91,7 @@ class RequestSource:
         input_dist, output_dist = workload.lengths()
         self.input_lengths = LengthDraws(input_dist, config.seed, namespace + "input")
         self.output_lengths = LengthDraws(output_dist, config.seed, namespace + "output")
-        self._prefix_tokens = workload.shared_prefix
+        self._prefix_tokens = workload.shared_prefix or 0
         self._groups = workload.prefix_groups
         self._prefixes: dict[int, str] = {}
         self._blocks: dict[int, list[int]] = {}

@@ -51,7 +51,8 @@ async def open_session(*, stamped: bool | None = None) -> AsyncIterator[aiohttp.
     if isinstance(getattr(connector, "_factory", None), functools.partial):
         # aiohttp builds each connection's protocol from this factory (3.9 to 3.14 at least);
         # without it, adapters fall back to stamping in the reading coroutine
-        connector._factory = functools.partial(StampingResponseHandler, **connector._factory.keywords)
+        # typeshed's partial is invariant in what it makes, so a subclass's factory does not fit
+        connector._factory = functools.partial(StampingResponseHandler, **connector._factory.keywords)  # type: ignore[assignment]
     session = aiohttp.ClientSession(
         connector=connector,
         timeout=aiohttp.ClientTimeout(total=None, sock_connect=30),

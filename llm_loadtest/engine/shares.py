@@ -46,7 +46,10 @@ def level_share(spec: LevelSpec, num_prompts: int | None, worker: int, workers: 
     prompts = None
     if num_prompts is not None:
         # closed loop: in proportion to the streams, so that every worker ends at about the same time
-        weights = [1] * active if spec.request_rate is not None else [split(spec.concurrency, i, active) for i in range(active)]
+        if spec.request_rate is None and spec.concurrency is not None:
+            weights = [split(spec.concurrency, i, active) for i in range(active)]
+        else:
+            weights = [1] * active
         prompts = _proportional(num_prompts, weights)[worker]
     if prompts == 0:
         return None

@@ -106,7 +106,7 @@ class Exchange:
         self.clock_steps = 0  # wall-clock steps seen while this request went
         self._framed = False  # a Content-Length or chunked body: else it ends when the server closes
         self._body_parts: list[bytes] = []
-        self._parser: httptools.HttpResponseParser | None = None
+        self._parser: httptools.HttpResponseParser  # one per exchange, made by bind()
         self._done: asyncio.Future | None = None
         self._head: asyncio.Future | None = None
         self._connection: Connection | None = None

@@ -21,6 +21,8 @@ class StampedSocket(socket.socket):
     """An accepted connection; `arrival_ns` is when the bytes of its latest read arrived."""
 
     __slots__ = ("arrival_ns", "clock", "stamped")
+    arrival_ns: int
+    clock: WallClock
 
     def recv(self, size: int, flags: int = 0) -> bytes:
         data, ancdata, _, _ = self.recvmsg(size, ANCILLARY_SIZE, flags)
@@ -54,7 +56,7 @@ class StampingListener(socket.socket):
         enable_kernel_stamps(self)
 
     def accept(self) -> tuple[StampedSocket, object]:
-        fd, address = self._accept()
+        fd, address = self._accept()  # type: ignore[attr-defined]  # socket.socket's C-level accept, absent from typeshed
         sock = StampedSocket(self.family, self.type, self.proto, fileno=fd)
         sock.clock = self.clock
         sock.arrival_ns = 0
