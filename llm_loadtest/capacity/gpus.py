@@ -51,7 +51,9 @@ def serving_gpus(server_url: str, reader: GpuReader | None = None) -> tuple[GpuC
 def _server_process_tree(port: int) -> set[int]:
     try:
         listening = {
-            c.pid for c in psutil.net_connections(kind="inet") if c.status == psutil.CONN_LISTEN and c.laddr.port == port and c.pid
+            c.pid
+            for c in psutil.net_connections(kind="inet")
+            if c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port and c.pid
         }
     except (psutil.AccessDenied, OSError):
         return set()

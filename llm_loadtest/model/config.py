@@ -7,7 +7,7 @@ anything that serialises a config (the database, JSON, logs) cannot leak the key
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Literal, overload
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_serializer, field_validator, model_validator
@@ -200,6 +200,10 @@ class LevelSpec(BaseModel):
         return level_label(self.concurrency, self.request_rate)
 
 
+@overload
+def json_rate(rate: float) -> float | str: ...
+@overload
+def json_rate(rate: float | None) -> float | str | None: ...
 def json_rate(rate: float | None) -> float | str | None:
     """A rate as JSON holds it: "inf" (as vLLM's bench serve writes it), since JSON has no infinity."""
     return "inf" if rate is not None and math.isinf(rate) else rate

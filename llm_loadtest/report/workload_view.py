@@ -20,7 +20,7 @@ def workload_lines(result: RunResult) -> list[str]:
     if not plain or not (workload.input_len or "").startswith("fixed:") or not (workload.output_len or "").startswith("fixed:"):
         line = f"workload: {workload.label()}"
         if workload.dataset_sha256 or workload.trace_sha256:
-            line += f" (sha256 {(workload.dataset_sha256 or workload.trace_sha256)[:12]})"
+            line += f" (sha256 {(workload.dataset_sha256 or workload.trace_sha256 or '')[:12]})"
         lines.append(line)
     if workload.shared_prefix:
         rate = prefix_cache_hit_rate(result)

@@ -11,6 +11,7 @@ import time
 from dataclasses import fields
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from llm_loadtest.simulator.chunklog import read_chunk_log
 from llm_loadtest.simulator.options import SimOptions
@@ -28,7 +29,8 @@ def options_to_argv(options: dict[str, object]) -> list[str]:
     unknown = sorted(set(options) - set(known))
     if unknown:
         raise TypeError(f"SimulatorProcess: unknown simulator option(s) {', '.join(unknown)}")
-    SimOptions(**{name: value for name, value in options.items() if value is not None})
+    given: dict[str, Any] = {name: value for name, value in options.items() if value is not None}
+    SimOptions(**given)
     argv: list[str] = []
     for name, value in options.items():
         flag = "--" + name.replace("_", "-")

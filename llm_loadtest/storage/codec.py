@@ -17,8 +17,8 @@ and out. Blobs of schema 1 (every gap in 32 bits, the first one included) are st
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -107,6 +107,7 @@ def decode_times_many(blobs: Sequence[bytes | None], t_starts: Sequence[int]) ->
     """The chunk times (int64 ns) of each blob, whichever of the time codes it holds."""
     out: list[np.ndarray] = [EMPTY_TIMES] * len(blobs)
     narrow: list[int] = []  # blobs whose later gaps are 32 bits: decoded together below
+    narrow_blobs: list[bytes] = []
     firsts: list[int] = []
     offsets: list[int] = []
     for i, blob in enumerate(blobs):
@@ -115,10 +116,12 @@ def decode_times_many(blobs: Sequence[bytes | None], t_starts: Sequence[int]) ->
         code = blob[0]
         if code == _TIMES_FIRST_I64 and len(blob) >= 1 + _FIRST.size and (len(blob) - 1 - _FIRST.size) % 4 == 0:
             narrow.append(i)
+            narrow_blobs.append(blob)
             firsts.append(_FIRST.unpack_from(blob, 1)[0])
             offsets.append(1 + _FIRST.size)
         elif code == _TIMES_U32 and len(blob) >= 5 and (len(blob) - 1) % 4 == 0:
             narrow.append(i)
+            narrow_blobs.append(blob)
             firsts.append(_COUNT.unpack_from(blob, 1)[0])
             offsets.append(5)
         elif code == _TIMES_I64 and len(blob) >= 9 and (len(blob) - 1) % 8 == 0:
@@ -130,9 +133,9 @@ def decode_times_many(blobs: Sequence[bytes | None], t_starts: Sequence[int]) ->
     if not narrow:
         return out
     # each request as [its first gap, then its 32-bit gaps], all requests in one array
-    rest = np.frombuffer(b"".join(memoryview(blobs[i])[offset:] for i, offset in zip(narrow, offsets, strict=True)), dtype="<u4")
+    rest = np.frombuffer(b"".join(memoryview(blob)[offset:] for blob, offset in zip(narrow_blobs, offsets, strict=True)), dtype="<u4")
     rest_lengths = np.fromiter(
-        ((len(blobs[i]) - offset) // 4 for i, offset in zip(narrow, offsets, strict=True)), dtype=np.int64, count=len(narrow)
+        ((len(blob) - offset) // 4 for blob, offset in zip(narrow_blobs, offsets, strict=True)), dtype=np.int64, count=len(narrow)
     )
     lengths = rest_lengths + 1
     starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))
@@ -250,7 +253,13 @@ RECORD_COLUMNS = (
 )
 
 
-def _row_to_record(row: Mapping[str, Any], times: np.ndarray, tokens: np.ndarray) -> RequestRecord:
+class Row(Protocol):
+    """A stored request's columns by name: a dict, or SQLAlchemy's RowMapping."""
+
+    def __getitem__(self, name: str, /) -> Any: ...
+
+
+def _row_to_record(row: Row, times: np.ndarray, tokens: np.ndarray) -> RequestRecord:
     t_start = int(row["t_start_ns"])
     return RequestRecord(
         request_id=row["request_id"],
@@ -288,7 +297,7 @@ def rows_for_level(records: Iterable[RequestRecord], run_pk: int, level_index: i
     return [_record_to_row(r, run_pk, level_index, *blobs) for r, blobs in zip(kept, zip(times, tokens), strict=True)]
 
 
-def records_from_rows(rows: Sequence[Mapping[str, Any]]) -> list[RequestRecord]:
+def records_from_rows(rows: Sequence[Row]) -> list[RequestRecord]:
     """Records of rows holding RECORD_COLUMNS, their blobs decoded in one pass.
 
     The chunk arrays of these records are slices of one buffer per batch (one allocation

@@ -41,9 +41,9 @@ def resolve_database_url(db: str | None = None, *, must_exist: bool = False) -> 
         if not must_exist:
             _make_folder(path)
         url = _sqlite_url(path)
-    path = sqlite_file(url)
-    if path is not None:
-        _check_place(path.expanduser(), must_exist)
+    file = sqlite_file(url)
+    if file is not None:
+        _check_place(file.expanduser(), must_exist)
     return url
 
 

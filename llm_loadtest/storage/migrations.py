@@ -12,10 +12,10 @@ from sqlalchemy import Connection, Engine, inspect, select, text
 
 from llm_loadtest.storage.database import read_transaction, write_transaction
 from llm_loadtest.storage.errors import StoreError
-from llm_loadtest.storage.schema import SCHEMA_VERSION, TABLES, MetaTable
+from llm_loadtest.storage.schema import SCHEMA_VERSION, TABLES, MetaTable, table_of
 
 VERSION_KEY = "schema_version"
-_META = MetaTable.__table__
+_META = table_of(MetaTable)
 _OUR_TABLES = {table.name for table in TABLES}
 
 

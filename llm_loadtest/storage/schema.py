@@ -26,8 +26,10 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    Table,
     Text,
     UniqueConstraint,
+    inspect,
 )
 from sqlmodel import Field, SQLModel
 
@@ -171,11 +173,19 @@ class ServerSampleTable(SQLModel, table=True):
     extra: str | None = Field(default=None, sa_column=Column(Text))
 
 
+def table_of(model: type[SQLModel]) -> Table:
+    """The Core table SQLModel made for a table model (its `__table__`, which SQLModel's types leave out)."""
+    table = inspect(model).local_table
+    if not isinstance(table, Table):
+        raise TypeError(f"{model.__name__} is not a table model")
+    return table
+
+
 TABLES = [
-    MetaTable.__table__,
-    RunTable.__table__,
-    LevelTable.__table__,
-    RequestTable.__table__,
-    GpuSampleTable.__table__,
-    ServerSampleTable.__table__,
+    table_of(MetaTable),
+    table_of(RunTable),
+    table_of(LevelTable),
+    table_of(RequestTable),
+    table_of(GpuSampleTable),
+    table_of(ServerSampleTable),
 ]

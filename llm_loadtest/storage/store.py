@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import Connection, Engine, and_, delete, func, or_, select, update
+from sqlalchemy import Connection, Engine, RowMapping, and_, delete, func, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from llm_loadtest import metrics
@@ -50,15 +50,16 @@ from llm_loadtest.storage.schema import (
     RequestTable,
     RunTable,
     ServerSampleTable,
+    table_of,
 )
 
 DEFAULT_BUSY_TIMEOUT_S = 30.0
 
-_RUN = RunTable.__table__
-_LEVEL = LevelTable.__table__
-_REQUEST = RequestTable.__table__
-_GPU = GpuSampleTable.__table__
-_SERVER = ServerSampleTable.__table__
+_RUN = table_of(RunTable)
+_LEVEL = table_of(LevelTable)
+_REQUEST = table_of(RequestTable)
+_GPU = table_of(GpuSampleTable)
+_SERVER = table_of(ServerSampleTable)
 _GPU_COLUMNS = ("t", "gpu", "util", "mem_used_mb", "mem_total_mb", "temp_c", "power_w", "power_limit_w")
 _SERVER_COLUMNS = ("t", "running", "waiting", "kv_cache_usage", "prefix_cache_hit_rate")
 # bound how many rows one INSERT statement carries, to keep driver memory flat
@@ -475,7 +476,7 @@ class Store:
             cut[index] = summary.model_copy(update={"partial": True})
         return cut
 
-    def _request_rows(self, conn: Connection, run_pk: int, level_index: int | None) -> list[Mapping[str, Any]]:
+    def _request_rows(self, conn: Connection, run_pk: int, level_index: int | None) -> list[RowMapping]:
         columns = [_REQUEST.c[name] for name in codec.RECORD_COLUMNS]
         query = select(_REQUEST.c.level_index, *columns).where(_REQUEST.c.run_pk == run_pk)
         if level_index is not None:
@@ -491,7 +492,7 @@ class Store:
     def _last_sample_t(self, conn: Connection, table: Any, run_pk: int) -> float | None:
         return conn.execute(select(func.max(table.c.t)).where(table.c.run_pk == run_pk)).scalar_one_or_none()
 
-    def _sample_rows(self, conn: Connection, table: Any, run_pk: int) -> list[Mapping[str, Any]]:
+    def _sample_rows(self, conn: Connection, table: Any, run_pk: int) -> list[RowMapping]:
         return list(conn.execute(select(table).where(table.c.run_pk == run_pk).order_by(table.c.pk)).mappings())
 
     def _iter_records(self, run_id: str, level_index: int | None) -> Iterator[tuple[int, RequestRecord]]:
@@ -607,7 +608,7 @@ def _sample_row(sample: GpuSample | ServerSample, run_pk: int, columns: tuple[st
     return row
 
 
-def _sample(model: type[GpuSample] | type[ServerSample], row: Mapping[str, Any]) -> Any:
+def _sample(model: type[GpuSample] | type[ServerSample], row: RowMapping) -> Any:
     data = {key: value for key, value in row.items() if key not in ("pk", "run_pk", "extra")}
     if row["extra"]:
         data.update(json.loads(row["extra"]))
