@@ -34,11 +34,11 @@ def expected_rate(previous: list[tuple[int, LevelSummary]], concurrency: int) ->
     """The request rate a closed-loop level of `concurrency` users should reach, scaled from
     the nearest probe below it (an overestimate once the server saturates: the probe then
     runs longer, never shorter, than the minimum)."""
-    below = [(c, s) for c, s in previous if c <= concurrency and s.request_rate_achieved]
+    below = [(c, s.request_rate_achieved) for c, s in previous if c <= concurrency and s.request_rate_achieved]
     if not below:
         return None
-    c, summary = max(below, key=lambda pair: pair[0])
-    return summary.request_rate_achieved * concurrency / c
+    c, rate = max(below, key=lambda pair: pair[0])
+    return rate * concurrency / c
 
 
 def interactivity(summary: LevelSummary) -> float | None:
@@ -131,6 +131,7 @@ def saturation_stop(probe: SearchProbe, earlier: list[SearchProbe]) -> str | Non
     if not below:
         return None
     base = max(below, key=load_of)
+    assert base.output_throughput and base.e2e_p50_ms, "`below` holds only probes with both"
     step = load_of(probe) / load_of(base)
     gain = probe.output_throughput / base.output_throughput
     slower = probe.e2e_p50_ms / base.e2e_p50_ms

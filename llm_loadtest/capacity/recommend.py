@@ -154,6 +154,7 @@ def rederive(result: RunResult) -> SearchRecord:
     new traffic: each probe judged by its level's recomputed goodput, the bracket re-read. The
     answer can only be as fine as the probes that ran: a knee that moved outside them is said."""
     record = result.search
+    assert record is not None, "only a capacity search's result is re-derived"
     target = record.target.model_copy(update={"slo": result.config.goodput})
     summaries = dict(enumerate(result.levels))
     probes = []
@@ -172,6 +173,7 @@ def rederive(result: RunResult) -> SearchRecord:
             if probe.phase != "calibrate":
                 policy.record(load_of(probe), probe.passed)
         holds, misses = policy.holds, policy.misses
+        stop: StopReason
         if holds is None:
             stop, reason = "refused", "under these SLOs even the smallest load probed misses the target"
         elif misses is None:

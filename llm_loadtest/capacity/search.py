@@ -157,8 +157,10 @@ class CapacitySearch:
         if why == "refused":
             return self._refused(probes)
         unit = (lambda load: f"c={load:g}") if policy.integer else (lambda load: f"{load:g} req/s")
+        assert holds is not None, "a settled search has a load that meets the target"
         if why == "peak_holds":
             return _Stop("peak_holds", f"the peak asked about ({unit(holds)}) meets the target in {len(policy.verdicts[holds])} probes")
+        assert misses is not None, "a bracketed search has a load that misses the target"
         return _Stop(
             "bracketed",
             f"{unit(holds)} meets the target and {unit(misses)} misses it "

@@ -93,9 +93,6 @@ def recommend_in_app(config: RunConfig, target: SearchTarget, api_key: str | Non
     from llm_loadtest.export.json_export import to_json_text
     from llm_loadtest.tui.app import LoadTestApp
 
-    def controller(probe_config: RunConfig, *, api_key: str | None = None, store=None):
-        return options.controller(probe_config, api_key=api_key, store=store)
-
     store = options.open_store()  # before the app opens: a database that cannot be used is exit 2
     # the app keeps a store for its screens; with --no-save it lives in memory
     app = LoadTestApp(
@@ -103,7 +100,7 @@ def recommend_in_app(config: RunConfig, target: SearchTarget, api_key: str | Non
         db=IN_MEMORY_DB,
         initial_config=config,
         api_key=api_key,
-        controller_factory=controller,
+        controller_factory=options.controller,
         yield_cpu=True,
         capacity=(target, gpus),
     )

@@ -28,7 +28,9 @@ def recommend_headless(
     finally:
         if store is not None:
             store.close()
-    print(search_report(result.search))
+    search = result.search
+    assert search is not None, "a capacity search's result holds the search"
+    print(search_report(search))
     if options.output:
         try:
             write_atomically(options.output, to_json_text(result))
@@ -37,7 +39,8 @@ def recommend_headless(
             return exit_code_for(result) or 2
     code = exit_code_for(result)
     if code == 1:
-        print(f"llm-loadtest: the target cannot be met: {result.search.answer.reason}", file=sys.stderr)
+        assert search.answer is not None, "a search that found the target unmet says why"
+        print(f"llm-loadtest: the target cannot be met: {search.answer.reason}", file=sys.stderr)
     return code
 
 

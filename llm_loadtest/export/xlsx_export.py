@@ -15,7 +15,7 @@ from typing import Any
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell
 from openpyxl.chart import Reference, ScatterChart, Series
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
@@ -173,7 +173,7 @@ def _clean(value: Any) -> Any:
     return text
 
 
-def _cell(sheet: Any, value: Any, font: Font | None = None) -> WriteOnlyCell:
+def _cell(sheet: Any, value: Any, font: Font | None = None) -> Cell:
     cell = WriteOnlyCell(sheet, value=_clean(value))
     if font is not None:
         cell.font = font

@@ -112,8 +112,8 @@ class _RunCollector:
                 throughput.add_metric(level.labels, level.summary.output_throughput)
             if (goodput := level.summary.goodput) is not None:
                 good.add_metric([*level.labels, "all"], goodput.good)
-                for slo, count in goodput.by_slo.items():
-                    good.add_metric([*level.labels, slo], count.met)
+                for slo, slo_count in goodput.by_slo.items():
+                    good.add_metric([*level.labels, slo], slo_count.met)
             for name, values, bounds in (
                 ("time_to_first_token_seconds", level.ttft_s, LATENCY_BUCKETS_S),
                 ("inter_token_latency_seconds", level.itl_s, GAP_BUCKETS_S),
@@ -197,12 +197,14 @@ class PrometheusPublisher:
 
     def _push(self) -> None:
         """The figures of the finished levels, under this run's id (never on the engine's loop)."""
+        gateway = self._pushgateway
+        assert gateway is not None, "a pusher exists only with a gateway"
         registry = CollectorRegistry(auto_describe=False)
         registry.register(_RunCollector(self._state, live=False))
         try:
-            push_to_gateway(self._pushgateway, job=PUSH_JOB, grouping_key={"run_id": self._run_id}, registry=registry, timeout=10)
+            push_to_gateway(gateway, job=PUSH_JOB, grouping_key={"run_id": self._run_id}, registry=registry, timeout=10)
         except Exception as exc:  # a pushgateway that is down costs the push, never the run
-            message = f"--pushgateway {self._pushgateway}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+            message = f"--pushgateway {gateway}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
             if message not in self.errors:
                 self.errors.append(message)
                 print(f"llm-loadtest: warning: {message}", file=sys.stderr)

@@ -83,24 +83,24 @@ def pareto_points(record: SearchRecord) -> tuple[list[ParetoPoint], str]:
 def pareto_chart(record: SearchRecord, width: int = CHART_WIDTH, height: int = CHART_HEIGHT) -> str:
     """A text scatter: x throughput per GPU, y tok/s per user; `*` on the frontier."""
     points, x_unit = pareto_points(record)
-    known = [p for p in points if p.per_gpu is not None and p.per_user is not None]
+    known = [(p.per_gpu, p.per_user, p.frontier) for p in points if p.per_gpu is not None and p.per_user is not None]
     if not known:
         return "Pareto: no probe with both throughput and interactivity"
-    x_max = max(p.per_gpu for p in known) or 1.0
-    y_max = max(p.per_user for p in known) or 1.0
+    x_max = max(x for x, _, _ in known) or 1.0
+    y_max = max(y for _, y, _ in known) or 1.0
     grid = [[" "] * width for _ in range(height)]
-    for p in sorted(known, key=lambda p: p.frontier):  # the frontier drawn last, on top
-        col = min(width - 1, round(p.per_gpu / x_max * (width - 1)))
-        row = height - 1 - min(height - 1, round(p.per_user / y_max * (height - 1)))
-        grid[row][col] = FRONTIER_MARK if p.frontier else POINT_MARK
+    for x, y, on_frontier in sorted(known, key=lambda k: k[2]):  # the frontier drawn last, on top
+        col = min(width - 1, round(x / x_max * (width - 1)))
+        row = height - 1 - min(height - 1, round(y / y_max * (height - 1)))
+        grid[row][col] = FRONTIER_MARK if on_frontier else POINT_MARK
     label_width = len(f"{y_max:.0f}")
     lines = [f"Pareto: tok/s per user (up) against {x_unit} (right); {FRONTIER_MARK} = frontier"]
-    for i, row in enumerate(grid):
+    for i, cells in enumerate(grid):
         label = f"{y_max:.0f}" if i == 0 else ("0" if i == height - 1 else "")
-        lines.append(f"{label:>{label_width}} |{''.join(row).rstrip()}")
+        lines.append(f"{label:>{label_width}} |{''.join(cells).rstrip()}")
     lines.append(f"{'':>{label_width}} +{'-' * width}")
     lines.append(f"{'':>{label_width}}  0{f'{x_max:.0f}':>{width - 1}}")
-    frontier = sorted((p for p in points if p.frontier), key=lambda p: p.per_gpu)
+    frontier = sorted((p for p in points if p.frontier), key=lambda p: p.per_gpu or 0.0)
     lines.append("frontier, left to right:")
     lines.extend(
         f"  {probe_load(p.probe):>9}  {p.probe.input_len}/{p.probe.output_len}  {p.per_gpu:8.0f} tok/s  {p.per_user:6.1f} tok/s per user"

@@ -76,7 +76,11 @@ class Reply(Protocol):
     max_tokens: int
     stream: bool
     error_event: bytes  # the error_event fault's bytes, the stream's last
-    prompt_ids: list[int] | None  # the prompt's tokens when known (for the prefix cache)
+
+    @property
+    def prompt_ids(self) -> list[int] | None:
+        """The prompt's tokens when known (for the prefix cache); read only, so a reply may fix it."""
+        ...
 
     def content_event(self, words: list[int], start: int, end: int) -> bytes:
         """The stream event carrying tokens start..end of `words`."""

@@ -217,7 +217,7 @@ class CapacityScreen(Screen):
         record = self.state.result.search if self.state.result is not None else SearchRecord(target=self.target, probes=self.state.probes)
         points, unit = pareto_points(record)
         known = [p for p in points if p.per_gpu is not None and p.per_user is not None]
-        frontier = sorted((p for p in known if p.frontier), key=lambda p: p.per_gpu)
+        frontier = sorted((p for p in known if p.frontier), key=lambda p: p.per_gpu or 0.0)
         pareto = self.query_one("#cap-pareto", Chart)
         pareto.border_title = f"Pareto: tok/s per user by {unit}"
         pareto.set_series(
