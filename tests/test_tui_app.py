@@ -171,6 +171,10 @@ async def test_form_validates_with_the_cli_rules(tui_env, store):
         form.query_one("#request-rate", Input).value = "4,inf"
         form.query_one("#max-concurrency", Input).value = "8"
         await pilot.pause()
+        assert form.error.startswith("Rates (req/s): inf sends a level's requests all at once")  # a level of seconds has no end then
+        form.query_one("#stop-mode", Select).value = "count"
+        form.query_one("#num-prompts", Input).value = "40"
+        await pilot.pause()
         assert form.error is None and form.config.request_rate == [4, math.inf] and form.config.max_concurrency == 8
         form.query_one("#max-concurrency", Input).value = "x"
         await pilot.pause()

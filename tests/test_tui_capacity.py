@@ -4,10 +4,9 @@ its answer as the headline, its probes stored as a run."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from textual.widgets import Input
+from tui_helpers import wait_for
 
 from llm_loadtest.engine.controller import RunController
 from llm_loadtest.model.config import RunConfig
@@ -27,14 +26,6 @@ KNEE = dict(ttft_ms=10, itl_ms=60, step_us_per_seq=10_000, max_seqs=64, prefill_
 
 def in_process(config: RunConfig, *, api_key: str | None = None, store=None) -> RunController:
     return RunController(config, api_key=api_key, store=store, in_process=True, gpu=False, telemetry_interval_s=0.2)
-
-
-async def wait_for(pilot, condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await pilot.pause(0.1)
 
 
 async def test_find_capacity_from_the_form_runs_live_and_headlines_the_answer(simulator, tui_env):

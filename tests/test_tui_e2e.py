@@ -5,10 +5,10 @@ screen, finish, find the run in history, open it, export it, compare two runs, d
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 from textual.widgets import Input, RadioButton, Select
+from tui_helpers import wait_for
 
 from llm_loadtest.storage.store import Store
 from llm_loadtest.tui.app import LoadTestApp
@@ -23,14 +23,6 @@ from llm_loadtest.tui.widgets.level_table import LevelTable
 from llm_loadtest.tui.widgets.run_table import RunTable
 
 pytestmark = pytest.mark.slow
-
-
-async def wait_for(pilot, condition, timeout: float = 10.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or condition}")
-        await pilot.pause(0.05)
 
 
 def on(app, screen_type, selector: str) -> bool:

@@ -346,11 +346,11 @@ def canvas_lines(chart, part: str) -> list[str]:
     return ["".join(canvas.get_pixel(x, y)[0] for x in range(width)) for y in range(height)]
 
 
-async def wait_for(pilot, condition, timeout: float = 30.0) -> None:
+async def wait_for(pilot, condition, timeout: float = 30.0, what: str = "") -> None:
     """Let the app run until `condition()` holds. The timeout only catches a hang: on shared,
     busy cores a screen may take seconds to get there."""
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
+            raise AssertionError(f"timed out waiting for {what or 'the condition'}")
         await pilot.pause(0.02)
