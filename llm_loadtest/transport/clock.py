@@ -38,8 +38,13 @@ _TIMESPEC = struct.Struct("@ll")  # struct timespec: tv_sec, tv_nsec
 ANCILLARY_SIZE = 256 if hasattr(socket, "CMSG_SPACE") else 0
 # larger than any jitter of a sample, far smaller than any step worth telling
 STEP_NS = 1_000_000
-# a sample taken across a preemption is not trusted: the two clocks were read too far apart
-_SAMPLE_SPREAD_NS = 20_000
+# A sample whose two readings of the monotonic clock are further apart than this was
+# interrupted (it takes about 0.3 us): its offset may be off by half the spread, so the last
+# good one is kept instead, unless it is older than _SAMPLE_MAX_AGE_NS (NTP slews at most
+# 0.5 ms a second: 0.05 ms in that time), when a few more tries are made.
+_SAMPLE_SPREAD_NS = 1_000
+_SAMPLE_MAX_AGE_NS = 100_000_000
+_SAMPLE_TRIES = 5
 
 
 def kernel_stamps_available() -> bool:
@@ -112,28 +117,36 @@ def stamp_of(ancdata: list[tuple[int, int, bytes]]) -> int | None:
 class WallClock:
     """CLOCK_REALTIME ns to perf_counter_ns, by an offset resampled on every `to_perf`."""
 
-    __slots__ = ("offset_ns", "steps")
+    __slots__ = ("_sampled_ns", "offset_ns", "steps")
 
     def __init__(self) -> None:
-        offset = None
-        while offset is None:
-            offset = _sample()
-        self.offset_ns = offset
+        sample = None
+        while sample is None:
+            sample = _sample()
+        self._sampled_ns, self.offset_ns = sample
         self.steps = 0  # wall-clock steps seen since this clock was made
 
     def to_perf(self, wall_ns: int) -> int:
-        offset = _sample()
-        if offset is not None:
+        sample = _sample()
+        if sample is None and time.perf_counter_ns() - self._sampled_ns > _SAMPLE_MAX_AGE_NS:
+            for _ in range(_SAMPLE_TRIES):
+                sample = _sample()
+                if sample is not None:
+                    break
+        if sample is not None:
+            sampled_ns, offset = sample
             if abs(offset - self.offset_ns) > STEP_NS:
                 self.steps += 1
-            self.offset_ns = offset
+            self._sampled_ns, self.offset_ns = sampled_ns, offset
         return wall_ns - self.offset_ns
 
 
-def _sample() -> int | None:
+def _sample() -> tuple[int, int] | None:
+    """(when, offset of CLOCK_REALTIME over the monotonic clock), or None when interrupted."""
     before = time.perf_counter_ns()
     wall = time.time_ns()
     after = time.perf_counter_ns()
     if after - before > _SAMPLE_SPREAD_NS:
         return None
-    return wall - (before + after) // 2
+    middle = (before + after) // 2
+    return middle, wall - middle
