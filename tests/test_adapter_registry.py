@@ -130,7 +130,7 @@ async def test_a_run_against_a_v1_base_url_asks_the_right_paths(simulator):
         ("https://:8000", "names no host"),
         ("http:", "must start with http:// or https://"),
         ("http://host:99999", "bad port"),
-        ("", "give the server URL"),
+        ("", "give the server's base URL"),
     ],
 )
 def test_a_server_url_without_a_host_gets_a_clear_line(capsys, server, fragment):
