@@ -1,8 +1,9 @@
 """The small interface every server adapter implements (OpenAI-compatible, Triton, ...).
 
-An adapter turns one prompt into one `RequestRecord`: it builds the request, sends it on the
-engine's aiohttp session, reads the response (streamed or not), and stamps each chunk with
-the time its bytes came off the socket (`adapters.exchange.arrival_clock`). It also knows its
+An adapter turns one prompt into one `RequestRecord`: it builds the request, sends it through
+the engine's session, reads the response (streamed or not), and stamps each chunk with the
+time its bytes arrived: the kernel's receive stamp on the client's own sockets
+(`adapters.stamped`), else when they came off aiohttp's (`adapters.exchange.arrival_clock`). It also knows its
 server: how to tell it is ready, which models it serves, where its metrics are. The registry
 (adapters.registry) finds an adapter class by name.
 """

@@ -3,6 +3,10 @@
 An adapter supplies how to read a successful response into `Chunks` (adapters.http); this module sends,
 stamps, and turns every way a request can end into an outcome. It never raises for a failed
 request: a load tester that loses a record because a server answered oddly lies about it.
+
+A request goes on the client's own socket with kernel stamps when the session has a stamped
+pool for its server (`_post_stamped`, adapters.stamped), else through aiohttp (`_post`); the
+reader reads either response alike, and the record says which clock timed it.
 """
 
 from __future__ import annotations
