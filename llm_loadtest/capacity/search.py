@@ -18,15 +18,16 @@ from llm_loadtest.capacity.events import ProbeFinished, ProbeStarted, SearchEven
 from llm_loadtest.capacity.policy import SearchPolicy
 from llm_loadtest.capacity.probes import error_stop, expected_rate, load_label, load_of, make_probe, probe_requests, saturation_stop
 from llm_loadtest.capacity.recommend import build_answer
-from llm_loadtest.engine.controller import RunController, RunStartError
+from llm_loadtest.engine.controller import RunStartError
 from llm_loadtest.engine.events import EngineEvent, LevelFinished
+from llm_loadtest.engine.protocols import RunControl
 from llm_loadtest.model.config import RunConfig
 from llm_loadtest.model.results import LevelSummary, RunResult, utc_now
 from llm_loadtest.model.search import GpuCount, ProbePhase, SearchAnswer, SearchProbe, SearchRecord, SearchTarget, StopReason
 
 CONFIRM_CALIBRATION = 2  # a rate search refuses only when one user missed twice
 
-MakeController = Callable[[RunConfig], RunController]
+MakeController = Callable[[RunConfig], RunControl]
 Listener = Callable[[SearchEvent | EngineEvent], None]
 
 
@@ -56,7 +57,7 @@ class CapacitySearch:
         self._gpus = gpus
         self._gpu_note = gpu_note
         self._listeners: list[Listener] = []
-        self._controller: RunController | None = None
+        self._controller: RunControl | None = None
         self._aborted = False
         self._stored_run = False
         self._t0 = time.monotonic()

@@ -7,23 +7,31 @@ the engine's child process like any run.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen, Screen
+from textual.screen import ModalScreen
 from textual.widgets import Button, Footer, Header, Input, Label, Static
 
 from llm_loadtest.capacity.gpus import flag_gpus
 from llm_loadtest.capacity.live import SearchState
+from llm_loadtest.capacity.probes import load_of
 from llm_loadtest.capacity.recommend import exit_code_for
 from llm_loadtest.capacity.target import DEFAULT_MIN_REQUESTS, DEFAULT_MIN_SECONDS, make_target
 from llm_loadtest.model.config import ConfigError, GoodputSLO, RunConfig
+from llm_loadtest.model.results import RunResult
 from llm_loadtest.model.search import GpuCount, SearchRecord, SearchTarget
 from llm_loadtest.report.capacity import answer_lines, pareto_points
 from llm_loadtest.tui import formatting as fmt
+from llm_loadtest.tui.screens.app_screen import AppScreen
 from llm_loadtest.tui.widgets.charts import Chart, Series
+
+if TYPE_CHECKING:
+    from llm_loadtest.capacity.search import CapacitySearch
 
 TICK_S = 0.25
 DEFAULT_PEAK_USERS = 100
@@ -110,7 +118,7 @@ class CapacityDialog(ModalScreen[tuple[SearchTarget, GpuCount | None] | None]):
             self.dismiss(None)
 
 
-class CapacityScreen(Screen):
+class CapacityScreen(AppScreen):
     BINDINGS = [
         Binding("escape", "app.back", "Back", id="capacity.back"),
         Binding("s", "stop", "Stop search", id="capacity.stop"),
@@ -124,7 +132,7 @@ class CapacityScreen(Screen):
         self.api_key = api_key
         self.gpus = gpus
         self.state = SearchState(target)
-        self.search = None
+        self.search: CapacitySearch | None = None
         self._drawn = -1
 
     def compose(self) -> ComposeResult:
@@ -161,19 +169,19 @@ class CapacityScreen(Screen):
         gpus, note = self.gpus, None
         if gpus is None:
             gpus, note = serving_gpus(self.config.server)
-        self.search = CapacitySearch(
+        self.search = search = CapacitySearch(
             self.config,
             self.target,
-            make_controller=lambda config: self.app.controller_factory(config, api_key=self.api_key),
-            store=self.app.store,
+            make_controller=lambda config: self.host.controller_factory(config, api_key=self.api_key),
+            store=self.host.store,
             gpus=gpus,
             gpu_note=note,
         )
-        self.search.subscribe(self.state.take)
+        search.subscribe(self.state.take)
         try:
-            result = await self.search.run()
-            self.app.capacity_result = result
-            self.app.run_exit_code = exit_code_for(result)
+            result = await search.run()
+            self.host.capacity_result = result
+            self.host.run_exit_code = exit_code_for(result)
         except Exception as exc:  # noqa: BLE001 - the server unreachable, and anything else: shown, not raised
             self.state.failure = str(exc) or type(exc).__name__
             self.state.changes += 1
@@ -188,13 +196,13 @@ class CapacityScreen(Screen):
         self._draw_goodput()
         self._draw_pareto()
         if self.state.result is not None:
-            self._draw_answer()
+            self._draw_answer(self.state.result)
 
     def _draw_goodput(self) -> None:
-        probes = [p for p in self.state.probes if p.goodput_percent is not None]
-        load = [float(p.concurrency if p.request_rate is None else p.request_rate) for p in probes]
-        met = [(x, p.goodput_percent) for x, p in zip(load, probes) if p.passed]
-        missed = [(x, p.goodput_percent) for x, p in zip(load, probes) if not p.passed]
+        probes = [(p, p.goodput_percent) for p in self.state.probes if p.goodput_percent is not None]
+        load = [load_of(p) for p, _ in probes]
+        met = [(x, percent) for x, (p, percent) in zip(load, probes) if p.passed]
+        missed = [(x, percent) for x, (p, percent) in zip(load, probes) if not p.passed]
         high = max(load, default=1.0)
         series = [Series(f"target {self.target.goodput_percent:g} %", [0.0, high], [self.target.goodput_percent] * 2, "gold3", "line")]
         for label, points, style in (("meets", met, "green3"), ("misses", missed, "red")):
@@ -202,10 +210,10 @@ class CapacityScreen(Screen):
                 series.append(Series(label, [x for x, _ in points], [y for _, y in points], style, "points"))
         self.query_one("#cap-goodput", Chart).set_series(series, x_limits=(0.0, high * 1.05))
 
-    def _draw_answer(self) -> None:
-        record = self.state.result.search
+    def _draw_answer(self, result: RunResult) -> None:
+        record = result.search
         answer = self.query_one("#cap-answer", Static)
-        lines = answer_lines(record.answer) if record.answer is not None else ["no answer"]
+        lines = answer_lines(record.answer) if record is not None and record.answer is not None else ["no answer"]
         text = Text(lines[0], style="bold")
         for line in lines[1:3]:
             text.append("\n" + line)
@@ -214,7 +222,12 @@ class CapacityScreen(Screen):
 
     def _draw_pareto(self) -> None:
         """Every probe so far; the frontier among them (per GPU once the answer knows the GPUs)."""
-        record = self.state.result.search if self.state.result is not None else SearchRecord(target=self.target, probes=self.state.probes)
+        result = self.state.result
+        record = (
+            result.search
+            if result is not None and result.search is not None
+            else SearchRecord(target=self.target, probes=self.state.probes)
+        )
         points, unit = pareto_points(record)
         known = [p for p in points if p.per_gpu is not None and p.per_user is not None]
         frontier = sorted((p for p in known if p.frontier), key=lambda p: p.per_gpu or 0.0)
@@ -237,4 +250,4 @@ class CapacityScreen(Screen):
         if self.state.result is None:
             self.notify("the search is still running", severity="warning")
             return
-        self.app.open_result(self.state.result.run_id)
+        self.host.open_result(self.state.result.run_id)

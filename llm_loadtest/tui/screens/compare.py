@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
 
 from llm_loadtest.model.results import LevelSummary, RunResult
@@ -13,6 +14,7 @@ from llm_loadtest.report.presentation import Figure
 from llm_loadtest.report.regression import workload_differences
 from llm_loadtest.tui import figures
 from llm_loadtest.tui import formatting as fmt
+from llm_loadtest.tui.screens.app_screen import AppScreen
 from llm_loadtest.tui.widgets.charts import PALETTE, Chart, Series
 from llm_loadtest.tui.widgets.run_table import RunTable
 
@@ -50,7 +52,7 @@ def workload_warning(results: list[RunResult]) -> str:
     return f"⚠ not the same workload, not like for like (against {fmt.short_id(baseline.run_id)}: {what})"
 
 
-class CompareScreen(Screen):
+class CompareScreen(AppScreen):
     BINDINGS = [
         Binding("escape", "app.back", "Back", id="compare.back"),
         Binding("space", "mark", "Mark run", id="compare.mark"),
@@ -84,7 +86,7 @@ class CompareScreen(Screen):
 
     def on_mount(self) -> None:
         self.sub_title = "Compare"
-        store = self.app.store
+        store = self.host.store
         rows = store.list_runs() if store is not None else []
         table = self.query_one("#pick", RunTable)
         table.sync(rows)
@@ -102,7 +104,7 @@ class CompareScreen(Screen):
 
     def _result(self, run_id: str) -> RunResult | None:
         if run_id not in self.results:
-            store = self.app.store
+            store = self.host.store
             try:
                 result = store.get_result(run_id) if store is not None else None
             except Exception as exc:  # noqa: BLE001 - a run deleted meanwhile
@@ -138,7 +140,7 @@ class CompareScreen(Screen):
         padding = 2 * table.cell_padding
         cell_width = max(8, (width - LABEL_WIDTH - padding - 2) // len(results) - padding)
 
-        def row(title: str, cells: list[str | Text]) -> None:
+        def row(title: str, cells: Sequence[str | Text]) -> None:
             table.add_row(Text(title, style="bold"), *(fit(cell, cell_width) for cell in cells))
 
         def level_of(level: LevelSummary | None, value: str) -> str:

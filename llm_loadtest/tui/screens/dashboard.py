@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Header, Label, Static
 
+from llm_loadtest.tui.screens.app_screen import AppScreen
 from llm_loadtest.tui.widgets.cards import Card, CardRow
 from llm_loadtest.tui.widgets.run_table import RunTable
 
@@ -16,7 +18,7 @@ RECENT_RUNS = 10
 EMPTY_TEXT = "No runs yet. Press [b]n[/b] to configure a benchmark, or try [b]llm-loadtest demo[/b] for one against the built-in simulator."
 
 
-class DashboardScreen(Screen):
+class DashboardScreen(AppScreen):
     BINDINGS = [
         Binding("n", "new", "New benchmark", id="dashboard.new"),
         Binding("h", "history", "History", id="dashboard.history"),
@@ -48,7 +50,7 @@ class DashboardScreen(Screen):
         self.refresh_data()
 
     def refresh_data(self) -> None:
-        store = self.app.store
+        store = self.host.store
         counts: dict[str, int] = {}
         rows: list = []
         if store is not None:
@@ -68,20 +70,26 @@ class DashboardScreen(Screen):
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
-        self.app.open_result(event.row_key.value)
+        if event.row_key.value is not None:  # every row is keyed by its run id
+            self.host.open_result(event.row_key.value)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()
-        {"new": self.action_new, "history": self.action_history, "compare": self.action_compare}[event.button.id]()
+        actions: dict[str | None, Callable[[], None]] = {
+            "new": self.action_new,
+            "history": self.action_history,
+            "compare": self.action_compare,
+        }
+        actions[event.button.id]()
 
     def action_new(self) -> None:
-        self.app.open_new_benchmark()
+        self.host.open_new_benchmark()
 
     def action_history(self) -> None:
-        self.app.open_history()
+        self.host.open_history()
 
     def action_compare(self) -> None:
-        self.app.open_compare()
+        self.host.open_compare()
 
     def action_refresh(self) -> None:
         self.refresh_data()

@@ -11,11 +11,11 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Input, Label, Select, Static
 
 from llm_loadtest.tui import formatting as fmt
+from llm_loadtest.tui.screens.app_screen import AppScreen
 from llm_loadtest.tui.screens.dialogs import ConfirmDialog
 from llm_loadtest.tui.widgets.run_table import RunTable
 
@@ -25,7 +25,7 @@ RUNNING_REFRESH_S = 2.0
 MAX_COMPARE = 5
 
 
-class HistoryScreen(Screen):
+class HistoryScreen(AppScreen):
     BINDINGS = [
         Binding("escape", "app.back", "Back", id="history.back"),
         Binding("d,delete", "delete", "Delete", id="history.delete"),
@@ -67,7 +67,7 @@ class HistoryScreen(Screen):
         return value if isinstance(value, str) else None
 
     def refresh_data(self) -> None:
-        store = self.app.store
+        store = self.host.store
         status = self._status()
         search = self.query_one("#search", Input).value.strip() or None
         self.rows = store.list_runs(status=status, search=search) if store is not None else []
@@ -103,7 +103,8 @@ class HistoryScreen(Screen):
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
-        self.app.open_result(event.row_key.value)
+        if event.row_key.value is not None:  # every row is keyed by its run id
+            self.host.open_result(event.row_key.value)
 
     # --- actions -------------------------------------------------------------------------
     def _current(self) -> str | None:
@@ -112,7 +113,7 @@ class HistoryScreen(Screen):
     def action_view(self) -> None:
         run_id = self._current()
         if run_id:
-            self.app.open_result(run_id)
+            self.host.open_result(run_id)
 
     def action_search(self) -> None:
         self.query_one("#search", Input).focus()
@@ -139,7 +140,7 @@ class HistoryScreen(Screen):
         marked = list(table.marked)
         if not marked and (current := self._current()):
             marked = [current]
-        self.app.open_compare(marked)
+        self.host.open_compare(marked)
 
     def action_delete(self) -> None:
         run_id = self._current()
@@ -154,7 +155,7 @@ class HistoryScreen(Screen):
         def confirmed(yes: bool | None) -> None:
             if not yes:
                 return
-            store = self.app.store
+            store = self.host.store
             try:
                 if store is not None:
                     store.delete_run(run_id)

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import TYPE_CHECKING, TypeVar, cast
+from typing import TYPE_CHECKING, TypeVar
 
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
 
@@ -30,12 +29,13 @@ from llm_loadtest.model.errors import ExitCode
 from llm_loadtest.model.results import RunResult
 from llm_loadtest.tui import formatting as fmt
 from llm_loadtest.tui.live_state import Change, LevelState, LiveRunState
+from llm_loadtest.tui.screens.app_screen import AppScreen
 from llm_loadtest.tui.screens.dialogs import ConfirmDialog
 from llm_loadtest.tui.widgets.charts import PALETTE, Chart, Series, show_errors_and_goodput
 from llm_loadtest.tui.widgets.level_table import LevelTable
 
 if TYPE_CHECKING:
-    from llm_loadtest.tui.app import LoadTestApp
+    pass
 
 W = TypeVar("W", bound=Widget)
 
@@ -52,7 +52,7 @@ CHIPS = {
 }
 
 
-class LiveRunScreen(Screen):
+class LiveRunScreen(AppScreen):
     BINDINGS = [
         Binding("escape", "back", "Back", id="live.back"),
         Binding("a", "abort", "Abort", id="live.abort"),
@@ -80,10 +80,6 @@ class LiveRunScreen(Screen):
         self._widgets: dict[str, Widget] = {}  # looked up once, not at every tick
         self._tabs_shown: set[str] = set()
         self._chips_shown: list[tuple[str, LevelState]] | None = None
-
-    @property
-    def host(self) -> LoadTestApp:
-        return cast("LoadTestApp", self.app)
 
     @property
     def drawn(self) -> bool:

@@ -7,13 +7,13 @@ The API key is masked, comes from the environment by default, and is never saved
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import Screen
 from textual.widgets import Button, Checkbox, Footer, Header, Input, Label, Select, Static
 
 from llm_loadtest.adapters import connection
@@ -21,6 +21,7 @@ from llm_loadtest.adapters.registry import DEFAULT_ADAPTER, adapter_choices, ada
 from llm_loadtest.model.config import GoodputSLO, RunConfig
 from llm_loadtest.model.errors import ConfigError
 from llm_loadtest.settings.build import build_config
+from llm_loadtest.tui.screens.app_screen import AppScreen
 from llm_loadtest.tui.screens.dialogs import PickDialog, PromptDialog
 from llm_loadtest.tui.widgets.workload_fields import LABELS as WORKLOAD_LABELS
 from llm_loadtest.tui.widgets.workload_fields import WorkloadFields
@@ -94,7 +95,7 @@ class Form(VerticalScroll):
             self.call_after_refresh(focused.scroll_visible, animate=False)
 
 
-class NewBenchmarkScreen(Screen):
+class NewBenchmarkScreen(AppScreen):
     BINDINGS = [
         Binding("ctrl+s", "start", "Start", priority=True, id="new.start"),
         Binding("ctrl+t", "test_connection", "Test", priority=True, id="new.test-connection"),
@@ -180,11 +181,11 @@ class NewBenchmarkScreen(Screen):
             with preset.prevent(Select.Changed):
                 preset.value = "quick"
             self._apply_preset("quick")
-        if self.initial is None and self.app.recent_target is not None:
-            server, model = self.app.recent_target
+        if self.initial is None and self.host.recent_target is not None:
+            server, model = self.host.recent_target
             self.query_one("#server", Input).value = server
             self.query_one("#model", Input).value = model
-        key = self.app.default_api_key()
+        key = self.host.default_api_key()
         if key:
             self.query_one("#api-key", Input).value = key
         self._update_modes()
@@ -365,7 +366,7 @@ class NewBenchmarkScreen(Screen):
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()
-        actions = {
+        actions: dict[str | None, Callable[[], object]] = {
             "start": self.action_start,
             "test": self.action_test_connection,
             "fill-models": self.action_fill_models,
@@ -382,14 +383,14 @@ class NewBenchmarkScreen(Screen):
             self.notify(self.error or "the form is not valid", severity="error")
             return
         assert self.config is not None
-        self.app.open_live_run(self.config, self._api_key())
+        self.host.open_live_run(self.config, self._api_key())
 
     def action_find_capacity(self) -> None:
         if not self.validate_form():
             self.notify(self.error or "the form is not valid", severity="error")
             return
         assert self.config is not None
-        self.app.ask_capacity(self.config, self._api_key())
+        self.host.ask_capacity(self.config, self._api_key())
 
     def action_test_connection(self) -> None:
         server = self._text("server")

@@ -9,13 +9,13 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import Screen
 from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
 
 from llm_loadtest.model.results import RunResult
 from llm_loadtest.report.presentation import clock_lines
 from llm_loadtest.tui import figures
 from llm_loadtest.tui import formatting as fmt
+from llm_loadtest.tui.screens.app_screen import AppScreen
 from llm_loadtest.tui.screens.dialogs import ExportDialog
 from llm_loadtest.tui.widgets.cards import Card, CardRow
 from llm_loadtest.tui.widgets.charts import PALETTE, Chart, Series, show_errors_and_goodput
@@ -34,7 +34,7 @@ def write_export(result: RunResult, fmt_name: str, path: Path, store: object | N
     return path
 
 
-class ResultScreen(Screen):
+class ResultScreen(AppScreen):
     BINDINGS = [
         Binding("escape", "app.back", "Back", id="result.back"),
         Binding("e", "export", "Export", id="result.export"),
@@ -80,7 +80,7 @@ class ResultScreen(Screen):
     def on_mount(self) -> None:
         self.sub_title = f"Result {fmt.short_id(self.run_id)}"
         if self.result is None:
-            store = self.app.store
+            store = self.host.store
             try:
                 self.result = store.get_result(self.run_id) if store is not None else None
             except Exception as exc:  # noqa: BLE001 - a missing or unreadable run
@@ -160,7 +160,7 @@ class ResultScreen(Screen):
 
     def _export_chosen(self, choice: tuple[str, Path] | None) -> None:
         if choice is not None:
-            self._export(*choice, self.app.store)
+            self._export(*choice, self.host.store)
 
     @work(thread=True, exclusive=True, group="export")
     def _export(self, fmt_name: str, path: Path, store: object | None) -> None:

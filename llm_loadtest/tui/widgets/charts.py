@@ -38,9 +38,11 @@ MAX_REDRAWS_PER_S = 4.0
 PALETTE = ["dodger_blue1", "dark_orange", "green3", "magenta", "gold3", "cyan", "red"]
 
 
-def downsample_minmax(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray, max_points: int) -> tuple[np.ndarray, np.ndarray]:
+def downsample_minmax(
+    x: Sequence[float | None] | np.ndarray, y: Sequence[float | None] | np.ndarray, max_points: int
+) -> tuple[np.ndarray, np.ndarray]:
     """At most `max_points` points: the series cut into max_points/2 buckets by index, each
-    bucket kept as its minimum and maximum in their original order. NaNs are dropped first."""
+    bucket kept as its minimum and maximum in their original order. NaNs and Nones (no value) are dropped first."""
     xs = np.asarray(x, dtype=np.float64)
     ys = np.asarray(y, dtype=np.float64)
     keep = np.isfinite(xs) & np.isfinite(ys)
@@ -151,8 +153,8 @@ class Series:
     """One line (or set of points / bars) of a chart."""
 
     label: str | None
-    x: Sequence[float] | np.ndarray
-    y: Sequence[float] | np.ndarray
+    x: Sequence[float | None] | np.ndarray  # None: no value there (not drawn)
+    y: Sequence[float | None] | np.ndarray
     style: str = PALETTE[0]
     kind: str = "line"  # line | points | linepoints | bars
 

@@ -44,9 +44,9 @@ class LevelTable(DataTable):
             if key in self.rows:
                 continue
             self.add_row(*self._cells(level), key=key)
-        for key in list(self.rows):
-            if int(key.value) >= len(levels):
-                self.remove_row(key)
+        for row_key in list(self.rows):
+            if int(row_key.value or 0) >= len(levels):
+                self.remove_row(row_key)
 
     def add_level(self, index: int, level: LevelSummary) -> None:
         key = str(index)

@@ -8,7 +8,7 @@ are engine.workload_files', the same the command line runs.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -19,7 +19,9 @@ from textual.widgets import Input, Label, Static
 from llm_loadtest.model.errors import ConfigError
 
 # workload setting -> (input id, label, placeholder, input type)
-INPUTS: dict[str, tuple[str, str, str, str]] = {
+InputKind = Literal["integer", "number", "text"]  # what Input(type=...) accepts
+
+INPUTS: dict[str, tuple[str, str, str, InputKind]] = {
     "dataset": ("dataset", "Dataset", "none: synthetic prompts (JSONL, ShareGPT JSON or text)", "text"),
     "shared_prefix": ("shared-prefix", "Shared prefix", "tokens of a shared system prompt (none)", "integer"),
     "prefix_groups": ("prefix-groups", "Prefix groups", "1", "integer"),
