@@ -8,6 +8,7 @@ gives the very figure of the JSON; a null is an empty cell.
 from __future__ import annotations
 
 import csv
+import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -64,8 +65,8 @@ def _cell(value: Any) -> str:
 
 @contextmanager
 def _open(path: str | Path | IO[str]) -> Iterator[IO[str]]:
-    if hasattr(path, "write"):
-        yield path  # type: ignore[misc]
+    if isinstance(path, str | os.PathLike):
+        with open(path, "w", newline="", encoding="utf-8") as handle:
+            yield handle
         return
-    with open(path, "w", newline="", encoding="utf-8") as handle:
-        yield handle
+    yield path  # an open text stream: the caller's to close
