@@ -29,11 +29,6 @@ class Adapter(Protocol):
         """A cheap GET used to open keep-alive connections before a level."""
         ...
 
-    @classmethod
-    def metrics_url(cls, server: str) -> str:
-        """Where the server's Prometheus metrics usually are."""
-        ...
-
     def headers(self, request_id: str | None = None) -> dict[str, str]: ...
 
     async def check_ready(self, session: aiohttp.ClientSession) -> None:

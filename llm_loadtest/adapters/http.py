@@ -1,8 +1,7 @@
 """What every JSON-over-HTTP adapter shares: its settings, headers, one request and its record,
 the side requests made before a run, and the first request that stands for the run's.
 
-A subclass gives its class facts (`label`, `endpoints`, and `metrics_url` when its
-server keeps metrics elsewhere) and the abstract methods below.
+A subclass gives its class facts (`label`, `endpoints`) and the abstract methods below.
 """
 
 from __future__ import annotations
@@ -41,11 +40,6 @@ class HttpAdapter(ABC):
     api_key: str | None = field(default=None, repr=False)
     ignore_eos: bool = True
     extra_body: dict | None = None
-
-    @classmethod
-    def metrics_url(cls, server: str) -> str:
-        """Where the server's Prometheus metrics usually are: its own /metrics."""
-        return server.rstrip("/") + "/metrics"
 
     # ---- what each adapter gives -------------------------------------------------------------
 

@@ -1,15 +1,18 @@
 """The adapters by name: the one place that lists them (docs/adapters.md says how to add one).
 
 Each adapter class carries what the rest of the program asks of a server kind: its label in
-the app's form, the endpoints it offers, its readiness check and model listing, and where its
-server's Prometheus metrics usually are. The CLI's `--adapter` choices and the app's list come
-from here. Classes are imported when first asked for, so that `--help` loads no HTTP client.
+the app's form, the endpoints it offers, its readiness check and model listing. Where its
+server's Prometheus metrics usually are is listed here (`METRICS_PORTS`), so that the parent
+side of a run (telemetry) finds them without importing an adapter. The CLI's `--adapter`
+choices and the app's list come from here. Classes are imported when first asked for, so that
+`--help`, and the process that runs no requests, load no HTTP client.
 """
 
 from __future__ import annotations
 
 from importlib import import_module
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit, urlunsplit
 
 from llm_loadtest.model.config import RunConfig
 from llm_loadtest.model.errors import ConfigError
@@ -27,6 +30,10 @@ ADAPTERS: dict[str, str] = {
     "trtllm": "llm_loadtest.adapters.trtllm:TrtllmAdapter",
 }
 
+# The adapters whose servers serve Prometheus metrics on a port of their own (Triton's is
+# 8002); every other server's are at {server}/metrics.
+METRICS_PORTS: dict[str, int] = {"triton": 8002}
+
 
 def adapter_names() -> list[str]:
     return list(ADAPTERS)
@@ -34,11 +41,15 @@ def adapter_names() -> list[str]:
 
 def adapter_class(name: str) -> type[HttpAdapter]:
     """The class registered as `name`; ConfigError (exit 2) naming the known ones otherwise."""
+    module, _, attribute = _registered(name).partition(":")
+    return getattr(import_module(module), attribute)
+
+
+def _registered(name: str) -> str:
     try:
-        module, _, attribute = ADAPTERS[name].partition(":")
+        return ADAPTERS[name]
     except KeyError:
         raise ConfigError(f"unknown adapter {name!r}; give one of: {', '.join(ADAPTERS)}") from None
-    return getattr(import_module(module), attribute)
 
 
 def adapter_choices() -> list[tuple[str, str]]:
@@ -60,8 +71,15 @@ def make_adapter(config: RunConfig, api_key: str | None) -> HttpAdapter:
 
 
 def metrics_url(config: RunConfig) -> str:
-    """Where the server's Prometheus metrics usually are, by its adapter."""
-    return adapter_class(config.adapter).metrics_url(config.server)
+    """Where the server's Prometheus metrics usually are, by its adapter (ConfigError for an
+    unknown one)."""
+    _registered(config.adapter)
+    port = METRICS_PORTS.get(config.adapter)
+    if port is None:
+        return config.server.rstrip("/") + "/metrics"
+    parts = urlsplit(config.server)
+    host = f"[{parts.hostname}]" if ":" in (parts.hostname or "") else parts.hostname
+    return urlunsplit((parts.scheme, f"{host}:{port}", "/metrics", "", ""))
 
 
 def tokenizer_warning(config: RunConfig, token_source: TokenSourceInfo) -> str | None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from typing import ClassVar
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote
 
 import aiohttp
 
@@ -115,17 +115,8 @@ class TritonAdapter(HttpAdapter):
     label: ClassVar[str] = "Triton Inference Server (generate extension)"
     # Triton's generate path is the model's own: the config's endpoint is not used
     endpoints: ClassVar[tuple[str, ...]] = ()
-    # Triton serves Prometheus metrics on a port of their own
-    METRICS_PORT: ClassVar[int] = 8002
-
     # Triton has no common "ignore EOS" input: TensorRT-LLM models stop at `end_id`, vLLM
     # models read `ignore_eos` from their sampling parameters. Pass them with --extra-body.
-
-    @classmethod
-    def metrics_url(cls, server: str) -> str:
-        parts = urlsplit(server)
-        host = f"[{parts.hostname}]" if ":" in (parts.hostname or "") else parts.hostname
-        return urlunsplit((parts.scheme, f"{host}:{cls.METRICS_PORT}", "/metrics", "", ""))
 
     @property
     def warm_url(self) -> str:

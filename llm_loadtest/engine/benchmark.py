@@ -23,6 +23,7 @@ from llm_loadtest.adapters.exchange import SIDE_REQUEST_TIMEOUT_S, Chunks
 from llm_loadtest.adapters.registry import make_adapter
 from llm_loadtest.adapters.stamped import open_connections
 from llm_loadtest.engine.arrivals import arrival_offsets, in_flight_estimate
+from llm_loadtest.engine.errors import RunStartError
 from llm_loadtest.engine.events import (
     EngineEvent,
     LevelFinished,
@@ -45,7 +46,7 @@ from llm_loadtest.engine.token_accounting import account_tokens
 from llm_loadtest.metrics.client_health import LevelHealthSoFar
 from llm_loadtest.metrics.live import gaps_in_window_ns, live_figures, tokens_per_chunk
 from llm_loadtest.model.config import ConfigError, LevelSpec, RunConfig
-from llm_loadtest.model.errors import ExitCode, LoadtestError, ServerConfigError, ServerUnreachable
+from llm_loadtest.model.errors import ExitCode, ServerConfigError, ServerUnreachable
 from llm_loadtest.model.records import Outcome, Prompt, RequestRecord, TokenSource
 from llm_loadtest.model.request_ids import RequestKind, make_request_id
 from llm_loadtest.model.results import ClientHealth, LevelSummary
@@ -62,10 +63,6 @@ MAX_PREOPENED_CONNECTIONS = 1024
 LIVE_WINDOW_S = 2.0
 MIN_LIVE_TTFTS = 64
 ARRIVAL_SEED_STRIDE = 1_000_003  # each worker's arrivals come from a seed of its own
-
-
-class RunStartError(LoadtestError):
-    """The run cannot start; `exit_code` follows docs/cli.md (2 configuration, 3 unreachable)."""
 
 
 def open_benchmark(config: RunConfig, *, emit: Callable[[EngineEvent | WorkerEvent], None], **options: Any) -> Benchmark | None:

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 
 from llm_loadtest import __version__
 from llm_loadtest.adapters.registry import metrics_url, tokenizer_warning
-from llm_loadtest.engine.benchmark import RunStartError
 from llm_loadtest.engine.child import EngineProcess
+from llm_loadtest.engine.errors import RunStartError
 from llm_loadtest.engine.events import (
     EngineEvent,
     LevelFinished,
@@ -30,9 +30,7 @@ from llm_loadtest.engine.events import (
     ServerTokenizeFound,
     TelemetryUpdate,
 )
-from llm_loadtest.engine.in_process import InProcessEngine
 from llm_loadtest.engine.level_batches import counted_copies
-from llm_loadtest.engine.pool import EnginePool
 from llm_loadtest.engine.protocols import EngineRunner, EventListener, RunStore
 from llm_loadtest.engine.workload_files import resolve_config
 from llm_loadtest.model.config import RunConfig
@@ -142,10 +140,16 @@ class RunController:
             yield event
 
     def _runner(self, t0_ns: int) -> EngineRunner:
+        # the other two runners are imported only when asked for: they import the benchmark
+        # and its HTTP client, which the parent of one engine process never needs
         key, run_id = self._api_key, self.run_id
         if self._in_process:
+            from llm_loadtest.engine.in_process import InProcessEngine
+
             return InProcessEngine(self.config, api_key=key, run_id=run_id, t0_ns=t0_ns)
         if self.config.workers > 1 or self.config.ray is not None:
+            from llm_loadtest.engine.pool import EnginePool
+
             return EnginePool(self.config, api_key=key, run_id=run_id, t0_ns=t0_ns, workers=self.config.workers)
         return EngineProcess(self.config, api_key=key, run_id=run_id, t0_ns=t0_ns)
 
