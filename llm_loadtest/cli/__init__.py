@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from typing import NamedTuple
 
@@ -93,12 +94,23 @@ def main(argv: list[str] | None = None) -> int:
     if handler is None:
         return _open_app()
     try:
-        return handler(args)
+        code = handler(args)
+        sys.stdout.flush()  # here, so that a reader gone away is met below, not at interpreter exit
+        return code
     except LoadtestError as exc:
         print(f"llm-loadtest: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         return ExitCode.INTERRUPTED
+    except BrokenPipeError:
+        return _output_closed()
+
+
+def _output_closed() -> int:
+    """`llm-loadtest history --json | head`: the reader has what it wanted; no traceback, and
+    nothing more for Python to flush into the closed pipe at exit."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return ExitCode.OUTPUT_CLOSED
 
 
 def _open_app() -> int:

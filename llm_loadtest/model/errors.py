@@ -17,6 +17,7 @@ class ExitCode(IntEnum):
     UNREACHABLE = 3  # the server could not be reached before the run
     INTERRUPTED = 130  # Ctrl+C (SIGINT); what was measured is kept
     TERMINATED = 143  # SIGTERM; what was measured is kept
+    OUTPUT_CLOSED = 141  # the reader of stdout went away (`| head`), as SIGPIPE ends other tools
 
     @classmethod
     def of_status(cls, status: str, *, terminated: bool = False) -> ExitCode:
