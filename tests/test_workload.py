@@ -15,6 +15,7 @@ import pytest
 from engine_helpers import run_benchmark
 
 from llm_loadtest.cli import main
+from llm_loadtest.cli.summary_table import result_report
 from llm_loadtest.engine.requests import LengthDraws
 from llm_loadtest.engine.workload_files import resolve_config
 from llm_loadtest.model.config import RunConfig
@@ -255,6 +256,7 @@ async def test_a_trace_is_replayed_at_its_times_with_its_lengths(simulator, tmp_
     # the engine reads the files of a configuration made without them (the app's form) itself
     run = await run_benchmark(sim.url, workload={"trace": path, "trace_speed": 2.0})
     assert run.result.config.workload == resolved.workload and run.result.levels[0].request_rate == resolved.levels()[0].request_rate
+    assert "chat, streaming, lengths from the trace, 4 requests per level" in result_report(run.result)
     log = sim.read_chunk_log()
     records = sorted(run.records[0], key=lambda r: r.t_scheduled_ns)
     origin = records[0].t_scheduled_ns
@@ -320,6 +322,8 @@ def test_the_workload_is_stored_shown_exported_and_gates_the_baseline(simulator,
     assert main([*base, "--dataset", dataset, "--turns", "2", "-o", str(tmp_path / "r.json")]) == 0
     out = capsys.readouterr().out
     assert "workload: dataset" in out and "2 turns" in out and "TTFT p50 by turn" in out and "first answer token" in out
+    # the lengths were the file's: the defaults (256 / 128) were never asked for, so not shown
+    assert "chat, streaming, lengths from the dataset, 3 requests per level" in out and "input 256" not in out
     document = json.loads((tmp_path / "r.json").read_text())
     run_id = document["run_id"]
     assert document["config"]["workload"]["dataset_sha256"] and document["config"]["workload"]["turns"] == 2
@@ -342,6 +346,9 @@ def test_the_workload_is_stored_shown_exported_and_gates_the_baseline(simulator,
     assert [level_row[f"turns_{t['turn']}_requests"] for t in turns] == ["2", "1"]
     assert float(level_row["turns_2_ttft_ms_p50"]) == turns[1]["ttft_ms"]["p50"]
     assert float(level_row["ttft_answer_ms_p50"]) == document["levels"][0]["ttft_answer_ms"]["p50"]
+    assert main(["compare", run_id, run_id, "--db", db]) == 0
+    (lengths_row,) = [line for line in capsys.readouterr().out.splitlines() if line.startswith("input / output tokens")]
+    assert lengths_row.split()[-3:] == ["from", "the", "dataset"] and "256" not in lengths_row
     # the gate refuses a baseline of another workload, before any request
     assert main([*base, "--baseline", run_id, "--no-save"]) == 2
     err = capsys.readouterr().err

@@ -16,6 +16,7 @@ from llm_loadtest.model.redact import redact
 from llm_loadtest.model.results import LevelSummary, RunResult
 from llm_loadtest.report.presentation import DASH, FIGURES, Figure, number, percent, select, text_table
 from llm_loadtest.report.regression import LevelKey, RegressionCheck, level_key
+from llm_loadtest.report.workload_view import lengths_source
 
 if TYPE_CHECKING:
     from llm_loadtest.storage.store import RunRow
@@ -105,7 +106,7 @@ def compare_table(results: Sequence[RunResult]) -> str:
     about("model", lambda r: r.config.model)
     about("preset", lambda r: r.config.preset or DASH)
     about("endpoint", lambda r: f"{r.config.endpoint}, {'stream' if r.config.stream else 'no stream'}")
-    about("input / output tokens", lambda r: f"{r.config.input_len} / {r.config.output_len}")
+    about("input / output tokens", _lengths)
     about("workload", lambda r: r.config.workload.label())
     about("client processes", lambda r: str(r.config.workers))
     about("goodput SLO", lambda r: slo_text(r.config.goodput))
@@ -118,6 +119,11 @@ def compare_table(results: Sequence[RunResult]) -> str:
             rows.append([f"  {figure.label}"] + [_with_delta(figure, v, values[0], i) for i, v in enumerate(values)])
     note = f"deltas are against the first run, {ids[results[0].run_id]}; times in ms"
     return text_table(headers, rows, right) + "\n\n" + note
+
+
+def _lengths(result: RunResult) -> str:
+    source = lengths_source(result.config)
+    return f"from {source}" if source else f"{result.config.input_len} / {result.config.output_len}"
 
 
 def slo_text(slo: GoodputSLO | None) -> str:

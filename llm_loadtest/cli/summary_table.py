@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from llm_loadtest.model.results import LevelSummary, RunResult
 from llm_loadtest.report.presentation import clock_lines, select, text_table
-from llm_loadtest.report.workload_view import workload_lines
+from llm_loadtest.report.workload_view import requested_lengths, workload_lines
 
 # Two tables, each within 80 columns: what came back (with the errors by class beside their
 # level), then the latencies. Times in ms.
@@ -68,7 +68,7 @@ def result_report(result: RunResult) -> str:
         mode += f" as Ray actors{f' on {nodes} nodes' if nodes and nodes > 1 else ''}"
     head = [
         f"run {result.run_id}  {result.status}  {cfg.server}  model {cfg.model}",
-        f"{cfg.endpoint}, {'streaming' if cfg.stream else 'not streaming'}, input {cfg.input_len} / output {cfg.output_len} tokens, {mode}",
+        f"{cfg.endpoint}, {'streaming' if cfg.stream else 'not streaming'}, {requested_lengths(cfg)}, {mode}",
         *token_count_lines(result),
         *clock_lines(result.levels),
         *workload_lines(result),

@@ -4,7 +4,25 @@ tokens of reasoning models, and TTFT by turn of multi-turn chats."""
 
 from __future__ import annotations
 
+from llm_loadtest.model.config import RunConfig
 from llm_loadtest.model.results import RunResult
+
+
+def lengths_source(config: RunConfig) -> str | None:
+    """The file a run's prompt lengths came from ("the dataset", "the trace"), None when they
+    are `--input-len` / `--output-len` (then the config's numbers are what was asked for)."""
+    if config.workload.trace is not None:
+        return "the trace"
+    if config.workload.dataset is not None:
+        return "the dataset"
+    return None
+
+
+def requested_lengths(config: RunConfig) -> str:
+    """`input 256 / output 128 tokens`, or `lengths from the dataset`: a dataset's or a trace's
+    run never asked for the config's default numbers, so they are not shown as if it had."""
+    source = lengths_source(config)
+    return f"lengths from {source}" if source else f"input {config.input_len} / output {config.output_len} tokens"
 
 
 def prefix_cache_hit_rate(result: RunResult) -> float | None:
