@@ -219,7 +219,8 @@ def test_metrics_url_for(given: str, expected: str) -> None:
 
 @pytest.fixture
 async def canned_server():
-    """Serves /sglang, /triton, /vllm (counters that move), /html and a 404 elsewhere."""
+    """Serves /sglang, /triton, /vllm (counters that move), /html, /moved (to /sglang) and a 404
+    elsewhere."""
     counters = {"hits": 0, "queries": 0}
 
     async def vllm(request: web.Request) -> web.Response:
@@ -246,6 +247,11 @@ async def canned_server():
     app.router.add_get("/nan/metrics", text(NON_FINITE))
     app.router.add_get("/vllm/metrics", vllm)
     app.router.add_get("/html/metrics", text("<html><body>hi</body></html>", "text/html"))
+
+    async def moved(request: web.Request) -> web.Response:
+        raise web.HTTPFound("/sglang/metrics")
+
+    app.router.add_get("/moved/metrics", moved)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -310,6 +316,18 @@ async def test_scrape_without_metrics(canned_server: str, path: str, words: str)
     assert info.value.transient is False  # a definite answer: no point asking again
 
 
+async def test_scrape_follows_a_redirect(canned_server: str) -> None:
+    sample = await _scrape(f"{canned_server}/moved/metrics")
+    assert (sample.running, sample.waiting) == (22.0, 8.0)  # the SGLang page's
+
+
+@pytest.mark.parametrize("url", ["127.0.0.1:9/metrics", "gopher://127.0.0.1:9/metrics", "http://127.0.0.1:port/metrics"])
+def test_a_url_that_cannot_be_requested_is_a_definite_answer(url: str) -> None:
+    with ServerMetricsScraper(url, timeout_s=1.0) as scraper, pytest.raises(ServerMetricsUnavailable) as info:
+        scraper.scrape(0.0)
+    assert info.value.transient is False and str(info.value).startswith(url)
+
+
 def _closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -318,7 +336,7 @@ def _closed_port() -> int:
 
 def test_scrape_connection_refused() -> None:
     with ServerMetricsScraper(f"http://127.0.0.1:{_closed_port()}/metrics", timeout_s=1.0) as scraper:
-        with pytest.raises(ServerMetricsUnavailable, match="ConnectError") as info:
+        with pytest.raises(ServerMetricsUnavailable, match="Connection refused") as info:
             scraper.scrape(0.0)
     assert info.value.transient is True  # a server starting up refuses too
 
