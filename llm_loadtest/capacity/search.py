@@ -8,7 +8,6 @@ probes finish, so that history, show, compare and export work on a search as on 
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from collections.abc import Callable
@@ -21,6 +20,7 @@ from llm_loadtest.capacity.recommend import build_answer
 from llm_loadtest.engine.controller import RunStartError
 from llm_loadtest.engine.events import EngineEvent, LevelFinished
 from llm_loadtest.engine.protocols import RunControl
+from llm_loadtest.engine.store_writes import write_safely
 from llm_loadtest.model.config import RunConfig
 from llm_loadtest.model.results import LevelSummary, RunResult, utc_now
 from llm_loadtest.model.search import GpuCount, ProbePhase, SearchAnswer, SearchProbe, SearchRecord, SearchTarget, StopReason
@@ -286,14 +286,9 @@ class CapacitySearch:
 
     async def _store(self, method: str, *args) -> bool:
         """As the controller does: a failing database never costs the search."""
-        if self.store is None:
-            return False
-        try:
-            await asyncio.to_thread(getattr(self.store, method), *args)
-        except Exception as exc:
-            self.store_error = self.store_error or f"results not saved to the database: {str(exc).splitlines()[0]}"
-            return False
-        return True
+        written, error = await write_safely(self.store, lambda store: getattr(store, method)(*args))
+        self.store_error = self.store_error or error
+        return written
 
     def _publish(self, event: SearchEvent | EngineEvent) -> None:
         for listener in self._listeners:

@@ -32,6 +32,7 @@ from llm_loadtest.engine.events import (
 )
 from llm_loadtest.engine.level_batches import counted_copies
 from llm_loadtest.engine.protocols import EngineRunner, EventListener, RunStore
+from llm_loadtest.engine.store_writes import write_safely
 from llm_loadtest.engine.workload_files import resolve_config
 from llm_loadtest.model.config import RunConfig
 from llm_loadtest.model.errors import ConfigError, ExitCode
@@ -236,17 +237,10 @@ class RunController:
         return await self._store(lambda store: store.add_level(self.run_id, level.level_index, level.summary, level.records))
 
     async def _store(self, write: Callable[[RunStore], None]) -> bool:
-        """A failing database never costs the run: the first error is reported, and every later
-        write is still tried (finish_run stores any level an earlier write lost). The writes run
-        off this loop, so that the app stays responsive while a large level is stored."""
-        if self.store is None:
-            return False
-        try:
-            await asyncio.to_thread(write, self.store)
-        except Exception as exc:
-            self.store_error = self.store_error or f"results not saved to the database: {str(exc).splitlines()[0]}"
-            return False
-        return True
+        """A failing database never costs the run: the first error is reported (write_safely)."""
+        written, error = await write_safely(self.store, write)
+        self.store_error = self.store_error or error
+        return written
 
     def _start_sampler(self, t0_ns: int) -> TelemetrySampler | None:
         try:
