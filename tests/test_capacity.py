@@ -4,8 +4,11 @@ against the simulator, whose parameters imply the knee it must find."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 from fake_nvml import FakeGpu, FakeNvml
@@ -249,6 +252,32 @@ def test_recommend_refuses_when_one_user_already_misses(simulator, tmp_path):
     search = json.loads(out.read_text())["search"]
     assert search["answer"]["stop"] == "refused" and "even c=1 misses" in search["answer"]["reason"]
     assert [p["concurrency"] for p in search["probes"]] == [1, 1]
+
+
+@pytest.mark.slow
+def test_sigterm_stops_the_search_keeps_its_probes_and_exits_143(simulator, tmp_path):
+    """As `timeout`, systemd and Docker stop a job; Ctrl+C is 130, SIGTERM 143 (docs/cli.md)."""
+    sim = simulator(ttft_ms=5, itl_ms=20)
+    out = tmp_path / "search.json"
+    argv = ["--goodput", "ttft:1000", "--peak-concurrency", "512", "--output-len", "4", "--no-save", "-o", str(out)]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "llm_loadtest", "recommend", "--headless", "-s", sim.url, "-m", "auto", *FAST_PROBES, *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 120
+    while not (sim.chunk_log.exists() and len(sim.read_chunk_log()) >= 1 + 1 + 8 + 4):  # into the second probe
+        assert time.monotonic() < deadline and proc.poll() is None, "the search never got to its second probe"
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 143, stderr
+    assert "Traceback" not in stderr and "SIGTERM" in stderr
+    document = json.loads(out.read_text())
+    assert document["status"] == "aborted" and document["search"]["answer"]["stop"] == "interrupted"
+    assert document["levels"] and document["levels"][0]["requests"]["succeeded"] == 8
 
 
 @pytest.mark.slow

@@ -18,11 +18,12 @@ from llm_loadtest.telemetry.hints import KV_FULL
 SLO_NAMES = {"ttft": "TTFT", "tpot": "TPOT", "e2e": "E2E"}
 
 
-def exit_code_for(result: RunResult) -> ExitCode:
-    """0 answered; 1 the target cannot be met at all; 130 interrupted (docs/cli.md)."""
+def exit_code_for(result: RunResult, *, terminated: bool = False) -> ExitCode:
+    """0 answered; 1 the target cannot be met at all; 130 interrupted, 143 when SIGTERM
+    (`terminated`) stopped it (docs/cli.md)."""
     answer = result.search.answer if result.search is not None else None
     if result.status == "aborted" or (answer is not None and answer.stop == "interrupted"):
-        return ExitCode.INTERRUPTED
+        return ExitCode.TERMINATED if terminated else ExitCode.INTERRUPTED
     if answer is None or answer.holds is None:
         return ExitCode.FAILED
     return ExitCode.OK

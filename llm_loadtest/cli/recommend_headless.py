@@ -11,7 +11,7 @@ from llm_loadtest.capacity.gpus import flag_gpus, serving_gpus
 from llm_loadtest.capacity.recommend import exit_code_for
 from llm_loadtest.capacity.search import CapacitySearch
 from llm_loadtest.cli.run_options import RunOptions, write_atomically
-from llm_loadtest.cli.signals import install_interrupt
+from llm_loadtest.cli.signals import Interruption, install_interrupt
 from llm_loadtest.export.json_export import to_json_text
 from llm_loadtest.model.config import RunConfig
 from llm_loadtest.model.results import RunResult
@@ -24,7 +24,7 @@ def recommend_headless(
 ) -> int:
     store = options.open_store()  # a database that cannot be used stops us before any traffic
     try:
-        result = asyncio.run(_search(config, target, api_key, options, store, gpus))
+        result, stop = asyncio.run(_search(config, target, api_key, options, store, gpus))
     finally:
         if store is not None:
             store.close()
@@ -36,15 +36,17 @@ def recommend_headless(
             write_atomically(options.output, to_json_text(result))
         except OSError as exc:
             print(f"llm-loadtest: error: cannot write --output {options.output}: {exc.strerror or exc}", file=sys.stderr)
-            return exit_code_for(result) or 2
-    code = exit_code_for(result)
+            return exit_code_for(result, terminated=stop.terminated) or 2
+    code = exit_code_for(result, terminated=stop.terminated)
     if code == 1:
         assert search.answer is not None, "a search that found the target unmet says why"
         print(f"llm-loadtest: the target cannot be met: {search.answer.reason}", file=sys.stderr)
     return code
 
 
-async def _search(config, target, api_key, options: RunOptions, store, gpus: tuple[int | None, str | None]) -> RunResult:
+async def _search(
+    config, target, api_key, options: RunOptions, store, gpus: tuple[int | None, str | None]
+) -> tuple[RunResult, Interruption]:
     counted = flag_gpus(*gpus)
     note = None
     if counted is None:
@@ -58,8 +60,8 @@ async def _search(config, target, api_key, options: RunOptions, store, gpus: tup
         gpu_note=note,
     )
     search.subscribe(SearchProgress(target.goodput_percent))
-    install_interrupt(asyncio.get_running_loop(), search.abort)
-    return await search.run()  # a RunStartError carries its exit code
+    stop = install_interrupt(asyncio.get_running_loop(), search.abort)
+    return await search.run(), stop  # a RunStartError carries its exit code
 
 
 class SearchProgress:
