@@ -12,6 +12,7 @@ seam), every prompt is built and checked whole instead.
 from __future__ import annotations
 
 import random
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 
 from llm_loadtest.model.records import Prompt
@@ -164,26 +165,11 @@ BODIES = 64
 CHECKED_WHOLE = 16  # prompts checked whole before the opening + body sum is trusted
 
 
-class PromptFactory:
-    """`lengths(index)`, when given, is prompt `index`'s length (a drawn one); else `input_len`."""
+class PromptCache(ABC):
+    """Prompt `index`, built once by `_build` and kept: prompts are built before a level starts."""
 
-    def __init__(
-        self,
-        tokenizer: Tokenizer,
-        input_len: int,
-        seed: int = 0,
-        namespace: str = "",
-        lengths: Callable[[int], int] | None = None,
-    ):
-        self.tokenizer = tokenizer
-        self.input_len = input_len
-        self._lengths = lengths
-        self.seed = seed
-        self.namespace = namespace
+    def __init__(self) -> None:
         self._cache: dict[int, Prompt] = {}
-        self._bodies: dict[int, list[str]] = {}  # body length in tokens -> bodies
-        self._body_ids: dict[int, list[int]] = {}  # drawn lengths: body k's tokens, cut to each length
-        self._seam_ok: bool | None = None  # None until CHECKED_WHOLE prompts agreed
 
     def get(self, index: int) -> Prompt:
         prompt = self._cache.get(index)
@@ -194,6 +180,31 @@ class PromptFactory:
     def prepare(self, count: int, start: int = 0) -> None:
         for index in range(start, start + count):
             self.get(index)
+
+    @abstractmethod
+    def _build(self, index: int) -> Prompt: ...
+
+
+class PromptFactory(PromptCache):
+    """`lengths(index)`, when given, is prompt `index`'s length (a drawn one); else `input_len`."""
+
+    def __init__(
+        self,
+        tokenizer: Tokenizer,
+        input_len: int,
+        seed: int = 0,
+        namespace: str = "",
+        lengths: Callable[[int], int] | None = None,
+    ):
+        super().__init__()
+        self.tokenizer = tokenizer
+        self.input_len = input_len
+        self._lengths = lengths
+        self.seed = seed
+        self.namespace = namespace
+        self._bodies: dict[int, list[str]] = {}  # body length in tokens -> bodies
+        self._body_ids: dict[int, list[int]] = {}  # drawn lengths: body k's tokens, cut to each length
+        self._seam_ok: bool | None = None  # None until CHECKED_WHOLE prompts agreed
 
     def _build(self, index: int) -> Prompt:
         length = self.input_len if self._lengths is None else self._lengths(index)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from llm_loadtest.engine.prompts import PromptFactory, fit_words
+from llm_loadtest.engine.prompts import PromptCache, PromptFactory, fit_words
 from llm_loadtest.engine.workload_files import Conversation, TraceEntry, read_dataset, read_trace
 from llm_loadtest.model.config import RunConfig
 from llm_loadtest.model.errors import ConfigError
@@ -67,7 +67,7 @@ class WorkloadItems:
         return cls(conversations, trace)
 
 
-class RequestSource:
+class RequestSource(PromptCache):
     """Prompt i of this client process, and the sessions of multi-turn chats.
 
     `worker` (index, count): with several client processes each takes its own dataset items
@@ -82,6 +82,7 @@ class RequestSource:
         worker: tuple[int, int] = (0, 1),
         items: WorkloadItems | None = None,
     ):
+        super().__init__()
         workload = config.workload
         self.items = items if items is not None else WorkloadItems.read(config, tokenizer)
         self.tokenizer = tokenizer
@@ -104,15 +105,8 @@ class RequestSource:
             self._trace_origin_ms = self.items.trace[0].timestamp_ms  # every worker keeps the whole trace's clock
             lengths = self._trace_length
         self.synthetic = PromptFactory(tokenizer, config.input_len, config.seed, namespace=namespace, lengths=lengths)
-        self._cache: dict[int, Prompt] = {}
 
     # ---- single requests ------------------------------------------------------------------
-
-    def get(self, index: int) -> Prompt:
-        prompt = self._cache.get(index)
-        if prompt is None:
-            prompt = self._cache[index] = self._build(index)
-        return prompt
 
     def prepare(self, count: int, start: int = 0) -> None:
         """Build what requests start..start+count send, before a level's clock starts. A chat's
@@ -121,8 +115,7 @@ class RequestSource:
             if self._conversations is None:
                 self.synthetic.prepare(count, start)
             return
-        for index in range(start, start + count):
-            self.get(index)
+        super().prepare(count, start)
 
     @property
     def trace_length(self) -> int | None:
