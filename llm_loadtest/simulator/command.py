@@ -86,38 +86,13 @@ def add_options(parser: argparse.ArgumentParser) -> None:
 
 
 def options_from_args(args: argparse.Namespace) -> SimOptions:
+    """Every SimOptions field is the flag of its name (add_options declares them all)."""
+    from dataclasses import fields
+
     from llm_loadtest.simulator.options import OptionsError, SimOptions
 
     try:
-        return SimOptions(
-            model=args.model,
-            ttft_ms=args.ttft_ms,
-            prefill_us_per_token=args.prefill_us_per_token,
-            itl_ms=args.itl_ms,
-            step_us_per_seq=args.step_us_per_seq,
-            max_seqs=args.max_seqs,
-            tokens_per_chunk=args.tokens_per_chunk,
-            seed=args.seed,
-            api_key=args.api_key,
-            chunk_log=args.chunk_log,
-            max_model_len=args.max_model_len,
-            fail_rate_500=args.fail_rate_500,
-            fail_rate_429=args.fail_rate_429,
-            drop_rate=args.drop_rate,
-            stall_rate=args.stall_rate,
-            stall_s=args.stall_s,
-            malformed_rate=args.malformed_rate,
-            error_event_rate=args.error_event_rate,
-            reject_stream_options=args.reject_stream_options,
-            no_usage=args.no_usage,
-            tokenize=args.tokenize,
-            strict_request_id=args.strict_request_id,
-            api=args.api,
-            triton_cumulative=args.triton_cumulative,
-            triton_not_ready=args.triton_not_ready,
-            reasoning_tokens=args.reasoning_tokens,
-            no_prefix_cache=args.no_prefix_cache,
-        )
+        return SimOptions(**{field.name: getattr(args, field.name) for field in fields(SimOptions)})
     except OptionsError as exc:
         raise ConfigError(str(exc)) from None
 
