@@ -11,7 +11,8 @@ from llm_loadtest.model.config import GoodputSLO
 from llm_loadtest.model.errors import ConfigError, ExitCode
 from llm_loadtest.settings.build import build_config
 from llm_loadtest.settings.env import env_settings
-from llm_loadtest.settings.presets import load_preset
+from llm_loadtest.cli import main
+from llm_loadtest.settings.presets import list_presets, load_preset, read_presets
 from llm_loadtest.tui.screens.new_benchmark import field_label
 
 TARGET = {"server": "http://127.0.0.1:8000", "model": "m"}
@@ -45,6 +46,27 @@ def test_the_preset_stands_unless_a_value_is_given_and_empty_text_clears_an_opti
     with_slo = load_preset(str(path))
     assert build_config(TARGET, with_slo).goodput == GoodputSLO(ttft_ms=300)
     assert build_config({**TARGET, "goodput": ""}, with_slo).goodput is None
+
+
+def test_one_broken_user_preset_hides_neither_the_others_nor_why_it_is_broken(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    folder = tmp_path / "llm-loadtest" / "presets"
+    folder.mkdir(parents=True)
+    (folder / "mine.toml").write_text("x = [\n")
+    (folder / "fine.toml").write_text('name = "fine"\ninput_len = 32\n')
+    assert load_preset("quick").builtin and load_preset("fine").values == {"input_len": 32}
+    assert {"quick", "standard", "stress", "fine"} == {p.name for p in list_presets()}
+    (broken,) = read_presets()[1]
+    assert broken.startswith(f"cannot read preset {folder / 'mine.toml'}: ")
+    with pytest.raises(ConfigError, match="cannot read preset .*mine.toml"):
+        load_preset("mine")  # asked for by name: its own error, not "unknown preset"
+    with pytest.raises(ConfigError, match="unknown preset 'other'; choose one of: quick, standard, stress, fine"):
+        load_preset("other")
+    # a file that is not there is said to be missing, whatever else lies in the folder
+    missing = tmp_path / "nowhere" / "p.toml"
+    code = main(["run", "--headless", "-s", "http://127.0.0.1:9", "-m", "x", "--no-save", "--preset", str(missing)])
+    assert code == ExitCode.CONFIG
+    assert capsys.readouterr().err == f"llm-loadtest: error: preset file {missing} does not exist (or is not a file)\n"
 
 
 def test_a_duration_replaces_the_presets_count_and_both_together_are_refused():

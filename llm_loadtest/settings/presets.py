@@ -53,23 +53,40 @@ def _read(path: Path, builtin: bool) -> Preset:
 
 
 def list_presets() -> list[Preset]:
+    """Every preset that can be read; see `read_presets` for the files that cannot."""
+    return read_presets()[0]
+
+
+def read_presets() -> tuple[list[Preset], list[str]]:
+    """The presets, and one line for each user file that cannot be read: one broken file in
+    the user's folder must not take the built-ins and the user's other presets with it."""
     found: dict[str, Preset] = {}
+    broken: list[str] = []
     for folder, builtin in ((builtin_dir(), True), (user_dir(), False)):
         if folder.is_dir():
             for path in sorted(folder.glob("*.toml")):
-                preset = _read(path, builtin)
+                try:
+                    preset = _read(path, builtin)
+                except ConfigError as exc:
+                    broken.append(str(exc))
+                    continue
                 found[preset.name] = preset
-    return list(found.values())
+    return list(found.values()), broken
 
 
 def load_preset(name_or_path: str) -> Preset:
     path = Path(name_or_path).expanduser()
-    if path.suffix == ".toml" and path.is_file():
+    if path.suffix == ".toml":  # a file (a preset's name has no dot)
+        if not path.is_file():
+            raise ConfigError(f"preset file {name_or_path} does not exist (or is not a file)")
         return _read(path, builtin=False)
-    for preset in list_presets():
+    presets, _ = read_presets()
+    for preset in presets:
         if preset.name == name_or_path:
             return preset
-    names = ", ".join(p.name for p in list_presets())
+    if (own := user_dir() / f"{name_or_path}.toml").is_file():
+        return _read(own, builtin=False)  # the one asked for cannot be read: say why
+    names = ", ".join(p.name for p in presets)
     raise ConfigError(f"unknown preset {name_or_path!r}; choose one of: {names}, or give a .toml path")
 
 
