@@ -6,12 +6,12 @@ import math
 
 import pytest
 
+from llm_loadtest.cli import main
 from llm_loadtest.cli.run import flag_label
 from llm_loadtest.model.config import GoodputSLO
 from llm_loadtest.model.errors import ConfigError, ExitCode
 from llm_loadtest.settings.build import build_config
 from llm_loadtest.settings.env import env_settings
-from llm_loadtest.cli import main
 from llm_loadtest.settings.presets import list_presets, load_preset, read_presets
 from llm_loadtest.tui.screens.new_benchmark import field_label
 
@@ -58,7 +58,7 @@ def test_one_broken_user_preset_hides_neither_the_others_nor_why_it_is_broken(tm
     assert {"quick", "standard", "stress", "fine"} == {p.name for p in list_presets()}
     (broken,) = read_presets()[1]
     assert broken.startswith(f"cannot read preset {folder / 'mine.toml'}: ")
-    with pytest.raises(ConfigError, match="cannot read preset .*mine.toml"):
+    with pytest.raises(ConfigError, match=r"cannot read preset .*mine\.toml"):
         load_preset("mine")  # asked for by name: its own error, not "unknown preset"
     with pytest.raises(ConfigError, match="unknown preset 'other'; choose one of: quick, standard, stress, fine"):
         load_preset("other")
