@@ -130,8 +130,14 @@ def test_preset_with_flags_overriding_and_json_output(simulator, tmp_path, capsy
 
 def test_every_request_failing_exits_1(simulator, capsys):
     sim = simulator(fail_rate_500=1.0)
-    assert main(["run", "--headless", "-s", sim.url, "-m", "auto", "-n", "3", "--warmup", "0", "--no-save", "--in-process"]) == 1
-    assert "http_500 3" in capsys.readouterr().out
+    assert (
+        main(["run", "--headless", "-s", sim.url, "-m", "auto", "-c", "1,2", "-n", "3", "--warmup", "0", "--no-save", "--in-process"]) == 1
+    )
+    out, err = capsys.readouterr()
+    assert "http_500 3" in out
+    # every exit 1 says on stderr which level failed, and how (docs/cli.md)
+    reasons = [line for line in err.splitlines() if line.startswith("llm-loadtest: ")]
+    assert reasons == [f"llm-loadtest: run failed: level c={c}: every request failed (http_500 3)" for c in (1, 2)]
 
 
 def test_fail_under_goodput_gate_says_which_level_missed(simulator, capsys):

@@ -16,7 +16,7 @@ from llm_loadtest.export.json_export import to_json_text
 from llm_loadtest.model.config import RunConfig
 from llm_loadtest.model.errors import ExitCode
 from llm_loadtest.model.results import RunResult
-from llm_loadtest.report.gates import goodput_misses, regression_misses
+from llm_loadtest.report.gates import goodput_misses, regression_misses, run_failures
 from llm_loadtest.report.regression import regression_check
 
 if TYPE_CHECKING:
@@ -116,7 +116,10 @@ class RunOptions:
         return code
 
     def gate_misses(self, result: RunResult) -> list[str]:
-        """What the goodput floor and the regression gate say about a completed run: a line per miss."""
+        """What the goodput floor and the regression gate say about a completed run, a line per
+        miss; for a failed one, why it failed (every exit 1 says why on stderr)."""
+        if result.status == "failed":
+            return run_failures(result)
         if result.status != "completed":
             return []
         misses = goodput_misses(result, self.fail_under_goodput) if self.fail_under_goodput is not None else []

@@ -11,6 +11,23 @@ from llm_loadtest.report.regression import RegressionCheck
 SHORT_ID = 8
 
 
+def run_failures(result: RunResult) -> list[str]:
+    """Why a run that ran is `failed` (exit 1): each level whose every request failed, with its
+    errors by class; else the engine's own reason, the first of the result's warnings."""
+    lines = [
+        f"run failed: level {level.label}: every request failed ({_errors(level.requests.errors)})"
+        for level in result.levels
+        if level.requests.succeeded == 0
+    ]
+    if not lines:
+        lines.append(f"run failed: {result.warnings[0] if result.warnings else 'no level finished'}")
+    return lines
+
+
+def _errors(errors: dict[str, int]) -> str:
+    return ", ".join(f"{name} {count}" for name, count in sorted(errors.items())) or "no request was sent"
+
+
 def goodput_misses(result: RunResult, floor_percent: float) -> list[str]:
     """Each level whose goodput is under `floor_percent` (or has none to check)."""
     lines = []
