@@ -54,6 +54,18 @@ def test_bad_arguments_get_one_line_and_exit_2(capsys, args, fragment):
     assert len(err.splitlines()) == 1 and fragment in err and "Traceback" not in err
 
 
+@pytest.mark.parametrize(
+    "argv, prog",
+    [(["run", "--headless", "--bogus"], "llm-loadtest run"), (["history", "extra"], "llm-loadtest history"), (["--bogus"], "llm-loadtest")],
+)
+def test_a_stray_argument_is_refused_by_the_command_it_was_given_to(capsys, argv, prog):
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2
+    stray = argv[-1]
+    assert capsys.readouterr().err == f"{prog}: error: unrecognized arguments: {stray} (see {prog} --help)\n"
+
+
 def test_url_that_is_not_http_is_refused(capsys):
     assert main(["run", "--headless", "-s", "ftp://host", "-m", "x", "--no-save"]) == 2
     assert "http://" in capsys.readouterr().err

@@ -6,6 +6,7 @@ import argparse
 import importlib
 import os
 import sys
+from collections.abc import Mapping
 from typing import NamedTuple
 
 from llm_loadtest import __version__
@@ -62,8 +63,19 @@ class OneLineErrors(argparse.ArgumentParser):
     """Bad arguments are one line on stderr and exit 2 (docs/cli.md), not the usage text; the
     sub-commands' parsers are of this class too."""
 
+    commands: Mapping[str, argparse.ArgumentParser] = {}
+
     def error(self, message: str):
         self.exit(ExitCode.CONFIG, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+    def parse_args(self, args=None, namespace=None):
+        """As argparse's, but an argument no option takes is refused by the command it was given
+        to (`llm-loadtest run: ... (see llm-loadtest run --help)`), not by the top parser."""
+        parsed, stray = self.parse_known_args(args, namespace)
+        if stray:
+            command = self.commands.get(getattr(parsed, "command", None) or "", self)
+            command.error(f"unrecognized arguments: {' '.join(stray)}")
+        return parsed
 
 
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
@@ -75,6 +87,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"llm-loadtest {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    parser.commands = subparsers.choices  # each command's parser, to refuse its stray arguments
     wanted = set(COMMAND_MODULES) if argv is None else {COMMANDS[name].module for name in argv[:1] if name in COMMANDS}
     registered: set[str] = set()
     for name, command in COMMANDS.items():  # in this order, as --help lists them
