@@ -10,6 +10,7 @@ import sys
 import time
 
 import pytest
+from cli_helpers import headless, headless_command
 
 from llm_loadtest.cli import main
 from llm_loadtest.model.request_ids import RequestKind, parse_request_id
@@ -46,7 +47,7 @@ def run_cli(*args: str, env: dict | None = None, timeout: float = 60) -> subproc
 )
 def test_bad_arguments_get_one_line_and_exit_2(capsys, args, fragment):
     try:
-        code = main(["run", "--headless", "-s", "http://127.0.0.1:9", "-m", "x", "--no-save", *args])
+        code = main(headless("http://127.0.0.1:9", "--no-save", *args, model="x"))
     except SystemExit as exc:  # argparse's own refusals
         code = exc.code
     err = capsys.readouterr().err.strip().splitlines()[-1]
@@ -67,24 +68,24 @@ def test_a_stray_argument_is_refused_by_the_command_it_was_given_to(capsys, argv
 
 
 def test_url_that_is_not_http_is_refused(capsys):
-    assert main(["run", "--headless", "-s", "ftp://host", "-m", "x", "--no-save"]) == 2
+    assert main(headless("ftp://host", "--no-save", model="x")) == 2
     assert "http://" in capsys.readouterr().err
 
 
 def test_credentials_in_the_url_are_refused_so_they_are_never_written(capsys):
-    assert main(["run", "--headless", "-s", "http://alice:pw@127.0.0.1:9", "-m", "x", "--no-save"]) == 2
+    assert main(headless("http://alice:pw@127.0.0.1:9", "--no-save", model="x")) == 2
     err = capsys.readouterr().err
     assert "API key on its own" in err and "pw@" not in err
 
 
 def test_num_prompts_and_duration_exclude_each_other():
-    result = run_cli("run", "--headless", "-s", "http://127.0.0.1:9", "-m", "x", "-n", "5", "-d", "3")
+    result = run_cli(*headless("http://127.0.0.1:9", "-n", "5", "-d", "3", model="x"))
     assert result.returncode == 2
     assert "not allowed with" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_unreachable_server_exits_3_without_traceback():
-    result = run_cli("run", "--headless", "-s", "http://127.0.0.1:9", "-m", "x", "--no-save")
+    result = run_cli(*headless("http://127.0.0.1:9", "--no-save", model="x"))
     assert result.returncode == 3
     assert result.stderr.strip().startswith("llm-loadtest: error: cannot reach http://127.0.0.1:9")
     assert "Traceback" not in result.stderr
@@ -92,7 +93,7 @@ def test_unreachable_server_exits_3_without_traceback():
 
 def test_unknown_model_exits_2(simulator, capsys):
     sim = simulator()
-    assert main(["run", "--headless", "-s", sim.url, "-m", "gpt-nope", "--no-save", "--in-process"]) == 2
+    assert main(headless(sim.url, "--no-save", "--in-process", model="gpt-nope")) == 2
     err = capsys.readouterr().err
     assert "gpt-nope" in err and "sim-model" in err
 
@@ -101,13 +102,8 @@ def test_preset_with_flags_overriding_and_json_output(simulator, tmp_path, capsy
     sim = simulator(ttft_ms=5, itl_ms=1, step_us_per_seq=0)
     out = tmp_path / "result.json"
     code = main(
-        [
-            "run",
-            "--headless",
-            "-s",
+        headless(
             sim.url,
-            "-m",
-            "auto",
             "--preset",
             "quick",
             "-c",
@@ -124,7 +120,7 @@ def test_preset_with_flags_overriding_and_json_output(simulator, tmp_path, capsy
             "--in-process",
             "-o",
             str(out),
-        ]
+        )
     )
     assert code == 0
     data = json.loads(out.read_text())
@@ -142,9 +138,7 @@ def test_preset_with_flags_overriding_and_json_output(simulator, tmp_path, capsy
 
 def test_every_request_failing_exits_1(simulator, capsys):
     sim = simulator(fail_rate_500=1.0)
-    assert (
-        main(["run", "--headless", "-s", sim.url, "-m", "auto", "-c", "1,2", "-n", "3", "--warmup", "0", "--no-save", "--in-process"]) == 1
-    )
+    assert main(headless(sim.url, "-c", "1,2", "-n", "3", "--warmup", "0", "--no-save", "--in-process")) == 1
     out, err = capsys.readouterr()
     assert "http_500 3" in out
     # every exit 1 says on stderr which level failed, and how (docs/cli.md)
@@ -154,7 +148,7 @@ def test_every_request_failing_exits_1(simulator, capsys):
 
 def test_fail_under_goodput_gate_says_which_level_missed(simulator, capsys):
     sim = simulator(ttft_ms=30, itl_ms=1)
-    args = ["run", "--headless", "-s", sim.url, "-m", "auto", "-c", "1,2", "-n", "3", "--warmup", "0", "--no-save", "--in-process"]
+    args = headless(sim.url, "-c", "1,2", "-n", "3", "--warmup", "0", "--no-save", "--in-process")
     assert main([*args, "--goodput", "ttft:1", "--fail-under-goodput", "50"]) == 1
     misses = [line for line in capsys.readouterr().err.splitlines() if "gate missed" in line]
     assert misses == [f"llm-loadtest: goodput gate missed: level c={c}: goodput 0.0 % is under the 50 % floor" for c in (1, 2)]
@@ -167,25 +161,7 @@ def test_api_key_is_sent_but_never_written(simulator, tmp_path):
     sim = simulator(api_key=secret, ttft_ms=5, itl_ms=1, fail_rate_500=0.2, seed=2)
     out, log = tmp_path / "r.json", tmp_path / "log.jsonl"
     extra = '{"user": "bench", "api_key": "EXTRA-SECRET-42"}'  # a key a user put in the body
-    args = [
-        "run",
-        "--headless",
-        "-s",
-        sim.url,
-        "-m",
-        "auto",
-        "-n",
-        "10",
-        "-c",
-        "2",
-        "--no-save",
-        "-o",
-        str(out),
-        "--log-file",
-        str(log),
-        "--extra-body",
-        extra,
-    ]
+    args = headless(sim.url, "-n", "10", "-c", "2", "--no-save", "-o", str(out), "--log-file", str(log), "--extra-body", extra)
     refused = run_cli(*args)
     assert refused.returncode == 2 and "API key" in refused.stderr
     result = run_cli(*args, env={"LLM_LOADTEST_API_KEY": secret})
@@ -220,28 +196,7 @@ def test_ctrl_c_exits_130_and_writes_what_finished(simulator, tmp_path):
     sim = simulator(ttft_ms=5, itl_ms=20, step_us_per_seq=0)
     out = tmp_path / "r.json"
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "llm_loadtest",
-            "run",
-            "--headless",
-            "-s",
-            sim.url,
-            "-m",
-            "auto",
-            "-c",
-            "2,4",
-            "-n",
-            "400",
-            "--output-len",
-            "10",
-            "--warmup",
-            "0",
-            "--no-save",
-            "-o",
-            str(out),
-        ],
+        headless_command(sim.url, "-c", "2,4", "-n", "400", "--output-len", "10", "--warmup", "0", "--no-save", "-o", str(out)),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -263,7 +218,7 @@ def test_sigterm_to_the_process_group_keeps_the_run_and_exits_143(simulator, tmp
     """As `timeout`, systemd and Docker stop a job: SIGTERM to every process of the group."""
     sim = simulator(ttft_ms=5, itl_ms=20, step_us_per_seq=0)
     out, log, db = tmp_path / "term.json", tmp_path / "term.jsonl", tmp_path / "runs.db"
-    argv = ["run", "--headless", "-s", sim.url, "-m", "auto", "-c", "4,2", "-n", "40", "--output-len", "10", "--warmup", "0"]
+    argv = headless(sim.url, "-c", "4,2", "-n", "40", "--output-len", "10", "--warmup", "0")
     proc = subprocess.Popen(
         [sys.executable, "-m", "llm_loadtest", *argv, "--db", str(db), "-o", str(out), "--log-file", str(log), "--no-gpu"],
         stdout=subprocess.PIPE,
@@ -324,7 +279,7 @@ def most_in_flight(entries) -> int:
 def test_an_infinite_rate_sends_every_request_at_once_up_to_the_cap(simulator, tmp_path, capsys):
     sim = simulator(ttft_ms=500, itl_ms=1, step_us_per_seq=0)
     out = tmp_path / "inf.json"
-    args = ["run", "--headless", "-s", sim.url, "-m", "auto", "--request-rate", "inf", "--output-len", "2", "--warmup", "0"]
+    args = headless(sim.url, "--request-rate", "inf", "--output-len", "2", "--warmup", "0")
     assert main([*args, "-n", "12", "--no-save", "--in-process", "-o", str(out)]) == 0
     sent = served(sim)
     assert len(sent) == 12 and max(e["t_recv_ns"] for e in sent) < min(e["t_done_ns"] for e in sent)  # all sent at once
@@ -359,7 +314,7 @@ def test_the_log_starts_a_run_once_the_server_answered_with_the_model_it_named(s
 def test_the_summary_tables_fit_80_columns_with_each_levels_errors_beside_it(simulator, tmp_path, capsys):
     sim = simulator(fail_rate_500=0.3, fail_rate_429=0.2, seed=1, ttft_ms=5, itl_ms=1)
     out = tmp_path / "r.json"
-    args = ["run", "--headless", "-s", sim.url, "-m", "auto", "-c", "1,16", "-n", "30", "--output-len", "4", "--warmup", "0"]
+    args = headless(sim.url, "-c", "1,16", "-n", "30", "--output-len", "4", "--warmup", "0")
     main([*args, "--goodput", "ttft:1000", "--no-save", "--in-process", "-o", str(out)])
     text = capsys.readouterr().out
     tables = [block.splitlines() for block in text.split("\n\n") if block.startswith("level ")]

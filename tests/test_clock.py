@@ -10,12 +10,12 @@ import ipaddress
 import json
 import os
 import ssl
-import sys
 import time
 
 import numpy as np
 import pytest
 from aiohttp import web
+from cli_helpers import headless_command
 from engine_helpers import run_benchmark
 
 from llm_loadtest.cli.summary_table import result_report
@@ -196,29 +196,24 @@ async def test_an_https_server_is_measured_on_the_fallback_path_and_the_result_s
         # a process of its own, so that its TLS trusts the certificate (SSL_CERT_FILE is read
         # when aiohttp makes its default context)
         process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "llm_loadtest",
-            "run",
-            "--headless",
-            "-s",
-            url,
-            "-m",
-            "m",
-            "-c",
-            "2",
-            "-n",
-            "6",
-            "--input-len",
-            "16",
-            "--output-len",
-            "5",
-            "--warmup",
-            "0",
-            "--output",
-            str(output),
-            "--db",
-            str(tmp_path / "runs.db"),
+            *headless_command(
+                url,
+                "-c",
+                "2",
+                "-n",
+                "6",
+                "--input-len",
+                "16",
+                "--output-len",
+                "5",
+                "--warmup",
+                "0",
+                "--output",
+                str(output),
+                "--db",
+                str(tmp_path / "runs.db"),
+                model="m",
+            ),
             env={**os.environ, "SSL_CERT_FILE": cert},
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,

@@ -6,10 +6,10 @@ import os
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 
 import pytest
+from cli_helpers import headless, headless_command
 
 from llm_loadtest import metrics
 from llm_loadtest.cli import main
@@ -19,27 +19,7 @@ from llm_loadtest.storage.store import Store
 def test_a_headless_run_is_stored_and_recomputes_to_itself(simulator, tmp_path):
     sim = simulator(ttft_ms=5, itl_ms=1, fail_rate_500=0.1, seed=4)
     db = tmp_path / "runs.db"
-    code = main(
-        [
-            "run",
-            "--headless",
-            "-s",
-            sim.url,
-            "-m",
-            "auto",
-            "-c",
-            "1,3",
-            "-n",
-            "12",
-            "--output-len",
-            "8",
-            "--goodput",
-            "ttft:50",
-            "--db",
-            str(db),
-            "--in-process",
-        ]
-    )
+    code = main(headless(sim.url, "-c", "1,3", "-n", "12", "--output-len", "8", "--goodput", "ttft:50", "--db", str(db), "--in-process"))
     assert code == 0
     with Store.open(str(db)) as store:
         [row] = store.list_runs()
@@ -64,27 +44,7 @@ def test_sigkill_mid_level_keeps_the_finished_requests_of_the_cut_level_and_read
     sim = simulator(ttft_ms=5, itl_ms=20, step_us_per_seq=0)
     db = tmp_path / "runs.db"
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "llm_loadtest",
-            "run",
-            "--headless",
-            "-s",
-            sim.url,
-            "-m",
-            "auto",
-            "-c",
-            "4,1",
-            "-n",
-            "16",
-            "--output-len",
-            "20",
-            "--warmup",
-            "0",
-            "--db",
-            str(db),
-        ],
+        headless_command(sim.url, "-c", "4,1", "-n", "16", "--output-len", "20", "--warmup", "0", "--db", str(db)),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path
 
+from cli_helpers import headless
 from storage_samples import FAKE_KEY
 
 from llm_loadtest.cli import main
@@ -28,13 +29,8 @@ def test_the_api_key_of_a_run_is_in_no_database_byte_export_or_log(simulator, tm
     out = tmp_path / "out"
     out.mkdir()
     code = main(
-        [
-            "run",
-            "--headless",
-            "-s",
+        headless(
             sim.url,
-            "-m",
-            "auto",
             "-c",
             "1,2",
             "-n",
@@ -50,7 +46,7 @@ def test_the_api_key_of_a_run_is_in_no_database_byte_export_or_log(simulator, tm
             "--log-file",
             str(out / "run.log"),
             "--in-process",
-        ]
+        )
     )
     assert code == 0
     with Store.open(str(db)) as store:

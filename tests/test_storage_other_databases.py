@@ -12,13 +12,13 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
 
 import pytest
 import test_storage as cases
+from cli_helpers import headless, headless_command
 
 from llm_loadtest import metrics
 from llm_loadtest.cli import main
@@ -76,26 +76,7 @@ def test_on_another_database(case, fresh_database):
 
 
 def _run_command(url: str, db: str, *flags: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "llm_loadtest",
-        "run",
-        "--headless",
-        "-s",
-        url,
-        "-m",
-        "auto",
-        "--input-len",
-        "16",
-        "--output-len",
-        "8",
-        "--warmup",
-        "0",
-        "--db",
-        db,
-        *flags,
-    ]
+    return headless_command(url, "--input-len", "16", "--output-len", "8", "--warmup", "0", "--db", db, *flags)
 
 
 def _status(db: str) -> dict[str, str]:
@@ -106,7 +87,7 @@ def _status(db: str) -> dict[str, str]:
 @pytest.mark.slow
 def test_a_headless_run_is_stored_in_it_and_reads_back_as_measured(simulator, fresh_database, capsys):
     sim = simulator(ttft_ms=5, itl_ms=2, fail_rate_500=0.1, seed=5)
-    code = main(["run", "--headless", "-s", sim.url, "-m", "auto", "-c", "1,3", "-n", "12", "--output-len", "8", "--db", fresh_database])
+    code = main(headless(sim.url, "-c", "1,3", "-n", "12", "--output-len", "8", "--db", fresh_database))
     assert code == 0
     served = sim.read_chunk_log()
     with Store.open(fresh_database) as store:

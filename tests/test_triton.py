@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from cli_helpers import headless
 from engine_helpers import run_benchmark
 
 from llm_loadtest.adapters.registry import tokenizer_warning
@@ -103,23 +104,7 @@ async def test_error_events_and_error_statuses_are_failures_with_their_message(s
 def test_model_not_ready_exits_3(simulator, capsys):
     sim = simulator(api="triton", triton_not_ready=True)
     code = main(
-        [
-            "run",
-            "--headless",
-            "-s",
-            sim.url,
-            "-m",
-            "sim-model",
-            "--adapter",
-            "triton",
-            "-n",
-            "2",
-            "--warmup",
-            "0",
-            "--no-save",
-            "--in-process",
-            "--no-gpu",
-        ]
+        headless(sim.url, "--adapter", "triton", "-n", "2", "--warmup", "0", "--no-save", "--in-process", "--no-gpu", model="sim-model")
     )
     err = capsys.readouterr().err
     assert code == 3
@@ -130,23 +115,7 @@ def test_model_not_ready_exits_3(simulator, capsys):
 def test_unknown_model_exits_2_and_names_the_served_ones(simulator, capsys):
     sim = simulator(api="triton")
     code = main(
-        [
-            "run",
-            "--headless",
-            "-s",
-            sim.url,
-            "-m",
-            "llama",
-            "--adapter",
-            "triton",
-            "-n",
-            "2",
-            "--warmup",
-            "0",
-            "--no-save",
-            "--in-process",
-            "--no-gpu",
-        ]
+        headless(sim.url, "--adapter", "triton", "-n", "2", "--warmup", "0", "--no-save", "--in-process", "--no-gpu", model="llama")
     )
     err = capsys.readouterr().err
     assert code == 2
@@ -154,9 +123,7 @@ def test_unknown_model_exits_2_and_names_the_served_ones(simulator, capsys):
 
 
 def test_unreachable_triton_server_exits_3(capsys):
-    code = main(
-        ["run", "--headless", "-s", "http://127.0.0.1:9", "-m", "m", "--adapter", "triton", "--no-save", "--in-process", "--no-gpu"]
-    )
+    code = main(headless("http://127.0.0.1:9", "--adapter", "triton", "--no-save", "--in-process", "--no-gpu", model="m"))
     assert code == 3
     assert "cannot reach http://127.0.0.1:9" in capsys.readouterr().err
 
@@ -164,13 +131,8 @@ def test_unreachable_triton_server_exits_3(capsys):
 def test_headless_triton_run_completes(simulator, capsys):
     sim = simulator(api="triton", ttft_ms=2, itl_ms=1)
     code = main(
-        [
-            "run",
-            "--headless",
-            "-s",
+        headless(
             sim.url,
-            "-m",
-            "sim-model",
             "--adapter",
             "triton",
             "-n",
@@ -186,7 +148,8 @@ def test_headless_triton_run_completes(simulator, capsys):
             "--no-save",
             "--in-process",
             "--no-gpu",
-        ]
+            model="sim-model",
+        )
     )
     assert code == 0, capsys.readouterr().err
 
