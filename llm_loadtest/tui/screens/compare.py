@@ -14,7 +14,7 @@ from llm_loadtest.report.presentation import Figure
 from llm_loadtest.report.regression import workload_differences
 from llm_loadtest.tui import figures
 from llm_loadtest.tui import formatting as fmt
-from llm_loadtest.tui.screens.app_screen import AppScreen
+from llm_loadtest.tui.screens.app_screen import AppScreen, tab_bindings
 from llm_loadtest.tui.widgets.charts import PALETTE, Chart, Series
 from llm_loadtest.tui.widgets.run_table import RunTable
 
@@ -57,10 +57,7 @@ class CompareScreen(AppScreen):
         Binding("escape", "app.back", "Back", id="compare.back"),
         Binding("space", "mark", "Mark run", id="compare.mark"),
         Binding("m", "next_metric", "Latency metric", id="compare.next-metric"),
-        Binding("1", "tab(0)", "Runs", show=False, id="compare.tab-runs"),
-        Binding("2", "tab(1)", "Figures", show=False, id="compare.tab-figures"),
-        Binding("3", "tab(2)", "Throughput", show=False, id="compare.tab-throughput"),
-        Binding("4", "tab(3)", "Latency", show=False, id="compare.tab-latency"),
+        *tab_bindings("compare", ("Runs", "Figures", "Throughput", "Latency")),
     ]
 
     def __init__(self, run_ids: list[str] | None = None) -> None:

@@ -29,7 +29,7 @@ from llm_loadtest.model.errors import ExitCode
 from llm_loadtest.model.results import RunResult
 from llm_loadtest.tui import formatting as fmt
 from llm_loadtest.tui.live_state import Change, LevelState, LiveRunState
-from llm_loadtest.tui.screens.app_screen import AppScreen
+from llm_loadtest.tui.screens.app_screen import AppScreen, tab_bindings
 from llm_loadtest.tui.screens.dialogs import ConfirmDialog
 from llm_loadtest.tui.widgets.charts import PALETTE, Chart, Series, show_errors_and_goodput
 from llm_loadtest.tui.widgets.level_table import LevelTable
@@ -57,12 +57,7 @@ class LiveRunScreen(AppScreen):
         Binding("escape", "back", "Back", id="live.back"),
         Binding("a", "abort", "Abort", id="live.abort"),
         Binding("v", "view_result", "View result", id="live.view-result"),
-        Binding("1", "tab(0)", "Throughput", show=False, id="live.tab-throughput"),
-        Binding("2", "tab(1)", "Latency", show=False, id="live.tab-latency"),
-        Binding("3", "tab(2)", "Levels", show=False, id="live.tab-levels"),
-        Binding("4", "tab(3)", "Errors", show=False, id="live.tab-errors"),
-        Binding("5", "tab(4)", "GPU", show=False, id="live.tab-gpu"),
-        Binding("6", "tab(5)", "Server", show=False, id="live.tab-server"),
+        *tab_bindings("live", ("Throughput", "Latency", "Levels", "Errors", "GPU", "Server")),
     ]
 
     AUTO_HEIGHT = ("#status-line",)

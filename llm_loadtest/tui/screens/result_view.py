@@ -15,7 +15,7 @@ from llm_loadtest.model.results import RunResult
 from llm_loadtest.report.presentation import clock_lines
 from llm_loadtest.tui import figures
 from llm_loadtest.tui import formatting as fmt
-from llm_loadtest.tui.screens.app_screen import AppScreen
+from llm_loadtest.tui.screens.app_screen import AppScreen, tab_bindings
 from llm_loadtest.tui.screens.dialogs import ExportDialog
 from llm_loadtest.tui.widgets.cards import Card, CardRow
 from llm_loadtest.tui.widgets.charts import PALETTE, Chart, Series, show_errors_and_goodput
@@ -38,9 +38,7 @@ class ResultScreen(AppScreen):
     BINDINGS = [
         Binding("escape", "app.back", "Back", id="result.back"),
         Binding("e", "export", "Export", id="result.export"),
-        Binding("1", "tab(0)", "Charts", show=False, id="result.tab-charts"),
-        Binding("2", "tab(1)", "Errors", show=False, id="result.tab-errors"),
-        Binding("3", "tab(2)", "Table", show=False, id="result.tab-table"),
+        *tab_bindings("result", ("Charts", "Errors", "Table")),
     ]
 
     def __init__(self, run_id: str, *, result: RunResult | None = None) -> None:
