@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from cli_helpers import headless
 from engine_helpers import run_benchmark
 
 from llm_loadtest.adapters import connection, registry
@@ -37,7 +38,7 @@ def test_one_registry_line_adds_an_adapter_to_the_cli(monkeypatch, capsys):
     assert "{openai,triton,trtllm,vendor}" in capsys.readouterr().out
     assert "vendor" in [name for _, name in adapter_choices()]
     with pytest.raises(SystemExit) as exit_:
-        main(["run", "--headless", "-s", "http://127.0.0.1:9", "-m", "x", "--no-save", "--adapter", "nope"])
+        main(headless("http://127.0.0.1:9", "--no-save", "--adapter", "nope", model="x"))
     assert exit_.value.code == 2 and "vendor" in capsys.readouterr().err
 
 
@@ -134,7 +135,7 @@ async def test_a_run_against_a_v1_base_url_asks_the_right_paths(simulator):
     ],
 )
 def test_a_server_url_without_a_host_gets_a_clear_line(capsys, server, fragment):
-    assert main(["run", "--headless", "-s", server, "-m", "x", "--no-save"]) == 2
+    assert main(headless(server, "--no-save", model="x")) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and fragment in err
     assert "'http:'" not in err or server == "http:"  # the URL as given, not cut

@@ -11,6 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
+from cli_helpers import headless_command
 from prometheus_client.parser import text_string_to_metric_families
 
 from llm_loadtest.engine.controller import RunController
@@ -164,7 +165,6 @@ async def test_every_metric_the_dashboard_asks_for_is_served(simulator):
 def test_a_taken_prometheus_port_is_one_line_and_exit_2_before_any_traffic(simulator, tmp_path):
     import socket
     import subprocess
-    import sys
 
     sim = simulator()
     with socket.socket() as taken:
@@ -172,8 +172,7 @@ def test_a_taken_prometheus_port_is_one_line_and_exit_2_before_any_traffic(simul
         taken.listen()
         port = taken.getsockname()[1]
         done = subprocess.run(
-            [sys.executable, "-m", "llm_loadtest", "run", "--headless", "-s", sim.url, "-m", "auto", "-n", "2", "--no-save"]
-            + ["--prometheus-port", str(port)],
+            headless_command(sim.url, "-n", "2", "--no-save") + ["--prometheus-port", str(port)],
             capture_output=True,
             text=True,
             timeout=120,

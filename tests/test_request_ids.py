@@ -9,6 +9,7 @@ import uuid
 
 import aiohttp
 import pytest
+from cli_helpers import headless
 from engine_helpers import run_benchmark
 
 from llm_loadtest.adapters.openai import OpenAIAdapter
@@ -73,7 +74,7 @@ def test_a_server_that_refuses_the_first_request_stops_the_run_before_it_starts(
     sim = simulator(ttft_ms=1, itl_ms=1)
     out = tmp_path / "out.json"
     # a body the server cannot take: each of the run's requests would be refused alike
-    args = ["run", "--headless", "-s", sim.url, "-m", "auto", "-n", "5", "--warmup", "0", "--no-save", "--in-process"]
+    args = headless(sim.url, "-n", "5", "--warmup", "0", "--no-save", "--in-process")
     code = main([*args, "--extra-body", json.dumps({"stream": "yes"}), "-o", str(out)])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2

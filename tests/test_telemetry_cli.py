@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import pytest
+from cli_helpers import headless
 from fake_nvml import (
     DRIVER_NOT_LOADED,
     GPU_IS_LOST,
@@ -269,7 +270,7 @@ def test_no_gpu_is_a_note_of_the_result_not_a_warning(simulator, tmp_path, capsy
         pytest.skip("this machine has an NVIDIA GPU: its samples are taken")
     sim = simulator(ttft_ms=5, itl_ms=1)
     out = tmp_path / "result.json"
-    code = main(["run", "--headless", "-s", sim.url, "-m", "auto", "-n", "3", "--warmup", "0", "--no-save", "-o", str(out)])
+    code = main(headless(sim.url, "-n", "3", "--warmup", "0", "--no-save", "-o", str(out)))
     assert code == 0
     document = json.loads(out.read_text())
     assert NOTE_NO_GPU in document["notes"]

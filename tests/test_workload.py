@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
+from cli_helpers import headless
 from engine_helpers import run_benchmark
 
 from llm_loadtest.cli import main
@@ -111,7 +112,7 @@ async def test_dataset_filters_and_seeded_sampling(simulator, tmp_path):
 def test_a_bad_dataset_gets_one_line_naming_the_line_and_exit_2(tmp_path, capsys, name, content, fragment):
     path = tmp_path / name
     path.write_text(content, encoding="utf-8")
-    code = main(["run", "--headless", "-s", "http://127.0.0.1:9", "-m", "x", "--no-save", "--dataset", str(path)])
+    code = main(headless("http://127.0.0.1:9", "--no-save", "--dataset", str(path), model="x"))
     err = capsys.readouterr().err.strip()
     assert code == 2
     assert len(err.splitlines()) == 1 and fragment in err and "Traceback" not in err
@@ -130,14 +131,14 @@ def test_a_bad_dataset_gets_one_line_naming_the_line_and_exit_2(tmp_path, capsys
     ],
 )
 def test_bad_workload_flags_get_one_line_and_exit_2(capsys, args, fragment):
-    code = main(["run", "--headless", "-s", "http://127.0.0.1:9", "-m", "x", "--no-save", *args])
+    code = main(headless("http://127.0.0.1:9", "--no-save", *args, model="x"))
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and fragment in err, err
 
 
 def test_a_bad_trace_line_is_named(tmp_path, capsys):
     path = _write(tmp_path / "t.jsonl", [{"timestamp": 0, "input_length": 10}, {"input_length": 5}])
-    code = main(["run", "--headless", "-s", "http://127.0.0.1:9", "-m", "x", "--no-save", "--trace", path])
+    code = main(headless("http://127.0.0.1:9", "--no-save", "--trace", path, model="x"))
     err = capsys.readouterr().err.strip()
     assert code == 2 and "t.jsonl line 2: needs `timestamp`" in err and len(err.splitlines()) == 1
 
@@ -318,7 +319,7 @@ def test_the_workload_is_stored_shown_exported_and_gates_the_baseline(simulator,
     dataset = _write(tmp_path / "d.jsonl", JSONL_PROMPTS)
     db = str(tmp_path / "runs.db")
     sim = simulator(ttft_ms=1, itl_ms=2, reasoning_tokens=2)
-    base = ["run", "--headless", "-s", sim.url, "-m", "auto", "--warmup", "0", "--db", db, "-n", "3"]
+    base = headless(sim.url, "--warmup", "0", "--db", db, "-n", "3")
     assert main([*base, "--dataset", dataset, "--turns", "2", "-o", str(tmp_path / "r.json")]) == 0
     out = capsys.readouterr().out
     assert "workload: dataset" in out and "2 turns" in out and "TTFT p50 by turn" in out and "first answer token" in out
@@ -364,9 +365,7 @@ def test_a_preset_names_a_workload_and_the_app_can_save_one(simulator, tmp_path,
     )
     sim = simulator(ttft_ms=1, itl_ms=0)
     out = tmp_path / "r.json"
-    assert (
-        main(["run", "--headless", "-s", sim.url, "-m", "auto", "--warmup", "0", "--no-save", "--preset", str(preset), "-o", str(out)]) == 0
-    )
+    assert main(headless(sim.url, "--warmup", "0", "--no-save", "--preset", str(preset), "-o", str(out))) == 0
     capsys.readouterr()
     workload = json.loads(out.read_text())["config"]["workload"]
     assert workload["dataset"] == dataset and workload["turns"] == 2 and workload["output_len"] == "uniform:3:6"
@@ -383,7 +382,7 @@ def test_a_preset_names_a_workload_and_the_app_can_save_one(simulator, tmp_path,
 def test_the_summary_shows_the_servers_prefix_cache_hit_rate_beside_a_shared_prefix(simulator, tmp_path, capsys):
     sim = simulator(ttft_ms=10, itl_ms=5)
     out = tmp_path / "r.json"
-    args = ["run", "--headless", "-s", sim.url, "-m", "auto", "--no-save", "--warmup", "0", "-o", str(out), "--gpu-interval", "0.2"]
+    args = headless(sim.url, "--no-save", "--warmup", "0", "-o", str(out), "--gpu-interval", "0.2")
     assert main([*args, "--shared-prefix", "256", "--prefix-groups", "2", "-n", "40", "-c", "4", "--output-len", "24"]) == 0
     summary = capsys.readouterr().out
     rates = [s["prefix_cache_hit_rate"] for s in json.loads(out.read_text())["server_samples"]]
@@ -395,7 +394,7 @@ def test_the_summary_shows_the_servers_prefix_cache_hit_rate_beside_a_shared_pre
 
 def test_a_trace_keeps_its_pace_and_chats_are_searched_by_concurrency(tmp_path, capsys):
     path = _write(tmp_path / "t.jsonl", [{"timestamp": 0, "input_length": 10}])
-    assert main(["run", "--headless", "-s", "http://127.0.0.1:9", "-m", "x", "--no-save", "--trace", path, "--request-rate", "3"]) == 2
+    assert main(headless("http://127.0.0.1:9", "--no-save", "--trace", path, "--request-rate", "3", model="x")) == 2
     assert "a trace keeps its own pace" in capsys.readouterr().err
     args = ["recommend", "-s", "http://127.0.0.1:9", "-m", "x", "--goodput", "ttft:100", "--no-save", "--turns", "2", "--peak-rate", "5"]
     assert main(args) == 2
