@@ -6,7 +6,9 @@ Prints the median of N runs (default 7) of:
 - `llm-loadtest --help`: wall and CPU seconds (goal: under 0.3 s);
 - `llm-loadtest run --headless ... -n 1` against the simulator this script starts on loopback:
   wall seconds and CPU seconds (user + system, the command and the engine process it spawns;
-  goal: 0.5 CPU-s).
+  goal: 0.5 CPU-s);
+- the same run with `--in-process` (the requests in the command's own process: what the
+  engine's second interpreter costs is the difference).
 Figures only; nothing here passes or fails. On a busy machine the wall figures grow, the CPU
 figures much less.
 """
@@ -60,11 +62,14 @@ def main() -> None:
         run = [*COMMAND, "run", "--headless", "-s", simulator.url, "-m", "auto", "-n", "1", "--warmup", "0"]
         run += ["--output-len", "8", "--input-len", "32", "--no-save", "--no-gpu"]
         figures = [timed(run) for _ in range(runs)]
+        in_process = [timed([*run, "--in-process"]) for _ in range(runs)]
     walls, cpus = zip(*figures, strict=True)
     print(
         f"one-request headless run: {statistics.median(walls):.3f} s wall, {statistics.median(cpus):.3f} CPU-s "
         f"(median of {runs}; goal 0.5 CPU-s)"
     )
+    walls, cpus = zip(*in_process, strict=True)
+    print(f"  the same, --in-process: {statistics.median(walls):.3f} s wall, {statistics.median(cpus):.3f} CPU-s (median of {runs})")
 
 
 if __name__ == "__main__":
