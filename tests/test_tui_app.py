@@ -10,13 +10,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from textual.command import CommandPalette
 from textual.widgets import Button, Input, RadioButton, Select, Static
-from tui_helpers import RUN_IDS, FakeController, fake_factory, make_result, wait_for
+from tui_helpers import RUN_IDS, FakeController, compare_with_marked, fake_factory, make_result, wait_for
 
 from llm_loadtest.engine.benchmark import RunStartError
 from llm_loadtest.engine.events import LevelStarted, WarmupStarted
 from llm_loadtest.storage.store import RunRow
 from llm_loadtest.tui.app import LoadTestApp
-from llm_loadtest.tui.screens.compare import CompareScreen
 from llm_loadtest.tui.screens.dashboard import DashboardScreen
 from llm_loadtest.tui.screens.dialogs import ConfirmDialog, ExportDialog, PromptDialog
 from llm_loadtest.tui.screens.history import HistoryScreen
@@ -568,11 +567,7 @@ async def test_result_export_from_a_key(filled_store, tui_env, fmt):
 async def test_compare_marks_up_to_five_runs(filled_store):
     app = make_app(filled_store)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("c")
-        compare = app.screen
-        assert isinstance(compare, CompareScreen)
-        for _ in range(5):
-            await pilot.press("space", "down")
+        compare = await compare_with_marked(pilot, app, 5)
         assert len(compare.marked) == 5
         await pilot.press("up", "space")
         assert len(compare.marked) == 4

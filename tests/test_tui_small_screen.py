@@ -7,7 +7,7 @@ import json
 from textual.widgets import DataTable, Input, Label, Static, TabbedContent
 from textual.widgets._footer import FooterKey
 from textual.widgets._toast import Toast
-from tui_helpers import RUN_IDS, canvas_lines, fake_factory, make_level, make_result, scripted_events, wait_for
+from tui_helpers import RUN_IDS, canvas_lines, compare_with_marked, fake_factory, make_level, make_result, scripted_events, wait_for
 
 from llm_loadtest.tui import formatting as fmt
 from llm_loadtest.tui.app import LoadTestApp
@@ -69,11 +69,7 @@ async def test_result_charts_label_their_values_and_tell_close_bars_apart(filled
 async def test_compare_shows_five_runs_keeps_row_titles_and_warns_of_different_workloads(filled_store):
     app = LoadTestApp(store=filled_store, controller_factory=fake_factory())
     async with app.run_test(size=SMALL) as pilot:
-        await pilot.press("c")
-        compare = app.screen
-        assert isinstance(compare, CompareScreen)
-        for _ in range(5):
-            await pilot.press("space", "down")
+        compare = await compare_with_marked(pilot, app, 5)
         await pilot.press("2")
         await pilot.pause()
         table = compare.query_one("#figures", DataTable)

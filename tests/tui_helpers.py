@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from llm_loadtest.engine.events import LevelFinished, LevelStarted, ProgressSnapshot, RunFinished, TelemetryUpdate
 from llm_loadtest.model.config import GoodputSLO, RunConfig
@@ -23,6 +24,9 @@ from llm_loadtest.model.results import (
     TokenTotals,
 )
 
+if TYPE_CHECKING:
+    from llm_loadtest.tui.screens.compare import CompareScreen
+
 SERVER = "http://10.0.0.7:8000"
 
 
@@ -33,6 +37,18 @@ async def wait_until(pilot, condition, what: str, timeout: float = 30.0) -> None
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await pilot.pause(0.05)
+
+
+async def compare_with_marked(pilot, app, runs: int) -> CompareScreen:
+    """Open the compare screen from the runs list and mark its first `runs` runs."""
+    from llm_loadtest.tui.screens.compare import CompareScreen  # conftest imports this module: no app at startup
+
+    await pilot.press("c")
+    compare = app.screen
+    assert isinstance(compare, CompareScreen)
+    for _ in range(runs):
+        await pilot.press("space", "down")
+    return compare
 
 
 def stats(p50: float, spread: float = 1.5) -> Stats:
