@@ -1,3 +1,6 @@
-from llm_loadtest.cli import main
+try:
+    from llm_loadtest.cli import main
+except KeyboardInterrupt:  # Ctrl+C while Python imports the command: 130, no traceback
+    raise SystemExit(130) from None
 
 raise SystemExit(main())

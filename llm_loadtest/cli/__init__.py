@@ -100,7 +100,13 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    try:
+        return _command(sys.argv[1:] if argv is None else argv)
+    except KeyboardInterrupt:  # Ctrl+C at start-up (importing), before a run installs its own handler
+        return ExitCode.INTERRUPTED
+
+
+def _command(argv: list[str]) -> int:
     parser = build_parser(argv)
     args = parser.parse_args(argv)
     handler = getattr(args, "handler", None)
@@ -113,8 +119,6 @@ def main(argv: list[str] | None = None) -> int:
     except LoadtestError as exc:
         print(f"llm-loadtest: error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        return ExitCode.INTERRUPTED
     except BrokenPipeError:
         return _output_closed()
 
