@@ -180,3 +180,14 @@ def test_a_taken_prometheus_port_is_one_line_and_exit_2_before_any_traffic(simul
     assert done.returncode == 2, done.stderr
     assert done.stderr.strip().count("\n") == 0 and f"--prometheus-port {port}" in done.stderr
     assert sim.read_chunk_log() == {}  # refused before the first request
+
+
+def test_the_headless_run_says_where_its_endpoint_is_even_on_a_port_it_picked(simulator, capsys):
+    from llm_loadtest.cli import main
+
+    sim = simulator(ttft_ms=1, itl_ms=1)
+    argv = ["run", "--headless", "-s", sim.url, "-m", "auto", "-n", "2", "--warmup", "0", "--no-save", "--in-process"]
+    assert main([*argv, "--prometheus-port", "0"]) == 0
+    (line,) = [line for line in capsys.readouterr().err.splitlines() if line.startswith("Prometheus metrics at ")]
+    found = re.fullmatch(r"Prometheus metrics at http://127\.0\.0\.1:(\d+)/metrics", line)
+    assert found and int(found.group(1)) > 0

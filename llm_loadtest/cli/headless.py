@@ -16,6 +16,9 @@ from llm_loadtest.model.results import RunResult
 
 def run_headless(config: RunConfig, api_key: str | None, options: RunOptions) -> int:
     options.check_files()
+    if (publisher := options.publisher()) is not None and publisher.port is not None:
+        # the port it bound (`--prometheus-port 0` picks one): where to point Prometheus or curl
+        print(f"Prometheus metrics at http://{options.prometheus_host}:{publisher.port}/metrics", file=sys.stderr)
     store = options.open_store()  # a database that cannot be used stops us before any traffic
     try:
         result, stop = asyncio.run(_run(config, api_key, options, store))
