@@ -9,6 +9,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from llm_loadtest.model.errors import ExitCode
 
 
@@ -48,3 +50,21 @@ def test_ctrl_c_at_start_up_is_exit_130_without_a_traceback() -> None:
         assert "Traceback" not in stderr, (delay, stderr)
         # 130, or the run got far enough to fail on the closed port first (3)
         assert proc.returncode in (ExitCode.INTERRUPTED, ExitCode.UNREACHABLE), (delay, proc.returncode, stderr)
+
+
+@pytest.mark.parametrize(
+    "args, instead",
+    [
+        ([], "see `llm-loadtest --help`"),
+        (["run", "-s", "http://127.0.0.1:9", "-m", "x", "--no-save"], "add --headless"),
+        (["recommend", "-s", "http://127.0.0.1:9", "-m", "x", "--goodput", "ttft:100", "--peak-concurrency", "4"], "add --headless"),
+    ],
+)
+def test_the_app_without_a_terminal_is_one_line_and_exit_2_not_a_hang(args, instead) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "llm_loadtest", *args], stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == ExitCode.CONFIG
+    assert done.stdout == ""  # no escape codes written into a file
+    (line,) = done.stderr.splitlines()
+    assert line.startswith("llm-loadtest: error: the app needs a terminal") and instead in line

@@ -42,6 +42,13 @@ class CliError(LoadtestError):
     exit_code = ExitCode.CONFIG
 
 
+def require_terminal(instead: str) -> None:
+    """The app draws on a terminal and reads its keys there: without one (a pipe, a CI job) it
+    would write escape codes into a file and wait for keys forever."""
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise CliError(f"the app needs a terminal (stdin and stdout are not one here); {instead}")
+
+
 MAX_REGRESSION_HELP = (
     "exit 1 when a figure is worse than the baseline's by more than PERCENT: out tok/s, TTFT p50 "
     "and p99, TPOT p50, E2E p99, in each level both runs have (same concurrency or rate)"
@@ -110,10 +117,8 @@ def _command(argv: list[str]) -> int:
     parser = build_parser(argv)
     args = parser.parse_args(argv)
     handler = getattr(args, "handler", None)
-    if handler is None:
-        return _open_app()
     try:
-        code = handler(args)
+        code = handler(args) if handler is not None else _open_app()
         sys.stdout.flush()  # here, so that a reader gone away is met below, not at interpreter exit
         return code
     except LoadtestError as exc:
@@ -131,6 +136,7 @@ def _output_closed() -> int:
 
 
 def _open_app() -> int:
+    require_terminal("see `llm-loadtest --help` for the commands that need none")
     try:
         app_module = importlib.import_module("llm_loadtest.tui.app")
     except ModuleNotFoundError:

@@ -11,7 +11,7 @@ import argparse
 from llm_loadtest.capacity.gpus import flag_gpus
 from llm_loadtest.capacity.recommend import exit_code_for
 from llm_loadtest.capacity.target import DEFAULT_MAX_PROBES, DEFAULT_MIN_REQUESTS, DEFAULT_MIN_SECONDS, make_target, parse_shapes
-from llm_loadtest.cli import COMMANDS, CliError
+from llm_loadtest.cli import COMMANDS, CliError, require_terminal
 from llm_loadtest.cli.run import IN_MEMORY_DB, METRICS_NOTE, add_run_options, api_key_from, config_from_args, run_options_from_args
 from llm_loadtest.model.config import RunConfig
 from llm_loadtest.model.errors import ConfigError, ExitCode
@@ -85,6 +85,7 @@ def handle_recommend(args: argparse.Namespace) -> int:
         from llm_loadtest.cli.recommend_headless import recommend_headless
 
         return recommend_headless(config, target, api_key_from(args), options, gpus=(args.gpus, args.gpu_name))
+    require_terminal("add --headless to search without one")
     return recommend_in_app(config, target, api_key_from(args), options, flag_gpus(args.gpus, args.gpu_name))
 
 

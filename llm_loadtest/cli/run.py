@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from llm_loadtest.adapters.registry import DEFAULT_ADAPTER, adapter_names
-from llm_loadtest.cli import COMMANDS, MAX_REGRESSION_HELP, CliError, percent_limit
+from llm_loadtest.cli import COMMANDS, MAX_REGRESSION_HELP, CliError, percent_limit, require_terminal
 from llm_loadtest.model.config import RunConfig
 from llm_loadtest.model.errors import ConfigError
 from llm_loadtest.settings.build import SETTING_NAMES, build_config
@@ -209,6 +209,7 @@ def _run(config: RunConfig, api_key: str | None, options: RunOptions, *, headles
     store = options.open_store()  # before the app opens: a database that cannot be used is exit 2
     runs = AppRuns(options)
     try:
+        require_terminal("add --headless to run without one")
         # the app always keeps a store for its screens; with --no-save it lives in memory
         code = run_app(
             initial_config=config,
