@@ -69,6 +69,16 @@ def test_one_broken_user_preset_hides_neither_the_others_nor_why_it_is_broken(tm
     assert capsys.readouterr().err == f"llm-loadtest: error: preset file {missing} does not exist (or is not a file)\n"
 
 
+def test_a_max_concurrency_that_nothing_would_cap_is_refused_not_ignored(capsys):
+    with pytest.raises(ConfigError) as raised:
+        build_config({**TARGET, "concurrency": "1,4", "max_concurrency": "3"})
+    assert raised.value.field == "max_concurrency" and "--request-rate" in raised.value.reason
+    assert build_config({**TARGET, "request_rate": "2,inf", "max_concurrency": "3"}).levels()[1].concurrency == 3
+    code = main(["run", "--headless", "-s", "http://127.0.0.1:9", "-m", "x", "--no-save", "--max-concurrency", "3"])
+    assert code == ExitCode.CONFIG
+    assert capsys.readouterr().err.startswith("llm-loadtest: error: --max-concurrency: caps the requests in flight")
+
+
 def test_a_duration_replaces_the_presets_count_and_both_together_are_refused():
     quick = load_preset("quick")
     config = build_config({**TARGET, "duration": "30"}, quick)

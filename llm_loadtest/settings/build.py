@@ -82,9 +82,13 @@ def build_config(raw: Mapping[str, Any], preset: Preset | None = None, *, env: E
         if not values.get(name):
             raise ConfigError(REQUIRED[name], field=name)
     try:
-        return RunConfig(**values)
+        config = RunConfig(**values)
     except ValidationError as exc:
         raise config_error(exc) from None
+    if config.max_concurrency is not None and not config.open_loop and config.workload.trace is None:
+        # it would be ignored: a closed-loop level's concurrency is its own cap
+        raise ConfigError("caps the requests in flight of --request-rate levels or a --trace; give one of them", field="max_concurrency")
+    return config
 
 
 def parse_field(name: str, value: Any) -> Any:
