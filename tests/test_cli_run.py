@@ -43,6 +43,10 @@ def run_cli(*args: str, env: dict | None = None, timeout: float = 60) -> subproc
         (["--output", "/proc/out.json"], "--output"),
         (["--log-file", "/proc/run.log"], "--log-file"),
         (["--tokenizer", "/nope/tokenizer.json", "--in-process"], "--tokenizer"),
+        (["--metrics-url", "notaurl"], "--metrics-url: give an http:// or https:// URL"),
+        (["--metrics-url", "http://[::1"], "--metrics-url: cannot read"),
+        (["--pushgateway", "ftp://127.0.0.1:9091"], "--pushgateway: give an http:// or https:// URL"),
+        (["--pushgateway", "http://127.0.0.1:99999"], "--pushgateway: cannot read"),
     ],
 )
 def test_bad_arguments_get_one_line_and_exit_2(capsys, args, fragment):

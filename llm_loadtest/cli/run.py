@@ -8,6 +8,7 @@ import math
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from llm_loadtest.adapters.registry import DEFAULT_ADAPTER, adapter_names
 from llm_loadtest.cli import COMMANDS, MAX_REGRESSION_HELP, CliError, percent_limit, require_terminal
@@ -167,13 +168,28 @@ def run_options_from_args(args: argparse.Namespace) -> RunOptions:
         save=not args.no_save,
         in_process=args.in_process,
         fail_under_goodput=args.fail_under_goodput,
-        metrics_url=args.metrics_url,
+        metrics_url=_http_url("--metrics-url", args.metrics_url, "http://127.0.0.1:8000/metrics"),
         gpu=not args.no_gpu,
         telemetry_interval_s=args.gpu_interval,
         prometheus_port=args.prometheus_port,
         prometheus_host=args.prometheus_host,
-        pushgateway=args.pushgateway,
+        pushgateway=_http_url("--pushgateway", args.pushgateway, "http://127.0.0.1:9091"),
     )
+
+
+def _http_url(flag: str, text: str | None, example: str) -> str | None:
+    """A URL flag checked now, not found wrong at the end of the run (a note or a warning)."""
+    if text is None:
+        return None
+    try:
+        parts = urlsplit(text.strip())
+        host = parts.hostname
+        parts.port  # noqa: B018 - a bad port raises here
+    except ValueError as exc:
+        raise CliError(f"{flag}: cannot read {text!r} as a URL ({exc})") from None
+    if parts.scheme not in ("http", "https") or not host:
+        raise CliError(f"{flag}: give an http:// or https:// URL with a host, e.g. {example} (got {text!r})")
+    return text.strip()
 
 
 def baseline_for(config: RunConfig, run_id: str, db: str | None):
