@@ -74,6 +74,8 @@ def test_a_stray_argument_is_refused_by_the_command_it_was_given_to(capsys, argv
 def test_url_that_is_not_http_is_refused(capsys):
     assert main(headless("ftp://host", "--no-save", model="x")) == 2
     assert "http://" in capsys.readouterr().err
+    assert main(headless("http://[::1", "--no-save", model="x")) == 2
+    assert capsys.readouterr().err == "llm-loadtest: error: --server: server URL cannot be read: Invalid IPv6 URL (got 'http://[::1')\n"
 
 
 def test_credentials_in_the_url_are_refused_so_they_are_never_written(capsys):

@@ -43,7 +43,10 @@ def server_url(value: str) -> str:
         raise ValueError("server URL is empty; give one, e.g. http://127.0.0.1:8000")
     if not text.startswith(("http://", "https://")):
         raise ValueError(f"server URL must start with http:// or https:// (got {text!r})")
-    parts = urlsplit(text)
+    try:
+        parts = urlsplit(text)
+    except ValueError as exc:  # "Invalid IPv6 URL" alone does not say which value
+        raise ValueError(f"server URL cannot be read: {exc} (got {text!r})") from None
     if "@" in parts.netloc:
         # it would be written into every result; keys travel apart from the config
         raise ValueError("put no user:password in the server URL; give the API key on its own (env LLM_LOADTEST_API_KEY)")
