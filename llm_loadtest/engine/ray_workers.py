@@ -1,8 +1,8 @@
 """The client workers of a pool as Ray actors (`--ray ADDRESS`), spread over a cluster's nodes.
 
-Each actor does what an engine child process does: it runs its share of every level with its
-own event loop and its own clock, in lock-step with the others (the pool's ready / go), and
-its events go back to the driver, records in the store's compact rows (`storage.codec`), not
+Each actor starts our engine child process on its node (`engine.child`, as `--workers` does):
+it runs its share of every level with its own event loop and its own clock, in lock-step with
+the others (the pool's ready / go), and its events go back to the driver, records in the store's compact rows (`storage.codec`), not
 as pickled objects per request.
 
 Clocks: a request's figures are differences of one clock, read on the actor's machine, so
@@ -26,9 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from llm_loadtest.engine.events import EngineEvent, RequestsFinished, WorkerEvent, WorkerLevelDone, WorkerLost, WorkerReady
+from llm_loadtest.engine.events import EngineEvent, RequestsFinished, RunFailed, WorkerEvent, WorkerLevelDone, WorkerLost
 from llm_loadtest.model.config import RunConfig
-from llm_loadtest.model.errors import ConfigError, ServerUnreachable
+from llm_loadtest.model.errors import ConfigError, ExitCode, ServerUnreachable
 from llm_loadtest.storage.codec import records_from_rows, rows_for_level
 
 FETCH_WAIT_S = 0.2  # how long the driver's fetch waits in the actor for something to say
@@ -74,23 +74,21 @@ def connect(address: str) -> Cluster:
 
 
 class EngineActor:
-    """One worker of the pool, in its Ray actor: the engine runs on a thread of its own with its
-    own event loop, and what it says waits in an outbox until the driver fetches it."""
+    """One worker of the pool, in its Ray actor: the actor starts our engine child process on
+    its node, exactly as `--workers` does on this machine (so that the engine's loop shares
+    its process with none of Ray's threads), and relays: the driver's go and abort to it, its
+    events into an outbox until the driver fetches them."""
 
     def __init__(self, config_data: dict, api_key: str | None, run_id: str, worker: tuple[int, int]):
+        from llm_loadtest.engine.child import EngineProcess
+
         self._outbox: deque[Any] = deque()
         self._said = threading.Condition()
-        self._orders: asyncio.Queue[bool] | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._bench: Any = None
-        started = threading.Event()
-        config = RunConfig.model_validate(config_data)
-
-        def main() -> None:
-            asyncio.run(self._serve(config, api_key, run_id, worker, started))
-
-        threading.Thread(target=main, name="engine", daemon=True).start()
-        started.wait()
+        self._engine = EngineProcess(
+            RunConfig.model_validate(config_data), api_key=api_key, run_id=run_id, t0_ns=time.perf_counter_ns(), worker=worker
+        )
+        self._loop = asyncio.new_event_loop()
+        threading.Thread(target=self._loop.run_until_complete, args=(self._relay(),), name="engine-relay", daemon=True).start()
 
     def where(self) -> tuple[str, str, int]:
         """(host, boot id, process id) of this actor."""
@@ -106,19 +104,13 @@ class EngineActor:
         return items
 
     def go(self) -> int:
-        """Start the level every worker is ready for; answers this clock's reading at the go."""
+        """Start the level every worker is ready for; answers this node's clock at the go."""
         now = time.perf_counter_ns()
-        self._order(True)
+        self._loop.call_soon_threadsafe(self._engine.go)
         return now
 
     def abort(self) -> None:
-        if self._loop is not None and self._bench is not None:
-            self._loop.call_soon_threadsafe(self._bench.abort)
-        self._order(False)
-
-    def _order(self, go: bool) -> None:
-        if self._loop is not None and self._orders is not None:
-            self._loop.call_soon_threadsafe(self._orders.put_nowait, go)
+        self._loop.call_soon_threadsafe(self._engine.abort)
 
     def _emit(self, event: Any) -> None:
         if isinstance(event, WorkerLevelDone):
@@ -129,23 +121,12 @@ class EngineActor:
             self._outbox.append(event)
             self._said.notify()
 
-    async def _serve(self, config: RunConfig, api_key: str | None, run_id: str, worker: tuple[int, int], started: threading.Event) -> None:
-        from llm_loadtest.engine.benchmark import open_benchmark, run_benchmark
-
-        self._loop = asyncio.get_running_loop()
-        orders: asyncio.Queue[bool] = asyncio.Queue()
-        self._orders = orders
-
-        async def gate(level: int) -> None:
-            self._emit(WorkerReady(level))
-            await orders.get()  # the driver's go, or an abort
-
-        self._bench = open_benchmark(
-            config, emit=self._emit, api_key=api_key, run_id=run_id, t0_ns=time.perf_counter_ns(), worker=worker, gate=gate
-        )
-        started.set()
-        if self._bench is not None:
-            await run_benchmark(self._bench)
+    async def _relay(self) -> None:
+        try:
+            async for event in self._engine.worker_events():
+                self._emit(event)
+        except Exception as exc:  # the engine could not start: the pool must hear it, not wait
+            self._emit(RunFailed(f"the engine process could not start: {type(exc).__name__}: {exc}", ExitCode.FAILED))
         self._emit(_ENDED)
 
 
