@@ -25,33 +25,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from workers_bench import errors  # noqa: E402
+from workers_bench import errors, one_level  # noqa: E402
 
-from llm_loadtest.engine.controller import RunController  # noqa: E402
-from llm_loadtest.engine.events import LevelFinished  # noqa: E402
-from llm_loadtest.model.config import RunConfig  # noqa: E402
 from llm_loadtest.simulator.process import SimulatorProcess  # noqa: E402
 
 IN_NAMESPACE = "LLM_LOADTEST_BENCH_NETNS"
-
-
-async def one_level(url: str, streams: int, workers: int, output_len: int, ray: str | None):
-    config = RunConfig(
-        server=url,
-        model="auto",
-        concurrency=[streams],
-        num_prompts=streams * 3,
-        input_len=64,
-        output_len=output_len,
-        warmup=0,
-        workers=workers,
-        ray=ray,
-    )
-    kept: dict = {}
-    controller = RunController(config, gpu=False)
-    controller.subscribe(lambda e: kept.__setitem__("records", e.records) if isinstance(e, LevelFinished) else None)
-    result = await controller.run()
-    return result.levels[0], kept["records"]
 
 
 def main() -> None:

@@ -28,7 +28,8 @@ from llm_loadtest.model.config import RunConfig  # noqa: E402
 from llm_loadtest.simulator.process import SimulatorProcess  # noqa: E402
 
 
-async def one_level(url: str, streams: int, workers: int, output_len: int):
+async def one_level(url: str, streams: int, workers: int, output_len: int, ray: str | None = None):
+    """One level of `streams` streams on `workers` client processes (or Ray actors: `ray`)."""
     config = RunConfig(
         server=url,
         model="auto",
@@ -38,6 +39,7 @@ async def one_level(url: str, streams: int, workers: int, output_len: int):
         output_len=output_len,
         warmup=0,
         workers=workers,
+        ray=ray,
     )
     kept: dict = {}
     controller = RunController(config, gpu=False)
