@@ -4,21 +4,12 @@ index, not /v1/models), over real HTTP against the simulator in Triton mode."""
 
 from __future__ import annotations
 
-import time
-
 from textual.widgets import Input, Select
+from tui_helpers import wait_for
 
 from llm_loadtest.adapters.registry import adapter_choices
 from llm_loadtest.tui.app import LoadTestApp
 from llm_loadtest.tui.screens.new_benchmark import NewBenchmarkScreen
-
-
-async def wait_for(pilot, condition, what: str, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await pilot.pause(0.05)
 
 
 async def test_the_form_lists_and_checks_a_triton_server_through_its_adapter(tui_env, simulator):
@@ -26,7 +17,7 @@ async def test_the_form_lists_and_checks_a_triton_server_through_its_adapter(tui
     app = LoadTestApp(db=str(tui_env / "runs.db"))
     async with app.run_test(size=(100, 32)) as pilot:
         await pilot.press("n")
-        await wait_for(pilot, lambda: isinstance(app.screen, NewBenchmarkScreen), "the form")
+        await wait_for(pilot, lambda: isinstance(app.screen, NewBenchmarkScreen), what="the form")
         form = app.screen
         adapter = form.query_one("#adapter", Select)
         for _, name in adapter_choices():  # a name the list lacks would be refused
@@ -37,11 +28,11 @@ async def test_the_form_lists_and_checks_a_triton_server_through_its_adapter(tui
         assert form.query_one("#endpoint", Select).disabled  # Triton's generate path is its own
         probe = form.query_one("#probe-result")
         await pilot.press("ctrl+t")
-        await wait_for(pilot, lambda: "connected to" in str(probe.render()), "the connection test")
+        await wait_for(pilot, lambda: "connected to" in str(probe.render()), what="the connection test")
         await pilot.press("ctrl+l")
-        await wait_for(pilot, lambda: form.query_one("#model", Input).value == "ensemble", "the model from the repository index")
+        await wait_for(pilot, lambda: form.query_one("#model", Input).value == "ensemble", what="the model from the repository index")
         adapter.value = "openai"
         await pilot.pause()
         assert not form.query_one("#endpoint", Select).disabled
         await pilot.press("ctrl+t")  # the OpenAI adapter's check: Triton serves no /v1/models
-        await wait_for(pilot, lambda: "/v1/models answered HTTP 404" in str(probe.render()), "the failed check")
+        await wait_for(pilot, lambda: "/v1/models answered HTTP 404" in str(probe.render()), what="the failed check")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from tui_helpers import wait_for
 
 from llm_loadtest.engine.benchmark import level_summary
 from llm_loadtest.engine.events import LevelFinished, LevelStarted, ProgressSnapshot, RunFinished, RunStarted
@@ -120,32 +121,23 @@ def test_changes_say_what_to_redraw_once():
 # --- the screen, over a real engine and simulator --------------------------------------------
 
 
-async def wait_until(pilot, condition, what: str, timeout: float = 60.0) -> None:
-    waited = 0.0
-    while not condition():
-        if waited >= timeout:
-            raise AssertionError(f"timed out waiting for {what}")
-        await pilot.pause(0.1)
-        waited += 0.1
-
-
 async def test_an_aborted_level_shows_as_aborted(simulator, tui_env):
     sim = simulator(ttft_ms=5, itl_ms=5, step_us_per_seq=0, prefill_us_per_token=0)
     config = RunConfig(server=sim.url, model="auto", concurrency=[1, 2, 4], num_prompts=400, input_len=16, output_len=32, warmup=0)
     with Store.open(str(tui_env / "runs.db")) as store:
         app = LoadTestApp(store=store, initial_config=config, start_live=True, settings_file=tui_env / "tui.toml")
         async with app.run_test(size=(120, 40)) as pilot:
-            await wait_until(pilot, lambda: isinstance(app.screen, LiveRunScreen), "the live screen")
+            await wait_for(pilot, lambda: isinstance(app.screen, LiveRunScreen), what="the live screen", timeout=60)
             live = app.screen
 
             def some_requests_done() -> bool:
                 snap = live.run_state.snapshot
                 return snap is not None and snap.completed >= 3
 
-            await wait_until(pilot, some_requests_done, "requests of the first level")
+            await wait_for(pilot, some_requests_done, what="requests of the first level", timeout=60)
             live.abort()
-            await wait_until(pilot, lambda: live.run_state.phase == "finished", "the end of the run")
-            await wait_until(pilot, lambda: live.drawn, "the last tick")
+            await wait_for(pilot, lambda: live.run_state.phase == "finished", what="the end of the run", timeout=60)
+            await wait_for(pilot, lambda: live.drawn, what="the last tick", timeout=60)
             progress = str(live.query_one("#progress").render())
             chips = str(live.query_one("#level-chips").render())
             status = live.run_state.result.status

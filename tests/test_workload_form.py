@@ -8,7 +8,7 @@ import hashlib
 import json
 
 from textual.widgets import Input, Static
-from tui_helpers import wait_until
+from tui_helpers import wait_for
 
 from llm_loadtest.tui.app import LoadTestApp
 from llm_loadtest.tui.screens.live_run import LiveRunScreen
@@ -24,7 +24,7 @@ async def test_the_form_offers_the_workload_and_checks_a_dataset_as_it_is_typed(
     app = LoadTestApp(db=str(tui_env / "runs.db"))
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("n")
-        await wait_until(pilot, lambda: isinstance(app.screen, NewBenchmarkScreen), "the form")
+        await wait_for(pilot, lambda: isinstance(app.screen, NewBenchmarkScreen), what="the form")
         form = app.screen
 
         def put(widget_id: str, value: str) -> None:
@@ -36,9 +36,9 @@ async def test_the_form_offers_the_workload_and_checks_a_dataset_as_it_is_typed(
         put("server", sim.url)
         put("model", "auto")
         put("dataset", str(bad))
-        await wait_until(pilot, lambda: "bad.jsonl line 2: `prompt` must be a non-empty string" in check_line(), "the bad line")
+        await wait_for(pilot, lambda: "bad.jsonl line 2: `prompt` must be a non-empty string" in check_line(), what="the bad line")
         put("dataset", str(good))
-        await wait_until(pilot, lambda: check_line() == "3 prompts", "the dataset's count")
+        await wait_for(pilot, lambda: check_line() == "3 prompts", what="the dataset's count")
         put("turns", "0")
         await pilot.pause()
         assert form.error == "Turns: must be 1 to 100"
@@ -55,9 +55,9 @@ async def test_the_form_offers_the_workload_and_checks_a_dataset_as_it_is_typed(
         workload = form.config.workload
         assert workload.dataset == str(good) and workload.turns == 2 and workload.output_len == "uniform:3:6"
         await pilot.press("ctrl+s")
-        await wait_until(pilot, lambda: isinstance(app.screen, LiveRunScreen), "the live screen")
+        await wait_for(pilot, lambda: isinstance(app.screen, LiveRunScreen), what="the live screen")
         live = app.screen
-        await wait_until(pilot, lambda: live.run_state.phase in ("finished", "failed"), "the end of the run", timeout=60)
+        await wait_for(pilot, lambda: live.run_state.phase in ("finished", "failed"), what="the end of the run", timeout=60)
         assert live.run_state.phase == "finished", live.run_state.message
     from llm_loadtest.storage.store import Store
 

@@ -30,15 +30,6 @@ if TYPE_CHECKING:
 SERVER = "http://10.0.0.7:8000"
 
 
-async def wait_until(pilot, condition, what: str, timeout: float = 30.0) -> None:
-    """Let the app run until `condition()` holds; an error naming `what` after `timeout` s."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await pilot.pause(0.05)
-
-
 async def compare_with_marked(pilot, app, runs: int) -> CompareScreen:
     """Open the compare screen from the runs list and mark its first `runs` runs."""
     from llm_loadtest.tui.screens.compare import CompareScreen  # conftest imports this module: no app at startup
