@@ -204,7 +204,7 @@ async def test_chunk_log_records_each_request(sim, client):
     request_id = f"test-{uuid.uuid4().hex}"
     t_before = time.perf_counter_ns()
     await stream_events(client, "/v1/chat/completions", chat_body(max_tokens=5, stream=True), headers={"X-Request-Id": request_id})
-    entry = sim.read_chunk_log()[request_id]
+    entry = sim.read_chunk_log(request_id)[request_id]
     assert entry["endpoint"] == "chat" and entry["stream"] is True
     assert entry["fault"] is None and entry["status"] == 200
     assert entry["chunk_tokens"] == [1] * 5 and entry["completion_tokens"] == 5
@@ -238,7 +238,8 @@ async def test_tokens_per_chunk_queueing_and_disconnect(simulator):
         await asyncio.gather(*tasks)
         assert max(r for r, _ in seen) == 4
         assert max(w for _, w in seen) > 0
-        log = [sim.read_chunk_log()[i] for i in ids]
+        logged = sim.read_chunk_log(*ids)
+        log = [logged[i] for i in ids]
         # 8 of them waited for a slot (a request lasts 5 ms + 40 steps of 5 ms)
         waits_ms = sorted((e["t_first_sched_ns"] - e["t_recv_ns"]) / 1e6 for e in log)
         assert waits_ms[4] > 5, waits_ms
@@ -278,7 +279,7 @@ async def test_chunk_gaps_follow_the_step_model(simulator):
                 for i in ids
             )
         )
-    log = sim.read_chunk_log()
+    log = sim.read_chunk_log(*ids)
     # What the step model planned, by the simulator's own clock: a busy machine delays the
     # steps (the clock then restarts rather than bursting), it never makes them come sooner.
     # A step lasts itl_ms plus step_us per running sequence, at least those that emit at the
@@ -358,7 +359,7 @@ async def test_faults_appear_at_their_rates_and_in_their_form(simulator):
         statuses = Counter([(await client.post("/v1/completions", json=completion_body(max_tokens=2))).status_code for _ in range(60)])
     assert set(statuses) <= {200, 500, 429} and statuses[500] > 0 and statuses[429] > 0
 
-    log = sim.read_chunk_log()
+    log = sim.read_chunk_log(*ids)
     # what the client saw is exactly what the server says it did; a stall looks complete
     client_form = {"http_500": "http_500", "http_429": "http_429", "drop": "drop", "malformed": "malformed", "stall": "complete"}
     for request_id, (what, _) in seen.items():

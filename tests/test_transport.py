@@ -62,7 +62,7 @@ async def test_stamps_are_the_arrival_times_even_when_the_loop_is_blocked(simula
         await blocker
         pool.close()
     assert exchange.status == 200 and exchange.complete and exchange.unstamped_reads == 0
-    entry = sim.read_chunk_log()["blocked"]
+    entry = sim.read_chunk_log("blocked")["blocked"]
     before, after = entry["chunk_write_ns"], entry["chunk_send_ns"]
     content = [(count, stamp, read) for count, stamp, read in reads.reads if count]
     assert sum(count for count, _, _ in content) == len(after) == 16
@@ -91,7 +91,7 @@ async def test_a_stream_read_late_carries_several_chunks_in_one_read(simulator):
         await pool.send(Exchange(chat_request(pool, "late", 40), sink=reads, on_written=written))
     finally:
         pool.close()
-    entry = sim.read_chunk_log()["late"]
+    entry = sim.read_chunk_log("late")["late"]
     first_count, first_stamp, _ = next(r for r in reads.reads if r[0])
     assert first_count >= 2  # coalesced: they share the read's stamp, the last one's arrival
     assert entry["chunk_write_ns"][first_count - 1] - MS / 2 <= first_stamp <= entry["chunk_send_ns"][first_count - 1] + MS / 2
@@ -113,7 +113,7 @@ async def test_connections_are_kept_alive_and_a_new_one_pays_its_connect(simulat
         assert refused.connect_ns == 0 and pool.idle == 3  # an error status keeps the connection
     finally:
         pool.close()
-    log = sim.read_chunk_log()
+    log = sim.read_chunk_log("a")
     assert log["a"]["status"] == 200 and "c" not in log  # refused before any generation
 
 
@@ -126,7 +126,7 @@ async def test_a_dropped_stream_a_refused_connect_and_garbage_are_errors(simulat
             await pool.send(Exchange(chat_request(pool, "drop", 6), sink=reads))
     finally:
         pool.close()
-    assert sum(count for count, _, _ in reads.reads) == sim.read_chunk_log()["drop"]["completion_tokens"]
+    assert sum(count for count, _, _ in reads.reads) == sim.read_chunk_log("drop")["drop"]["completion_tokens"]
 
     with pytest.raises(ConnectFailed):
         await ConnectionPool(f"http://127.0.0.1:{unused_tcp_port}").send(Exchange(b"GET / HTTP/1.1\r\n\r\n"))

@@ -144,12 +144,21 @@ class SimulatorProcess:
     def returncode(self) -> int | None:
         return self._proc.poll() if self._proc is not None else None
 
-    def read_chunk_log(self) -> dict[str, dict]:
+    def read_chunk_log(self, *request_ids: str, timeout_s: float = 60.0) -> dict[str, dict]:
+        """The log so far. Each of `request_ids` is waited for: the simulator writes a request's
+        line after its last bytes went out, so a client can finish reading before the line is
+        there (on a busy machine the simulator may not run again for a while)."""
         if self.chunk_log is None:
             raise RuntimeError("this simulator was started without chunk_log")
-        if not self.chunk_log.exists():
-            return {}
-        return read_chunk_log(self.chunk_log)
+        deadline = time.monotonic() + timeout_s
+        while True:
+            entries = read_chunk_log(self.chunk_log) if self.chunk_log.exists() else {}
+            missing = [request_id for request_id in request_ids if request_id not in entries]
+            if not missing:
+                return entries
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the simulator logged no request {missing[0]!r} in {timeout_s:g} s")
+            time.sleep(0.01)
 
     def __enter__(self) -> SimulatorProcess:
         return self.start()
