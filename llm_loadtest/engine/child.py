@@ -1,27 +1,38 @@
-"""Run the benchmark in a spawned child process, so that nothing the parent does (drawing a
-screen, writing a database) can delay a timestamp.
+"""Run the benchmark in a child process, so that nothing the parent does (drawing a screen,
+writing a database) can delay a timestamp.
+
+On Linux a parent with no other thread (the headless command) starts the child by fork: it
+has imported most of what the engine needs, and a second interpreter importing it all again
+cost about as much CPU as a short run. A parent with threads (the app, a Ray actor) spawns a
+fresh interpreter, since a fork copies locks that another thread may hold.
 
 Events travel back over a pipe. The child never blocks its event loop on the pipe: a thread
 sends what the loop queues, and a level's records have left before the next level starts.
 The parent reads the pipe when it is readable, from its own event loop. The API key travels
-in the spawn arguments, never through a file.
+in the process arguments, never through a file.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import multiprocessing
 import queue
 import signal
 import sys
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
+from multiprocessing.context import ForkContext, SpawnContext
+from typing import TypeVar
 
 from llm_loadtest.engine.events import EngineEvent, RunFailed, WorkerEvent, WorkerReady
 from llm_loadtest.engine.priority import start_process
 from llm_loadtest.model.config import RunConfig
 from llm_loadtest.model.errors import ExitCode
+
+T = TypeVar("T")
 
 _ABORT = "abort"
 _GO = "go"  # to a worker of a pool: every worker is ready, start the level
@@ -44,11 +55,19 @@ class EngineProcess:
 
     async def worker_events(self) -> AsyncIterator[EngineEvent | WorkerEvent]:
         """Everything the child sends, a pool worker's own events included (engine.pool)."""
-        _start_resource_tracker()
-        context = multiprocessing.get_context("spawn")
+        context: ForkContext | SpawnContext
+        if forking_is_safe():
+            context = multiprocessing.get_context("fork")
+        else:
+            _start_resource_tracker()
+            context = multiprocessing.get_context("spawn")
         parent_end, child_end = context.Pipe(duplex=True)
         process = context.Process(target=_child_main, args=(*self._args, child_end), daemon=True, name="llm-loadtest-engine")
-        await start_process(process)
+        gc.freeze()  # a forked child's collections then leave the parent's pages shared
+        try:
+            await start_process(process)
+        finally:
+            gc.unfreeze()
         child_end.close()
         self._conn = parent_end
         if self._abort_requested:
@@ -102,6 +121,18 @@ class EngineProcess:
                 pass
 
 
+def forking_is_safe() -> bool:
+    """Linux, and no other thread here that could hold a lock the child would inherit."""
+    return sys.platform.startswith("linux") and threading.active_count() == 1
+
+
+async def in_passing_thread(function: Callable[[], T]) -> T:
+    """`function()` on a thread that has ended when this returns (asyncio.to_thread keeps its
+    worker alive, and then the engine could no longer be started by fork)."""
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        return await asyncio.get_running_loop().run_in_executor(executor, function)
+
+
 def _start_resource_tracker() -> None:
     """Start multiprocessing's resource tracker with a stderr that has a file descriptor.
 
@@ -132,6 +163,7 @@ def _child_main(config_data: dict, api_key: str | None, run_id: str, t0_ns: int,
     # a container's stop: the parent decides, and tells us over the pipe.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.set_wakeup_fd(-1)  # forked: the parent's event loop's, which must not hear ours
     outbox: queue.SimpleQueue = queue.SimpleQueue()
 
     def send_all() -> None:

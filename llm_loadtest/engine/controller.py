@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from llm_loadtest import __version__
 from llm_loadtest.adapters.registry import metrics_url, tokenizer_warning
-from llm_loadtest.engine.child import EngineProcess
+from llm_loadtest.engine.child import EngineProcess, in_passing_thread
 from llm_loadtest.engine.errors import RunStartError
 from llm_loadtest.engine.events import (
     EngineEvent,
@@ -91,13 +91,17 @@ class RunController:
 
     async def run(self) -> RunResult:
         self._read_workload_files()
-        self.result.environment = await asyncio.to_thread(environment)  # NVML can take a while
+        self.result.environment = await in_passing_thread(environment)  # NVML can take a while
         self.result.started_at = utc_now()
         t0_ns = time.perf_counter_ns()
-        self._sampler = self._start_sampler(t0_ns)
         failure: RunFailed | None = None
+        sampling = False
         try:
             async for event in self._engine_events(t0_ns):
+                if not sampling:
+                    # its thread starts once the engine process has: a process with no other
+                    # thread can start the engine by fork (engine.child), the cheaper start
+                    self._sampler, sampling = self._start_sampler(t0_ns), True
                 if isinstance(event, RunFailed):
                     failure = event
                     continue
