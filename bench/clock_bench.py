@@ -88,7 +88,7 @@ def run_path(streams: int, workers: int, kernel: bool, requests: int, folder: Pa
         ttft_ms=50, itl_ms=20, step_us_per_seq=10, prefill_us_per_token=0, max_seqs=max(streams, 1), chunk_log=log_path
     ) as sim:
         level, records = asyncio.run(one_level(sim.url, streams, requests, workers))
-        log = sim.read_chunk_log()
+        log = sim.read_chunk_log(*(r.request_id for r in records if r.ok))
     os.environ.pop(USER_CLOCK_ENV, None)
     chunks = sum(len(r.chunk_times_ns) for r in records)
     client = level.client
@@ -134,7 +134,7 @@ def held_loop(kernel: bool, folder: Path) -> str:
         ttft_ms=60, itl_ms=60, step_us_per_seq=0, prefill_us_per_token=0, chunk_log=folder / f"held-{kernel}.jsonl"
     ) as sim:
         level, records = asyncio.run(_level_with_the_loop_held(sim.url))
-        log = sim.read_chunk_log()
+        log = sim.read_chunk_log(*(r.request_id for r in records if r.ok))
     os.environ.pop(USER_CLOCK_ENV, None)
     errors = np.concatenate([_outside_the_write(r.chunk_times_ns, log[r.request_id]) for r in records if r.ok]) / 1e6
     return (

@@ -75,7 +75,7 @@ def main() -> None:
             ) as sim:
                 requests = max(8, streams * (1 if args.quick else 2))
                 level, records, cpu = asyncio.run(one_level(sim.url, streams, requests, output_len))
-                log = sim.read_chunk_log()
+                log = sim.read_chunk_log(*(r.request_id for r in records if r.ok))
             chunks = sum(len(r.chunk_times_ns) for r in records)
             true_ttft, true_itl = truth([r for r in records if r.ok], log)
             print(f"== {streams} streams, {len(records)} requests, {chunks} chunks ({level.requests.failed} failed)")

@@ -64,7 +64,12 @@ def main() -> None:
                     ) as sim:
                         level, records = asyncio.run(one_level(sim.url, args.streams, workers, args.output_len, address))
                         chunks = sum(len(r.chunk_times_ns) for r in records)
-                        runs.append([chunks / level.duration_s, *errors(level, records, sim.read_chunk_log())[:5]])
+                        runs.append(
+                            [
+                                chunks / level.duration_s,
+                                *errors(level, records, sim.read_chunk_log(*(r.request_id for r in records if r.ok)))[:5],
+                            ]
+                        )
                 m = np.median(np.array(runs), axis=0)
                 print(
                     f"{engine:>9} {workers:>7}  {m[0]:>9,.0f} {m[1]:>+12.2f} {m[2]:>+12.2f} {m[3]:>+11.2f} {m[4]:>+11.2f} {m[5]:>9.0f}",

@@ -131,7 +131,7 @@ def one(
         else:
             level, records, frames, level_cpu = in_own_thread(with_live_screen(config, size))
         cpu = time.process_time() - cpu
-        log = sim.read_chunk_log()
+        log = sim.read_chunk_log(*(r.request_id for r in records if r.ok))
     if level.requests.failed:
         print(f"   ({mode}: {level.requests.failed} requests failed)")
     ttft_error, itl_error = errors(level, records, log)

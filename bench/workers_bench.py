@@ -82,7 +82,7 @@ def main() -> None:
                         ttft_ms=50, itl_ms=20, step_us_per_seq=10, prefill_us_per_token=0, max_seqs=streams, chunk_log=log_path
                     ) as sim:
                         level, records = asyncio.run(one_level(sim.url, streams, workers, args.output_len))
-                        runs.append(errors(level, records, sim.read_chunk_log()))
+                        runs.append(errors(level, records, sim.read_chunk_log(*(r.request_id for r in records if r.ok))))
                 m = np.median(np.array(runs), axis=0)
                 print(
                     f"{streams:>7} {workers:>7}  {m[0]:>+12.2f} {m[1]:>+12.2f} {m[2]:>+11.2f} {m[3]:>+11.2f} {m[4]:>9.0f} {m[5]:>7.1f}",

@@ -67,7 +67,7 @@ def main(tmp: Path) -> dict:
         base = dict(server=sim.url, model="auto", concurrency=[4], num_prompts=40, input_len=32, output_len=16, warmup=0, workers=2)
         for name, extra in (("processes", {}), ("ray", {"ray": "auto"})):
             result, records, events = run(RunConfig(**base, **extra))
-            out[name] = figures(result, records, sim.read_chunk_log())
+            out[name] = figures(result, records, sim.read_chunk_log(*(r.request_id for r in records)))
             out[name]["run_started"] = [e.nodes for e in events if isinstance(e, RunStarted)]
 
         # an actor killed mid-level: the level says so and keeps what it had handed over
@@ -83,7 +83,7 @@ def main(tmp: Path) -> dict:
 
         config = RunConfig(**{**base, "num_prompts": 400, "concurrency": [4, 8], "output_len": 32}, ray="auto")
         result, records, _ = run(config, kill_second_actor)
-        log = sim.read_chunk_log()
+        log = sim.read_chunk_log(*(r.request_id for r in records))
         out["killed"] = {
             "status": result.status,
             "levels": len(result.levels),

@@ -183,11 +183,12 @@ def test_api_key_is_sent_but_never_written(simulator, tmp_path):
 
 
 @pytest.mark.slow
-def served(sim) -> list[dict]:
-    """The measured requests the simulator answered to the end (not the pre-flight or warm-up)."""
-    if not sim.chunk_log.exists():
+def served(sim, *request_ids: str, at_least: int = 0) -> list[dict]:
+    """The measured requests the simulator answered to the end (not the pre-flight or warm-up),
+    once the log holds `request_ids` and `at_least` entries of any kind (see read_chunk_log)."""
+    if not sim.chunk_log.exists() and not request_ids and not at_least:
         return []
-    entries = sim.read_chunk_log().values()
+    entries = sim.read_chunk_log(*request_ids, at_least=at_least).values()
     return [e for e in entries if not e["client_gone"] and parse_request_id(e["request_id"]).kind is RequestKind.MEASURED]
 
 
@@ -243,17 +244,19 @@ def test_sigterm_to_the_process_group_keeps_the_run_and_exits_143(simulator, tmp
     first, second = data["levels"]
     assert first["requests"] == {"total": 40, "succeeded": 40, "failed": 0, "errors": {}}
     assert second["requests"]["failed"] == 0 and 0 < second["requests"]["succeeded"] < 40
-    # what was kept is what the server answered, less at most the 2 streams it ended as the client left
-    kept = first["requests"]["succeeded"] + second["requests"]["succeeded"]
-    assert kept <= len(served(sim)) <= kept + 2
-
-    events = [json.loads(line) for line in log.read_text().splitlines()]
-    assert events[0]["event"] == "run_start" and events[-1] == {**events[-1], "event": "run_end", "status": "aborted"}
-    assert [e["level"] for e in events if e["event"] == "level_end"] == [0, 1]
     from llm_loadtest.storage import Store
 
     with Store.open(str(db), must_exist=True) as store:
         stored = store.get_result(data["run_id"])
+        by_level = store.get_records_by_level(data["run_id"])
+    kept_ids = [record.request_id for records in by_level.values() for record in records if record.ok]
+    # what was kept is what the server answered, less at most the 2 streams it ended as the client left
+    kept = first["requests"]["succeeded"] + second["requests"]["succeeded"]
+    assert kept <= len(served(sim, *kept_ids)) <= kept + 2
+
+    events = [json.loads(line) for line in log.read_text().splitlines()]
+    assert events[0]["event"] == "run_start" and events[-1] == {**events[-1], "event": "run_end", "status": "aborted"}
+    assert [e["level"] for e in events if e["event"] == "level_end"] == [0, 1]
     assert stored.status == "aborted"
     assert [level.requests.succeeded for level in stored.levels] == [40, second["requests"]["succeeded"]]
     assert "aborted" in stdout
@@ -287,7 +290,7 @@ def test_an_infinite_rate_sends_every_request_at_once_up_to_the_cap(simulator, t
     out = tmp_path / "inf.json"
     args = headless(sim.url, "--request-rate", "inf", "--output-len", "2", "--warmup", "0")
     assert main([*args, "-n", "12", "--no-save", "--in-process", "-o", str(out)]) == 0
-    sent = served(sim)
+    sent = served(sim, at_least=1 + 12)  # the pre-flight request and the run's
     assert len(sent) == 12 and max(e["t_recv_ns"] for e in sent) < min(e["t_done_ns"] for e in sent)  # all sent at once
     data = json.loads(out.read_text())
     assert data["config"]["request_rate"] == ["inf"] and data["levels"][0]["request_rate"] == "inf"  # JSON has no infinity
@@ -295,7 +298,7 @@ def test_an_infinite_rate_sends_every_request_at_once_up_to_the_cap(simulator, t
 
     first_run = {e["request_id"] for e in sent}
     assert main([*args, "-n", "9", "--max-concurrency", "3", "--no-save", "--in-process"]) == 0
-    sent = [e for e in served(sim) if e["request_id"] not in first_run]
+    sent = [e for e in served(sim, at_least=(1 + 12) + (1 + 9)) if e["request_id"] not in first_run]
     assert len(sent) == 9 and most_in_flight(sent) == 3  # due at once, paced by the cap
 
     code = main([*args, "-d", "5", "--no-save"])

@@ -76,7 +76,7 @@ async def test_chunk_times_are_the_kernels_arrivals_however_late_the_loop_reads(
     sim = simulator(ttft_ms=60, itl_ms=60, step_us_per_seq=0, prefill_us_per_token=0)
     run = await run_with_the_loop_held(sim.url, 0.05, 0.02, concurrency=[2], num_prompts=4, input_len=16, output_len=12)
     level = run.result.levels[0]
-    log = sim.read_chunk_log()
+    log = sim.read_chunk_log(*(r.request_id for r in run.records[0]))
     assert level.requests.succeeded == 4 and level.client.clock == "kernel"
     assert "clock: kernel" in result_report(run.result)
     assert level.client.loop_lag_ms.max >= 30  # the holds did hold the loop
@@ -93,8 +93,8 @@ async def test_chunks_read_late_together_are_counted_as_coalesced(simulator):
     sim = simulator(ttft_ms=5, itl_ms=5, step_us_per_seq=0, prefill_us_per_token=0)
     run = await run_with_the_loop_held(sim.url, 0.05, 0.01, concurrency=[2], num_prompts=4, input_len=16, output_len=40)
     level = run.result.levels[0]
-    log = sim.read_chunk_log()
     records = run.records[0]
+    log = sim.read_chunk_log(*(r.request_id for r in records))
     counted = sum(coalesced_chunks(r.chunk_times_ns) for r in records)
     assert level.client.coalesced_chunks == counted > 0
     for record in records:
@@ -108,8 +108,8 @@ async def test_the_send_delay_is_recorded_and_no_latency_includes_it(simulator):
     # the holds come while requests end: the next ones are written late
     run = await run_with_the_loop_held(sim.url, 0.03, 0.005, concurrency=[4], num_prompts=24, input_len=16, output_len=8)
     level = run.result.levels[0]
-    log = sim.read_chunk_log()
     records = run.records[0]
+    log = sim.read_chunk_log(*(r.request_id for r in records))
     delays = np.array([r.t_start_ns - r.t_ready_ns for r in records]) / MS
     assert delays.min() >= 0 and delays.max() > 5  # some requests waited for the loop
     assert level.client.send_delay_ms.p50 == pytest.approx(np.percentile(delays, 50))

@@ -29,7 +29,7 @@ async def test_streamed_metrics_match_what_the_simulator_did(simulator):
     run = await run_benchmark(sim.url, concurrency=[4], num_prompts=24, input_len=64, output_len=32)
     level = run.result.levels[0]
     records = run.records[0]
-    log = sim.read_chunk_log()
+    log = sim.read_chunk_log(*(r.request_id for r in records))
     assert level.requests.total == 24 and level.requests.succeeded == 24 and level.requests.failed == 0
     # every chunk was read after it was sent, and soon after
     delay = delays_ms(records, log)
@@ -74,7 +74,8 @@ async def test_every_fault_class_is_counted_and_totals_add_up(simulator):
     )
     run = await run_benchmark(sim.url, concurrency=[8], num_prompts=120, input_len=16, output_len=16, timeout=1.5)
     level = run.result.levels[0]
-    log = sim.read_chunk_log()
+    # a stalled request is logged only when its stall ends, after the client gave up on it
+    log = sim.read_chunk_log(*(r.request_id for r in run.records[0] if r.error_class != "timeout"))
     expected = {"http_500": "http_500", "http_429": "http_429", "drop": "stream_broken", "malformed": "malformed", "stall": "timeout"}
     by_fault: dict[str, int] = {}
     for record in run.records[0]:
@@ -114,7 +115,7 @@ async def test_multi_token_chunks_give_itl_per_token(simulator):
     sim = simulator(ttft_ms=5, itl_ms=8, step_us_per_seq=0, tokens_per_chunk=4)
     run = await run_benchmark(sim.url, concurrency=[2], num_prompts=4, input_len=16, output_len=30)
     level = run.result.levels[0]
-    log = sim.read_chunk_log()
+    log = sim.read_chunk_log(*(r.request_id for r in run.records[0]))
     for record in run.records[0]:
         assert record.output_tokens == 30
         assert list(record.chunk_tokens) == [4] * 7 + [2] == log[record.request_id]["chunk_tokens"]
@@ -155,7 +156,7 @@ async def test_duration_mode_stops_on_time(simulator):
     assert (max(starts) - min(starts)) / 1e9 < 1.5
     # every request in flight at the deadline finished and was counted: each one the simulator
     # served is a record, whole
-    log = sim.read_chunk_log()
+    log = sim.read_chunk_log(*(r.request_id for r in records))
     assert all(log[r.request_id]["completion_tokens"] == r.output_tokens == 20 for r in records)
     assert sum(1 for entry in log.values() if entry["completion_tokens"] == 20) == len(records)
     assert level.duration_s == pytest.approx((max(r.t_end_ns for r in records) - min(starts)) / 1e9)
@@ -172,7 +173,7 @@ async def test_rate_mode_reaches_its_rate(simulator):
     # request left no earlier than planned and reached the simulator after it left
     planned = np.sort([r.t_scheduled_ns for r in records]) / 1e9
     assert (len(planned) - 1) / (planned[-1] - planned[0]) == pytest.approx(40.0, rel=0.25)
-    log = sim.read_chunk_log()
+    log = sim.read_chunk_log(*(r.request_id for r in records))
     assert all(r.t_scheduled_ns <= r.t_start_ns <= log[r.request_id]["t_recv_ns"] for r in records)
     assert level.request_rate_achieved == pytest.approx(120 / level.duration_s)
     assert level.client.scheduling_delay_ms is not None
@@ -234,7 +235,7 @@ async def test_live_figures_follow_the_streams_before_any_request_ends(simulator
     # rate and the first wave's TTFT from the first second on, not nothing until a request ends.
     # The rate is checked against what the simulator sent (a busy machine slows it), loosely:
     # a 2 s window is not the whole wave.
-    log = sim.read_chunk_log()
+    log = sim.read_chunk_log(*(r.request_id for r in first_wave))
     sent = [np.array(log[r.request_id]["chunk_send_ns"]) for r in first_wave]
     served_rate = sum(len(times) for times in sent) / ((max(t[-1] for t in sent) - min(t[0] for t in sent)) / 1e9)
     gaps = np.concatenate([np.diff(r.chunk_times_ns) / 1e6 for r in first_wave])

@@ -46,7 +46,8 @@ async def test_a_run_against_a_server_that_validates_request_ids(simulator):
     run = await run_benchmark(sim.url, run_id=RUN_ID, concurrency=[1, 2], num_prompts=3, input_len=8, output_len=4, warmup=2)
     assert run.result.status == "completed"
     assert [level.requests.succeeded for level in run.result.levels] == [3, 3]
-    log = sim.read_chunk_log()
+    measured = [record.request_id for records in run.records.values() for record in records]
+    log = sim.read_chunk_log(*measured, at_least=1 + 2 + 6)  # pre-flight, warm-up, measured
     kinds = {parse_request_id(request_id).kind for request_id in log}
     assert kinds == {RequestKind.PREFLIGHT, RequestKind.WARMUP, RequestKind.MEASURED}
     assert all(entry["status"] == 200 for entry in log.values())
@@ -81,5 +82,5 @@ def test_a_server_that_refuses_the_first_request_stops_the_run_before_it_starts(
     assert err[-1].endswith("/v1/chat/completions refused a request like the run's: HTTP 400: `stream` must be true or false")
     assert "Traceback" not in "\n".join(err)
     # only the pre-flight request reached the server, with an id like the run's
-    [entry] = sim.read_chunk_log().values()
+    [entry] = sim.read_chunk_log(at_least=1).values()
     assert parse_request_id(entry["request_id"]).kind is RequestKind.PREFLIGHT and entry["status"] == 400

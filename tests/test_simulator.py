@@ -18,6 +18,7 @@ import httpx
 import numpy as np
 import pytest
 
+from llm_loadtest.simulator.chunklog import read_chunk_log
 from llm_loadtest.simulator.process import SimulatorProcess, options_to_argv
 from llm_loadtest.simulator.words import WORDS
 from llm_loadtest.tokens.tokenizer import get_tokenizer
@@ -215,6 +216,19 @@ async def test_chunk_log_records_each_request(sim, client):
     assert t_before < entry["t_recv_ns"] and entry["t_done_ns"] < time.perf_counter_ns()
 
 
+def test_reading_the_chunk_log_waits_for_what_is_named_and_skips_a_line_being_written(simulator, tmp_path):
+    sim = simulator()  # asked nothing: its log stays empty
+    assert sim.read_chunk_log() == {}
+    with pytest.raises(TimeoutError, match=r"logged no request 'never-sent' in 0\.1 s"):
+        sim.read_chunk_log("never-sent", timeout_s=0.1)
+    with pytest.raises(TimeoutError, match="logged 0 of 1 requests"):
+        sim.read_chunk_log(at_least=1, timeout_s=0.1)
+    # a line without its newline is one still being written: not there yet, not an error
+    whole = json.dumps({"request_id": "a", "status": 200})
+    (tmp_path / "log.jsonl").write_text(whole + "\n" + whole.replace('"a"', '"b"')[:-3], encoding="utf-8")
+    assert list(read_chunk_log(tmp_path / "log.jsonl")) == ["a"]
+
+
 # ---------------------------------------------------------------- batching
 
 
@@ -257,10 +271,16 @@ async def test_tokens_per_chunk_queueing_and_disconnect(simulator):
                 await response.aiter_lines().__anext__()
         response = await client.post("/v1/completions", json=completion_body(max_tokens=2))
         assert response.status_code == 200
-        await asyncio.sleep(0.05)
-        text = (await client.get("/metrics")).text
-        assert metric(text, "vllm:num_requests_running") == 0
-        gone = [e for e in sim.read_chunk_log().values() if e["client_gone"]]
+        # the simulator sees a client gone at its next write, whenever a busy machine runs it:
+        # wait for what it says, not for a time
+        deadline = time.monotonic() + 30
+        while True:
+            running = metric((await client.get("/metrics")).text, "vllm:num_requests_running")
+            gone = [e for e in sim.read_chunk_log().values() if e["client_gone"]]
+            if running == 0 and len(gone) >= 4:
+                break
+            assert time.monotonic() < deadline, f"{running:g} running, {len(gone)} gone"
+            await asyncio.sleep(0.01)
         # their slots were freed when they left, not after their 2000 tokens (4 x 10 s)
         assert len(gone) == 4 and all(e["completion_tokens"] < 2000 for e in gone)
 

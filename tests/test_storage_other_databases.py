@@ -89,11 +89,11 @@ def test_a_headless_run_is_stored_in_it_and_reads_back_as_measured(simulator, fr
     sim = simulator(ttft_ms=5, itl_ms=2, fail_rate_500=0.1, seed=5)
     code = main(headless(sim.url, "-c", "1,3", "-n", "12", "--output-len", "8", "--db", fresh_database))
     assert code == 0
-    served = sim.read_chunk_log()
     with Store.open(fresh_database) as store:
         [row] = store.list_runs()
         result = store.get_result(row.run_id)
         by_level = store.get_records_by_level(row.run_id)
+    served = sim.read_chunk_log(*(record.request_id for records in by_level.values() for record in records))
     assert result.status == "completed" and [level.concurrency for level in result.levels] == [1, 3]
     for index, level in enumerate(result.levels):
         records = by_level[index]

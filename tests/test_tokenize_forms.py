@@ -26,7 +26,7 @@ async def test_the_servers_own_tokenize_endpoint_counts_the_output(simulator, fo
     result = run.result
     assert result.token_source.output == "server_tokenize"
     assert result.token_source.tokenize_endpoint == endpoint
-    log = sim.read_chunk_log()
+    log = sim.read_chunk_log(*(r.request_id for r in run.all_records))
     for record in run.all_records:
         # exactly what the server generated: special tokens a server adds are not output
         assert record.output_tokens == log[record.request_id]["completion_tokens"] == 11

@@ -23,7 +23,7 @@ async def test_streamed_metrics_match_what_the_simulator_did(simulator, cumulati
     run = await run_benchmark(sim.url, adapter="triton", concurrency=[4], num_prompts=16, input_len=48, output_len=24)
     level = run.result.levels[0]
     records = run.records[0]
-    log = sim.read_chunk_log()
+    log = sim.read_chunk_log(*(r.request_id for r in records))
     assert run.result.config.model == "sim-model"  # "auto" from the repository index
     assert level.requests.succeeded == 16 and level.requests.failed == 0
     for record in records:
@@ -65,7 +65,7 @@ async def test_non_streaming_generate(simulator):
     sim = simulator(api="triton", ttft_ms=5, itl_ms=1)
     run = await run_benchmark(sim.url, adapter="triton", stream=False, concurrency=[2], num_prompts=6, input_len=32, output_len=10)
     level = run.result.levels[0]
-    log = sim.read_chunk_log()
+    log = sim.read_chunk_log(*(r.request_id for r in run.records[0]))
     assert level.requests.succeeded == 6
     assert level.ttft_ms == level.e2e_ms and level.itl_ms is None and level.tpot_ms is None
     for record in run.records[0]:
@@ -78,7 +78,7 @@ async def test_error_events_and_error_statuses_are_failures_with_their_message(s
     sim = simulator(api="triton", ttft_ms=2, itl_ms=1, error_event_rate=0.3, fail_rate_500=0.15, seed=5)
     run = await run_benchmark(sim.url, adapter="triton", concurrency=[4], num_prompts=40, input_len=16, output_len=10)
     level = run.result.levels[0]
-    log = sim.read_chunk_log()
+    log = sim.read_chunk_log(*(r.request_id for r in run.records[0]))
     seen = set()
     for record in run.records[0]:
         fault = log[record.request_id]["fault"]
@@ -236,7 +236,7 @@ def test_triton_simulator_options_need_triton_mode():
 @pytest.mark.parametrize("cumulative", [False, True])
 async def test_live_figures_follow_a_triton_stream_before_it_ends(simulator, cumulative):
     from llm_loadtest.engine.controller import RunController
-    from llm_loadtest.engine.events import ProgressSnapshot
+    from llm_loadtest.engine.events import LevelFinished, ProgressSnapshot
     from llm_loadtest.model.config import RunConfig
 
     sim = simulator(api="triton", triton_cumulative=cumulative, ttft_ms=20, itl_ms=10, step_us_per_seq=0, prefill_us_per_token=0)
@@ -244,12 +244,15 @@ async def test_live_figures_follow_a_triton_stream_before_it_ends(simulator, cum
         server=sim.url, model="sim-model", adapter="triton", concurrency=[2], num_prompts=2, input_len=16, output_len=150, warmup=0
     )
     controller = RunController(config, in_process=True, gpu=False)
-    snapshots: list = []
-    controller.subscribe(lambda e: snapshots.append(e) if isinstance(e, ProgressSnapshot) else None)
+    events: list = []
+    controller.subscribe(events.append)
     await controller.run()
+    snapshots = [e for e in events if isinstance(e, ProgressSnapshot)]
+    streams = [r.request_id for e in events if isinstance(e, LevelFinished) for r in e.records]
     # about 200 tok/s from two streams, checked against what the simulator sent (a busy
     # machine slows it), loosely: a 2 s window is not the whole stream
-    sent = [entry["chunk_send_ns"] for entry in sim.read_chunk_log().values() if entry["completion_tokens"] == 150]
+    log = sim.read_chunk_log(*streams)
+    sent = [log[request_id]["chunk_send_ns"] for request_id in streams]
     served_rate = sum(len(times) for times in sent) / ((max(t[-1] for t in sent) - min(t[0] for t in sent)) / 1e9)
     early = [s for s in snapshots if s.completed == 0 and s.level_elapsed_s >= 0.75]
     assert early and all(served_rate / 2 < s.output_throughput < served_rate * 2 and s.ttft_p50_ms is not None for s in early), (

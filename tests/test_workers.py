@@ -103,7 +103,7 @@ async def test_three_workers_run_each_level_together_and_their_records_make_its_
         assert in_flight_at_most([r for r in levels[1] if parse_request_id(r.request_id).worker == worker]) <= 2
 
     # the level's figures are those of all the records together, and match what the simulator did
-    log = sim.read_chunk_log()
+    log = sim.read_chunk_log(*ids)
     level = result.levels[1]
     ttft = np.array([r.ttft_ns for r in levels[1]]) / 1e6
     assert level.ttft_ms.p50 == pytest.approx(np.percentile(ttft, 50))

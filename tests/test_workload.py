@@ -68,7 +68,7 @@ async def test_each_dataset_layout_is_sent_as_written(simulator, tmp_path, layou
         items, path = [{"prompt": p} for p in TEXT_PROMPTS], _write(tmp_path / "d.txt", "\n\n".join(TEXT_PROMPTS))
     sim = simulator(ttft_ms=1, itl_ms=1)
     run = await run_benchmark(sim.url, num_prompts=len(items), output_len=4, workload={"dataset": path})
-    log = sim.read_chunk_log()
+    log = sim.read_chunk_log(*(r.request_id for r in run.records[0]))
     records = run.records[0]
     assert all(r.ok for r in records)
     # a seeded sample without repeats: each item once, every token count the server's own
@@ -88,13 +88,13 @@ async def test_dataset_filters_and_seeded_sampling(simulator, tmp_path):
     run = await run_benchmark(
         sim.url, num_prompts=6, output_len=2, seed=5, workload={"dataset": path, "dataset_min_input": 10, "dataset_max_input": 40}
     )
-    log = sim.read_chunk_log()
+    log = sim.read_chunk_log(*(r.request_id for r in run.records[0]))
     counts = [log[r.request_id]["prompt_tokens"] for r in run.records[0]]
     assert set(counts) == {10, 20, 40} and sorted(counts) == [10, 10, 20, 20, 40, 40]  # two passes, each item once a pass
     again = await run_benchmark(
         sim.url, num_prompts=6, output_len=2, seed=5, workload={"dataset": path, "dataset_min_input": 10, "dataset_max_input": 40}
     )
-    log = sim.read_chunk_log()
+    log = sim.read_chunk_log(*(r.request_id for r in again.records[0]))
     assert [log[r.request_id]["prompt_tokens"] for r in again.records[0]] == counts
 
 
@@ -172,7 +172,7 @@ def test_length_specs_and_the_config():
 async def test_drawn_lengths_are_what_the_server_was_asked_for(simulator):
     sim = simulator(ttft_ms=1, itl_ms=0)
     run = await run_benchmark(sim.url, concurrency=[4], num_prompts=40, input_len="uniform:40:120", output_len="normal:12:4", seed=3)
-    log = sim.read_chunk_log()
+    log = sim.read_chunk_log(*(r.request_id for r in run.records[0]))
     records = run.records[0]
     assert all(r.ok for r in records)
     inputs = [r.input_len_requested for r in records]
@@ -193,7 +193,7 @@ async def test_shared_prefix_requests_share_their_first_tokens_and_hit_the_cache
     run = await run_benchmark(
         sim.url, concurrency=[1], num_prompts=12, input_len=48, output_len=2, workload={"shared_prefix": prefix, "prefix_groups": groups}
     )
-    log = sim.read_chunk_log()
+    log = sim.read_chunk_log(*(r.request_id for r in run.records[0]))
     records = run.records[0]
     shared_blocks = prefix // BLOCK_TOKENS
     by_group: dict[tuple, list[dict]] = {}
@@ -220,7 +220,7 @@ async def test_turns_carry_the_servers_real_answers(simulator, endpoint):
     run = await run_benchmark(
         sim.url, endpoint=endpoint, concurrency=[1], num_prompts=12, input_len=20, output_len=6, workload={"turns": 3}
     )
-    log = sim.read_chunk_log()
+    log = sim.read_chunk_log(*(r.request_id for r in run.records[0]))
     records = run.records[0]
     assert sorted(r.turn for r in records) == [1] * 4 + [2] * 4 + [3] * 4
     level = run.result.levels[0]
@@ -258,7 +258,7 @@ async def test_a_trace_is_replayed_at_its_times_with_its_lengths(simulator, tmp_
     run = await run_benchmark(sim.url, workload={"trace": path, "trace_speed": 2.0})
     assert run.result.config.workload == resolved.workload and run.result.levels[0].request_rate == resolved.levels()[0].request_rate
     assert "chat, streaming, lengths from the trace, 4 requests per level" in result_report(run.result)
-    log = sim.read_chunk_log()
+    log = sim.read_chunk_log(*(r.request_id for r in run.records[0]))
     records = sorted(run.records[0], key=lambda r: r.t_scheduled_ns)
     origin = records[0].t_scheduled_ns
     offsets_ns = [r.t_scheduled_ns - origin for r in records]
@@ -281,7 +281,7 @@ async def test_reasoning_and_answer_ttft_against_the_simulators_log(simulator):
     k = 5
     sim = simulator(ttft_ms=5, itl_ms=3, reasoning_tokens=k)
     run = await run_benchmark(sim.url, concurrency=[2], num_prompts=6, input_len=32, output_len=12)
-    log = sim.read_chunk_log()
+    log = sim.read_chunk_log(*(r.request_id for r in run.records[0]))
     level = run.result.levels[0]
     for r in run.records[0]:
         sent = log[r.request_id]["chunk_write_ns"]

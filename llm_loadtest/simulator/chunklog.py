@@ -77,11 +77,12 @@ class ChunkLog:
 
 
 def read_chunk_log(path: str | Path) -> dict[str, dict]:
-    """request_id -> entry; a later line for the same id wins."""
+    """request_id -> entry; a later line for the same id wins. A last line without its newline
+    is one the simulator is still writing: left out, it is there at the next read."""
     entries: dict[str, dict] = {}
     with open(path, encoding="utf-8") as file:
         for line in file:
-            if line.strip():
+            if line.strip() and line.endswith("\n"):
                 entry = json.loads(line)
                 entries[entry["request_id"]] = entry
     return entries

@@ -144,20 +144,23 @@ class SimulatorProcess:
     def returncode(self) -> int | None:
         return self._proc.poll() if self._proc is not None else None
 
-    def read_chunk_log(self, *request_ids: str, timeout_s: float = 60.0) -> dict[str, dict]:
-        """The log so far. Each of `request_ids` is waited for: the simulator writes a request's
-        line after its last bytes went out, so a client can finish reading before the line is
-        there (on a busy machine the simulator may not run again for a while)."""
+    def read_chunk_log(self, *request_ids: str, at_least: int = 0, timeout_s: float = 60.0) -> dict[str, dict]:
+        """The log so far, once each of `request_ids` is in it and it holds `at_least` entries
+        (for a test that knows only how many requests it made). The simulator writes a
+        request's line after its last bytes went out, so a client can finish reading before
+        the line is there (on a busy machine the simulator may not run again for a while).
+        TimeoutError after `timeout_s`. With neither, it waits for nothing."""
         if self.chunk_log is None:
             raise RuntimeError("this simulator was started without chunk_log")
         deadline = time.monotonic() + timeout_s
         while True:
             entries = read_chunk_log(self.chunk_log) if self.chunk_log.exists() else {}
             missing = [request_id for request_id in request_ids if request_id not in entries]
-            if not missing:
+            if not missing and len(entries) >= at_least:
                 return entries
             if time.monotonic() > deadline:
-                raise TimeoutError(f"the simulator logged no request {missing[0]!r} in {timeout_s:g} s")
+                what = f"no request {missing[0]!r}" if missing else f"{len(entries)} of {at_least} requests"
+                raise TimeoutError(f"the simulator logged {what} in {timeout_s:g} s")
             time.sleep(0.01)
 
     def __enter__(self) -> SimulatorProcess:
