@@ -182,7 +182,6 @@ def test_api_key_is_sent_but_never_written(simulator, tmp_path):
     assert all(f["request_id"] and f["error"] == "http_500" for f in failed)
 
 
-@pytest.mark.slow
 def served(sim, *request_ids: str, at_least: int = 0) -> list[dict]:
     """The measured requests the simulator answered to the end (not the pre-flight or warm-up),
     once the log holds `request_ids` and `at_least` entries of any kind (see read_chunk_log)."""
@@ -199,6 +198,7 @@ def wait_until(condition, timeout: float = 120) -> None:
         time.sleep(0.05)
 
 
+@pytest.mark.slow
 def test_ctrl_c_exits_130_and_writes_what_finished(simulator, tmp_path):
     sim = simulator(ttft_ms=5, itl_ms=20, step_us_per_seq=0)
     out = tmp_path / "r.json"
