@@ -87,7 +87,7 @@ async def test_triton_models_come_from_its_repository_index(simulator):
 async def test_a_model_that_is_not_ready_is_not_listed(simulator):
     sim = simulator(api="triton", model="ensemble", triton_not_ready=True, ttft_ms=1, itl_ms=1)
     listed = await connection.list_models("triton", sim.url)
-    assert not listed.ok and "lists no model" in listed.message
+    assert not listed.ok and listed.message == f"{sim.url} lists no ready model in /v2/repository/index"
 
 
 async def test_connection_problems_are_one_line_each(simulator):

@@ -93,7 +93,7 @@ def test_num_prompts_and_duration_exclude_each_other():
 def test_unreachable_server_exits_3_without_traceback():
     result = run_cli(*headless("http://127.0.0.1:9", "--no-save", model="x"))
     assert result.returncode == 3
-    assert result.stderr.strip().startswith("llm-loadtest: error: cannot reach http://127.0.0.1:9")
+    assert result.stderr.strip() == "llm-loadtest: error: cannot connect to http://127.0.0.1:9: connection refused"
     assert "Traceback" not in result.stderr
 
 

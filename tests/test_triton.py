@@ -125,7 +125,7 @@ def test_unknown_model_exits_2_and_names_the_served_ones(simulator, capsys):
 def test_unreachable_triton_server_exits_3(capsys):
     code = main(headless("http://127.0.0.1:9", "--adapter", "triton", "--no-save", "--in-process", "--no-gpu", model="m"))
     assert code == 3
-    assert "cannot reach http://127.0.0.1:9" in capsys.readouterr().err
+    assert "cannot connect to http://127.0.0.1:9: connection refused" in capsys.readouterr().err
 
 
 def test_headless_triton_run_completes(simulator, capsys):

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import aiohttp
 
-from llm_loadtest.adapters.exchange import short
+from llm_loadtest.adapters.exchange import cannot_connect
 from llm_loadtest.adapters.registry import adapter_class
 from llm_loadtest.model.config import server_url
 from llm_loadtest.model.errors import LoadtestError
@@ -34,10 +34,7 @@ async def check_connection(adapter: str, server: str, api_key: str | None = None
 
 
 async def list_models(adapter: str, server: str, api_key: str | None = None, timeout: float = PROBE_TIMEOUT_S) -> ConnectionCheck:
-    check = await _ask(adapter, server, api_key, timeout, ready_first=False)
-    if check.ok and not check.models:
-        return ConnectionCheck(False, f"{server.strip()} lists no model")
-    return check
+    return await _ask(adapter, server, api_key, timeout, ready_first=False)
 
 
 async def _ask(adapter_name: str, server: str, api_key: str | None, timeout: float, *, ready_first: bool) -> ConnectionCheck:
@@ -48,13 +45,17 @@ async def _ask(adapter_name: str, server: str, api_key: str | None, timeout: flo
         async with aiohttp.ClientSession() as session, asyncio.timeout(timeout):
             if ready_first:
                 await adapter.check_ready(session)
-            models = await adapter.list_models(session)
+                models = await adapter.list_models(session)
+            else:
+                models, why_none = await adapter.models_listed(session)
+                if not models:
+                    return ConnectionCheck(False, why_none)
     except (LoadtestError, ValueError) as exc:
         return ConnectionCheck(False, str(exc))
     except TimeoutError:
         return ConnectionCheck(False, f"no answer from {server.strip()} within {timeout:g} s")
     except (aiohttp.ClientError, OSError) as exc:
-        return ConnectionCheck(False, f"cannot reach {server.strip()}: {short(exc)}")
+        return ConnectionCheck(False, cannot_connect(server.strip(), exc))
     elapsed_ms = (time.perf_counter() - started) * 1000
     served = f"; models: {', '.join(models[:3])}{' …' if len(models) > 3 else ''}" if models else ""
     return ConnectionCheck(True, f"connected to {url} in {elapsed_ms:.0f} ms{served}", models)

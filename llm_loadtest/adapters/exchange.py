@@ -24,6 +24,7 @@ import aiohttp
 import numpy as np
 
 from llm_loadtest.adapters.stamped import StampedResponse, mark_stamped, stamped_pool
+from llm_loadtest.model.errors import connect_failure
 from llm_loadtest.model.records import Outcome, RequestRecord
 from llm_loadtest.transport.http1 import BadResponse, ConnectFailed, ConnectionLost, ConnectionPool, Exchange
 
@@ -160,14 +161,14 @@ async def exchange(
     except Problem as exc:
         fail(record, exc.outcome, str(exc))
     except aiohttp.ConnectionTimeoutError as exc:  # a TimeoutError too, but not the request's
-        fail(record, Outcome.CONNECT, short(exc))
+        fail(record, Outcome.CONNECT, cannot_connect(origin(url), exc))
     except TimeoutError:
         fail(record, Outcome.TIMEOUT, f"no complete response within {timeout:g} s")
     except asyncio.CancelledError:
         # the engine cancels what is in flight when the user stops: kept out of the failures
         fail(record, Outcome.CANCELLED, "cancelled by the user")
     except (aiohttp.ClientConnectorError, ConnectFailed) as exc:
-        fail(record, Outcome.CONNECT, short(exc))
+        fail(record, Outcome.CONNECT, cannot_connect(origin(url), exc))
     except ConnectionLost as exc:
         fail(record, Outcome.STREAM_BROKEN, short(exc))
     except BadResponse as exc:
@@ -177,7 +178,7 @@ async def exchange(
     except aiohttp.ClientResponseError as exc:  # not valid HTTP
         fail(record, Outcome.MALFORMED, short(exc))
     except aiohttp.ClientError as exc:
-        fail(record, Outcome.CONNECT, short(exc))
+        fail(record, Outcome.CONNECT, cannot_connect(origin(url), exc))
     except Exception as exc:  # a reader met a shape it did not expect
         fail(record, Outcome.MALFORMED, f"unexpected response: {short(exc)}")
     finally:
@@ -236,22 +237,61 @@ def fail(record: RequestRecord, outcome: Outcome, message: str) -> None:
 
 def http_error(status: int, body: str) -> str:
     """`HTTP 400: message`, or `HTTP 400 (empty body)` when the server said nothing more."""
-    message = excerpt(error_message(body))
+    # aiohttp's and others' plain bodies repeat the status: "404: Not Found"
+    message = excerpt(error_message(body)).removeprefix(f"{status}: ")
     return f"HTTP {status}: {message}" if message else f"HTTP {status} (empty body)"
 
 
 def error_message(text: str) -> str:
-    """The message of an error body: OpenAI's {"error": {"message"}}, Triton's {"error": "..."}."""
+    """The message of an error body: OpenAI's and vLLM's {"error": {"message"}}, Triton's
+    {"error": "..."}, {"message": "..."}, FastAPI's {"detail": "..."} (or its list of
+    {"msg"}); else the body itself."""
     try:
-        error = json.loads(text).get("error", text)
-    except (ValueError, AttributeError):
+        body = json.loads(text)
+    except ValueError:
         return text
-    return error.get("message", str(error)) if isinstance(error, dict) else str(error)
+    key = next((key for key in ("error", "message", "detail") if isinstance(body, dict) and key in body), None)
+    if key is None:
+        return text
+    error = body[key]
+    if isinstance(error, dict):
+        return str(error.get("message", error))
+    if isinstance(error, list) and all(isinstance(item, dict) and "msg" in item for item in error):
+        return "; ".join(str(item["msg"]) for item in error)
+    return str(error)
 
 
 def excerpt(text: str) -> str:
     text = " ".join(text.split())
     return text if len(text) <= _ERROR_BODY_LIMIT else text[:_ERROR_BODY_LIMIT] + "..."
+
+
+def cannot_connect(where: str, exc: BaseException) -> str:
+    """One plain line for a connection that could not be opened:
+    `cannot connect to http://127.0.0.1:8000: connection refused` (or `host not found`, ...)."""
+    return f"cannot connect to {where}: {connect_reason(exc)}"
+
+
+def connect_reason(exc: BaseException) -> str:
+    """Why, without the client library's wrapping ("ssl:default [Connect call failed ...]")."""
+    if isinstance(exc, ConnectFailed):
+        return exc.reason
+    if isinstance(exc, aiohttp.ClientSSLError):  # its errno is OpenSSL's, not the OS's
+        error = exc.os_error
+        return f"TLS handshake failed ({getattr(error, 'verify_message', None) or getattr(error, 'reason', None) or error})"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return connect_failure(exc.os_error)
+    if isinstance(exc, TimeoutError):  # aiohttp's ConnectionTimeoutError among them
+        return "no answer (connection timed out)"
+    if isinstance(exc, OSError) and not isinstance(exc, aiohttp.ClientError):
+        return connect_failure(exc)
+    return short(exc)
+
+
+def origin(url: str) -> str:
+    """`http://host:8000` of a request's URL: what a connection goes to."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def short(exc: BaseException) -> str:

@@ -15,7 +15,7 @@ from typing import ClassVar
 
 import aiohttp
 
-from llm_loadtest.adapters.exchange import SIDE_REQUEST_TIMEOUT_S, Chunks, Response, exchange, short
+from llm_loadtest.adapters.exchange import SIDE_REQUEST_TIMEOUT_S, Chunks, Response, cannot_connect, exchange, short
 from llm_loadtest.model.errors import ServerConfigError, ServerUnreachable
 from llm_loadtest.model.records import Outcome, Prompt, RequestRecord, TokenSource
 
@@ -68,6 +68,12 @@ class HttpAdapter(ABC):
 
     @abstractmethod
     async def list_models(self, session: aiohttp.ClientSession) -> list[str]: ...
+
+    async def models_listed(self, session: aiohttp.ClientSession) -> tuple[list[str], str]:
+        """The models the server lists and, when it lists none, why in one phrase (for "List
+        models" and `--model auto`); an adapter that can say more overrides it."""
+        models = await self.list_models(session)
+        return models, "" if models else f"{self.server} lists no model"
 
     @abstractmethod
     async def preflight(self, session: aiohttp.ClientSession, request_id: str) -> str: ...
@@ -140,7 +146,7 @@ class HttpAdapter(ABC):
         Slow or failing answers (timeouts, 5xx, 429) are the run's to measure."""
         status = record.http_status
         if record.outcome is Outcome.CONNECT:
-            raise ServerUnreachable(f"cannot reach {self.server}: {record.error}")
+            raise ServerUnreachable(record.error or f"cannot connect to {self.server}")
         if status in (401, 403):
             raise ServerConfigError(f"{self.url} refused the API key (HTTP {status}); set --api-key or LLM_LOADTEST_API_KEY")
         if status is not None and 400 <= status < 500 and status not in _TRANSIENT_REFUSALS:
@@ -158,5 +164,9 @@ class HttpAdapter(ABC):
             async with asyncio.timeout(SIDE_REQUEST_TIMEOUT_S):
                 async with request as resp:
                     return resp.status, await resp.text(errors="replace")
-        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-            raise ServerUnreachable(f"cannot reach {self.server}: {short(exc)}") from None
+        except TimeoutError:
+            raise ServerUnreachable(f"no answer from {self.server} within {SIDE_REQUEST_TIMEOUT_S:g} s") from None
+        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
+            raise ServerUnreachable(cannot_connect(self.server, exc)) from None
+        except (aiohttp.ClientError, OSError) as exc:  # it answered, but broke off or not in HTTP
+            raise ServerUnreachable(f"no usable answer from {self.server}: {short(exc)}") from None

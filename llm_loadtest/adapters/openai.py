@@ -65,9 +65,18 @@ class OpenAIAdapter(HttpAdapter):
             raise ServerUnreachable(f"{self.server} is not ready: GET /v1/models answered {http_error(status, text)}")
 
     async def list_models(self, session: aiohttp.ClientSession) -> list[str]:
+        models, _ = await self.models_listed(session)
+        return models
+
+    async def models_listed(self, session: aiohttp.ClientSession) -> tuple[list[str], str]:
+        """The models /v1/models lists and, when none, what it answered instead (a server
+        without the route answers 404)."""
         status, text = await self.get(session, "/v1/models")
         self._check_key(status)
-        return model_ids(text) if status == 200 else []
+        if status != 200:
+            return [], f"GET {self.server}/v1/models answered {http_error(status, text)}"
+        models = model_ids(text)
+        return models, "" if models else f"GET {self.server}/v1/models lists no model"
 
     def _check_key(self, status: int) -> None:
         if status in (401, 403):
@@ -76,10 +85,10 @@ class OpenAIAdapter(HttpAdapter):
     # ---- before the run -------------------------------------------------------------------
 
     async def preflight(self, session: aiohttp.ClientSession, request_id: str) -> str:
-        models = await self.list_models(session)
+        models, why_none = await self.models_listed(session)
         if self.model == "auto":
             if not models:
-                raise ServerConfigError(f"--model auto: {self.server}/v1/models lists no model; give --model NAME")
+                raise ServerConfigError(f"--model auto: {why_none}; pass --model NAME explicitly")
             self.model = models[0]
         elif models and self.model not in models:
             raise ServerConfigError(f"model {self.model!r} is not served by {self.server}; it serves: {', '.join(models)}")

@@ -149,14 +149,18 @@ class TritonAdapter(HttpAdapter):
         """The models ready to serve, from the repository index."""
         return [entry["name"] for entry in await self._index(session) if entry.get("state") == "READY"]
 
+    async def models_listed(self, session: aiohttp.ClientSession) -> tuple[list[str], str]:
+        models = await self.list_models(session)
+        return models, "" if models else f"{self.server} lists no ready model in /v2/repository/index"
+
     # ---- before the run -------------------------------------------------------------------
 
     async def preflight(self, session: aiohttp.ClientSession, request_id: str) -> str:
         await self.check_ready(session)
         if self.model == "auto":
-            ready = await self.list_models(session)
+            ready, why_none = await self.models_listed(session)
             if not ready:
-                raise ServerConfigError(f"--model auto: {self.server} lists no ready model in /v2/repository/index; give --model NAME")
+                raise ServerConfigError(f"--model auto: {why_none}; pass --model NAME explicitly")
             self.model = ready[0]
         await self._check_model(session)
         self.stop_if_refused(await self.first_request(session, request_id))
@@ -174,11 +178,12 @@ class TritonAdapter(HttpAdapter):
         raise ModelNotReady(f"model {self.model!r} is not ready on {self.server} (HTTP {status}{_detail(text)})")
 
     async def _index(self, session: aiohttp.ClientSession) -> list[dict]:
-        """The model repository index; [] when the server does not offer it."""
+        """The model repository index; [] when the server does not offer it (ServerUnreachable
+        when nothing answers)."""
+        status, text = await self.post(session, "/v2/repository/index", {})
         try:
-            status, text = await self.post(session, "/v2/repository/index", {})
             entries = json.loads(text) if status == 200 else []
-        except (ServerUnreachable, ValueError):
+        except ValueError:
             return []
         if not isinstance(entries, list):
             return []

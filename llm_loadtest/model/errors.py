@@ -6,6 +6,8 @@ went wrong and how to fix it, and the command exits with its `exit_code`.
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Callable
 from enum import IntEnum
 
@@ -77,3 +79,25 @@ class GateFailed(LoadtestError):
     """The run went, but a goodput or regression gate missed (each miss said on its own line)."""
 
     exit_code = ExitCode.FAILED
+
+
+# getaddrinfo's answers for a name that does not exist (EAI_NODATA is not on every platform)
+_NO_SUCH_HOST = {socket.EAI_NONAME, getattr(socket, "EAI_NODATA", socket.EAI_NONAME)}
+
+
+def connect_failure(error: OSError) -> str:
+    """Why no connection could be opened, in a few plain words ("connection refused", "host not
+    found"), without the wrapping of the library that met it."""
+    if isinstance(error, socket.gaierror):
+        if error.errno in _NO_SUCH_HOST:
+            return "host not found"
+        return f"host not found ({_plain(error.strerror or str(error))})"
+    if isinstance(error, TimeoutError) and not error.errno:
+        return "no answer (connection timed out)"
+    # asyncio's own text ("Connect call failed ('127.0.0.1', 1)") says less than the errno's
+    return _plain(os.strerror(error.errno) if error.errno else str(error) or type(error).__name__)
+
+
+def _plain(text: str) -> str:
+    first = text.splitlines()[0] if text else text
+    return first[:1].lower() + first[1:]

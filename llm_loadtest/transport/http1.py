@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 import httptools
 
+from llm_loadtest.model.errors import connect_failure
 from llm_loadtest.transport.clock import ANCILLARY_SIZE, WallClock, enable_kernel_stamps, enable_send_stamps, send_stamp, stamp_of
 
 CONNECT_TIMEOUT_S = 30.0
@@ -37,7 +38,11 @@ class TransportError(Exception):
 
 
 class ConnectFailed(TransportError):
-    """No TCP connection could be opened."""
+    """No TCP connection could be opened; `reason` says why in plain words ("connection refused")."""
+
+    def __init__(self, host: str, port: int, reason: str):
+        super().__init__(f"cannot connect to {host}:{port}: {reason}")
+        self.reason = reason
 
 
 class ConnectionLost(TransportError):
@@ -423,10 +428,10 @@ class ConnectionPool:
                 await loop.sock_connect(sock, address)
         except TimeoutError:
             sock.close()
-            raise ConnectFailed(f"cannot connect to {self.host}:{self.port}: no answer within {CONNECT_TIMEOUT_S:g} s") from None
+            raise ConnectFailed(self.host, self.port, f"no answer within {CONNECT_TIMEOUT_S:g} s") from None
         except OSError as exc:
             sock.close()
-            raise ConnectFailed(f"cannot connect to {self.host}:{self.port}: {exc.strerror or exc}") from None
+            raise ConnectFailed(self.host, self.port, connect_failure(exc)) from None
         except BaseException:
             sock.close()
             raise
@@ -437,7 +442,7 @@ class ConnectionPool:
             try:
                 infos = await loop.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM)
             except OSError as exc:
-                raise ConnectFailed(f"cannot resolve {self.host}: {exc.strerror or exc}") from None
+                raise ConnectFailed(self.host, self.port, connect_failure(exc)) from None
             family, _, _, _, address = infos[0]
             self._address = (family, address)
         return self._address

@@ -1,0 +1,101 @@
+"""What the user reads when the server is not what we expect: nothing listening, no models
+route, a request refused for its content. Each message is one plain line from the adapter
+that knows its server, against real servers on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from aiohttp import web
+from cli_helpers import headless
+
+from llm_loadtest.adapters import connection
+from llm_loadtest.cli import main
+from llm_loadtest.model.errors import ExitCode, connect_failure
+
+NOTHING_LISTENS = "http://127.0.0.1:9"  # the discard port: nothing serves it here
+
+
+@contextmanager
+def serving(app: web.Application) -> Iterator[str]:
+    """`app` on a free loopback port, in a thread of its own (main() runs its own loop)."""
+    loop = asyncio.new_event_loop()
+    runner = web.AppRunner(app)
+    loop.run_until_complete(runner.setup())
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    loop.run_until_complete(site.start())
+    port = runner.addresses[0][1]
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(timeout=10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+        loop.close()
+
+
+def last_error_line(capsys) -> str:
+    return capsys.readouterr().err.strip().splitlines()[-1]
+
+
+# ---- nothing listening -------------------------------------------------------------------------
+
+
+def test_a_closed_port_reads_connection_refused_with_the_unreachable_exit_code(capsys):
+    code = main(headless(NOTHING_LISTENS, "--no-save", "--in-process", "--no-gpu", model="m"))
+    assert code == ExitCode.UNREACHABLE == 3
+    assert last_error_line(capsys) == f"llm-loadtest: error: cannot connect to {NOTHING_LISTENS}: connection refused"
+
+
+def test_recommend_says_the_same(capsys):
+    args = ["recommend", "--headless", "-s", NOTHING_LISTENS, "-m", "m", "--goodput", "ttft:500", "--peak-concurrency", "2"]
+    assert main([*args, "--no-save", "--in-process", "--no-gpu"]) == 3
+    assert last_error_line(capsys) == f"llm-loadtest: error: cannot connect to {NOTHING_LISTENS}: connection refused"
+
+
+async def test_the_apps_test_connection_and_list_models_say_the_same():
+    for adapter in ("openai", "triton"):
+        checked = await connection.check_connection(adapter, NOTHING_LISTENS)
+        listed = await connection.list_models(adapter, NOTHING_LISTENS)
+        assert checked.message == listed.message == f"cannot connect to {NOTHING_LISTENS}: connection refused"
+
+
+def test_a_name_that_does_not_resolve_reads_host_not_found():
+    # resolved without asking any name server: only a numeric host is accepted
+    try:
+        socket.getaddrinfo("no-such-host", 8000, flags=socket.AI_NUMERICHOST)
+    except socket.gaierror as exc:
+        assert connect_failure(exc) == "host not found"
+    else:
+        raise AssertionError("a name is not a numeric host")
+
+
+# ---- no models route ---------------------------------------------------------------------------
+
+
+def test_model_auto_on_a_server_without_a_models_route_names_the_404(capsys):
+    with serving(web.Application()) as url:  # every path answers aiohttp's "404: Not Found"
+        code = main(headless(url, "--no-save", "--in-process", "--no-gpu", model="auto"))
+        listed = asyncio.run(connection.list_models("openai", url))
+    assert code == 2
+    assert last_error_line(capsys) == (
+        f"llm-loadtest: error: --model auto: GET {url}/v1/models answered HTTP 404: Not Found; pass --model NAME explicitly"
+    )
+    assert not listed.ok and listed.message == f"GET {url}/v1/models answered HTTP 404: Not Found"
+
+
+def test_a_json_error_body_is_quoted_by_its_message(capsys):
+    async def models(request: web.Request) -> web.Response:
+        return web.json_response({"detail": "Not Found"}, status=404)
+
+    app = web.Application()
+    app.router.add_get("/v1/models", models)
+    with serving(app) as url:
+        assert main(headless(url, "--no-save", "--in-process", "--no-gpu", model="auto")) == 2
+    assert last_error_line(capsys).endswith(f"GET {url}/v1/models answered HTTP 404: Not Found; pass --model NAME explicitly")
