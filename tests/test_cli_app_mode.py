@@ -121,7 +121,8 @@ def test_sigterm_ends_the_apps_run_keeping_it_and_exits_143(simulator, tmp_path)
     events = [json.loads(line) for line in log.read_text().splitlines()]
     assert events[-1]["event"] == "run_end" and events[-1]["status"] == "aborted"
     with Store.open(str(db), must_exist=True) as store:
-        assert store.get_result(data["run_id"]).status == "aborted"
+        stored = store.get_result(data["run_id"])
+    assert stored.status == "aborted" and [level.partial for level in stored.levels] == [False, True]
 
 
 def _drain(fd: int, into: bytearray) -> None:

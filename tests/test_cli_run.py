@@ -218,7 +218,8 @@ def test_ctrl_c_exits_130_and_writes_what_finished(simulator, tmp_path):
     [level] = data["levels"]
     assert 0 < level["requests"]["total"] < 400
     assert level["requests"]["failed"] == 0  # requests cut short by the user are not server failures
-    assert "aborted" in stdout
+    assert level["partial"] is True  # it did not send all it planned
+    assert "aborted" in stdout and "c=2 (partial)" in stdout
 
 
 def test_sigterm_to_the_process_group_keeps_the_run_and_exits_143(simulator, tmp_path):
@@ -244,6 +245,7 @@ def test_sigterm_to_the_process_group_keeps_the_run_and_exits_143(simulator, tmp
     first, second = data["levels"]
     assert first["requests"] == {"total": 40, "succeeded": 40, "failed": 0, "errors": {}}
     assert second["requests"]["failed"] == 0 and 0 < second["requests"]["succeeded"] < 40
+    assert first["partial"] is False and second["partial"] is True
     from llm_loadtest.storage import Store
 
     with Store.open(str(db), must_exist=True) as store:
@@ -259,7 +261,8 @@ def test_sigterm_to_the_process_group_keeps_the_run_and_exits_143(simulator, tmp
     assert [e["level"] for e in events if e["event"] == "level_end"] == [0, 1]
     assert stored.status == "aborted"
     assert [level.requests.succeeded for level in stored.levels] == [40, second["requests"]["succeeded"]]
-    assert "aborted" in stdout
+    assert [level.partial for level in stored.levels] == [False, True]
+    assert "aborted" in stdout and "c=2 (partial)" in stdout and "c=4 (partial)" not in stdout
 
 
 def test_a_database_that_cannot_be_used_stops_the_run_before_any_traffic(simulator, tmp_path, capsys):

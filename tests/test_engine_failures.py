@@ -13,7 +13,7 @@ import time
 import pytest
 
 from llm_loadtest.engine.controller import RunController
-from llm_loadtest.engine.events import LevelFinished, RunFailed
+from llm_loadtest.engine.events import LevelFinished, ProgressSnapshot, RunFailed
 from llm_loadtest.model.config import RunConfig
 from llm_loadtest.storage.store import Store
 
@@ -85,6 +85,26 @@ async def test_abort_stops_a_slow_rate_level_at_once(simulator):
     result = await asyncio.wait_for(controller.run(), timeout=10)  # the next arrival is ~5 s away
     assert result.status == "aborted"
     assert result.levels[0].requests.total == 1
+    assert result.levels[0].partial  # 4 of its 5 arrivals never came
+
+
+async def test_a_level_an_abort_cuts_is_stored_partial_with_client_workers_too(simulator, tmp_path):
+    sim = simulator(ttft_ms=5, itl_ms=20, step_us_per_seq=0)
+    config = RunConfig(server=sim.url, model="auto", concurrency=[4, 8], num_prompts=400, output_len=10, warmup=0, workers=2)
+    with Store.open(str(tmp_path / "runs.db")) as store:
+        controller = RunController(config, gpu=False, store=store)
+
+        def stop_once_going(event) -> None:
+            if isinstance(event, ProgressSnapshot) and event.completed >= 4:
+                controller.abort()
+
+        controller.subscribe(stop_once_going)
+        result = await controller.run()
+        stored = store.get_result(controller.run_id)
+    assert result.status == stored.status == "aborted"
+    [level] = result.levels
+    assert level.partial and 0 < level.requests.total < 400 and level.requests.failed == 0
+    assert [level.partial for level in stored.levels] == [True]
 
 
 PARENT_THAT_VANISHES = """

@@ -241,7 +241,8 @@ class Benchmark:
         live.phase = "done"
         self.emit(live.snapshot(self.t0_ns, lag, cpu_percent))
         records = [r for r in live.records if r.outcome is not Outcome.CANCELLED]
-        return _LevelRun(records, used, lag.take(), cpu_percent)
+        cut = live.stopped_early or len(records) < len(live.records)  # a request in flight was cancelled
+        return _LevelRun(records, used, lag.take(), cpu_percent, cut=cut)
 
     def _connections_for(self, share: LevelShare) -> int:
         """How many requests the level will have in flight at once, to open their connections."""
@@ -276,9 +277,9 @@ class Benchmark:
         records = level.records
         account_tokens(records, self.tokenizer)
         if self._gate is not None:  # a worker: the pool sums the level up from every part
-            self.emit(WorkerLevelDone(index, records, level.loop_lag_ms, level.cpu_percent))
+            self.emit(WorkerLevelDone(index, records, level.loop_lag_ms, level.cpu_percent, cut=level.cut))
             return
-        summary = level_summary(self.config, spec, records, level.loop_lag_ms, level.cpu_percent)
+        summary = level_summary(self.config, spec, records, level.loop_lag_ms, level.cpu_percent, partial=level.cut)
         self.emit(LevelFinished(level_index=index, summary=summary, records=records))
 
     async def _closed_loop(self, session, share: LevelShare, live: _LiveLevel, first_prompt: int) -> int:
@@ -291,10 +292,13 @@ class Benchmark:
             nonlocal issued
             chat = None
             ready_ns = live.started_ns  # a free worker wants to send: at the start, then as its request ends
-            while not self._stopping:
+            while True:
                 if deadline is None and issued >= (share.num_prompts or 0):
                     return
                 if deadline is not None and time.perf_counter_ns() >= deadline:
+                    return
+                if self._stopping:
+                    live.stopped_early = True
                     return
                 i = first_prompt + issued
                 issued += 1
@@ -312,7 +316,8 @@ class Benchmark:
                 else:
                     chat = None  # a chat client would start over
 
-        await self._gather(worker() for _ in range(share.concurrency or 1))
+        if await self._gather(worker() for _ in range(share.concurrency or 1)):
+            live.stopped_early = True
         return issued
 
     async def _open_loop(self, session, share: LevelShare, live: _LiveLevel, first_prompt: int, offsets: np.ndarray) -> int:
@@ -324,10 +329,12 @@ class Benchmark:
                 await self._send(session, live, first_prompt + i, t_scheduled_ns=due_ns, t_ready_ns=due_ns)
                 return
             async with limit:
-                if not self._stopping:
-                    # waiting for a free slot is the cap at work, not the client's delay
-                    ready_ns = max(due_ns, time.perf_counter_ns())
-                    await self._send(session, live, first_prompt + i, t_scheduled_ns=due_ns, t_ready_ns=ready_ns)
+                if self._stopping:
+                    live.stopped_early = True
+                    return
+                # waiting for a free slot is the cap at work, not the client's delay
+                ready_ns = max(due_ns, time.perf_counter_ns())
+                await self._send(session, live, first_prompt + i, t_scheduled_ns=due_ns, t_ready_ns=ready_ns)
 
         tasks = []
         for i, offset in enumerate(offsets):
@@ -339,9 +346,11 @@ class Benchmark:
                 except TimeoutError:
                     pass
             if self._stopping:
+                live.stopped_early = True
                 break
             tasks.append(self._spawn(one(i, due_ns)))
-        await self._gather_tasks(tasks)
+        if await self._gather_tasks(tasks):
+            live.stopped_early = True  # some were stopped before they could send
         return len(tasks)
 
     async def _send(
@@ -379,15 +388,17 @@ class Benchmark:
         task.add_done_callback(self._workers.discard)
         return task
 
-    async def _gather(self, coroutines) -> None:
-        await self._gather_tasks([self._spawn(c) for c in coroutines])
+    async def _gather(self, coroutines) -> bool:
+        return await self._gather_tasks([self._spawn(c) for c in coroutines])
 
-    async def _gather_tasks(self, tasks: list[asyncio.Task]) -> None:
-        """Wait for all; a worker's unexpected error is the run's, not something to swallow."""
+    async def _gather_tasks(self, tasks: list[asyncio.Task]) -> bool:
+        """Wait for all; a worker's unexpected error is the run's, not something to swallow.
+        True when an abort cancelled some of them."""
         results = await asyncio.gather(*tasks, return_exceptions=True)
         errors = [r for r in results if isinstance(r, Exception)]
         if errors:
             raise errors[0]
+        return any(isinstance(r, asyncio.CancelledError) for r in results)
 
     async def _report(self, live: _LiveLevel, lag: LoopLagMonitor, cpu: CpuMeter) -> None:
         batched_at = time.monotonic()
@@ -413,6 +424,8 @@ class _LevelRun:
     prompts_used: int
     loop_lag_ms: np.ndarray
     cpu_percent: float | None
+    # the run was stopped before the level sent (or finished) every request it planned
+    cut: bool = False
 
 
 class _LiveLevel:
@@ -438,6 +451,7 @@ class _LiveLevel:
         self.target = target
         self.duration = duration
         self.phase: Phase = "running"
+        self.stopped_early = False  # a stop left requests of the level's plan unsent
         self.started_ns = time.perf_counter_ns()
         self.records: list[RequestRecord] = []
         self._batched = 0  # records already handed out by take_finished
@@ -594,15 +608,24 @@ def _expected_requests(concurrency: int | None) -> int:
 
 
 def level_summary(
-    config: RunConfig, spec: LevelSpec, records: list[RequestRecord], loop_lag_ms: np.ndarray, cpu_percent: float | None
+    config: RunConfig,
+    spec: LevelSpec,
+    records: list[RequestRecord],
+    loop_lag_ms: np.ndarray,
+    cpu_percent: float | None,
+    *,
+    partial: bool = False,
 ) -> LevelSummary:
-    """A level's figures from its records and the client's health while it ran."""
+    """A level's figures from its records and the client's health while it ran; `partial`
+    when the run was stopped before the level ran to its end."""
     client = metrics.level_client_health(
         spec, loop_lag_ms, cpu_percent, metrics.scheduling_delay_ms(records), clock=metrics.clock_facts(records)
     )
     # a dataset's or a trace's prompts have their own lengths: no one length was asked for
     asked = None if config.workload.uses_files else config.input_len
-    return metrics.summarize_level(records, spec, config.goodput, input_len_requested=asked, client=client)
+    summary = metrics.summarize_level(records, spec, config.goodput, input_len_requested=asked, client=client)
+    summary.partial = partial
+    return summary
 
 
 async def _open_connections(session: aiohttp.ClientSession, adapter: Adapter, count: int) -> None:

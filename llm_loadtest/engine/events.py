@@ -155,6 +155,7 @@ class WorkerLevelDone:
     records: list[RequestRecord]
     loop_lag_ms: np.ndarray
     cpu_percent: float | None
+    cut: bool = False  # stopped before it sent or finished every request of its share
 
 
 @dataclass(slots=True)

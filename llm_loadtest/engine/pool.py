@@ -174,10 +174,10 @@ class _Merger:
         return [event]  # WarmupStarted: only the first worker warms the server up
 
     def leftovers(self) -> list[EngineEvent]:
-        """Levels that not every worker finished (a stop): what the others measured."""
+        """Levels that not every worker finished (a stop): what the others measured, partial."""
         events: list[EngineEvent] = []
         for level in sorted(set(self._done) - self._finished):
-            events += self._level(level)
+            events += self._level(level, cut=True)
         return events
 
     def lost_in_level(self, worker: int) -> bool:
@@ -199,7 +199,7 @@ class _Merger:
         last = self._snapshots.get(worker)
         missing = 0 if last is None else last.in_flight + max(0, last.completed - len(kept))
         self.lost[worker] = (level, f"{reason}: its {len(kept)} finished requests are kept, about {missing} were lost")
-        self._done.setdefault(level, {})[worker] = WorkerLevelDone(level, kept, np.empty(0), None)
+        self._done.setdefault(level, {})[worker] = WorkerLevelDone(level, kept, np.empty(0), None, cut=True)
         if len(self._done[level]) == self.workers:
             return self._level(level)
         return []
@@ -214,15 +214,16 @@ class _Merger:
     def _target(self) -> int | None:
         return self.config.num_prompts if self.config.duration is None else None
 
-    def _level(self, index: int) -> list[EngineEvent]:
+    def _level(self, index: int, *, cut: bool = False) -> list[EngineEvent]:
         self._finished.add(index)
         parts = list(self._done[index].values())
+        cut = cut or any(part.cut for part in parts)
         records = sorted((r for part in parts for r in part.records), key=lambda r: r.t_start_ns)
         if not records:
             return []
         lag = np.concatenate([part.loop_lag_ms for part in parts]) if parts else np.empty(0)
         cpus = [part.cpu_percent for part in parts if part.cpu_percent is not None]
-        summary = level_summary(self.config, self.levels[index], records, lag, max(cpus) if cpus else None)
+        summary = level_summary(self.config, self.levels[index], records, lag, max(cpus) if cpus else None, partial=cut)
         if summary.client is not None:
             summary.client.warnings += [f"client worker {w + 1} lost: {what}" for w, (at, what) in sorted(self.lost.items()) if at == index]
         return [LevelFinished(level_index=index, summary=summary, records=records)]

@@ -114,7 +114,8 @@ class EngineActor:
 
     def _emit(self, event: Any) -> None:
         if isinstance(event, WorkerLevelDone):
-            event = ("done", event.level_index, rows_for_level(event.records, 0, event.level_index), event.loop_lag_ms, event.cpu_percent)
+            rows = rows_for_level(event.records, 0, event.level_index)
+            event = ("done", event.level_index, rows, event.loop_lag_ms, event.cpu_percent, event.cut)
         elif isinstance(event, RequestsFinished):
             event = ("requests", event.level_index, rows_for_level(event.records, 0, event.level_index))
         with self._said:
@@ -183,8 +184,8 @@ class RayWorker:
             records = [record.shifted(await self._shift()) for record in records]
         if kind == "requests":
             return RequestsFinished(level, records)
-        loop_lag_ms, cpu_percent = rest
-        return WorkerLevelDone(level, records, loop_lag_ms, cpu_percent)
+        loop_lag_ms, cpu_percent, cut = rest
+        return WorkerLevelDone(level, records, loop_lag_ms, cpu_percent, cut=cut)
 
     async def _shift(self) -> int:
         """The driver's go minus the actor's reading of it (each level's own)."""

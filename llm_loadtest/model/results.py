@@ -112,8 +112,9 @@ class LevelSummary(BaseModel):
     # the prompt length asked for, beside what the server says it saw (input_tokens.mean)
     input_len_requested: int | None = None
     connect_ms: Stats | None = None
-    # The level did not run to its end: its process was killed, so its figures were computed
-    # afterwards from the requests stored while it ran (client health unknown).
+    # The level did not run to its end: the run was stopped before it sent or finished every
+    # request it planned (figures of those that finished), or its process was killed (figures
+    # computed afterwards from the requests stored while it ran, client health unknown).
     partial: bool = False
     # the workload's (docs/results.md config.workload): null when it does not apply
     input_len_drawn: Stats | None = None  # the prompt lengths drawn or taken from a dataset
