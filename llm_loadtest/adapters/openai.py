@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 import aiohttp
+import orjson
 
 from llm_loadtest.adapters.exchange import Chunks, Problem, Response, excerpt, http_error
 from llm_loadtest.adapters.http import HttpAdapter
@@ -154,7 +155,7 @@ class OpenAIAdapter(HttpAdapter):
     def _take_event(record: RequestRecord, payload: str, chunks: Chunks, t_ns: int, chat: bool) -> bool:
         """One event's content and usage; True when it finishes the response."""
         try:
-            event = json.loads(payload)
+            event = orjson.loads(payload)
         except ValueError:
             raise Problem(Outcome.MALFORMED, f"not JSON in stream: {excerpt(payload)}") from None
         if not isinstance(event, dict):

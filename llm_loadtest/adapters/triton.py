@@ -18,6 +18,7 @@ from typing import ClassVar
 from urllib.parse import quote
 
 import aiohttp
+import orjson
 
 from llm_loadtest.adapters.exchange import Chunks, Problem, Response, error_message, excerpt
 from llm_loadtest.adapters.http import HttpAdapter
@@ -236,7 +237,7 @@ class TritonAdapter(HttpAdapter):
 def _take_event(payload: str, text: StreamText, t_ns: int) -> Problem | None:
     """Add one event's text; returns the problem it reports, if any."""
     try:
-        event = json.loads(payload)
+        event = orjson.loads(payload)
     except ValueError:
         return Problem(Outcome.MALFORMED, f"not JSON in stream: {excerpt(payload)}")
     if not isinstance(event, dict):
