@@ -10,12 +10,14 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import pytest
 from aiohttp import web
 from cli_helpers import headless
 
 from llm_loadtest.adapters import connection
 from llm_loadtest.cli import main
 from llm_loadtest.model.errors import ExitCode, connect_failure
+from llm_loadtest.model.request_ids import RequestKind, parse_request_id
 
 NOTHING_LISTENS = "http://127.0.0.1:9"  # the discard port: nothing serves it here
 
@@ -99,3 +101,67 @@ def test_a_json_error_body_is_quoted_by_its_message(capsys):
     with serving(app) as url:
         assert main(headless(url, "--no-save", "--in-process", "--no-gpu", model="auto")) == 2
     assert last_error_line(capsys).endswith(f"GET {url}/v1/models answered HTTP 404: Not Found; pass --model NAME explicitly")
+
+
+# ---- a request refused for its content ----------------------------------------------------------
+
+CONTEXT_LIMIT = "HTTP 400: This model's maximum context length is 300 tokens."
+
+
+def test_an_output_length_past_the_context_stops_the_run_with_the_servers_reason(simulator, capsys):
+    sim = simulator(max_model_len=300, ttft_ms=1, itl_ms=1)
+    code = main(headless(sim.url, "--output-len", "500", "-n", "3", "--warmup", "0", "--no-save", "--in-process", "--no-gpu"))
+    assert code == 2
+    assert last_error_line(capsys) == (
+        f"llm-loadtest: error: {sim.url}/v1/chat/completions refused a request like the run's: {CONTEXT_LIMIT} However, you "
+        "requested 501 tokens (1 in the prompt, 500 in the completion). Please reduce the length of the prompt or completion."
+    )
+    [entry] = sim.read_chunk_log().values()  # the pre-flight request, and no other
+    assert parse_request_id(entry["request_id"]).kind is RequestKind.PREFLIGHT and entry["status"] == 400
+
+
+def test_the_preflight_of_a_streamed_run_asks_the_runs_length_and_generates_nothing_for_it(simulator, capsys):
+    sim = simulator(max_model_len=300, ttft_ms=50, itl_ms=20)
+    code = main(headless(sim.url, "--output-len", "200", "-n", "1", "--input-len", "16", "--warmup", "0", "--no-save", "--in-process"))
+    assert code == 0, capsys.readouterr().err
+    log = sim.read_chunk_log().values()
+    [preflight] = [entry for entry in log if parse_request_id(entry["request_id"]).kind is RequestKind.PREFLIGHT]
+    # accepted at its head, then left: the server stops before its first token
+    assert preflight["status"] == 200 and preflight["client_gone"] and preflight["completion_tokens"] == 0
+
+
+@pytest.mark.parametrize(
+    "flags, asked",
+    [
+        # a prompt past the limit: the pre-flight's one line is short enough to pass
+        (["--input-len", "400", "--output-len", "4"], "(400 in the prompt, 4 in the completion)"),
+        # a whole answer's pre-flight asks for one token, so as not to wait for a whole answer
+        (["--input-len", "16", "--output-len", "500", "--no-stream"], "(16 in the prompt, 500 in the completion)"),
+    ],
+)
+def test_requests_refused_after_the_preflight_show_the_first_message_of_their_class(simulator, capsys, flags, asked):
+    sim = simulator(max_model_len=300, ttft_ms=1, itl_ms=1)
+    code = main(headless(sim.url, *flags, "-n", "3", "--warmup", "0", "--no-save", "--in-process", "--no-gpu"))
+    err = capsys.readouterr().err.splitlines()
+    assert code == 1 and err[-1] == "llm-loadtest: run failed: level c=1: every request failed (http_400 3)"
+    [sample] = [line for line in err if line.startswith("  http_400 (3): ")]
+    assert sample.startswith(f"  http_400 (3): {CONTEXT_LIMIT}") and asked in sample
+
+
+def test_an_api_key_the_server_quotes_back_never_reaches_the_message(capsys):
+    key = "sk-test-0123456789"
+
+    async def models(request: web.Request) -> web.Response:
+        return web.json_response({"data": [{"id": "m"}]})
+
+    async def refuse(request: web.Request) -> web.Response:
+        return web.json_response({"error": {"message": f"no route for {request.headers['Authorization']}"}}, status=400)
+
+    app = web.Application()
+    app.router.add_get("/v1/models", models)
+    app.router.add_post("/v1/chat/completions", refuse)
+    with serving(app) as url:
+        code = main(headless(url, "--api-key", key, "--no-save", "--in-process", "--no-gpu", model="auto"))
+    err = capsys.readouterr().err
+    assert code == 2 and key not in err
+    assert err.strip().endswith("refused a request like the run's: HTTP 400: no route for Bearer <redacted>")

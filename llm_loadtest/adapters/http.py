@@ -18,6 +18,7 @@ import aiohttp
 from llm_loadtest.adapters.exchange import SIDE_REQUEST_TIMEOUT_S, Chunks, Response, cannot_connect, exchange, short
 from llm_loadtest.model.errors import ServerConfigError, ServerUnreachable
 from llm_loadtest.model.records import Outcome, Prompt, RequestRecord, TokenSource
+from llm_loadtest.model.redact import REDACTED
 
 Clock = Callable[[], int]
 # the preflight's prompt: one short line, answered with one token
@@ -112,7 +113,10 @@ class HttpAdapter(ABC):
         timeout: float | None = None,
         chunks: Chunks | None = None,
         max_tokens: int | None = None,
+        head_only: bool = False,
     ) -> RequestRecord:
+        """One request and its record. `head_only` leaves the response at its status and
+        headers (the connection is closed, and the server stops generating)."""
         payload = json.dumps(self.request_body(prompt, max_tokens)).encode()
         record = RequestRecord(
             request_id=request_id,
@@ -127,18 +131,32 @@ class HttpAdapter(ABC):
         reader = self.read_stream if self.stream else self.read_whole
 
         async def read(record: RequestRecord, resp: Response, chunks: Chunks, clock: Clock) -> None:
-            await reader(record, resp, chunks, clock, prompt.text)
+            if not head_only:
+                await reader(record, resp, chunks, clock, prompt.text)
 
         await exchange(session, self.url, payload, self.headers(request_id), record, read, timeout=timeout, chunks=chunks)
+        if record.error:
+            record.error = self.without_key(record.error)
         if record.input_tokens is None:  # the server said nothing: the tokenizer's count
             record.input_tokens = prompt.input_tokens
             record.input_token_source = TokenSource.TOKENIZER
         return record
 
+    def without_key(self, text: str) -> str:
+        """`text` with the API key cut out: a server may quote it back in an error ("invalid
+        key sk-..."), and what it says goes into messages, logs and the database."""
+        return text.replace(self.api_key, REDACTED) if self.api_key else text
+
     # ---- before the run -------------------------------------------------------------------
 
-    async def first_request(self, session: aiohttp.ClientSession, request_id: str) -> RequestRecord:
-        """One request exactly like the run's (headers, id, body shape), asking for one token."""
+    async def first_request(self, session: aiohttp.ClientSession, request_id: str, *, run_length: bool = False) -> RequestRecord:
+        """One request exactly like the run's (headers, id, body shape) with a one-line prompt;
+        only its status counts. It asks for one token; with `run_length`, a streamed run's asks
+        for the run's max_tokens and is left at the response's head: a server that checks the
+        length as it takes a request (vLLM's context limit) refuses it as it would the run's,
+        and stops generating when the connection closes."""
+        if run_length and self.stream:
+            return await self.send(session, PREFLIGHT_PROMPT, request_id, timeout=SIDE_REQUEST_TIMEOUT_S, head_only=True)
         return await self.send(session, PREFLIGHT_PROMPT, request_id, timeout=SIDE_REQUEST_TIMEOUT_S, max_tokens=1)
 
     def stop_if_refused(self, record: RequestRecord) -> None:
@@ -163,7 +181,7 @@ class HttpAdapter(ABC):
         try:
             async with asyncio.timeout(SIDE_REQUEST_TIMEOUT_S):
                 async with request as resp:
-                    return resp.status, await resp.text(errors="replace")
+                    return resp.status, self.without_key(await resp.text(errors="replace"))
         except TimeoutError:
             raise ServerUnreachable(f"no answer from {self.server} within {SIDE_REQUEST_TIMEOUT_S:g} s") from None
         except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:

@@ -99,7 +99,7 @@ class OpenAIAdapter(HttpAdapter):
     async def _first_request(self, session: aiohttp.ClientSession, request_id: str) -> None:
         """A request like the run's; a server that rejects an optional field gets asked without it."""
         for _ in range(3):
-            record = await self.first_request(session, request_id)
+            record = await self.first_request(session, request_id, run_length=True)
             error = record.error or ""
             if record.http_status == 400 and self.stream and self.send_stream_options and "stream_options" in error:
                 self.send_stream_options = False

@@ -6,6 +6,7 @@ import time
 from typing import TextIO
 
 from llm_loadtest.engine.events import EngineEvent, LevelFinished, LevelStarted, ProgressSnapshot, WarmupStarted
+from llm_loadtest.model.records import RequestRecord
 
 BAR_WIDTH = 20
 LOG_EVERY_S = 5.0
@@ -13,6 +14,12 @@ LOG_EVERY_S = 5.0
 
 def _fmt(value: float | None, unit: str = "") -> str:
     return "-" if value is None else f"{value:.0f}{unit}"
+
+
+def first_error(records: list[RequestRecord], error_class: str) -> str | None:
+    """The message of the earliest measured request that failed with `error_class`."""
+    failed = [r for r in records if not r.warmup and r.error_class == error_class and r.error]
+    return min(failed, key=lambda r: r.t_start_ns).error if failed else None
 
 
 class ProgressPrinter:
@@ -36,6 +43,12 @@ class ProgressPrinter:
                 f"{_fmt(s.output_throughput)} tok/s, TTFT p50 {_fmt(s.ttft_ms.p50 if s.ttft_ms else None, ' ms')}",
                 final=True,
             )
+            # errors by class say how many, not why: the first one's message says it (the
+            # server's own words for a refused request)
+            for error_class, count in sorted(s.requests.errors.items()):
+                message = first_error(event.records, error_class)
+                if message:
+                    self._line(f"  {error_class} ({count}): {message}", final=True)
 
     def _describe(self, p: ProgressSnapshot) -> str:
         fraction = p.fraction
