@@ -469,6 +469,7 @@ class _LiveLevel:
         # (time, chunks so far, tokens of whole responses so far)
         self._totals: deque[tuple[int, int, int]] = deque([(self.started_ns, 0, 0)])
         self.errors: dict[str, int] = {}
+        self.first_errors: dict[str, str] = {}
         self.health = LevelHealthSoFar(spec)
         self._health_taken = 0  # records already in self.health
         self._client: ClientHealth | None = None
@@ -513,6 +514,8 @@ class _LiveLevel:
             self.failed += 1
             error = record.error_class or record.outcome.value
             self.errors[error] = self.errors.get(error, 0) + 1
+            if record.error:
+                self.first_errors.setdefault(error, record.error)
 
     def take_finished(self) -> list[RequestRecord]:
         """The requests that ended since the last call, cancelled ones left out."""
@@ -591,6 +594,7 @@ class _LiveLevel:
             error_rate=self.failed / self.completed if self.completed else None,
             client=self.client_health(now, lag, cpu_percent),
             errors=dict(self.errors),
+            first_errors=dict(self.first_errors),
             **figures,
         )
 

@@ -44,6 +44,8 @@ class ProgressSnapshot:
     # equals in the level's last snapshot; approximate across the workers of a pool)
     client: ClientHealth | None = None
     errors: dict[str, int] = field(default_factory=dict)
+    # each error class's first message: why it failed (the server's words for a refused request)
+    first_errors: dict[str, str] = field(default_factory=dict)
 
     @property
     def fraction(self) -> float | None:

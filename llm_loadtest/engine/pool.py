@@ -248,9 +248,12 @@ def merge_snapshots(snapshots: list[ProgressSnapshot], target: int | None) -> Pr
     completed = sum(s.completed for s in snapshots)
     failed = sum(s.failed for s in snapshots)
     errors: dict[str, int] = {}
+    first_errors: dict[str, str] = {}
     for snapshot in snapshots:
         for name, count in snapshot.errors.items():
             errors[name] = errors.get(name, 0) + count
+        for name, message in snapshot.first_errors.items():
+            first_errors.setdefault(name, message)
     return ProgressSnapshot(
         t=max(s.t for s in snapshots),
         level_index=first.level_index,
@@ -272,6 +275,7 @@ def merge_snapshots(snapshots: list[ProgressSnapshot], target: int | None) -> Pr
         error_rate=failed / completed if completed else None,
         client=_worst_client(snapshots),
         errors=errors,
+        first_errors=first_errors,
     )
 
 

@@ -328,8 +328,11 @@ class LiveRunScreen(AppScreen):
         elif state.phase == "starting":
             text = Text("starting the engine…", style="dim")
         elif state.snapshot is not None and state.snapshot.errors:
-            errors = ", ".join(f"{name} {count}" for name, count in sorted(state.snapshot.errors.items()))
-            text = Text(f"errors this level: {errors}", style="red")
+            counts = state.snapshot.errors
+            errors = ", ".join(f"{name} {count}" for name, count in sorted(counts.items()))
+            # why, in the words of the most frequent class's first failure
+            why = state.snapshot.first_errors.get(max(counts, key=counts.__getitem__))
+            text = Text(f"errors this level: {errors}" + (f" · {why}" if why else ""), style="red")
         line = self._widget("#status-line", Static)
         if line.display != (text is not None):
             line.display = text is not None
