@@ -12,6 +12,7 @@ from llm_loadtest.cli import main
 from llm_loadtest.engine.controller import RunController
 from llm_loadtest.engine.events import EngineEvent, LevelFinished, ProgressSnapshot
 from llm_loadtest.engine.pool import merge_snapshots
+from llm_loadtest.engine.session import USER_CLOCK_ENV
 from llm_loadtest.metrics.client_health import LOOP_LAG_P99_WARN_MS, level_client_health
 from llm_loadtest.model.config import RunConfig
 from llm_loadtest.storage import Store
@@ -28,7 +29,9 @@ SLOW_LISTENER_S = 0.03
     [{"concurrency": [2]}, {"request_rate": [50.0]}],
     ids=["closed-loop", "rate"],
 )
-async def test_the_live_warning_is_the_stored_levels(simulator, tui_env, tmp_path, capsys, load):
+async def test_the_live_warning_is_the_stored_levels(simulator, tui_env, tmp_path, capsys, monkeypatch, load):
+    # on this process's own clock, the blocked loop moves the chunk times: loop lag warns
+    monkeypatch.setenv(USER_CLOCK_ENV, "1")
     sim = simulator(ttft_ms=5, itl_ms=2, step_us_per_seq=0, prefill_us_per_token=0)
     config = RunConfig(server=sim.url, model="auto", warmup=0, num_prompts=40, input_len=16, output_len=32, **load)
     db = str(tmp_path / "runs.db")

@@ -154,7 +154,7 @@ def test_health_names_the_clock_once_the_engine_summed_it_up():
     spec = CONFIG.levels()[0]
     state.take(snapshot(0, client=level_client_health(spec, np.full(50, 1.0), 30.0, None)))
     assert state.health().clock is None  # a level's live health has no clock yet
-    facts = ClockFacts(clock="kernel", send_delay_ms=np.array([0.2, 0.4]), coalesced_chunks=3, clock_steps=0)
+    facts = ClockFacts(clock="kernel", send_delay_ms=np.array([0.2, 0.4]), coalesced_chunks=3, chunks=600, clock_steps=0)
     state.take(snapshot(0, client=level_client_health(spec, np.full(50, 1.0), 30.0, None, clock=facts)))
     assert state.health().clock == "kernel"
 

@@ -15,6 +15,7 @@ from llm_loadtest.metrics import (
     CLIENT_CPU_WARN_PERCENT,
     LOOP_LAG_P99_WARN_MS,
     SCHEDULING_DELAY_P99_WARN_MS,
+    ClockFacts,
     client_health,
     compute_goodput,
     connect_ms,
@@ -477,6 +478,21 @@ def test_client_health_thresholds_are_strict():
     assert "scheduling delay" in sched and "12.0 ms" in sched
     assert all("\n" not in w for w in over.warnings)
     assert_stats(over.scheduling_delay_ms, [12.0] * 10)
+
+
+def test_on_the_kernel_clock_coalesced_chunks_warn_and_loop_lag_does_not():
+    lagging = np.full(50, 20.0)
+
+    def facts(clock: str, coalesced: int, chunks: int = 1000) -> ClockFacts:
+        return ClockFacts(clock=clock, send_delay_ms=np.zeros(4), coalesced_chunks=coalesced, chunks=chunks, clock_steps=0)
+
+    # kernel stamps do not move with the loop: what it could not separate is the coalesced share
+    assert client_health(lagging, 10.0, None, clock=facts("kernel", 10)).warnings == []  # 1.0 %: on the line
+    [coalesced] = client_health(lagging, 10.0, None, clock=facts("kernel", 11)).warnings
+    assert "1.1 % of chunks" in coalesced and "ITL" in coalesced
+    # the user clock's times are the loop's: its lag warns, coalesced chunks do not
+    [lag] = client_health(lagging, 10.0, None, clock=facts("user", 500)).warnings
+    assert "loop lag" in lag and "20.0 ms" in lag
 
 
 def test_client_health_single_warning_each():

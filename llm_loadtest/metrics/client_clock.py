@@ -18,6 +18,7 @@ class ClockFacts:
     clock: str | None  # "kernel" when every measured request was stamped by the kernel, else "user"
     send_delay_ms: np.ndarray  # t_start - t_ready per measured request that has a t_ready
     coalesced_chunks: int  # content chunks that arrived in the same read as the chunk before them
+    chunks: int  # content chunks in all
     clock_steps: int  # wall-clock steps seen while the level's requests went
 
 
@@ -32,6 +33,7 @@ def clock_facts(records: Iterable[RequestRecord]) -> ClockFacts:
         clock=clock,
         send_delay_ms=np.asarray(delays, dtype=np.int64) / NS_PER_MS,
         coalesced_chunks=sum(coalesced_chunks(r.chunk_times_ns) for r in kept),
+        chunks=sum(len(r.chunk_times_ns) for r in kept),
         # requests in flight together see the same step: the level's count is the most any saw
         clock_steps=max((r.clock_steps for r in kept), default=0),
     )

@@ -20,8 +20,12 @@ from llm_loadtest.model.results import ClientHealth, LoopLag, Percentiles
 
 ClockName = Literal["kernel", "user"]
 
-# A periodic 10 ms timer firing this late at p99 means chunk timestamps are late by as much.
+# A periodic 10 ms timer firing this late at p99 means chunk timestamps are late by as much,
+# on the user clock; kernel stamps do not move with it (their limit is coalesced chunks).
 LOOP_LAG_P99_WARN_MS = 5.0
+# On the kernel clock: past this share of chunks read together with the one before them, ITL
+# percentiles from p99 down are moved by up to one gap.
+COALESCED_CHUNKS_WARN_PERCENT = 1.0
 # The asyncio client is single-threaded: past this, its one core is saturated and reads queue up.
 CLIENT_CPU_WARN_PERCENT = 90.0
 # Open-loop: requests leaving this late at p99 means the offered rate is not the one asked for.
@@ -60,7 +64,8 @@ def client_health(
     delay = stats(_clean(scheduling_delay_ms))
 
     warnings: list[str] = []
-    if loop_lag.p99 is not None and loop_lag.p99 > LOOP_LAG_P99_WARN_MS:
+    kernel_clock = clock is not None and clock.clock == "kernel"
+    if not kernel_clock and loop_lag.p99 is not None and loop_lag.p99 > LOOP_LAG_P99_WARN_MS:
         warnings.append(
             f"client event-loop lag p99 is {loop_lag.p99:.1f} ms (> {LOOP_LAG_P99_WARN_MS:g} ms): "
             "latencies may be overstated; spread the load over client processes (--workers) or lower it"
@@ -96,6 +101,13 @@ def _add_clock(health: ClientHealth, clock: ClockFacts) -> None:
                 "the load pattern wanted, so the offered load is lower (no latency includes it); spread the load over "
                 "client processes (--workers) or lower it"
             )
+    if clock.clock == "kernel" and clock.chunks and 100 * clock.coalesced_chunks / clock.chunks > COALESCED_CHUNKS_WARN_PERCENT:
+        share = 100 * clock.coalesced_chunks / clock.chunks
+        health.warnings.append(
+            f"{share:.1f} % of chunks (> {COALESCED_CHUNKS_WARN_PERCENT:g} %) were read together with the one before them "
+            "and share its time: ITL percentiles may be off by up to one gap; spread the load over client processes "
+            "(--workers) or lower it"
+        )
     if clock.clock_steps:
         health.warnings.append(
             f"the wall clock stepped {clock.clock_steps} time(s) during the level: kernel receive stamps taken across a "
@@ -138,6 +150,7 @@ class LevelHealthSoFar:
             clock=_either_clock(seen.clock, batch.clock),
             send_delay_ms=np.concatenate([seen.send_delay_ms, batch.send_delay_ms]),
             coalesced_chunks=seen.coalesced_chunks + batch.coalesced_chunks,
+            chunks=seen.chunks + batch.chunks,
             clock_steps=max(seen.clock_steps, batch.clock_steps),
         )
 
