@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from tui_helpers import wait_for
+from tui_helpers import live_app, wait_for
 
 from llm_loadtest.engine.benchmark import level_summary
 from llm_loadtest.engine.events import LevelFinished, LevelStarted, ProgressSnapshot, RunFinished, RunStarted
@@ -11,8 +11,6 @@ from llm_loadtest.metrics.client_clock import ClockFacts
 from llm_loadtest.metrics.client_health import level_client_health
 from llm_loadtest.model.config import RunConfig
 from llm_loadtest.model.results import ClientHealth, LevelSummary, RunResult, utc_now
-from llm_loadtest.storage import Store
-from llm_loadtest.tui.app import LoadTestApp
 from llm_loadtest.tui.live_state import LiveRunState
 from llm_loadtest.tui.screens.live_run import LiveRunScreen
 
@@ -124,24 +122,20 @@ def test_changes_say_what_to_redraw_once():
 async def test_an_aborted_level_shows_as_aborted(simulator, tui_env):
     sim = simulator(ttft_ms=5, itl_ms=5, step_us_per_seq=0, prefill_us_per_token=0)
     config = RunConfig(server=sim.url, model="auto", concurrency=[1, 2, 4], num_prompts=400, input_len=16, output_len=32, warmup=0)
-    with Store.open(str(tui_env / "runs.db")) as store:
-        app = LoadTestApp(store=store, initial_config=config, start_live=True, settings_file=tui_env / "tui.toml")
-        async with app.run_test(size=(120, 40)) as pilot:
-            await wait_for(pilot, lambda: isinstance(app.screen, LiveRunScreen), what="the live screen", timeout=60)
-            live = app.screen
+    async with live_app(config, tui_env) as (pilot, live, store):
 
-            def some_requests_done() -> bool:
-                snap = live.run_state.snapshot
-                return snap is not None and snap.completed >= 3
+        def some_requests_done() -> bool:
+            snap = live.run_state.snapshot
+            return snap is not None and snap.completed >= 3
 
-            await wait_for(pilot, some_requests_done, what="requests of the first level", timeout=60)
-            live.abort()
-            await wait_for(pilot, lambda: live.run_state.phase == "finished", what="the end of the run", timeout=60)
-            await wait_for(pilot, lambda: live.drawn, what="the last tick", timeout=60)
-            progress = str(live.query_one("#progress").render())
-            chips = str(live.query_one("#level-chips").render())
-            status = live.run_state.result.status
-            [stored] = store.get_result(live.run_state.result.run_id).levels
+        await wait_for(pilot, some_requests_done, what="requests of the first level", timeout=60)
+        live.abort()
+        await wait_for(pilot, lambda: live.run_state.phase == "finished", what="the end of the run", timeout=60)
+        await wait_for(pilot, lambda: live.drawn, what="the last tick", timeout=60)
+        progress = str(live.query_one("#progress").render())
+        chips = str(live.query_one("#level-chips").render())
+        status = live.run_state.result.status
+        [stored] = store.get_result(live.run_state.result.run_id).levels
     assert status == "aborted"
     assert stored.partial and 0 < stored.requests.total < 400  # the app's stop cuts it as a signal does
     assert "Level 1/3 c=1 (aborted)" in progress and "(done)" not in progress
@@ -160,7 +154,6 @@ def test_health_names_the_clock_once_the_engine_summed_it_up():
 
 
 def test_the_title_says_on_how_many_nodes_the_ray_actors_run():
-    from llm_loadtest.tui.screens.live_run import LiveRunScreen
 
     config = CONFIG.model_copy(update={"workers": 4, "ray": "auto"})
     screen = LiveRunScreen(config)

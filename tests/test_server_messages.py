@@ -13,16 +13,13 @@ from contextlib import contextmanager
 import pytest
 from aiohttp import web
 from cli_helpers import headless
-from tui_helpers import wait_for
+from tui_helpers import live_app, wait_for
 
 from llm_loadtest.adapters import connection
 from llm_loadtest.cli import main
 from llm_loadtest.model.config import RunConfig
 from llm_loadtest.model.errors import ExitCode, connect_failure
 from llm_loadtest.model.request_ids import RequestKind, parse_request_id
-from llm_loadtest.storage import Store
-from llm_loadtest.tui.app import LoadTestApp
-from llm_loadtest.tui.screens.live_run import LiveRunScreen
 
 NOTHING_LISTENS = "http://127.0.0.1:9"  # the discard port: nothing serves it here
 
@@ -176,17 +173,13 @@ async def test_the_apps_live_run_says_why_requests_of_the_level_fail(simulator, 
     sim = simulator(max_model_len=300, ttft_ms=5, itl_ms=5, step_us_per_seq=0, prefill_us_per_token=0)
     # about half the prompts are past the context limit, and the level goes on with the others
     config = RunConfig(server=sim.url, model="auto", concurrency=[2], num_prompts=400, input_len="uniform:16:580", output_len=16, warmup=0)
-    with Store.open(str(tui_env / "runs.db")) as store:
-        app = LoadTestApp(store=store, initial_config=config, start_live=True, settings_file=tui_env / "tui.toml")
-        async with app.run_test(size=(200, 40)) as pilot:
-            await wait_for(pilot, lambda: isinstance(app.screen, LiveRunScreen), what="the live screen", timeout=60)
-            live = app.screen
+    async with live_app(config, tui_env, size=(200, 40)) as (pilot, live, _):
 
-            def status() -> str:
-                return str(live.query_one("#status-line").render())
+        def status() -> str:
+            return str(live.query_one("#status-line").render())
 
-            await wait_for(pilot, lambda: "http_400" in status(), what="a refused request", timeout=60)
-            line = status()
-            live.abort()
-            await wait_for(pilot, lambda: live.run_state.phase == "finished", what="the end of the run", timeout=60)
+        await wait_for(pilot, lambda: "http_400" in status(), what="a refused request", timeout=60)
+        line = status()
+        live.abort()
+        await wait_for(pilot, lambda: live.run_state.phase == "finished", what="the end of the run", timeout=60)
     assert line.startswith("errors this level: http_400 ") and f" · {CONTEXT_LIMIT} However, you requested " in line

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from llm_loadtest.engine.events import LevelFinished, LevelStarted, ProgressSnapshot, RunFinished, TelemetryUpdate
@@ -25,7 +28,11 @@ from llm_loadtest.model.results import (
 )
 
 if TYPE_CHECKING:
+    from textual.pilot import Pilot
+
+    from llm_loadtest.storage import Store
     from llm_loadtest.tui.screens.compare import CompareScreen
+    from llm_loadtest.tui.screens.live_run import LiveRunScreen
 
 SERVER = "http://10.0.0.7:8000"
 
@@ -361,3 +368,19 @@ async def wait_for(pilot, condition, timeout: float = 30.0, what: str = "") -> N
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what or 'the condition'}")
         await pilot.pause(0.02)
+
+
+@asynccontextmanager
+async def live_app(config: RunConfig, env: Path, size: tuple[int, int] = (120, 40)) -> AsyncIterator[tuple[Pilot, LiveRunScreen, Store]]:
+    """The app on the live screen of a real run of `config`, its results in a store in `env`
+    (the tui_env fixture): (pilot, the live screen, the store)."""
+    from llm_loadtest.storage import Store  # conftest imports this module: no app at startup
+    from llm_loadtest.tui.app import LoadTestApp
+    from llm_loadtest.tui.screens.live_run import LiveRunScreen
+
+    with Store.open(str(env / "runs.db")) as store:
+        app = LoadTestApp(store=store, initial_config=config, start_live=True, settings_file=env / "tui.toml")
+        async with app.run_test(size=size) as pilot:
+            await wait_for(pilot, lambda: isinstance(app.screen, LiveRunScreen), what="the live screen", timeout=60)
+            assert isinstance(app.screen, LiveRunScreen)
+            yield pilot, app.screen, store
