@@ -21,7 +21,7 @@ from llm_loadtest.model.records import Outcome, Prompt, RequestRecord, TokenSour
 from llm_loadtest.model.redact import REDACTED
 
 Clock = Callable[[], int]
-# the preflight's prompt: one short line, answered with one token
+# the preflight's prompt: one short line (see first_request for the tokens it asks)
 PREFLIGHT_PROMPT = Prompt("Hello", 1)
 # 4xx statuses that say "not now" rather than "never": the run measures them
 _TRANSIENT_REFUSALS = (408, 429)
