@@ -18,6 +18,7 @@ from llm_loadtest.capacity.policy import SearchPolicy
 from llm_loadtest.capacity.probes import saturation_stop
 from llm_loadtest.cli import main
 from llm_loadtest.metrics.pareto import pareto_frontier
+from llm_loadtest.model.request_ids import RequestKind, parse_request_id
 from llm_loadtest.model.search import SearchProbe
 from llm_loadtest.simulator.batching import implied_knee
 from llm_loadtest.simulator.options import SimOptions
@@ -228,6 +229,26 @@ def test_recommend_names_the_queue_when_the_batch_is_full(simulator):
     holds = int(done.stdout.split(" holds ")[1].split()[0])
     assert abs(holds - knee) <= 1
     assert "queue started to grow" in done.stdout and "TTFT gave out first" in done.stdout
+
+
+def test_recommend_describes_the_dataset_it_sent_as_run_does(simulator, tmp_path, capsys):
+    sim = simulator(ttft_ms=5, itl_ms=2)
+    dataset, db = tmp_path / "chats.jsonl", tmp_path / "runs.db"
+    dataset.write_text("".join(json.dumps({"prompt": "tell me " * (5 + i), "output_len": 3}) + "\n" for i in range(12)))
+    done = recommend(sim.url, "--goodput", "ttft:1000", "--peak-concurrency", "2", "--dataset", str(dataset), "--db", str(db))
+    assert done.returncode == 0, done.stderr
+    # what was sent: the dataset's prompts and lengths, never the default 256 / 128 tokens
+    sent = [e for e in sim.read_chunk_log().values() if parse_request_id(e["request_id"]).kind is RequestKind.MEASURED]
+    assert sent and all(e["completion_tokens"] == 3 and e["prompt_tokens"] < 64 for e in sent)
+    described = "dataset " + str(dataset) + ", output fixed:128 where an item gives none"
+    assert done.stdout.startswith(f"workload: {described} (sha256 ")  # `run`'s own line
+    assert f"  - same workload: {described}, chat endpoint, streamed" in done.stdout
+    assert "256/128" not in done.stdout and "256 prompt" not in done.stdout and "shape" not in done.stdout + done.stderr
+    with Store.open(str(db)) as store:
+        [row] = store.list_runs()
+    assert main(["show", "--db", str(db), row.run_id]) == 0
+    shown = capsys.readouterr().out
+    assert shown.count(f"\nworkload: {described}") == 1 and "256/128" not in shown  # said once, by `run`'s summary
 
 
 @pytest.mark.slow

@@ -308,6 +308,18 @@ def test_an_infinite_rate_sends_every_request_at_once_up_to_the_cap(simulator, t
     assert code == 2 and "--request-rate: inf sends a level's requests all at once" in capsys.readouterr().err
 
 
+def test_a_trace_takes_max_concurrency_as_its_cap_and_output_len_for_entries_that_name_none(simulator, tmp_path):
+    sim = simulator(ttft_ms=5, itl_ms=5, step_us_per_seq=0)
+    rows = [{"timestamp": 0, "input_length": 20, "output_length": 10}] * 5 + [{"timestamp": 0, "input_length": 20}]
+    trace = tmp_path / "t.jsonl"
+    trace.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    args = headless(sim.url, "--trace", str(trace), "--max-concurrency", "2", "--output-len", "7", "--warmup", "0")
+    assert main([*args, "--no-save", "--in-process"]) == 0
+    sent = served(sim, at_least=1 + 6)  # the pre-flight request and the trace's
+    assert len(sent) == 6 and most_in_flight(sent) == 2  # all due at once, paced by the cap
+    assert sorted(e["completion_tokens"] for e in sent) == [7, 10, 10, 10, 10, 10]
+
+
 def test_the_log_starts_a_run_once_the_server_answered_with_the_model_it_named(simulator, tmp_path):
     log = tmp_path / "run.jsonl"
     args = ["run", "--headless", "-m", "auto", "-n", "2", "--output-len", "2", "--warmup", "0", "--no-save", "--in-process"]

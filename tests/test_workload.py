@@ -392,6 +392,34 @@ def test_the_summary_shows_the_servers_prefix_cache_hit_rate_beside_a_shared_pre
     assert "server prefix-cache hit rate (mean of its samples): " in summary and "not reported" not in summary
 
 
+@pytest.mark.parametrize(
+    "flags, named",
+    [
+        (["-c", "4"], "--concurrency"),
+        (["-n", "5"], "--num-prompts"),
+        (["--input-len", "30"], "--input-len"),
+        (["--burstiness", "2"], "--burstiness"),
+        (["-c", "2", "--input-len", "30"], "--concurrency, --input-len"),
+    ],
+)
+def test_what_a_trace_sets_itself_is_refused_not_ignored(tmp_path, capsys, flags, named):
+    path = _write(tmp_path / "t.jsonl", [{"timestamp": 0, "input_length": 10}])
+    assert main(headless("http://127.0.0.1:9", "--no-save", "--trace", path, *flags, model="x")) == 2
+    [err] = capsys.readouterr().err.strip().splitlines()
+    assert err.startswith("llm-loadtest: error: --trace: a trace sets its own") and f"drop {named} (" in err
+
+
+def test_a_dataset_refuses_a_prompt_length_of_its_own(tmp_path, capsys):
+    path = _write(tmp_path / "d.jsonl", [{"prompt": "hello"}])
+    assert main(headless("http://127.0.0.1:9", "--no-save", "--dataset", path, "--input-len", "30", model="x")) == 2
+    [err] = capsys.readouterr().err.strip().splitlines()
+    assert "--dataset: a dataset's prompts have their own lengths: drop --input-len" in err
+    recommend = ["recommend", "-s", "http://127.0.0.1:9", "-m", "x", "--goodput", "ttft:100", "--peak-concurrency", "4"]
+    assert main([*recommend, "--no-save", "--dataset", path, "--isl-osl", "64/8"]) == 2
+    [err] = capsys.readouterr().err.strip().splitlines()
+    assert "--isl-osl: a dataset's prompts have their own lengths" in err
+
+
 def test_a_trace_keeps_its_pace_and_chats_are_searched_by_concurrency(tmp_path, capsys):
     path = _write(tmp_path / "t.jsonl", [{"timestamp": 0, "input_length": 10}])
     assert main(headless("http://127.0.0.1:9", "--no-save", "--trace", path, "--request-rate", "3", model="x")) == 2

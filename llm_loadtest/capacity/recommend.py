@@ -128,12 +128,14 @@ def assumptions(
         if target.mode == "concurrency"
         else f"open-loop arrivals (burstiness {config.burstiness:g}; 1 = Poisson)"
     )
+    workload = shape_config(config, shape).workload
     hit_rates = [s.prefix_cache_hit_rate for s in server_samples if s.prefix_cache_hit_rate is not None]
-    caching = (
-        f"prefix caching as measured (hit rate {fmean(hit_rates) * 100:.0f} %)"
-        if hit_rates
-        else "prefix caching as measured: each prompt had a unique prefix, and the server reported no hit rate"
-    )
+    if hit_rates:
+        caching = f"prefix caching as measured (hit rate {fmean(hit_rates) * 100:.0f} %)"
+    elif workload.uses_files or workload.shared_prefix or workload.turns > 1:  # prompts that may share their openings
+        caching = "prefix caching as measured: the server reported no hit rate"
+    else:
+        caching = "prefix caching as measured: each prompt had a unique prefix, and the server reported no hit rate"
     if gpus is not None and gpus.source == "nvml":
         gpu_line = f"GPUs per replica from NVML: {gpus.note}"
     elif gpus is not None:
@@ -141,13 +143,18 @@ def assumptions(
     else:
         gpu_line = f"GPUs per replica unknown ({gpu_note or 'not given'}): the answer is in replicas; give --gpus N --gpu-name NAME"
     return [
-        f"same workload shape: {shape[0]} prompt / {shape[1]} output tokens, {config.endpoint} endpoint, "
-        f"{'streamed' if config.stream else 'not streamed'}",
+        f"same workload: {workload.label()}, {config.endpoint} endpoint, {'streamed' if config.stream else 'not streamed'}",
         f"good request: {slos}; target {target.goodput_percent:g} % of requests good; {load}",
         "replicas scale linearly behind a load balancer that spreads the load evenly",
         caching,
         gpu_line,
     ]
+
+
+def shape_config(config: RunConfig, shape: tuple[int, int]) -> RunConfig:
+    """The search's configuration at one of its shapes (prompt, output tokens): validated again,
+    not copied, so that the workload's length specs follow the numbers."""
+    return RunConfig.model_validate({**config.model_dump(), "input_len": shape[0], "output_len": shape[1]})
 
 
 def rederive(result: RunResult) -> SearchRecord:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 
 from llm_loadtest.capacity.gpus import flag_gpus
-from llm_loadtest.capacity.recommend import exit_code_for
+from llm_loadtest.capacity.recommend import exit_code_for, shape_config
 from llm_loadtest.capacity.target import DEFAULT_MAX_PROBES, DEFAULT_MIN_REQUESTS, DEFAULT_MIN_SECONDS, make_target, parse_shapes
 from llm_loadtest.cli import COMMANDS, CliError, require_terminal
 from llm_loadtest.cli.run import IN_MEMORY_DB, METRICS_NOTE, add_run_options, api_key_from, config_from_args, run_options_from_args
@@ -141,11 +141,14 @@ def search_from_args(args: argparse.Namespace) -> tuple[RunConfig, SearchTarget]
         config = config_from_args(args)
         if config.workload.turns > 1 and args.peak_rate is not None:
             raise ConfigError("--turns runs chats side by side: search with --peak-concurrency, not --peak-rate")
+        if target.shapes and config.workload.dataset is not None:
+            raise ConfigError(
+                "--isl-osl: a dataset's prompts have their own lengths: drop it (--output-len serves the items that name none)"
+            )
     except ConfigError as exc:
         raise CliError(str(exc)) from None
     if target.shapes:
-        # validated again, not copied: the workload's length specs follow the numbers
-        config = RunConfig.model_validate({**config.model_dump(), "input_len": target.shapes[0][0], "output_len": target.shapes[0][1]})
+        config = shape_config(config, target.shapes[0])
     else:
         target.shapes = [(config.input_len, config.output_len)]
     return config, target

@@ -17,6 +17,7 @@ from llm_loadtest.model.config import RunConfig
 from llm_loadtest.model.results import RunResult
 from llm_loadtest.model.search import SearchTarget
 from llm_loadtest.report.capacity import probe_line, search_report
+from llm_loadtest.report.workload_view import shape_text, workload_line
 
 
 def recommend_headless(
@@ -30,7 +31,9 @@ def recommend_headless(
             store.close()
     search = result.search
     assert search is not None, "a capacity search's result holds the search"
-    print(search_report(search))
+    if (workload := workload_line(result.config)) is not None:  # as `run` says it
+        print(workload)
+    print(search_report(result))
     if options.output:
         try:
             write_atomically(options.output, to_json_text(result))
@@ -59,7 +62,7 @@ async def _search(
         gpus=counted,
         gpu_note=note,
     )
-    search.subscribe(SearchProgress(target.goodput_percent))
+    search.subscribe(SearchProgress(target.goodput_percent, config))
     stop = install_interrupt(asyncio.get_running_loop(), search.abort)
     return await search.run(), stop  # a RunStartError carries its exit code
 
@@ -67,14 +70,16 @@ async def _search(
 class SearchProgress:
     """A line as each probe starts and ends, with the bracket so far."""
 
-    def __init__(self, target_percent: float, stream=None):
+    def __init__(self, target_percent: float, config: RunConfig, stream=None):
         self.target_percent = target_percent
+        self.config = config  # what the probes send
         self.stream = stream or sys.stderr
         self.finished = 0
 
     def __call__(self, event) -> None:
         if isinstance(event, ProbeStarted):
-            print(f"probe {event.number}: {event.phase} at {event.label}, shape {event.input_len}/{event.output_len}", file=self.stream)
+            shape = shape_text(self.config, event.input_len, event.output_len)
+            print(f"probe {event.number}: {event.phase} at {event.label}{f', shape {shape}' if shape else ''}", file=self.stream)
         elif isinstance(event, ProbeFinished):
             self.finished += 1
             print(probe_line(self.finished, event.probe, self.target_percent), file=self.stream)

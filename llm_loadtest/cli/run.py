@@ -23,6 +23,16 @@ if TYPE_CHECKING:
 
 IN_MEMORY_DB = "sqlite://"
 
+# flags whose setting a workload file makes for itself, refused beside it rather than ignored
+# (--request-rate with a trace is refused by RunConfig, which holds for presets and the app too)
+TRACE_SETS = {
+    "concurrency": "--concurrency",  # its one level's cap is --max-concurrency
+    "burstiness": "--burstiness",
+    "num_prompts": "--num-prompts",  # it replays all its entries, or its first --duration seconds
+    "input_len": "--input-len",
+}
+DATASET_SETS = {"input_len": "--input-len"}
+
 METRICS_NOTE = (
     "Metrics follow vLLM's bench serve: TTFT = first content chunk - send; TPOT = (E2E - TTFT) / "
     "(output tokens - 1); ITL = gaps between content chunks (also per token); goodput counts a "
@@ -127,9 +137,33 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     raw = {name: value for name, value in vars(args).items() if name in SETTING_NAMES}
     try:
         preset = load_preset(args.preset) if args.preset else None
-        return resolve_config(build_config(raw, preset))
+        config = build_config(raw, preset)
+        _refuse_what_the_files_set(args, config)
+        return resolve_config(config)
     except ConfigError as exc:
         raise ConfigError(exc.labelled(flag_label)) from None
+
+
+def _refuse_what_the_files_set(args: argparse.Namespace, config: RunConfig) -> None:
+    """A trace sets its arrivals, request count and prompt lengths, a dataset its prompts'
+    lengths: a flag that would set them too is refused, not silently ignored."""
+    if config.workload.trace is not None:
+        given = [flag for name, flag in TRACE_SETS.items() if getattr(args, name, None) is not None]
+        if given:
+            raise ConfigError(
+                f"a trace sets its own arrivals, request count and prompt lengths: drop {', '.join(given)} "
+                "(cap the requests in flight with --max-concurrency, replay faster with --trace-speed, "
+                "or only its first seconds with --duration)",
+                field="trace",
+            )
+    elif config.workload.dataset is not None:
+        given = [flag for name, flag in DATASET_SETS.items() if getattr(args, name, None) is not None]
+        if given:
+            raise ConfigError(
+                f"a dataset's prompts have their own lengths: drop {', '.join(given)} "
+                "(--dataset-min-input / --dataset-max-input keep the prompts of a length)",
+                field="dataset",
+            )
 
 
 def api_key_from(args: argparse.Namespace) -> str | None:

@@ -120,7 +120,7 @@ def handle_show(args: argparse.Namespace) -> int:
     if result.search is not None:  # a recommend run: its probes and answer
         from llm_loadtest.report.capacity import search_report
 
-        print("\n" + search_report(result.search))
+        print("\n" + search_report(result))
     return ExitCode.OK
 
 

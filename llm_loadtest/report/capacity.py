@@ -7,8 +7,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from llm_loadtest.metrics.pareto import pareto_frontier
+from llm_loadtest.model.config import RunConfig
+from llm_loadtest.model.results import RunResult
 from llm_loadtest.model.search import SearchAnswer, SearchProbe, SearchRecord
 from llm_loadtest.report.presentation import number, text_table
+from llm_loadtest.report.workload_view import lengths_source, shape_text
 
 CHART_WIDTH = 56
 CHART_HEIGHT = 12
@@ -30,13 +33,16 @@ def probe_line(number_: int, probe: SearchProbe, target_percent: float) -> str:
     )
 
 
-def probes_table(record: SearchRecord) -> str:
-    headers = ["#", "phase", "shape", "load", "goodput %", "ok", "err %", "out tok/s", "tok/s/user", "TTFT p50", "TPOT p50", "waiting"]
+def probes_table(record: SearchRecord, config: RunConfig) -> str:
+    """A row per probe; the shape column only where the search's lengths were the numbers sent."""
+    shaped = lengths_source(config) is None
+    headers = ["#", "phase", *(["shape"] if shaped else []), "load", "goodput %", "ok", "err %", "out tok/s", "tok/s/user"]
+    headers += ["TTFT p50", "TPOT p50", "waiting"]
     rows = [
         [
             str(i),
             p.phase,
-            f"{p.input_len}/{p.output_len}",
+            *([f"{p.input_len}/{p.output_len}"] if shaped else []),
             probe_load(p),
             number(p.goodput_percent, 1),
             "yes" if p.passed else "no",
@@ -49,7 +55,7 @@ def probes_table(record: SearchRecord) -> str:
         ]
         for i, p in enumerate(record.probes, start=1)
     ]
-    return text_table(headers, rows, right=[True, False, False, *([True] * 9)])
+    return text_table(headers, rows, right=[True, False, *([False] if shaped else []), *([True] * 9)])
 
 
 def answer_lines(answer: SearchAnswer) -> list[str]:
@@ -80,7 +86,7 @@ def pareto_points(record: SearchRecord) -> tuple[list[ParetoPoint], str]:
     return points, "output tok/s per GPU" if gpus else "output tok/s per replica"
 
 
-def pareto_chart(record: SearchRecord, width: int = CHART_WIDTH, height: int = CHART_HEIGHT) -> str:
+def pareto_chart(record: SearchRecord, config: RunConfig, width: int = CHART_WIDTH, height: int = CHART_HEIGHT) -> str:
     """A text scatter: x throughput per GPU, y tok/s per user; `*` on the frontier."""
     points, x_unit = pareto_points(record)
     known = [(p.per_gpu, p.per_user, p.frontier) for p in points if p.per_gpu is not None and p.per_user is not None]
@@ -102,19 +108,23 @@ def pareto_chart(record: SearchRecord, width: int = CHART_WIDTH, height: int = C
     lines.append(f"{'':>{label_width}}  0{f'{x_max:.0f}':>{width - 1}}")
     frontier = sorted((p for p in points if p.frontier), key=lambda p: p.per_gpu or 0.0)
     lines.append("frontier, left to right:")
-    lines.extend(
-        f"  {probe_load(p.probe):>9}  {p.probe.input_len}/{p.probe.output_len}  {p.per_gpu:8.0f} tok/s  {p.per_user:6.1f} tok/s per user"
-        for p in frontier
-    )
+    for p in frontier:
+        shape = shape_text(config, p.probe.input_len, p.probe.output_len)
+        lines.append(f"  {probe_load(p.probe):>9}  {shape + '  ' if shape else ''}{p.per_gpu:8.0f} tok/s  {p.per_user:6.1f} tok/s per user")
     return "\n".join(lines)
 
 
-def search_report(record: SearchRecord) -> str:
-    parts = [probes_table(record), ""]
+def search_report(result: RunResult) -> str:
+    """A recommend run's search: the probes, each shape's answer and the Pareto chart (the
+    workload it sent is `workload_line`'s, which `show` prints above it)."""
+    record = result.search
+    assert record is not None, "only a capacity search's result has a search report"
+    parts = [probes_table(record, result.config), ""]
     for answer in record.answers or ([record.answer] if record.answer else []):
-        if len(record.answers) > 1:
-            parts.append(f"shape {answer.input_len}/{answer.output_len}:")
+        shape = shape_text(result.config, answer.input_len, answer.output_len)
+        if len(record.answers) > 1 and shape is not None:
+            parts.append(f"shape {shape}:")
         parts.extend(answer_lines(answer))
         parts.append("")
-    parts.append(pareto_chart(record))
+    parts.append(pareto_chart(record, result.config))
     return "\n".join(parts)

@@ -31,14 +31,29 @@ def prefix_cache_hit_rate(result: RunResult) -> float | None:
     return sum(rates) / len(rates) if rates else None
 
 
+def shape_text(config: RunConfig, input_len: int, output_len: int) -> str | None:
+    """A searched shape as `256/128` (prompt / output tokens); None when the prompts' lengths
+    came from a file, where those numbers were not what was sent (`workload_line` says what was)."""
+    return None if lengths_source(config) else f"{input_len}/{output_len}"
+
+
+def workload_line(config: RunConfig) -> str | None:
+    """`workload: dataset prompts.jsonl, ... (sha256 ...)`: what was sent, unless it was plain
+    synthetic prompts of fixed lengths (the lengths shown elsewhere say it all)."""
+    workload = config.workload
+    plain = workload.dataset is None and workload.trace is None and workload.shared_prefix is None and workload.turns == 1
+    if plain and (workload.input_len or "").startswith("fixed:") and (workload.output_len or "").startswith("fixed:"):
+        return None
+    line = f"workload: {workload.label()}"
+    if workload.dataset_sha256 or workload.trace_sha256:
+        line += f" (sha256 {(workload.dataset_sha256 or workload.trace_sha256 or '')[:12]})"
+    return line
+
+
 def workload_lines(result: RunResult) -> list[str]:
     workload = result.config.workload
     lines = []
-    plain = workload.dataset is None and workload.trace is None and workload.shared_prefix is None and workload.turns == 1
-    if not plain or not (workload.input_len or "").startswith("fixed:") or not (workload.output_len or "").startswith("fixed:"):
-        line = f"workload: {workload.label()}"
-        if workload.dataset_sha256 or workload.trace_sha256:
-            line += f" (sha256 {(workload.dataset_sha256 or workload.trace_sha256 or '')[:12]})"
+    if (line := workload_line(result.config)) is not None:
         lines.append(line)
     if workload.shared_prefix:
         rate = prefix_cache_hit_rate(result)
