@@ -13,6 +13,7 @@ from llm_loadtest.model.config import RunConfig
 from llm_loadtest.model.results import ClientHealth, LevelSummary, RunResult, utc_now
 from llm_loadtest.tui.live_state import LiveRunState
 from llm_loadtest.tui.screens.live_run import LiveRunScreen
+from llm_loadtest.tui.widgets.level_table import LevelTable
 
 CONFIG = RunConfig(server="http://127.0.0.1:9", model="m", concurrency=[1, 2, 4], num_prompts=10, warmup=0)
 
@@ -134,12 +135,15 @@ async def test_an_aborted_level_shows_as_aborted(simulator, tui_env):
         await wait_for(pilot, lambda: live.drawn, what="the last tick", timeout=60)
         progress = str(live.query_one("#progress").render())
         chips = str(live.query_one("#level-chips").render())
+        table = live.query_one("#level-table", LevelTable)
+        rows = [table.get_row_at(index) for index in range(table.row_count)]
         status = live.run_state.result.status
         [stored] = store.get_result(live.run_state.result.run_id).levels
     assert status == "aborted"
     assert stored.partial and 0 < stored.requests.total < 400  # the app's stop cuts it as a signal does
     assert "Level 1/3 c=1 (aborted)" in progress and "(done)" not in progress
     assert "c=1 ■" in chips and "✓" not in chips and "c=2 ·" in chips
+    assert [row[0] for row in rows] == ["c=1 (partial)"]  # as `show` and the summary table write it
 
 
 def test_health_names_the_clock_once_the_engine_summed_it_up():

@@ -14,10 +14,10 @@ LATENCY_FIGURES = select("ttft_p50", "ttft_p99", "tpot_p50", "itl_p50", "itl_p99
 
 def levels_table(levels: list[LevelSummary]) -> str:
     outcome = [
-        [_level_name(level), f"{level.requests.succeeded}/{level.requests.total}", *(f.of(level) for f in OUTCOME_FIGURES), _errors(level)]
+        [level.marked_label, f"{level.requests.succeeded}/{level.requests.total}", *(f.of(level) for f in OUTCOME_FIGURES), _errors(level)]
         for level in levels
     ]
-    latency = [[_level_name(level), *(f.of(level) for f in LATENCY_FIGURES)] for level in levels]
+    latency = [[level.marked_label, *(f.of(level) for f in LATENCY_FIGURES)] for level in levels]
     headers = ["level", "ok/total", *(f.label for f in OUTCOME_FIGURES), "errors by class"]
     right = [True] * (len(headers) - 1) + [False]
     return text_table(headers, outcome, right) + "\n\n" + text_table(["level", *(f.label for f in LATENCY_FIGURES)], latency)
@@ -25,11 +25,6 @@ def levels_table(levels: list[LevelSummary]) -> str:
 
 def _errors(level: LevelSummary) -> str:
     return ", ".join(f"{name} {count}" for name, count in sorted(level.requests.errors.items())) or "-"
-
-
-def _level_name(level: LevelSummary) -> str:
-    # a level its process did not finish: its figures are from the requests stored before that
-    return f"{level.label} (partial)" if level.partial else level.label
 
 
 def token_count_lines(result: RunResult) -> list[str]:

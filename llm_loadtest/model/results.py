@@ -132,6 +132,12 @@ class LevelSummary(BaseModel):
         """The load level as every view writes it (see `results.presentation.level_label`)."""
         return level_label(self.concurrency, self.request_rate)
 
+    @property
+    def marked_label(self) -> str:
+        """The label, marked `(partial)` for a level that did not run to its end (a stop, a kill):
+        its figures are those of the requests that finished before."""
+        return f"{self.label} (partial)" if self.partial else self.label
+
 
 class TokenSourceInfo(BaseModel):
     """Where the token counts came from: server (usage), server_tokenize, tokenizer, mixed."""

@@ -59,7 +59,7 @@ class LevelTable(DataTable):
         warn = "bold red" if level.client and level.client.warnings else ""
         errors = level.requests.errors
         return [
-            level.label,
+            level.marked_label,
             Text(str(level.requests.succeeded), justify="right"),
             Text(str(failed), style="bold red" if failed else "", justify="right"),
             *(Text(fmt.figure(f, level), justify="right") for f in FIGURES),
