@@ -114,7 +114,7 @@ from llm_loadtest.engine.controller import RunController
 
 def main(url, workers):
     controller = RunController(
-        RunConfig(server=url, model="auto", concurrency=[2, 2], num_prompts=400, output_len=8, warmup=0, workers=workers),
+        RunConfig(server=url, model="auto", concurrency=[2, 2], num_prompts=5000, output_len=8, warmup=0, workers=workers),
         gpu=False,
     )
     def vanish(event):

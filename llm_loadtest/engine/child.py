@@ -34,6 +34,10 @@ from llm_loadtest.model.errors import ExitCode
 
 T = TypeVar("T")
 
+# This process's ends of its engines' pipes. A forked child closes its copies first: while it
+# held one, its own pipe would never read as closed when this process died.
+_parent_ends: set[Connection] = set()
+
 _ABORT = "abort"
 _GO = "go"  # to a worker of a pool: every worker is ready, start the level
 _FINISHED = "finished"  # the engine ended on its own terms (its failures arrive as RunFailed)
@@ -62,6 +66,7 @@ class EngineProcess:
             _start_resource_tracker()
             context = multiprocessing.get_context("spawn")
         parent_end, child_end = context.Pipe(duplex=True)
+        _parent_ends.add(parent_end)
         process = context.Process(target=_child_main, args=(*self._args, child_end), daemon=True, name="llm-loadtest-engine")
         gc.freeze()  # a forked child's collections then leave the parent's pages shared
         try:
@@ -105,6 +110,7 @@ class EngineProcess:
                 if process.is_alive():
                     process.kill()
                 parent_end.close()
+                _parent_ends.discard(parent_end)
 
     def abort(self) -> None:
         self._abort_requested = True
@@ -164,6 +170,8 @@ def _child_main(config_data: dict, api_key: str | None, run_id: str, t0_ns: int,
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.set_wakeup_fd(-1)  # forked: the parent's event loop's, which must not hear ours
+    for inherited in _parent_ends:
+        inherited.close()
     outbox: queue.SimpleQueue = queue.SimpleQueue()
 
     def send_all() -> None:
