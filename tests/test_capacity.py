@@ -233,9 +233,11 @@ def test_recommend_names_the_queue_when_the_batch_is_full(simulator):
 
 def test_recommend_describes_the_dataset_it_sent_as_run_does(simulator, tmp_path, capsys):
     sim = simulator(ttft_ms=5, itl_ms=2)
-    dataset, db = tmp_path / "chats.jsonl", tmp_path / "runs.db"
+    dataset, db, out = tmp_path / "chats.jsonl", tmp_path / "runs.db", tmp_path / "search.json"
     dataset.write_text("".join(json.dumps({"prompt": "tell me " * (5 + i), "output_len": 3}) + "\n" for i in range(12)))
-    done = recommend(sim.url, "--goodput", "ttft:1000", "--peak-concurrency", "2", "--dataset", str(dataset), "--db", str(db))
+    done = recommend(
+        sim.url, "--goodput", "ttft:1000", "--peak-concurrency", "2", "--dataset", str(dataset), "--db", str(db), "-o", str(out)
+    )
     assert done.returncode == 0, done.stderr
     # what was sent: the dataset's prompts and lengths, never the default 256 / 128 tokens
     sent = [e for e in sim.read_chunk_log().values() if parse_request_id(e["request_id"]).kind is RequestKind.MEASURED]
@@ -246,6 +248,10 @@ def test_recommend_describes_the_dataset_it_sent_as_run_does(simulator, tmp_path
     assert "256/128" not in done.stdout and "256 prompt" not in done.stdout and "shape" not in done.stdout + done.stderr
     with Store.open(str(db)) as store:
         [row] = store.list_runs()
+        stored = store.get_result(row.run_id)
+    # the search's own configuration (the loads it probed), stored as -o writes it
+    assert stored.config.model_dump(mode="json") == json.loads(out.read_text())["config"]
+    assert stored.config.num_prompts == 8 and stored.config.concurrency == [1, 2]
     assert main(["show", "--db", str(db), row.run_id]) == 0
     shown = capsys.readouterr().out
     assert shown.count(f"\nworkload: {described}") == 1 and "256/128" not in shown  # said once, by `run`'s summary

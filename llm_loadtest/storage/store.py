@@ -187,10 +187,12 @@ class Store:
             self._insert_samples(conn, run_pk, gpu, server)
 
     def finish_run(self, result: RunResult) -> None:
-        """Final status and what the run learnt on the way; levels never stored are added."""
+        """Final status and what the run learnt on the way (a capacity search's configuration is
+        only known at its end: the loads it probed); levels never stored are added."""
         status = result.status if result.status != "running" else "completed"
         values = {
             "status": status,
+            "config": _dumps(redact(result.config.model_dump(mode="json"))),
             "finished_at": _to_db_time(result.finished_at or utc_now()),
             "environment": _dumps(redact(result.environment)),
             "token_source": _dumps(result.token_source.model_dump(mode="json")),
