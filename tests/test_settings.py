@@ -89,6 +89,20 @@ def test_a_duration_replaces_the_presets_count_and_both_together_are_refused():
     assert raised.value.field == "duration"
 
 
+def test_what_a_workload_file_sets_gives_way_to_the_default_not_to_the_preset():
+    stress = load_preset("stress")  # 5 concurrency levels, 500 prompts of 512 tokens
+    defaults = build_config(TARGET)
+    traced = build_config({**TARGET, "trace": "t.jsonl", "max_concurrency": "4"}, stress)
+    assert traced.concurrency == defaults.concurrency and traced.input_len == defaults.input_len
+    assert traced.workload.input_len == defaults.workload.input_len and traced.num_prompts == defaults.num_prompts
+    assert traced.output_len == stress.values["output_len"] and traced.workers == 2 and traced.max_concurrency == 4  # the rest stands
+    cut = build_config({**TARGET, "trace": "t.jsonl", "duration": "20"}, stress)
+    assert cut.duration == 20 and cut.num_prompts is None  # a duration still cuts the trace
+    from_dataset = build_config({**TARGET, "dataset": "d.jsonl"}, stress)
+    assert from_dataset.input_len == defaults.input_len and from_dataset.workload.input_len == defaults.workload.input_len
+    assert from_dataset.concurrency == stress.values["concurrency"] and from_dataset.num_prompts == 500
+
+
 def test_rates_take_inf_but_no_other_float_does():
     assert build_config({**TARGET, "request_rate": "2,inf", "max_concurrency": "16"}).request_rate == [2, math.inf]
     for field in ("timeout", "duration", "burstiness"):

@@ -14,7 +14,7 @@ from llm_loadtest.adapters.registry import DEFAULT_ADAPTER, adapter_names
 from llm_loadtest.cli import COMMANDS, MAX_REGRESSION_HELP, CliError, percent_limit, require_terminal
 from llm_loadtest.model.config import RunConfig
 from llm_loadtest.model.errors import ConfigError
-from llm_loadtest.settings.build import SETTING_NAMES, build_config
+from llm_loadtest.settings.build import SETTING_NAMES, build_config, set_by_files
 from llm_loadtest.settings.env import env_settings
 from llm_loadtest.settings.presets import load_preset
 
@@ -22,16 +22,6 @@ if TYPE_CHECKING:
     from llm_loadtest.cli.run_options import RunOptions
 
 IN_MEMORY_DB = "sqlite://"
-
-# flags whose setting a workload file makes for itself, refused beside it rather than ignored
-# (--request-rate with a trace is refused by RunConfig, which holds for presets and the app too)
-TRACE_SETS = {
-    "concurrency": "--concurrency",  # its one level's cap is --max-concurrency
-    "burstiness": "--burstiness",
-    "num_prompts": "--num-prompts",  # it replays all its entries, or its first --duration seconds
-    "input_len": "--input-len",
-}
-DATASET_SETS = {"input_len": "--input-len"}
 
 METRICS_NOTE = (
     "Metrics follow vLLM's bench serve: TTFT = first content chunk - send; TPOT = (E2E - TTFT) / "
@@ -146,24 +136,24 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
 
 def _refuse_what_the_files_set(args: argparse.Namespace, config: RunConfig) -> None:
     """A trace sets its arrivals, request count and prompt lengths, a dataset its prompts'
-    lengths: a flag that would set them too is refused, not silently ignored."""
+    lengths: a flag that would set them too is refused, not silently ignored (--request-rate
+    with a trace is refused by RunConfig, which holds for presets and the app too)."""
+    settings = set_by_files(config.workload)
+    given = [flag_label(name) for name in settings if getattr(args, name, None) is not None]
+    if not given:
+        return
     if config.workload.trace is not None:
-        given = [flag for name, flag in TRACE_SETS.items() if getattr(args, name, None) is not None]
-        if given:
-            raise ConfigError(
-                f"a trace sets its own arrivals, request count and prompt lengths: drop {', '.join(given)} "
-                "(cap the requests in flight with --max-concurrency, replay faster with --trace-speed, "
-                "or only its first seconds with --duration)",
-                field="trace",
-            )
-    elif config.workload.dataset is not None:
-        given = [flag for name, flag in DATASET_SETS.items() if getattr(args, name, None) is not None]
-        if given:
-            raise ConfigError(
-                f"a dataset's prompts have their own lengths: drop {', '.join(given)} "
-                "(--dataset-min-input / --dataset-max-input keep the prompts of a length)",
-                field="dataset",
-            )
+        raise ConfigError(
+            f"a trace sets its own arrivals, request count and prompt lengths: drop {', '.join(given)} "
+            "(cap the requests in flight with --max-concurrency, replay faster with --trace-speed, "
+            "or only its first seconds with --duration)",
+            field="trace",
+        )
+    raise ConfigError(
+        f"a dataset's prompts have their own lengths: drop {', '.join(given)} "
+        "(--dataset-min-input / --dataset-max-input keep the prompts of a length)",
+        field="dataset",
+    )
 
 
 def api_key_from(args: argparse.Namespace) -> str | None:

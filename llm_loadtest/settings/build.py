@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from llm_loadtest.model.config import RunConfig, config_error
 from llm_loadtest.model.errors import ConfigError
@@ -57,6 +57,12 @@ OPTIONAL = frozenset({"max_concurrency", "goodput", "extra_body", "preset"})
 # instead of the workload itself.
 SETTING_NAMES = frozenset(set(RunConfig.model_fields) - {"workload", "preset"} | set(WORKLOAD_FLAGS))
 
+# What a workload file sets for itself (docs/workloads.md): a value given for it would be
+# ignored, so the CLI refuses its flag, the app disables its field, and a preset's value gives
+# way to the default rather than contradict the file in the stored configuration.
+TRACE_SETS = ("concurrency", "burstiness", "num_prompts", "input_len")
+DATASET_SETS = ("input_len",)
+
 # What to say when a field the run cannot go without is missing.
 REQUIRED = {
     "server": "give the server's base URL, e.g. http://localhost:8000",
@@ -76,6 +82,7 @@ def build_config(raw: Mapping[str, Any], preset: Preset | None = None, *, env: E
     values.update(given)
     apply_workload_flags(values, workload)
     _one_way_to_end_a_level(given, values)
+    _leave_to_the_files(values)
     for name, fallback in (("server", env.server), ("model", env.model)):
         if values.get(name) is None and name not in given:
             values[name] = fallback
@@ -109,6 +116,34 @@ def parse_field(name: str, value: Any) -> Any:
         return parser(text)
     except ConfigError as exc:
         raise ConfigError(exc.reason, field=name) from None
+
+
+def set_by_files(workload: Any) -> dict[str, str]:
+    """The settings a workload's file sets itself, each with the file's kind ("trace",
+    "dataset"); `workload` is a Workload, its dict, or a front end's raw workload values."""
+    workload = _as_dict(workload)
+    if workload.get("trace"):
+        return dict.fromkeys(TRACE_SETS, "trace")
+    if workload.get("dataset"):
+        return dict.fromkeys(DATASET_SETS, "dataset")
+    return {}
+
+
+def _leave_to_the_files(values: dict[str, Any]) -> None:
+    """The defaults stand for what the workload's file sets: a preset's concurrency levels or
+    prompt length would only contradict it. A trace's request count is its number of entries,
+    filled in when the file is read (engine.workload_files.resolve_config); a duration still
+    cuts the trace."""
+    settings = set_by_files(values.get("workload"))
+    for name in settings:
+        if name != "num_prompts" or values.get("duration") is None:
+            values.pop(name, None)
+    if "input_len" in settings and values.get("workload"):  # a stored config's spec too
+        values["workload"] = {k: v for k, v in _as_dict(values["workload"]).items() if k != "input_len"}
+
+
+def _as_dict(workload: Any) -> dict[str, Any]:
+    return workload.model_dump() if isinstance(workload, BaseModel) else dict(workload or {})
 
 
 def _one_way_to_end_a_level(given: dict[str, Any], values: dict[str, Any]) -> None:

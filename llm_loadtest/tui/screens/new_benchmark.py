@@ -20,7 +20,7 @@ from llm_loadtest.adapters import connection
 from llm_loadtest.adapters.registry import DEFAULT_ADAPTER, adapter_choices, adapter_class
 from llm_loadtest.model.config import GoodputSLO, RunConfig
 from llm_loadtest.model.errors import ConfigError
-from llm_loadtest.settings.build import build_config
+from llm_loadtest.settings.build import DATASET_SETS, TRACE_SETS, build_config, set_by_files
 from llm_loadtest.tui.screens.app_screen import AppScreen
 from llm_loadtest.tui.screens.dialogs import PickDialog, PromptDialog
 from llm_loadtest.tui.widgets.workload_fields import LABELS as WORKLOAD_LABELS
@@ -32,6 +32,9 @@ STOP_MODES = [("Requests per level", "count"), ("Seconds per level", "duration")
 
 # RunConfig fields the form has no widget for; kept from the preset / initial config.
 HIDDEN_FIELDS = ("tokenizer", "seed", "extra_body", "ignore_eos")
+
+# The fields a workload file may set itself (settings.build): disabled while it does.
+FILE_SET_FIELDS = tuple(dict.fromkeys(TRACE_SETS + DATASET_SETS))
 
 # How an error names a field: by the label the form shows beside it.
 LABELS = {
@@ -85,6 +88,13 @@ class Field(Horizontal):
         super().__init__(Label(label, classes="field-label"), *children, id=id, classes=f"field {classes}".strip())
 
 
+class FileSetField(Field):
+    """A field a workload file may set itself; while it does, a hint beside it says so."""
+
+    def __init__(self, label: str, input: Input, classes: str = "") -> None:
+        super().__init__(label, input, Static("", id=f"{input.id}-set-by", classes="set-by-hint"), classes=classes)
+
+
 class Form(VerticalScroll):
     """The form's scrolling part. When it shrinks (an error line shows below it), the field
     being edited stays in view instead of scrolling away under the line."""
@@ -133,26 +143,24 @@ class NewBenchmarkScreen(AppScreen):
                     yield Field(LABELS["endpoint"], Select(ENDPOINTS, value="chat", allow_blank=False, id="endpoint", compact=True))
                     yield Label("Requests", classes="section-title")
                     lengths = "N, normal:MEAN:STD or uniform:LOW:HIGH"
-                    yield Field(LABELS["input_len"], Input(placeholder=lengths, id="input-len", compact=True))
+                    yield FileSetField(LABELS["input_len"], Input(placeholder=lengths, id="input-len", compact=True))
                     yield Field(LABELS["output_len"], Input(placeholder=lengths, id="output-len", compact=True))
                     yield Field(LABELS["stream"], Checkbox("stream tokens (SSE)", value=True, id="stream", compact=True))
                 with Vertical(classes="column"):
                     yield Label("Load", classes="section-title")
                     yield Field("Load pattern", Select(LOAD_MODES, value="concurrency", allow_blank=False, id="load-mode", compact=True))
-                    yield Field(LABELS["concurrency"], Input(placeholder="1,10,50", id="concurrency", compact=True), classes="closed-loop")
+                    yield FileSetField(LABELS["concurrency"], Input(placeholder="1,10,50", id="concurrency", compact=True), "closed-loop")
                     yield Field(LABELS["request_rate"], Input(placeholder="2,5.5", id="request-rate", compact=True), classes="open-loop")
-                    yield Field(
-                        LABELS["burstiness"],
-                        Input(type="number", placeholder="1 = Poisson", id="burstiness", compact=True),
-                        classes="open-loop",
+                    yield FileSetField(
+                        LABELS["burstiness"], Input(type="number", placeholder="1 = Poisson", id="burstiness", compact=True), "open-loop"
                     )
                     yield Field(
                         LABELS["max_concurrency"],
                         Input(type="integer", placeholder="no cap", id="max-concurrency", compact=True),
-                        classes="open-loop",
+                        id="max-concurrency-field",
                     )
                     yield Field("Level ends after", Select(STOP_MODES, value="count", allow_blank=False, id="stop-mode", compact=True))
-                    yield Field(LABELS["num_prompts"], Input(type="integer", id="num-prompts", compact=True), classes="count-mode")
+                    yield FileSetField(LABELS["num_prompts"], Input(type="integer", id="num-prompts", compact=True), "count-mode")
                     yield Field(LABELS["duration"], Input(type="number", id="duration", compact=True), classes="duration-mode")
                     yield Field(LABELS["warmup"], Input(type="integer", id="warmup", compact=True))
                     yield Field(LABELS["timeout"], Input(type="number", id="timeout", compact=True))
@@ -277,7 +285,9 @@ class NewBenchmarkScreen(AppScreen):
         return self.query_one(f"#{widget_id}", Input).value.strip()
 
     def raw_values(self) -> dict[str, Any]:
-        """The form as raw values keyed by RunConfig field, for the shared builder."""
+        """The form as raw values keyed by RunConfig field, for the shared builder. A field the
+        workload's file sets is not given (disabled, it keeps its text for when the file goes)."""
+        workload = self.query_one(WorkloadFields).raw()
         raw: dict[str, Any] = dict(self._hidden)
         raw.update(
             server=self._text("server"),
@@ -293,21 +303,25 @@ class NewBenchmarkScreen(AppScreen):
             goodput=self._text("goodput"),
         )
         if self.query_one("#load-mode", Select).value == "rate":
-            raw.update(
-                request_rate=self._text("request-rate"),
-                burstiness=self._text("burstiness") or None,  # empty: Poisson
-                max_concurrency=self._text("max-concurrency"),
-            )
+            raw.update(request_rate=self._text("request-rate"), burstiness=self._text("burstiness") or None)  # empty: Poisson
         else:
             raw["concurrency"] = self._text("concurrency")
+        if self._caps_in_flight(workload):
+            raw["max_concurrency"] = self._text("max-concurrency")
         if self.query_one("#stop-mode", Select).value == "duration":
             raw["duration"] = self._text("duration")
         else:
             raw["num_prompts"] = self._text("num-prompts")
         preset = self.query_one("#preset", Select).value
         raw["preset"] = preset if isinstance(preset, str) else None
-        raw.update(self.query_one(WorkloadFields).raw())
+        raw.update(workload)
+        for name in set_by_files(workload):
+            raw.pop(name, None)
         return raw
+
+    def _caps_in_flight(self, workload: dict[str, Any]) -> bool:
+        """Max concurrency caps request-rate levels or a trace's replay."""
+        return self.query_one("#load-mode", Select).value == "rate" or workload.get("trace") is not None
 
     def build_config(self) -> RunConfig:
         """The form as a RunConfig, or ConfigError with one line that names the field by its label."""
@@ -341,6 +355,15 @@ class NewBenchmarkScreen(AppScreen):
             widget.display = duration
         for widget in self.query(".count-mode"):
             widget.display = not duration
+        workload = self.query_one(WorkloadFields).raw()
+        self.query_one("#max-concurrency-field").display = self._caps_in_flight(workload)
+        set_by = set_by_files(workload)
+        for name in FILE_SET_FIELDS:
+            widget_id = name.replace("_", "-")
+            self.query_one(f"#{widget_id}", Input).disabled = name in set_by
+            hint = self.query_one(f"#{widget_id}-set-by", Static)
+            hint.update(f"set by the {set_by[name]}" if name in set_by else "")
+            hint.display = name in set_by
         # an adapter with a path of its own (Triton's generate) takes no OpenAI endpoint
         self.query_one("#endpoint", Select).disabled = not adapter_class(str(self.query_one("#adapter", Select).value)).endpoints
 
@@ -354,6 +377,10 @@ class NewBenchmarkScreen(AppScreen):
     def _select_changed(self, event: Select.Changed) -> None:
         self._update_modes()
         self.validate_form()
+
+    @on(Input.Changed, "#dataset, #trace")
+    def _workload_file_changed(self, event: Input.Changed) -> None:
+        self._update_modes()
 
     @on(Input.Changed)
     @on(Checkbox.Changed)
