@@ -183,3 +183,13 @@ async def test_the_apps_live_run_says_why_requests_of_the_level_fail(simulator, 
         live.abort()
         await wait_for(pilot, lambda: live.run_state.phase == "finished", what="the end of the run", timeout=60)
     assert line.startswith("errors this level: http_400 ") and f" · {CONTEXT_LIMIT} However, you requested " in line
+
+
+async def test_the_apps_live_run_that_failed_says_why(simulator, tui_env):
+    sim = simulator(fail_rate_500=1.0, ttft_ms=1, itl_ms=1, step_us_per_seq=0)
+    config = RunConfig(server=sim.url, model="auto", concurrency=[2], num_prompts=6, output_len=4, warmup=0)
+    async with live_app(config, tui_env, size=(200, 40)) as (pilot, live, _):
+        await wait_for(pilot, lambda: live.run_state.phase == "finished", what="the end of the run", timeout=60)
+        await pilot.pause()
+        line = str(live.query_one("#status-line").render())
+    assert line.startswith("■ run failed: level c=2: every request failed (http_500 6)"), line

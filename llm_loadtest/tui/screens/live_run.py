@@ -27,6 +27,7 @@ from llm_loadtest.engine.protocols import RunControl
 from llm_loadtest.model.config import RunConfig
 from llm_loadtest.model.errors import ExitCode
 from llm_loadtest.model.results import RunResult
+from llm_loadtest.report.gates import run_failures
 from llm_loadtest.tui import formatting as fmt
 from llm_loadtest.tui.live_state import Change, LevelState, LiveRunState
 from llm_loadtest.tui.screens.app_screen import AppScreen, tab_bindings
@@ -322,8 +323,10 @@ class LiveRunScreen(AppScreen):
         elif state.phase == "finished" and state.result is not None:
             status = state.result.status
             style = fmt.STATUS_STYLES.get(status, "")
+            # a failed run says why, as the headless command does on stderr
+            said = run_failures(state.result)[0] if status == "failed" else f"run {status}"
             text = Text.assemble(
-                ("✓ " if status == "completed" else "■ ", style), (f"run {status}", style), ("  · v view result · escape back", "dim")
+                ("✓ " if status == "completed" else "■ ", style), (said, style), ("  · v view result · escape back", "dim")
             )
         elif state.phase == "starting":
             text = Text("starting the engine…", style="dim")
