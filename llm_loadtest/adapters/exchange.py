@@ -14,10 +14,10 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, cast
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -26,25 +26,19 @@ import numpy as np
 from llm_loadtest.adapters.stamped import StampedResponse, mark_stamped, stamped_pool
 from llm_loadtest.model.errors import connect_failure
 from llm_loadtest.model.records import Outcome, RequestRecord
-from llm_loadtest.transport.http1 import BadResponse, ConnectFailed, ConnectionLost, ConnectionPool, Exchange
+from llm_loadtest.transport.http1 import BadResponse, BodySink, ConnectFailed, ConnectionLost, ConnectionPool, Exchange
 
 _ERROR_BODY_LIMIT = 300
 # requests made before and after the run (not measured) get this long at most
 SIDE_REQUEST_TIMEOUT_S = 30.0
 
 
-class ResponseBody(Protocol):
-    def iter_any(self) -> AsyncIterable[bytes]: ...
-
-
 class Response(Protocol):
-    """What a reader reads: aiohttp's response, or the stamped one of the client's own sockets."""
+    """What a reader reads: aiohttp's response, or the stamped one of the client's own sockets;
+    a streamed body through `read_body`."""
 
     @property
     def status(self) -> int: ...
-
-    @property
-    def content(self) -> ResponseBody: ...
 
     async def read(self) -> bytes: ...
 
@@ -121,6 +115,18 @@ def arrival_clock(resp: aiohttp.ClientResponse) -> Callable[[], int]:
     if protocol is not None and hasattr(protocol, "arrival_ns"):
         return lambda: protocol.arrival_ns
     return time.perf_counter_ns
+
+
+async def read_body(resp: Response, feed: BodySink, clock: Callable[[], int]) -> None:
+    """Give `feed(data, t_ns)` each read of a streamed body with its arrival time, until the
+    body ends; raises what broke it, or what `feed` raised. On the client's own sockets `feed`
+    runs in the reader callback as the bytes arrive (no task wakes up per chunk); on aiohttp,
+    here, as each read comes off its queue."""
+    if isinstance(resp, StampedResponse):
+        await resp.stream_to(feed)
+        return
+    async for data in cast(aiohttp.ClientResponse, resp).content.iter_any():
+        feed(data, clock())
 
 
 Reader = Callable[[RequestRecord, Response, Chunks, Callable[[], int]], Awaitable[None]]

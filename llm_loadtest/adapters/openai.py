@@ -14,7 +14,7 @@ from typing import ClassVar
 import aiohttp
 import orjson
 
-from llm_loadtest.adapters.exchange import Chunks, Problem, Response, excerpt, http_error
+from llm_loadtest.adapters.exchange import Chunks, Problem, Response, excerpt, http_error, read_body
 from llm_loadtest.adapters.http import HttpAdapter
 from llm_loadtest.adapters.sse import SSEReader
 from llm_loadtest.adapters.tokenize import ServerTokenizer
@@ -129,58 +129,9 @@ class OpenAIAdapter(HttpAdapter):
     # ---- one request ----------------------------------------------------------------------
 
     async def read_stream(self, record: RequestRecord, resp: Response, chunks: Chunks, clock, prompt_text: str) -> None:
-        sse = SSEReader()
-        finished = False
-        problem: Problem | None = None
-        last_read_ns = record.t_start_ns
-        chat = self.endpoint == "chat"
-        async for data in resp.content.iter_any():
-            last_read_ns = clock()
-            for payload in sse.feed(data):
-                if payload == "[DONE]":
-                    finished = True
-                    continue
-                try:
-                    finished |= self._take_event(record, payload, chunks, last_read_ns, chat)
-                except Problem as exc:
-                    problem = problem or exc  # read on: the connection stays usable
-        finished |= "[DONE]" in sse.close()
-        record.t_end_ns = last_read_ns
-        if problem:
-            raise problem
-        if not finished:
-            raise Problem(Outcome.STREAM_BROKEN, "stream ended before [DONE] or a finish reason")
-
-    @staticmethod
-    def _take_event(record: RequestRecord, payload: str, chunks: Chunks, t_ns: int, chat: bool) -> bool:
-        """One event's content and usage; True when it finishes the response."""
-        try:
-            event = orjson.loads(payload)
-        except ValueError:
-            raise Problem(Outcome.MALFORMED, f"not JSON in stream: {excerpt(payload)}") from None
-        if not isinstance(event, dict):
-            raise Problem(Outcome.MALFORMED, f"unexpected event: {excerpt(payload)}")
-        if "error" in event:
-            raise Problem(Outcome.STREAM_BROKEN, f"server error in stream: {excerpt(json.dumps(event['error']))}")
-        if event.get("usage"):
-            _take_usage(record, event["usage"])
-        choices = event.get("choices")
-        if not choices:
-            return False
-        choice = choices[0]
-        if chat:
-            delta = choice.get("delta") or {}
-            text = delta.get("content")
-            reasoning = not text
-            if reasoning:
-                text = delta.get("reasoning_content") or delta.get("reasoning")
-        else:
-            text, reasoning = choice.get("text"), False
-        if text:
-            if not isinstance(text, str):
-                raise Problem(Outcome.MALFORMED, f"content is not text: {excerpt(payload)}")
-            chunks.add(t_ns, text, reasoning=reasoning)
-        return bool(choice.get("finish_reason"))
+        stream = EventStream(record, chunks, chat=self.endpoint == "chat")
+        await read_body(resp, stream.feed, clock)
+        stream.close()
 
     async def read_whole(self, record: RequestRecord, resp: Response, chunks: Chunks, clock, prompt_text: str) -> None:
         raw = await resp.read()
@@ -194,6 +145,74 @@ class OpenAIAdapter(HttpAdapter):
         if body.get("usage"):
             _take_usage(record, body["usage"])
         chunks.texts.append(text or "")  # text only: a whole response has no chunk times
+
+
+class EventStream:
+    """One streamed response's decoder: fed each read with its arrival time as it arrives
+    (adapters.exchange.read_body), it adds each event's content to `chunks` and its usage to
+    the record."""
+
+    __slots__ = ("_chat", "_chunks", "_finished", "_last_read_ns", "_problem", "_record", "_sse")
+
+    def __init__(self, record: RequestRecord, chunks: Chunks, *, chat: bool):
+        self._record = record
+        self._chunks = chunks
+        self._chat = chat
+        self._sse = SSEReader()
+        self._finished = False
+        self._problem: Problem | None = None
+        self._last_read_ns = record.t_start_ns
+
+    def feed(self, data: bytes, t_ns: int) -> None:
+        self._last_read_ns = t_ns
+        for payload in self._sse.feed(data):
+            if payload == "[DONE]":
+                self._finished = True
+                continue
+            try:
+                self._finished |= _take_event(self._record, payload, self._chunks, t_ns, self._chat)
+            except Problem as exc:
+                self._problem = self._problem or exc  # read on: the connection stays usable
+
+    def close(self) -> None:
+        """The body ended: the record ends at its last read; raises the stream's first problem."""
+        self._finished |= "[DONE]" in self._sse.close()
+        self._record.t_end_ns = self._last_read_ns
+        if self._problem:
+            raise self._problem
+        if not self._finished:
+            raise Problem(Outcome.STREAM_BROKEN, "stream ended before [DONE] or a finish reason")
+
+
+def _take_event(record: RequestRecord, payload: str, chunks: Chunks, t_ns: int, chat: bool) -> bool:
+    """One event's content and usage; True when it finishes the response."""
+    try:
+        event = orjson.loads(payload)
+    except ValueError:
+        raise Problem(Outcome.MALFORMED, f"not JSON in stream: {excerpt(payload)}") from None
+    if not isinstance(event, dict):
+        raise Problem(Outcome.MALFORMED, f"unexpected event: {excerpt(payload)}")
+    if "error" in event:
+        raise Problem(Outcome.STREAM_BROKEN, f"server error in stream: {excerpt(json.dumps(event['error']))}")
+    if event.get("usage"):
+        _take_usage(record, event["usage"])
+    choices = event.get("choices")
+    if not choices:
+        return False
+    choice = choices[0]
+    if chat:
+        delta = choice.get("delta") or {}
+        text = delta.get("content")
+        reasoning = not text
+        if reasoning:
+            text = delta.get("reasoning_content") or delta.get("reasoning")
+    else:
+        text, reasoning = choice.get("text"), False
+    if text:
+        if not isinstance(text, str):
+            raise Problem(Outcome.MALFORMED, f"content is not text: {excerpt(payload)}")
+        chunks.add(t_ns, text, reasoning=reasoning)
+    return bool(choice.get("finish_reason"))
 
 
 def _take_usage(record: RequestRecord, usage: dict) -> None:

@@ -40,8 +40,9 @@ class SSEReader:
 
     def _decode_lines(self, lines: list[str]) -> list[str]:
         payloads = []
+        decode = self._events.decode
         for line in lines:
-            event = self._events.decode(line)
+            event = decode(line)
             if event is not None and event.event == "message":
                 payloads.append(event.data)
         return payloads

@@ -2,10 +2,12 @@
 
 The engine attaches a `StampedClient` to its aiohttp session (`attach`); `exchange` then sends
 each measured request to a plain-http server through it, and the adapters' readers read a
-`StampedResponse` exactly as they read an aiohttp response: `content.iter_any()` gives the
-body as it came, read by read, and the clock gives the kernel's arrival time of the read just
-given. Side requests (preflight, tokenize) stay on aiohttp, and so does everything where the
-kernel cannot stamp (https, platforms other than Linux): their records say `user`.
+`StampedResponse` as they read an aiohttp response (status, head, whole body), except a
+streamed body: `stream_to(feed)` gives it to the reader's decoder read by read, with the
+kernel's arrival time of each read, right where the bytes arrive (the reader callback), so
+that no task has to wake up per chunk; the request's task only waits for the end. Side
+requests (preflight, tokenize) stay on aiohttp, and so does everything where the kernel
+cannot stamp (https, platforms other than Linux): their records say `user`.
 """
 
 from __future__ import annotations
@@ -13,14 +15,13 @@ from __future__ import annotations
 import asyncio
 import weakref
 from collections import deque
-from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
 import aiohttp
 
 from llm_loadtest.model.records import ClockSource, RequestRecord
 from llm_loadtest.transport.clock import WallClock, kernel_stamps_available, stamping_keeper
-from llm_loadtest.transport.http1 import ConnectionPool, Exchange
+from llm_loadtest.transport.http1 import BodySink, ConnectionPool, Exchange
 
 _clients: weakref.WeakKeyDictionary[aiohttp.ClientSession, StampedClient] = weakref.WeakKeyDictionary()
 
@@ -81,7 +82,7 @@ class StampedResponse:
     __slots__ = ("_exchange", "_pieces", "_waiter", "read_ns")
 
     def __init__(self) -> None:
-        self._pieces: deque[tuple[bytes, int]] = deque()
+        self._pieces: deque[tuple[bytes, int]] = deque()  # what came before a reader took the body
         self._waiter: asyncio.Future | None = None
         self._exchange: Exchange  # given by bind(), before anything reads
         self.read_ns = 0  # the arrival time of the bytes given last
@@ -93,7 +94,6 @@ class StampedResponse:
 
     def feed(self, data: bytes, t_ns: int) -> None:
         self._pieces.append((data, t_ns))
-        self.wake()
 
     def wake(self) -> None:
         waiter = self._waiter
@@ -106,10 +106,6 @@ class StampedResponse:
     def status(self) -> int:
         return self._exchange.status
 
-    @property
-    def content(self) -> StampedResponse:
-        return self
-
     def clock(self) -> int:
         return self.read_ns
 
@@ -121,16 +117,16 @@ class StampedResponse:
         if not exchange.head_done:
             await exchange.finished()  # raises what ended it
 
-    async def iter_any(self) -> AsyncIterator[bytes]:
+    async def stream_to(self, feed: BodySink) -> None:
+        """Give `feed` each piece of the body with its read's arrival time: what came already,
+        then each piece as it arrives, in the reader callback (it must not block). Returns at
+        the body's end; raises what broke the stream, or what `feed` raised."""
+        while self._pieces:
+            data, self.read_ns = self._pieces.popleft()
+            feed(data, self.read_ns)
         exchange = self._exchange
-        while True:
-            while self._pieces:
-                data, self.read_ns = self._pieces.popleft()
-                yield data
-            if exchange.over:
-                await exchange.finished()  # raises what broke the stream
-                return
-            await self._wait()
+        exchange.sink = feed  # from now on straight from the parser; what it raises fails the exchange
+        await exchange.finished()
 
     async def read(self) -> bytes:
         exchange = self._exchange

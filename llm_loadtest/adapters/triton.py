@@ -20,7 +20,7 @@ from urllib.parse import quote
 import aiohttp
 import orjson
 
-from llm_loadtest.adapters.exchange import Chunks, Problem, Response, error_message, excerpt
+from llm_loadtest.adapters.exchange import Chunks, Problem, Response, error_message, excerpt, read_body
 from llm_loadtest.adapters.http import HttpAdapter
 from llm_loadtest.adapters.sse import SSEReader
 from llm_loadtest.model.errors import ServerConfigError, ServerUnreachable
@@ -195,27 +195,17 @@ class TritonAdapter(HttpAdapter):
     # output's are counted from the chunk texts after the level.
 
     async def read_stream(self, record: RequestRecord, resp: Response, chunks: Chunks, clock, prompt_text: str) -> None:
-        sse = SSEReader()
-        text = StreamText(prompt_text)
-        problem: Problem | None = None
-        last_read_ns = record.t_start_ns
+        stream = EventStream(chunks, prompt_text, record.t_start_ns)
         try:
-            async for data in resp.content.iter_any():
-                last_read_ns = clock()
-                for payload in sse.feed(data):
-                    problem = problem or _take_event(payload, text, last_read_ns)
-                chunks.times = text.times  # the progress display follows the stream (settling may swap the list)
-            for payload in sse.close():
-                problem = problem or _take_event(payload, text, last_read_ns)
+            await read_body(resp, stream.feed, clock)
+            stream.flush()
         finally:
-            # what arrived is kept even when the stream breaks
-            text.finish()
-            chunks.times, chunks.texts = text.times, text.texts
+            stream.finish()  # what arrived is kept even when the stream breaks
         # The stream's clean end is the end of the body: Triton sends no [DONE]; a cut
         # connection raises ClientPayloadError instead.
-        record.t_end_ns = last_read_ns
-        if problem:
-            raise problem
+        record.t_end_ns = stream.last_read_ns
+        if stream.problem:
+            raise stream.problem
 
     async def read_whole(self, record: RequestRecord, resp: Response, chunks: Chunks, clock, prompt_text: str) -> None:
         raw = await resp.read()
@@ -232,6 +222,37 @@ class TritonAdapter(HttpAdapter):
         if prompt_text and output.startswith(prompt_text):
             output = output[len(prompt_text) :]
         chunks.texts.append(output)
+
+
+class EventStream:
+    """One streamed response's decoder: fed each read with its arrival time as it arrives
+    (adapters.exchange.read_body), it keeps the new text of each event (StreamText) and the
+    stream's first problem."""
+
+    __slots__ = ("_chunks", "_sse", "_text", "last_read_ns", "problem")
+
+    def __init__(self, chunks: Chunks, prompt_text: str, t_start_ns: int):
+        self._chunks = chunks
+        self._sse = SSEReader()
+        self._text = StreamText(prompt_text)
+        self.problem: Problem | None = None
+        self.last_read_ns = t_start_ns
+
+    def feed(self, data: bytes, t_ns: int) -> None:
+        self.last_read_ns = t_ns
+        for payload in self._sse.feed(data):
+            self.problem = self.problem or _take_event(payload, self._text, t_ns)
+        self._chunks.times = self._text.times  # the progress display follows the stream (settling may swap the list)
+
+    def flush(self) -> None:
+        """The body ended: the events it left without a final blank line."""
+        for payload in self._sse.close():
+            self.problem = self.problem or _take_event(payload, self._text, self.last_read_ns)
+
+    def finish(self) -> None:
+        """Settle the stream's text into `chunks`, however it ended."""
+        self._text.finish()
+        self._chunks.times, self._chunks.texts = self._text.times, self._text.texts
 
 
 def _take_event(payload: str, text: StreamText, t_ns: int) -> Problem | None:

@@ -57,7 +57,8 @@ class Exchange:
     """One request and its response: the httptools protocol of the response too.
 
     `sink(data, t_ns)`, when given, takes each piece of a 200 response's body as it arrives,
-    inside the reader callback (it must not block); other bodies are kept in `body`.
+    inside the reader callback (it must not block; it may be replaced between two pieces);
+    other bodies are kept in `body`.
     `on_written(t_start_ns)` is called as soon as the request's bytes are written;
     `on_change()` when the head has come and when the exchange is over (a reader waiting on
     the sink wakes up).
@@ -70,7 +71,6 @@ class Exchange:
         "_framed",
         "_head",
         "_parser",
-        "_sink",
         "clock_steps",
         "complete",
         "connect_ns",
@@ -81,6 +81,7 @@ class Exchange:
         "on_written",
         "read_ns",
         "request",
+        "sink",
         "status",
         "t_end_ns",
         "t_start_ns",
@@ -95,7 +96,7 @@ class Exchange:
         on_change: Callable[[], None] | None = None,
     ):
         self.request = request
-        self._sink = sink
+        self.sink = sink
         self.on_written = on_written
         self.on_change = on_change
         self.status = 0
@@ -164,8 +165,9 @@ class Exchange:
             self.on_change()
 
     def on_body(self, body: bytes) -> None:
-        if self._sink is not None and self.status == 200:
-            self._sink(body, self.read_ns)
+        sink = self.sink
+        if sink is not None and self.status == 200:
+            sink(body, self.read_ns)
         else:
             self._body_parts.append(body)
 
