@@ -220,9 +220,7 @@ async def _post_stamped(
     def written(t_ns: int) -> None:
         record.t_start_ns = chunks.started_ns = t_ns
 
-    exchange = Exchange(
-        pool.request_bytes("POST", target, headers, payload), sink=response.feed, on_written=written, on_change=response.wake
-    )
+    exchange = Exchange(pool.request_bytes("POST", target, headers, payload), sink=response.feed, on_written=written)
     response.bind(exchange)
     await pool.start(exchange)
     try:

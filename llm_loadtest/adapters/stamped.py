@@ -12,7 +12,6 @@ cannot stamp (https, platforms other than Linux): their records say `user`.
 
 from __future__ import annotations
 
-import asyncio
 import weakref
 from collections import deque
 from urllib.parse import urlsplit
@@ -79,11 +78,10 @@ async def open_connections(session: aiohttp.ClientSession, url: str, count: int)
 class StampedResponse:
     """The sink of one exchange, read like an aiohttp response by the adapters' readers."""
 
-    __slots__ = ("_exchange", "_pieces", "_waiter", "read_ns")
+    __slots__ = ("_exchange", "_pieces", "read_ns")
 
     def __init__(self) -> None:
         self._pieces: deque[tuple[bytes, int]] = deque()  # what came before a reader took the body
-        self._waiter: asyncio.Future | None = None
         self._exchange: Exchange  # given by bind(), before anything reads
         self.read_ns = 0  # the arrival time of the bytes given last
 
@@ -94,11 +92,6 @@ class StampedResponse:
 
     def feed(self, data: bytes, t_ns: int) -> None:
         self._pieces.append((data, t_ns))
-
-    def wake(self) -> None:
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
 
     # ---- read by the adapter ---------------------------------------------------------------
 
@@ -112,8 +105,7 @@ class StampedResponse:
     async def head(self) -> None:
         """Wait for the status line and headers (or for the exchange to fail)."""
         exchange = self._exchange
-        while not exchange.head_done and not exchange.over:
-            await self._wait()
+        await exchange.head_or_end()
         if not exchange.head_done:
             await exchange.finished()  # raises what ended it
 
@@ -140,13 +132,6 @@ class StampedResponse:
 
     async def text(self, errors: str = "strict") -> str:
         return (await self.read()).decode("utf-8", errors=errors)
-
-    async def _wait(self) -> None:
-        self._waiter = asyncio.get_running_loop().create_future()
-        try:
-            await self._waiter
-        finally:
-            self._waiter = None
 
 
 def mark_stamped(record: RequestRecord, exchange: Exchange) -> None:

@@ -59,9 +59,7 @@ class Exchange:
     `sink(data, t_ns)`, when given, takes each piece of a 200 response's body as it arrives,
     inside the reader callback (it must not block; it may be replaced between two pieces);
     other bodies are kept in `body`.
-    `on_written(t_start_ns)` is called as soon as the request's bytes are written;
-    `on_change()` when the head has come and when the exchange is over (a reader waiting on
-    the sink wakes up).
+    `on_written(t_start_ns)` is called as soon as the request's bytes are written.
     """
 
     __slots__ = (
@@ -77,7 +75,6 @@ class Exchange:
         "error",
         "head_done",
         "keep_alive",
-        "on_change",
         "on_written",
         "read_ns",
         "request",
@@ -93,12 +90,10 @@ class Exchange:
         request: bytes,
         sink: BodySink | None = None,
         on_written: Callable[[int], None] | None = None,
-        on_change: Callable[[], None] | None = None,
     ):
         self.request = request
         self.sink = sink
         self.on_written = on_written
-        self.on_change = on_change
         self.status = 0
         self.t_start_ns = 0
         self.t_end_ns = 0
@@ -161,8 +156,6 @@ class Exchange:
         self.head_done = True
         if self._head is not None and not self._head.done():
             self._head.set_result(None)
-        if self.on_change is not None:
-            self.on_change()
 
     def on_body(self, body: bytes) -> None:
         sink = self.sink
@@ -210,8 +203,6 @@ class Exchange:
         for future in (self._done, self._head):
             if future is not None and not future.done():
                 future.set_result(None)
-        if self.on_change is not None:
-            self.on_change()
 
 
 class Connection:
