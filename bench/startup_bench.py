@@ -8,7 +8,9 @@ Prints the median of N runs (default 7) of:
   wall seconds and CPU seconds (user + system, the command and the engine process it spawns;
   goal: 0.5 CPU-s);
 - the same run with `--in-process` (the requests in the command's own process: what the
-  engine's second interpreter costs is the difference).
+  engine's second process costs is the difference);
+- what importing the libraries such a run needs costs alone (`python -c "import ..."`): the
+  floor under the run's figure that no change of ours can lower.
 Figures only; nothing here passes or fails. On a busy machine the wall figures grow, the CPU
 figures much less.
 """
@@ -30,13 +32,17 @@ sys.path.insert(0, str(REPO))
 from llm_loadtest.simulator.process import SimulatorProcess  # noqa: E402
 
 COMMAND = [sys.executable, "-m", "llm_loadtest"]
+# the third-party libraries a headless run against an http:// server imports (--no-save: no
+# sqlmodel); OPENBLAS_NUM_THREADS as the command sets it
+RUN_LIBRARIES = ("pydantic", "numpy", "aiohttp", "httpx_sse", "tiktoken", "orjson", "httptools")
 
 
 def timed(argv: list[str]) -> tuple[float, float]:
     """Wall and CPU seconds of one command (its own and its children's, once it has waited for them)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    done = subprocess.run(argv, capture_output=True, text=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
+    env = {"OPENBLAS_NUM_THREADS": "1", **os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run(argv, capture_output=True, text=True, cwd=REPO, env=env)
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
@@ -70,6 +76,12 @@ def main() -> None:
     )
     walls, cpus = zip(*in_process, strict=True)
     print(f"  the same, --in-process: {statistics.median(walls):.3f} s wall, {statistics.median(cpus):.3f} CPU-s (median of {runs})")
+    floor = [timed([sys.executable, "-c", f"import {', '.join(RUN_LIBRARIES)}"]) for _ in range(runs)]
+    walls, cpus = zip(*floor, strict=True)
+    print(
+        f"  importing {', '.join(RUN_LIBRARIES)} alone: {statistics.median(walls):.3f} s wall, "
+        f"{statistics.median(cpus):.3f} CPU-s (median of {runs})"
+    )
 
 
 if __name__ == "__main__":

@@ -65,13 +65,15 @@ class TiktokenTokenizer:
 
 def _shipped_ranks(path: Path, sha256: str) -> dict[bytes, int]:
     """The token -> rank table of a `.tiktoken` file ("BASE64 RANK" a line), checked against its
-    published hash. What tiktoken.load.load_tiktoken_bpe gives, in half its CPU (the engine
-    process loads it at every start), and without its copy of the file in the temp folder."""
+    published hash. What tiktoken.load.load_tiktoken_bpe gives, in a quarter of its CPU (the
+    engine process loads it at every start), and without its copy of the file in the temp
+    folder. The published files rank their lines 0, 1, 2, ... and the hash holds them to it,
+    so the ranks are counted, not parsed (parsing them was a third of the cost)."""
     data = path.read_bytes()
     if hashlib.sha256(data).hexdigest() != sha256:
         raise ConfigError(f"{path} is not the published {path.stem} encoding (its SHA-256 differs); reinstall llm-loadtest")
     fields = data.split()
-    return dict(zip(map(binascii.a2b_base64, fields[0::2]), map(int, fields[1::2]), strict=True))
+    return dict(zip(map(binascii.a2b_base64, fields[0::2]), range(len(fields) // 2)))
 
 
 class HuggingFaceTokenizer:
