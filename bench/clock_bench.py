@@ -1,6 +1,6 @@
 """How far the client's figures are from what the simulator did, kernel clock beside the fallback.
 
-    python3 bench/clock_bench.py [--quick] [--streams 1,64,256] [--with-1000]
+    python3 bench/clock_bench.py [--quick] [--streams 1,64,256] [--with-1000] [--asyncio-loop]
 
 For each number of concurrent streams, the same level twice against a fresh simulator
 (TTFT 50 ms, ITL 20 ms growing 10 us per sequence in the batch, 64 output tokens): once on
@@ -13,7 +13,9 @@ The truth: TTFT from the kernel's arrival of the request at the simulator (t_rec
 write of its first chunk; ITL the gaps between its chunk writes; E2E to the write of its last.
 `--with-1000` adds 1,000 streams with --workers 2 (client processes). Last, one stream read
 while something else holds the loop 50 ms at a time: how far chunk times fall outside the
-log's bracket of each write (target: within 0.5 ms). Figures only; nothing here passes or fails.
+log's bracket of each write (target: within 0.5 ms). The client runs on the engine's event loop
+(uvloop where installed); `--asyncio-loop` runs the one-process levels on asyncio's, to compare.
+Figures only; nothing here passes or fails.
 """
 
 from __future__ import annotations
@@ -31,12 +33,14 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from llm_loadtest.engine.controller import RunController  # noqa: E402
+from llm_loadtest.engine.event_loop import run_engine  # noqa: E402
 from llm_loadtest.engine.events import LevelFinished  # noqa: E402
 from llm_loadtest.engine.session import USER_CLOCK_ENV  # noqa: E402
 from llm_loadtest.model.config import RunConfig  # noqa: E402
 from llm_loadtest.simulator.process import SimulatorProcess  # noqa: E402
 
 OUTPUT_LEN = 64
+ASYNCIO_LOOP = False  # --asyncio-loop: the one-process levels on asyncio's loop, not the engine's (uvloop)
 
 
 async def one_level(url: str, streams: int, requests: int, workers: int):
@@ -87,7 +91,7 @@ def run_path(streams: int, workers: int, kernel: bool, requests: int, folder: Pa
     with SimulatorProcess(
         ttft_ms=50, itl_ms=20, step_us_per_seq=10, prefill_us_per_token=0, max_seqs=max(streams, 1), chunk_log=log_path
     ) as sim:
-        level, records = asyncio.run(one_level(sim.url, streams, requests, workers))
+        level, records = run_engine(one_level(sim.url, streams, requests, workers), prefer_uvloop=not ASYNCIO_LOOP)
         log = sim.read_chunk_log(*(r.request_id for r in records if r.ok))
     os.environ.pop(USER_CLOCK_ENV, None)
     chunks = sum(len(r.chunk_times_ns) for r in records)
@@ -133,7 +137,7 @@ def held_loop(kernel: bool, folder: Path) -> str:
     with SimulatorProcess(
         ttft_ms=60, itl_ms=60, step_us_per_seq=0, prefill_us_per_token=0, chunk_log=folder / f"held-{kernel}.jsonl"
     ) as sim:
-        level, records = asyncio.run(_level_with_the_loop_held(sim.url))
+        level, records = run_engine(_level_with_the_loop_held(sim.url), prefer_uvloop=not ASYNCIO_LOOP)
         log = sim.read_chunk_log(*(r.request_id for r in records if r.ok))
     os.environ.pop(USER_CLOCK_ENV, None)
     errors = np.concatenate([_outside_the_write(r.chunk_times_ns, log[r.request_id]) for r in records if r.ok]) / 1e6
@@ -163,7 +167,10 @@ def main() -> None:
     parser.add_argument("--streams", default="1,64,256", help="comma-separated stream counts (default 1,64,256)")
     parser.add_argument("--with-1000", action="store_true", help="add 1,000 streams with --workers 2")
     parser.add_argument("--quick", action="store_true", help="one wave of requests per level instead of two")
+    parser.add_argument("--asyncio-loop", action="store_true", help="one-process levels on asyncio's loop, not uvloop's (to compare)")
     args = parser.parse_args()
+    global ASYNCIO_LOOP
+    ASYNCIO_LOOP = args.asyncio_loop
     plan = [(int(s), 1) for s in args.streams.split(",")]
     if args.with_1000:
         plan.append((1000, 2))

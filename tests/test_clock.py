@@ -227,3 +227,36 @@ async def test_an_https_server_is_measured_on_the_fallback_path_and_the_result_s
     assert level["requests"]["succeeded"] == 6
     assert level["client"]["clock"] == "user"
     assert level["client"]["send_delay_ms"]["p50"] is not None
+
+
+class SteppableTime:
+    """The two clocks WallClock reads, moved by the test: perf_counter_ns and time_ns."""
+
+    def __init__(self) -> None:
+        self.perf_ns = 10 * 1_000 * MS
+        self.wall_offset_ns = 1_700_000_000 * 1_000 * MS
+
+    def perf_counter_ns(self) -> int:
+        return self.perf_ns
+
+    def time_ns(self) -> int:
+        return self.perf_ns + self.wall_offset_ns
+
+
+def test_the_wall_clock_map_follows_a_step_and_counts_it(monkeypatch):
+    from llm_loadtest.transport import clock as clock_module
+
+    fake = SteppableTime()
+    monkeypatch.setattr(clock_module, "time", fake)
+    clock = clock_module.WallClock()
+    wall = fake.time_ns()
+    assert clock.to_perf(wall) == fake.perf_ns and clock.steps == 0
+    fake.wall_offset_ns += 5_000 * MS  # someone sets the wall clock 5 s ahead
+    fake.perf_ns += MS // 10
+    # within a millisecond of the last sample the old offset still maps (no sample taken)
+    assert clock.to_perf(fake.time_ns()) == fake.perf_ns + 5_000 * MS and clock.steps == 0
+    fake.perf_ns += MS
+    assert clock.to_perf(fake.time_ns()) == fake.perf_ns and clock.steps == 1
+    fake.perf_ns += 2 * MS
+    fake.wall_offset_ns += 1_000  # a slew of 1 us is no step
+    assert clock.to_perf(fake.time_ns()) == fake.perf_ns and clock.steps == 1

@@ -27,6 +27,7 @@ from multiprocessing.connection import Connection
 from multiprocessing.context import ForkContext, SpawnContext
 from typing import TypeVar
 
+from llm_loadtest.engine.event_loop import run_engine
 from llm_loadtest.engine.events import EngineEvent, RunFailed, WorkerEvent, WorkerReady
 from llm_loadtest.engine.priority import start_process
 from llm_loadtest.model.config import RunConfig
@@ -196,7 +197,7 @@ def _child_main(config_data: dict, api_key: str | None, run_id: str, t0_ns: int,
     sender = threading.Thread(target=send_all, name="engine-events", daemon=True)
     sender.start()
     try:
-        asyncio.run(_serve(RunConfig.model_validate(config_data), api_key, run_id, t0_ns, worker, conn, outbox.put, flush))
+        run_engine(_serve(RunConfig.model_validate(config_data), api_key, run_id, t0_ns, worker, conn, outbox.put, flush))
         outbox.put(_FINISHED)
     finally:
         outbox.put(_CLOSED)

@@ -43,6 +43,9 @@ STEP_NS = 1_000_000
 # good one is kept instead, unless it is older than _SAMPLE_MAX_AGE_NS (NTP slews at most
 # 0.5 ms a second: 0.05 ms in that time), when a few more tries are made.
 _SAMPLE_SPREAD_NS = 1_000
+# NTP slews at most 0.5 ms a second: an offset this old is off by 0.5 us at most; a step of
+# the wall clock is seen at the next sample
+_RESAMPLE_NS = 1_000_000
 _SAMPLE_MAX_AGE_NS = 100_000_000
 _SAMPLE_TRIES = 5
 
@@ -115,7 +118,8 @@ def stamp_of(ancdata: list[tuple[int, int, bytes]]) -> int | None:
 
 
 class WallClock:
-    """CLOCK_REALTIME ns to perf_counter_ns, by an offset resampled on every `to_perf`."""
+    """CLOCK_REALTIME ns to perf_counter_ns, by an offset resampled at most every
+    `_RESAMPLE_NS` (not at every read: hundreds of streams read thousands of times a second)."""
 
     __slots__ = ("_sampled_ns", "offset_ns", "steps")
 
@@ -127,6 +131,11 @@ class WallClock:
         self.steps = 0  # wall-clock steps seen since this clock was made
 
     def to_perf(self, wall_ns: int) -> int:
+        if time.perf_counter_ns() - self._sampled_ns >= _RESAMPLE_NS:
+            self._resample()
+        return wall_ns - self.offset_ns
+
+    def _resample(self) -> None:
         sample = _sample()
         if sample is None and time.perf_counter_ns() - self._sampled_ns > _SAMPLE_MAX_AGE_NS:
             for _ in range(_SAMPLE_TRIES):
@@ -138,7 +147,6 @@ class WallClock:
             if abs(offset - self.offset_ns) > STEP_NS:
                 self.steps += 1
             self._sampled_ns, self.offset_ns = sampled_ns, offset
-        return wall_ns - self.offset_ns
 
 
 def _sample() -> tuple[int, int] | None:
