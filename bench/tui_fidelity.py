@@ -66,6 +66,8 @@ def new_controller(config: RunConfig, kept: dict) -> RunController:
 async def headless(config: RunConfig) -> tuple:
     kept: dict = {}
     result = await new_controller(config, kept).run()
+    if not result.levels:
+        raise RuntimeError(f"the headless run {result.status}: {'; '.join(result.warnings)}")
     return result.levels[0], kept["records"], None, kept["level_cpu"]
 
 

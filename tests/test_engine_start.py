@@ -10,6 +10,9 @@ import time
 import psutil
 
 from llm_loadtest.engine.child import forking_is_safe
+from llm_loadtest.engine.controller import RunController
+from llm_loadtest.engine.events import LevelFinished, LevelStarted
+from llm_loadtest.model.config import RunConfig
 from tests.cli_helpers import headless_command
 
 
@@ -51,3 +54,28 @@ def test_a_process_with_another_thread_does_not_fork() -> None:
     finally:
         release.set()
         other.join()
+
+
+async def test_a_level_larger_than_the_pipe_buffer_reaches_the_parent(simulator) -> None:
+    """The engine's loop (uvloop) polls the pipe to its parent, which libuv makes non-blocking;
+    a level's records pickled larger than the socket buffer, sent while the parent was busy,
+    were then lost (EAGAIN in the sender thread): "the engine process ended unexpectedly"."""
+    sim = simulator(ttft_ms=1, itl_ms=0, step_us_per_seq=0, prefill_us_per_token=0)
+    config = RunConfig(server=sim.url, model="auto", concurrency=[32], num_prompts=1200, input_len=16, output_len=64, warmup=0)
+    controller = RunController(config, in_process=False, gpu=False)
+    records = []
+
+    def busy_parent(event) -> None:
+        if isinstance(event, LevelStarted):
+            # the parent reads nothing until the simulator has answered every request, and a
+            # moment more: the child sends the level's records into a pipe nobody drains
+            sim.read_chunk_log(at_least=1200)
+            time.sleep(1.0)
+        elif isinstance(event, LevelFinished):
+            records.extend(event.records)
+
+    controller.subscribe(busy_parent)
+    result = await controller.run()
+    assert result.status == "completed", result.warnings
+    assert len(records) == 1200 and all(r.ok for r in records)
+    assert sum(r.chunk_times_ns.nbytes for r in records) > 512 * 1024  # far more than a socket buffer holds

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import multiprocessing
+import os
 import queue
 import signal
 import sys
@@ -251,6 +252,9 @@ async def _serve(
             go.put_nowait(False)
 
     loop.add_reader(conn.fileno(), readable)
+    # libuv (uvloop) makes a polled descriptor non-blocking; the sender thread's whole-message
+    # writes need it blocking, or a level's records larger than the socket's buffer fail
+    os.set_blocking(conn.fileno(), True)
     try:
         await run_benchmark(bench)
     finally:
