@@ -162,9 +162,12 @@ async def test_duration_mode_stops_on_time(simulator):
     assert level.requests.succeeded == len(records) > 20
 
 
-async def test_rate_mode_reaches_its_rate(simulator):
+@pytest.mark.parametrize("in_process", [True, False], ids=["asyncio-in-process", "uvloop-child"])
+async def test_rate_mode_reaches_its_rate(simulator, in_process):
     sim = simulator(ttft_ms=5, itl_ms=1, step_us_per_seq=0)
-    run = await run_benchmark(sim.url, concurrency=[1], request_rate=[40.0], num_prompts=120, input_len=16, output_len=4, seed=3)
+    run = await run_benchmark(
+        sim.url, in_process=in_process, concurrency=[1], request_rate=[40.0], num_prompts=120, input_len=16, output_len=4, seed=3
+    )
     level = run.result.levels[0]
     assert level.request_rate == 40.0
     records = run.records[0]

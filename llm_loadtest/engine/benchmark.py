@@ -62,6 +62,7 @@ DEFAULT_E2E_ESTIMATE_S = 2.0
 MAX_PREOPENED_CONNECTIONS = 1024
 LIVE_WINDOW_S = 2.0
 MIN_LIVE_TTFTS = 64
+TIMER_GRAIN_S = 0.001  # uvloop's timer resolution
 ARRIVAL_SEED_STRIDE = 1_000_003  # each worker's arrivals come from a seed of its own
 
 
@@ -339,12 +340,7 @@ class Benchmark:
         tasks = []
         for i, offset in enumerate(offsets):
             due_ns = start + int(offset * 1e9)
-            delay = (due_ns - time.perf_counter_ns()) / 1e9
-            if delay > 0:
-                try:  # a sleep that an abort cuts short
-                    await asyncio.wait_for(self._stopped.wait(), delay)
-                except TimeoutError:
-                    pass
+            await self._wait_until(due_ns)
             if self._stopping:
                 live.stopped_early = True
                 break
@@ -352,6 +348,18 @@ class Benchmark:
         if await self._gather_tasks(tasks):
             live.stopped_early = True  # some were stopped before they could send
         return len(tasks)
+
+    async def _wait_until(self, due_ns: int) -> None:
+        """Never before `due_ns`, and soon after, unless an abort cuts the wait short. uvloop's
+        timers count whole milliseconds from a cached clock and may fire up to one early: an
+        early wake waits again, at least a millisecond, rather than send before its time."""
+        at_least_s = 0.0
+        while not self._stopping and (remaining_ns := due_ns - time.perf_counter_ns()) > 0:
+            try:
+                await asyncio.wait_for(self._stopped.wait(), max(remaining_ns / 1e9, at_least_s))
+            except TimeoutError:
+                pass
+            at_least_s = TIMER_GRAIN_S
 
     async def _send(
         self,
