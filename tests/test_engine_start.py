@@ -4,6 +4,7 @@ forks it (no second interpreter importing everything again); a process with thre
 from __future__ import annotations
 
 import subprocess
+import sys
 import threading
 import time
 
@@ -42,6 +43,44 @@ def test_the_headless_command_forks_its_engine(simulator, tmp_path) -> None:
     # a fork runs the parent's command line; a spawn would be `-c "from multiprocessing.spawn
     # ..."`, with a resource tracker process beside it
     assert seen == [own]
+
+
+def test_every_probe_of_recommend_forks_its_engine(simulator) -> None:
+    """Work done off the loop between probes (the GPU count, the store, the sampler) leaves no
+    thread behind, so each probe's engine is forked too, not only the first."""
+    sim = simulator(ttft_ms=5, itl_ms=30, step_us_per_seq=0)
+    command = [sys.executable, "-m", "llm_loadtest", "recommend", "--headless", "-s", sim.url, "-m", "auto", "--goodput", "ttft:1000"]
+    command += [
+        "--peak-concurrency",
+        "4",
+        "--output-len",
+        "6",
+        "--probe-requests",
+        "6",
+        "--probe-seconds",
+        "0.5",
+        "--warmup",
+        "0",
+        "--no-save",
+    ]
+    run = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    engines: dict[int, list[str]] = {}
+    try:
+        parent = psutil.Process(run.pid)
+        own = parent.cmdline()
+        deadline = time.monotonic() + 180
+        while run.poll() is None and time.monotonic() < deadline:
+            try:
+                engines.update({child.pid: child.cmdline() for child in parent.children()})
+            except psutil.Error:
+                pass
+            time.sleep(0.01)
+        _, err = run.communicate(timeout=60)
+    finally:
+        run.kill()
+    assert run.returncode == 0, err
+    assert len(sim.read_chunk_log()) > 6  # more than one probe ran
+    assert len(engines) >= 2 and all(cmdline == own for cmdline in engines.values()), engines
 
 
 def test_a_process_with_another_thread_does_not_fork() -> None:

@@ -12,6 +12,7 @@ from llm_loadtest.capacity.recommend import exit_code_for
 from llm_loadtest.capacity.search import CapacitySearch
 from llm_loadtest.cli.run_options import RunOptions, write_atomically
 from llm_loadtest.cli.signals import Interruption, install_interrupt
+from llm_loadtest.engine.threads import in_passing_thread
 from llm_loadtest.export.json_export import to_json_text
 from llm_loadtest.model.config import RunConfig
 from llm_loadtest.model.results import RunResult
@@ -53,7 +54,7 @@ async def _search(
     counted = flag_gpus(*gpus)
     note = None
     if counted is None:
-        counted, note = await asyncio.to_thread(serving_gpus, config.server)
+        counted, note = await in_passing_thread(lambda: serving_gpus(config.server))
     search = CapacitySearch(
         config,
         target,

@@ -23,18 +23,15 @@ import signal
 import sys
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
 from multiprocessing.context import ForkContext, SpawnContext
-from typing import TypeVar
 
 from llm_loadtest.engine.event_loop import run_engine
 from llm_loadtest.engine.events import EngineEvent, RunFailed, WorkerEvent, WorkerReady
 from llm_loadtest.engine.priority import start_process
+from llm_loadtest.engine.threads import in_passing_thread
 from llm_loadtest.model.config import RunConfig
 from llm_loadtest.model.errors import ExitCode
-
-T = TypeVar("T")
 
 # This process's ends of its engines' pipes. A forked child closes its copies first: while it
 # held one, its own pipe would never read as closed when this process died.
@@ -99,7 +96,7 @@ class EngineProcess:
                     finished = True
                 else:
                     yield item
-            await asyncio.to_thread(process.join, 10)
+            await in_passing_thread(lambda: process.join(10))
             if not finished:
                 yield RunFailed(f"the engine process ended unexpectedly (exit code {process.exitcode})", ExitCode.FAILED)
         finally:
@@ -107,7 +104,7 @@ class EngineProcess:
             if not parent_end.closed:
                 loop.remove_reader(parent_end.fileno())
             try:
-                await asyncio.to_thread(process.join, 10)
+                await in_passing_thread(lambda: process.join(10))
             finally:  # cancelled too (the host is closing): never leave the child behind
                 if process.is_alive():
                     process.kill()
@@ -132,13 +129,6 @@ class EngineProcess:
 def forking_is_safe() -> bool:
     """Linux, and no other thread here that could hold a lock the child would inherit."""
     return sys.platform.startswith("linux") and threading.active_count() == 1
-
-
-async def in_passing_thread(function: Callable[[], T]) -> T:
-    """`function()` on a thread that has ended when this returns (asyncio.to_thread keeps its
-    worker alive, and then the engine could no longer be started by fork)."""
-    with ThreadPoolExecutor(max_workers=1) as executor:
-        return await asyncio.get_running_loop().run_in_executor(executor, function)
 
 
 def _start_resource_tracker() -> None:

@@ -7,7 +7,6 @@ process (`in_process=False`, the default) so that this loop's other work never t
 
 from __future__ import annotations
 
-import asyncio
 import platform
 import socket
 import time
@@ -17,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from llm_loadtest import __version__
 from llm_loadtest.adapters.registry import metrics_url, tokenizer_warning
-from llm_loadtest.engine.child import EngineProcess, in_passing_thread
+from llm_loadtest.engine.child import EngineProcess
 from llm_loadtest.engine.errors import RunStartError
 from llm_loadtest.engine.events import (
     EngineEvent,
@@ -33,6 +32,7 @@ from llm_loadtest.engine.events import (
 from llm_loadtest.engine.level_batches import counted_copies
 from llm_loadtest.engine.protocols import EngineRunner, EventListener, RunStore
 from llm_loadtest.engine.store_writes import write_safely
+from llm_loadtest.engine.threads import in_passing_thread
 from llm_loadtest.engine.workload_files import resolve_config
 from llm_loadtest.model.config import RunConfig
 from llm_loadtest.model.errors import ConfigError, ExitCode
@@ -113,7 +113,7 @@ class RunController:
         finally:
             leftover: tuple[list[GpuSample], list[ServerSample]] = ([], [])
             if self._sampler is not None:
-                leftover = await asyncio.to_thread(self._sampler.stop)
+                leftover = await in_passing_thread(self._sampler.stop)
         if failure is not None and not self._stored_run:
             self._publish(failure)
             raise RunStartError(failure.message, ExitCode(failure.exit_code))
@@ -182,7 +182,7 @@ class RunController:
         run keeps them; the level's end replaces them with the engine's own, counted records."""
         if self.store is None or not self._stored_run:
             return
-        records = await asyncio.to_thread(counted_copies, event.records, self.config.tokenizer)
+        records = await in_passing_thread(lambda: counted_copies(event.records, self.config.tokenizer))
         await self._store(lambda store: store.add_requests(self.run_id, event.level_index, records))
 
     async def _keep_samples(self, gpu: list[GpuSample], server: list[ServerSample]) -> None:

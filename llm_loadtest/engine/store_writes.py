@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 
 from llm_loadtest.engine.protocols import RunStore
+from llm_loadtest.engine.threads import in_passing_thread
 
 
 async def write_safely(store: RunStore | None, write: Callable[[RunStore], object]) -> tuple[bool, str | None]:
@@ -16,7 +16,7 @@ async def write_safely(store: RunStore | None, write: Callable[[RunStore], objec
     if store is None:
         return False, None
     try:
-        await asyncio.to_thread(write, store)
+        await in_passing_thread(lambda: write(store))
     except Exception as exc:
         return False, f"results not saved to the database: {str(exc).splitlines()[0]}"
     return True, None
