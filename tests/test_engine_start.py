@@ -3,6 +3,7 @@ forks it (no second interpreter importing everything again); a process with thre
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 import threading
@@ -12,6 +13,7 @@ import psutil
 
 from llm_loadtest.engine.child import forking_is_safe
 from llm_loadtest.engine.controller import RunController
+from llm_loadtest.engine.event_loop import run_engine
 from llm_loadtest.engine.events import LevelFinished, LevelStarted
 from llm_loadtest.model.config import RunConfig
 from tests.cli_helpers import headless_command
@@ -95,11 +97,11 @@ def test_a_process_with_another_thread_does_not_fork() -> None:
         other.join()
 
 
-async def test_a_level_larger_than_the_pipe_buffer_reaches_the_parent(simulator) -> None:
-    """The engine's loop (uvloop) polls the pipe to its parent, which libuv makes non-blocking;
-    a level's records pickled larger than the socket buffer, sent while the parent was busy,
-    were then lost (EAGAIN in the sender thread): "the engine process ended unexpectedly"."""
-    sim = simulator(ttft_ms=1, itl_ms=0, step_us_per_seq=0, prefill_us_per_token=0)
+async def a_level_larger_than_the_pipe_buffer(sim) -> tuple:
+    """The engine's loop (uvloop) polls the pipe to its parent, and so may the parent's own loop:
+    libuv makes a polled descriptor non-blocking, and a level's records pickled larger than the
+    socket buffer were then lost half-way (EAGAIN in the child's sender thread, or in the
+    parent's read of a message not wholly arrived): "the engine process ended unexpectedly"."""
     config = RunConfig(server=sim.url, model="auto", concurrency=[32], num_prompts=1200, input_len=16, output_len=64, warmup=0)
     controller = RunController(config, in_process=False, gpu=False)
     records = []
@@ -114,7 +116,41 @@ async def test_a_level_larger_than_the_pipe_buffer_reaches_the_parent(simulator)
             records.extend(event.records)
 
     controller.subscribe(busy_parent)
-    result = await controller.run()
+    return await controller.run(), records
+
+
+def assert_whole(result, records) -> None:
     assert result.status == "completed", result.warnings
     assert len(records) == 1200 and all(r.ok for r in records)
     assert sum(r.chunk_times_ns.nbytes for r in records) > 512 * 1024  # far more than a socket buffer holds
+
+
+async def test_a_level_larger_than_the_pipe_buffer_reaches_the_parent(simulator) -> None:
+    sim = simulator(ttft_ms=1, itl_ms=0, step_us_per_seq=0, prefill_us_per_token=0)
+    assert_whole(*await a_level_larger_than_the_pipe_buffer(sim))
+
+
+def test_the_pipe_stays_blocking_on_either_side_whatever_the_loop() -> None:
+    """What the test above needs of the parent's side too, where a race decides whether a
+    half-arrived message is read: the engine's pipe ends stay blocking under uvloop."""
+    import multiprocessing
+    import os
+
+    from llm_loadtest.engine.child import _watch
+
+    async def polled() -> tuple[bool, bool]:
+        loop = asyncio.get_running_loop()
+        plain, watched = multiprocessing.Pipe(duplex=True)
+        try:
+            loop.add_reader(plain.fileno(), lambda: None)
+            _watch(loop, watched, lambda: None)
+            blocking = os.get_blocking(plain.fileno()), os.get_blocking(watched.fileno())
+            loop.remove_reader(plain.fileno())
+            loop.remove_reader(watched.fileno())
+            return blocking
+        finally:
+            plain.close()
+            watched.close()
+
+    assert run_engine(polled()) == (False, True)  # libuv made the plain one non-blocking
+    assert run_engine(polled(), prefer_uvloop=False) == (True, True)

@@ -88,7 +88,7 @@ class EngineProcess:
                 loop.remove_reader(parent_end.fileno())
                 inbox.put_nowait(_CLOSED)
 
-        loop.add_reader(parent_end.fileno(), readable)
+        _watch(loop, parent_end, readable)
         finished = False
         try:
             while (item := await inbox.get()) != _CLOSED:
@@ -124,6 +124,15 @@ class EngineProcess:
                 self._conn.send(message)
             except OSError:
                 pass
+
+
+def _watch(loop: asyncio.AbstractEventLoop, conn: Connection, readable: Callable[[], None]) -> None:
+    """Call `readable` when `conn` has data, keeping `conn` blocking. libuv (uvloop, on either
+    side of the pipe) makes a polled descriptor non-blocking; a message larger than the socket
+    buffer (a level's records) then failed half-way: EAGAIN in the child's sender thread, or
+    in the parent's read of a message not wholly arrived."""
+    loop.add_reader(conn.fileno(), readable)
+    os.set_blocking(conn.fileno(), True)
 
 
 def forking_is_safe() -> bool:
@@ -241,10 +250,7 @@ async def _serve(
             bench.abort()  # the parent is gone: stop rather than run unwatched
             go.put_nowait(False)
 
-    loop.add_reader(conn.fileno(), readable)
-    # libuv (uvloop) makes a polled descriptor non-blocking; the sender thread's whole-message
-    # writes need it blocking, or a level's records larger than the socket's buffer fail
-    os.set_blocking(conn.fileno(), True)
+    _watch(loop, conn, readable)
     try:
         await run_benchmark(bench)
     finally:
