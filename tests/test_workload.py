@@ -399,6 +399,7 @@ def test_the_summary_shows_the_servers_prefix_cache_hit_rate_beside_a_shared_pre
         (["-n", "5"], "--num-prompts"),
         (["--input-len", "30"], "--input-len"),
         (["--burstiness", "2"], "--burstiness"),
+        (["--request-rate", "3"], "--request-rate"),
         (["-c", "2", "--input-len", "30"], "--concurrency, --input-len"),
     ],
 )
@@ -420,10 +421,7 @@ def test_a_dataset_refuses_a_prompt_length_of_its_own(tmp_path, capsys):
     assert "--isl-osl: a dataset's prompts have their own lengths" in err
 
 
-def test_a_trace_keeps_its_pace_and_chats_are_searched_by_concurrency(tmp_path, capsys):
-    path = _write(tmp_path / "t.jsonl", [{"timestamp": 0, "input_length": 10}])
-    assert main(headless("http://127.0.0.1:9", "--no-save", "--trace", path, "--request-rate", "3", model="x")) == 2
-    assert "a trace keeps its own pace" in capsys.readouterr().err
+def test_chats_are_searched_by_concurrency(capsys):
     args = ["recommend", "-s", "http://127.0.0.1:9", "-m", "x", "--goodput", "ttft:100", "--no-save", "--turns", "2", "--peak-rate", "5"]
     assert main(args) == 2
     assert "--peak-concurrency" in capsys.readouterr().err

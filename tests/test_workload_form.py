@@ -91,7 +91,7 @@ async def test_a_trace_disables_the_fields_it_sets_and_a_run_from_the_form_repla
         await pilot.press("n")
         await wait_for(pilot, lambda: isinstance(app.screen, NewBenchmarkScreen), what="the form")
         form = app.screen
-        load_fields = ("input-len", "concurrency", "num-prompts", "burstiness")
+        load_fields = ("input-len", "concurrency", "request-rate", "num-prompts", "burstiness")
 
         def put(widget_id: str, value: str) -> None:
             form.query_one(f"#{widget_id}", Input).value = value

@@ -136,8 +136,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
 
 def _refuse_what_the_files_set(args: argparse.Namespace, config: RunConfig) -> None:
     """A trace sets its arrivals, request count and prompt lengths, a dataset its prompts'
-    lengths: a flag that would set them too is refused, not silently ignored (--request-rate
-    with a trace is refused by RunConfig, which holds for presets and the app too)."""
+    lengths: a flag that would set them too is refused, not silently ignored."""
     settings = set_by_files(config.workload)
     given = [flag_label(name) for name in settings if getattr(args, name, None) is not None]
     if not given:

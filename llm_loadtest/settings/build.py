@@ -60,7 +60,7 @@ SETTING_NAMES = frozenset(set(RunConfig.model_fields) - {"workload", "preset"} |
 # What a workload file sets for itself (docs/workloads.md): a value given for it would be
 # ignored, so the CLI refuses its flag, the app disables its field, and a preset's value gives
 # way to the default rather than contradict the file in the stored configuration.
-TRACE_SETS = ("concurrency", "burstiness", "num_prompts", "input_len")
+TRACE_SETS = ("concurrency", "request_rate", "burstiness", "num_prompts", "input_len")
 DATASET_SETS = ("input_len",)
 
 # What to say when a field the run cannot go without is missing.

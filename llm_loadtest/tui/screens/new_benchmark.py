@@ -150,7 +150,7 @@ class NewBenchmarkScreen(AppScreen):
                     yield Label("Load", classes="section-title")
                     yield Field("Load pattern", Select(LOAD_MODES, value="concurrency", allow_blank=False, id="load-mode", compact=True))
                     yield FileSetField(LABELS["concurrency"], Input(placeholder="1,10,50", id="concurrency", compact=True), "closed-loop")
-                    yield Field(LABELS["request_rate"], Input(placeholder="2,5.5", id="request-rate", compact=True), classes="open-loop")
+                    yield FileSetField(LABELS["request_rate"], Input(placeholder="2,5.5", id="request-rate", compact=True), "open-loop")
                     yield FileSetField(
                         LABELS["burstiness"], Input(type="number", placeholder="1 = Poisson", id="burstiness", compact=True), "open-loop"
                     )
