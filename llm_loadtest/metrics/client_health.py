@@ -102,9 +102,9 @@ def _add_clock(health: ClientHealth, clock: ClockFacts) -> None:
                 "client processes (--workers) or lower it"
             )
     if clock.clock == "kernel" and clock.chunks and 100 * clock.coalesced_chunks / clock.chunks > COALESCED_CHUNKS_WARN_PERCENT:
-        share = 100 * clock.coalesced_chunks / clock.chunks
+        # counts, not a rounded share: "1.0 % (> 1 %)" read as a contradiction
         health.warnings.append(
-            f"{share:.1f} % of chunks (> {COALESCED_CHUNKS_WARN_PERCENT:g} %) were read together with the one before them "
+            f"{clock.coalesced_chunks:,} of {clock.chunks:,} chunks (over {COALESCED_CHUNKS_WARN_PERCENT:g} %) were read together with the one before them "
             "and share its time: ITL percentiles may be off by up to one gap; spread the load over client processes "
             "(--workers) or lower it"
         )
