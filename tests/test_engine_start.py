@@ -21,7 +21,8 @@ from tests.cli_helpers import headless_command
 
 def engine_children(parent: psutil.Process) -> list[list[str]]:
     try:
-        return [child.cmdline() for child in parent.children()]
+        # an engine that has just ended reads as a zombie, with no command line
+        return [cmdline for child in parent.children() if (cmdline := child.cmdline())]
     except psutil.Error:
         return []
 
@@ -73,7 +74,8 @@ def test_every_probe_of_recommend_forks_its_engine(simulator) -> None:
         deadline = time.monotonic() + 180
         while run.poll() is None and time.monotonic() < deadline:
             try:
-                engines.update({child.pid: child.cmdline() for child in parent.children()})
+                # an engine that has just ended reads as a zombie, with no command line
+                engines.update({child.pid: cmdline for child in parent.children() if (cmdline := child.cmdline())})
             except psutil.Error:
                 pass
             time.sleep(0.01)
