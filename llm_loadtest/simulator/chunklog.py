@@ -78,11 +78,13 @@ class ChunkLog:
 
 def read_chunk_log(path: str | Path) -> dict[str, dict]:
     """request_id -> entry; a later line for the same id wins. A last line without its newline
-    is one the simulator is still writing: left out, it is there at the next read."""
+    is one the simulator is still writing: left out, it is there at the next read. The file is
+    read whole, then split: a line-by-line read could return such a part at the end of the
+    file, and then its rest, written meanwhile, as a line of its own."""
     entries: dict[str, dict] = {}
-    with open(path, encoding="utf-8") as file:
-        for line in file:
-            if line.strip() and line.endswith("\n"):
-                entry = json.loads(line)
-                entries[entry["request_id"]] = entry
+    *lines, _still_written = Path(path).read_text(encoding="utf-8").split("\n")
+    for line in lines:
+        if line.strip():
+            entry = json.loads(line)
+            entries[entry["request_id"]] = entry
     return entries
