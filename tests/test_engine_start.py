@@ -10,6 +10,7 @@ import threading
 import time
 
 import psutil
+import pytest
 
 from llm_loadtest.engine.child import forking_is_safe
 from llm_loadtest.engine.controller import RunController
@@ -139,6 +140,8 @@ def test_the_pipe_stays_blocking_on_either_side_whatever_the_loop() -> None:
     import os
 
     from llm_loadtest.engine.child import _watch
+
+    pytest.importorskip("uvloop")
 
     async def polled() -> tuple[bool, bool]:
         loop = asyncio.get_running_loop()
