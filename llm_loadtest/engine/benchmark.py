@@ -62,7 +62,6 @@ DEFAULT_E2E_ESTIMATE_S = 2.0
 MAX_PREOPENED_CONNECTIONS = 1024
 LIVE_WINDOW_S = 2.0
 MIN_LIVE_TTFTS = 64
-TIMER_GRAIN_S = 0.001  # uvloop's timer resolution
 ARRIVAL_SEED_STRIDE = 1_000_003  # each worker's arrivals come from a seed of its own
 
 
@@ -352,14 +351,13 @@ class Benchmark:
     async def _wait_until(self, due_ns: int) -> None:
         """Never before `due_ns`, and soon after, unless an abort cuts the wait short. uvloop's
         timers count whole milliseconds from a cached clock and may fire up to one early: an
-        early wake waits again, at least a millisecond, rather than send before its time."""
-        at_least_s = 0.0
+        early wake waits again for what is left (under half a millisecond, uvloop runs that
+        timer at its next turn), rather than send before its time or a whole millisecond late."""
         while not self._stopping and (remaining_ns := due_ns - time.perf_counter_ns()) > 0:
             try:
-                await asyncio.wait_for(self._stopped.wait(), max(remaining_ns / 1e9, at_least_s))
+                await asyncio.wait_for(self._stopped.wait(), remaining_ns / 1e9)
             except TimeoutError:
                 pass
-            at_least_s = TIMER_GRAIN_S
 
     async def _send(
         self,
