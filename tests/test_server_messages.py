@@ -5,6 +5,7 @@ that knows its server, against real servers on loopback."""
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import threading
 from collections.abc import Iterator
@@ -183,6 +184,21 @@ async def test_the_apps_live_run_says_why_requests_of_the_level_fail(simulator, 
         live.abort()
         await wait_for(pilot, lambda: live.run_state.phase == "finished", what="the end of the run", timeout=60)
     assert line.startswith("errors this level: http_400 ") and f" · {CONTEXT_LIMIT} However, you requested " in line
+
+
+def test_under_each_level_the_headless_command_says_why_each_error_class_failed(simulator, tmp_path, capsys):
+    """Errors by class say how many; the first message of each class (as the engine kept it)
+    says why, under the level's progress line."""
+    sim = simulator(fail_rate_500=0.3, fail_rate_429=0.2, seed=1, ttft_ms=5, itl_ms=1)
+    out = tmp_path / "r.json"
+    main([*headless(sim.url, "-c", "4", "-n", "30", "--output-len", "4", "--warmup", "0"), "--no-save", "-o", str(out)])
+    err = capsys.readouterr().err.splitlines()
+    [level] = json.loads(out.read_text())["levels"]
+    assert set(level["requests"]["errors"]) == {"http_429", "http_500"}
+    for error_class, count in level["requests"]["errors"].items():
+        status = error_class.removeprefix("http_")
+        [line] = [line for line in err if line.startswith(f"  {error_class} ({count}): ")]
+        assert line.removeprefix(f"  {error_class} ({count}): ").startswith(f"HTTP {status}")
 
 
 async def test_the_apps_live_run_that_failed_says_why(simulator, tui_env):

@@ -6,7 +6,6 @@ import time
 from typing import TextIO
 
 from llm_loadtest.engine.events import EngineEvent, LevelFinished, LevelStarted, ProgressSnapshot, WarmupStarted
-from llm_loadtest.model.records import RequestRecord
 
 BAR_WIDTH = 20
 LOG_EVERY_S = 5.0
@@ -16,24 +15,21 @@ def _fmt(value: float | None, unit: str = "") -> str:
     return "-" if value is None else f"{value:.0f}{unit}"
 
 
-def first_error(records: list[RequestRecord], error_class: str) -> str | None:
-    """The message of the earliest measured request that failed with `error_class`."""
-    failed = [r for r in records if not r.warmup and r.error_class == error_class and r.error]
-    return min(failed, key=lambda r: r.t_start_ns).error if failed else None
-
-
 class ProgressPrinter:
     def __init__(self, stream: TextIO):
         self.stream = stream
         self.tty = stream.isatty()
         self._last_line = 0.0
+        self._first_errors: dict[str, str] = {}  # the level's, as its engine kept them
 
     def __call__(self, event: EngineEvent) -> None:
         if isinstance(event, WarmupStarted):
             self._line(f"warm-up: {event.requests} requests (not measured)", final=True)
         elif isinstance(event, LevelStarted):
+            self._first_errors = {}
             self._line(f"level {event.level_index + 1}/{event.n_levels}: {event.level_label}", final=True)
         elif isinstance(event, ProgressSnapshot):
+            self._first_errors = event.first_errors
             if self.tty or time.monotonic() - self._last_line >= LOG_EVERY_S:
                 self._line(self._describe(event), final=not self.tty)
         elif isinstance(event, LevelFinished):
@@ -46,7 +42,7 @@ class ProgressPrinter:
             # errors by class say how many, not why: the first one's message says it (the
             # server's own words for a refused request)
             for error_class, count in sorted(s.requests.errors.items()):
-                message = first_error(event.records, error_class)
+                message = self._first_errors.get(error_class)
                 if message:
                     self._line(f"  {error_class} ({count}): {message}", final=True)
 
