@@ -150,7 +150,7 @@ def _refuse_what_the_files_set(args: argparse.Namespace, config: RunConfig) -> N
         )
     raise ConfigError(
         f"a dataset's prompts have their own lengths: drop {', '.join(given)} "
-        "(--dataset-min-input / --dataset-max-input keep the prompts of a length)",
+        "(--dataset-min-input / --dataset-max-input keep only the prompts within those lengths)",
         field="dataset",
     )
 
